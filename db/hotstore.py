@@ -1,0 +1,195 @@
+"""The Redis hot store: fast, atomic admission and a copy of the levels that Postgres owns.
+
+Keys are hash-tagged by sku so each Lua script touches one cluster slot:
+  {prefix}:stock:{SKU}            hash  "<location>|on_hand" / "|reserved" / "|allocated" / "|sellable", "_loaded"
+  {prefix}:hold:{SKU}:<res id>    "<location>|<qty>|<state>"  (reserved, confirmed, released, picked)
+  {prefix}:evt:{SKU}:<event id>   marker of an applied receive/adjust, kept for a week
+A sku that is not loaded answers "not_loaded"; the store then loads it from Postgres.
+Postgres always wins: `rebuild` rewrites the hot store from it, and `drift` reports the
+difference (invariant 4).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.tables import reservations, stock_levels
+from db.verify import Violation
+from domain import validation
+from domain.errors import IdempotencyConflict, InsufficientStock
+
+_LUA = Path(__file__).parent / "lua"
+_FIELDS = ("on_hand", "reserved", "allocated")
+
+
+@dataclass(frozen=True)
+class HoldLine:
+    reservation_id: str
+    sku: str
+    location_id: str
+    quantity: int
+
+
+# action -> (from state, to state, take from bucket, put in bucket, also take on_hand)
+_TRANSITIONS = {
+    "release": ("reserved", "released", "reserved", "", False),
+    "confirm": ("reserved", "confirmed", "reserved", "allocated", False),
+    "deallocate": ("confirmed", "released", "allocated", "", False),
+    "pick": ("confirmed", "picked", "allocated", "", True),
+    "rollback": ("reserved", "", "reserved", "", False),
+}
+
+
+class HotStore:
+    def __init__(self, client: aioredis.Redis, engine: AsyncEngine | None = None, prefix: str = "ss",
+                 event_ttl_seconds: int = 7 * 24 * 3600):
+        self.redis = client
+        self.engine = engine  # to load a sku on first use; None = callers load explicitly
+        self.prefix = prefix
+        self.event_ttl = event_ttl_seconds
+        self._reserve = client.register_script((_LUA / "reserve.lua").read_text())
+        self._transition = client.register_script((_LUA / "hold_transition.lua").read_text())
+        self._adjust = client.register_script((_LUA / "adjust.lua").read_text())
+
+    # keys ---------------------------------------------------------------------------
+    def stock_key(self, sku: str) -> str:
+        return f"{self.prefix}:stock:{{{sku}}}"
+
+    def hold_key(self, sku: str, reservation_id: str) -> str:
+        return f"{self.prefix}:hold:{{{sku}}}:{reservation_id}"
+
+    def event_key(self, sku: str, event_id: str) -> str:
+        return f"{self.prefix}:evt:{{{sku}}}:{event_id}"
+
+    # admission ----------------------------------------------------------------------
+    async def reserve(self, line: HoldLine) -> int | None:
+        """Hold one line. Returns units left available (None on a replay); raises
+        InsufficientStock or IdempotencyConflict."""
+        validation.identifier("sku", line.sku)
+        validation.identifier("location_id", line.location_id)
+        validation.identifier("reservation_id", line.reservation_id)
+        validation.quantity(line.quantity)
+        keys = [self.stock_key(line.sku), self.hold_key(line.sku, line.reservation_id)]
+        args = [line.location_id, line.quantity]
+        status, value = await self._run_loading(self._reserve, line.sku, keys, args)
+        if status == 1:
+            return None if value == b"replayed" else int(value)
+        if status == -2:
+            raise IdempotencyConflict(line.reservation_id)
+        raise InsufficientStock(line.sku, line.location_id, line.quantity, int(value))
+
+    async def reserve_all(self, lines: list[HoldLine]) -> None:
+        """All lines or none: each line is atomic in its own slot; if one is refused, the
+        lines already held are rolled back before the refusal is raised."""
+        done: list[HoldLine] = []
+        try:
+            for line in lines:
+                await self.reserve(line)
+                done.append(line)
+        except BaseException:
+            for line in reversed(done):
+                await self.transition(line.sku, line.reservation_id, "rollback")
+            raise
+
+    async def transition(self, sku: str, reservation_id: str, action: str) -> str:
+        """release | confirm | deallocate | pick | rollback a hold. Returns 'done', 'replayed',
+        or the hold's state when the move does not apply to it ('unknown' if never held)."""
+        src, dst, take, put, pick = _TRANSITIONS[action]
+        keys = [self.stock_key(sku), self.hold_key(sku, reservation_id)]
+        ok, value = await self._transition(keys=keys, args=[src, dst, take, put, "1" if pick else "0", self.event_ttl])
+        return value.decode()
+
+    async def adjust(self, sku: str, location_id: str, delta: int, event_id: str) -> int | None:
+        """Receive (delta > 0) or adjust on_hand; idempotent by event id. Returns on_hand
+        after (None on a replay); raises InsufficientStock if holds would exceed on_hand."""
+        keys = [self.stock_key(sku), self.event_key(sku, event_id)]
+        status, value = await self._run_loading(self._adjust, sku, keys, [location_id, delta, self.event_ttl])
+        if status == 1:
+            return None if value == b"replayed" else int(value)
+        raise InsufficientStock(sku, location_id, -delta, int(value))
+
+    async def _run_loading(self, script, sku: str, keys: list[str], args: list) -> tuple[int, bytes | int]:
+        status, value = await script(keys=keys, args=args)
+        if status == -1 and self.engine is not None:
+            await self.load(self.engine, [sku])
+            status, value = await script(keys=keys, args=args)
+        if status == -1:
+            raise LookupError(f"sku {sku} is not loaded in the hot store and no database was given to load it")
+        return status, value
+
+    # reads ----------------------------------------------------------------------------
+    async def levels(self, sku: str) -> dict[str, dict[str, int]] | None:
+        """{location: {on_hand, reserved, allocated}} as Redis holds it; None if not loaded."""
+        raw = await self.redis.hgetall(self.stock_key(sku))
+        if b"_loaded" not in raw:
+            return None
+        out: dict[str, dict[str, int]] = {}
+        for field, value in raw.items():
+            loc, _, bucket = field.decode().rpartition("|")
+            if bucket in _FIELDS:
+                out.setdefault(loc, {name: 0 for name in _FIELDS})[bucket] = int(value)
+        return out
+
+    # rebuild from Postgres ------------------------------------------------------------
+    async def load(self, engine: AsyncEngine, skus: list[str]) -> None:
+        """Replace the hot-store copy of `skus` with what Postgres holds (Postgres wins)."""
+        async with engine.connect() as conn:
+            levels = (await conn.execute(
+                sa.select(stock_levels.c.sku, stock_levels.c.location_id, stock_levels.c.sellable,
+                          *[stock_levels.c[f] for f in _FIELDS]).where(stock_levels.c.sku.in_(skus))
+            )).all()
+            holds = (await conn.execute(
+                sa.select(reservations.c.reservation_id, reservations.c.sku, reservations.c.location_id,
+                          reservations.c.quantity, reservations.c.status)
+                .where(reservations.c.sku.in_(skus),
+                       reservations.c.status.in_(("active", "payment_pending", "confirmed")))
+            )).all()
+        stale_holds = [key for sku in skus async for key in self.redis.scan_iter(match=self.hold_key(sku, "*"), count=1000)]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for sku in skus:
+                pipe.delete(self.stock_key(sku))
+                pipe.hset(self.stock_key(sku), "_loaded", 1)
+            if stale_holds:
+                pipe.delete(*stale_holds)
+            for row in levels:
+                mapping = {f"{row.location_id}|{f}": getattr(row, f) for f in _FIELDS}
+                mapping[f"{row.location_id}|sellable"] = int(row.sellable)
+                pipe.hset(self.stock_key(row.sku), mapping=mapping)
+            for h in holds:
+                state = "confirmed" if h.status == "confirmed" else "reserved"
+                pipe.set(self.hold_key(h.sku, h.reservation_id), f"{h.location_id}|{h.quantity}|{state}")
+            await pipe.execute()
+
+    async def rebuild(self, engine: AsyncEngine, batch: int = 500, progress=None) -> int:
+        """Reload every sku that has stock levels; returns how many were loaded."""
+        async with engine.connect() as conn:
+            skus = list(await conn.scalars(sa.select(stock_levels.c.sku).distinct().order_by(stock_levels.c.sku)))
+        for start in range(0, len(skus), batch):
+            await self.load(engine, skus[start:start + batch])
+            if progress:
+                progress(min(start + batch, len(skus)), len(skus))
+        return len(skus)
+
+    async def drift(self, engine: AsyncEngine, sku: str | None = None) -> list[Violation]:
+        """Invariant 4: loaded hot-store levels that differ from the Postgres projection."""
+        query = sa.select(stock_levels.c.sku, stock_levels.c.location_id, *[stock_levels.c[f] for f in _FIELDS])
+        if sku is not None:
+            query = query.where(stock_levels.c.sku == sku)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(stock_levels.c.sku))).all()
+        found: list[Violation] = []
+        cache: dict[str, dict | None] = {}
+        for row in rows:
+            if row.sku not in cache:
+                cache[row.sku] = await self.levels(row.sku)
+            hot = cache[row.sku]
+            if hot is None:
+                continue  # not loaded: nothing to drift; it is loaded from Postgres on first use
+            got = hot.get(row.location_id, {name: 0 for name in _FIELDS})
+            diffs = [f"{f}: redis {got[f]}, postgres {getattr(row, f)}" for f in _FIELDS if got[f] != getattr(row, f)]
+            if diffs:
+                found.append(Violation("4 hot store = Postgres projection", row.sku, row.location_id, ", ".join(diffs)))
+        return found

@@ -1,0 +1,176 @@
+"""The stock core: one movement = one ledger row + one projection update, in one transaction.
+
+Concurrency: the projection changes by a conditional UPDATE whose WHERE clause restates the
+invariants, so of many concurrent requests for the last units only those that still fit
+win; Postgres re-evaluates the condition after each row-lock wait (READ COMMITTED). The
+CHECK constraints on stock_levels are the backstop if this code is ever bypassed.
+
+Idempotency: the key is unique in `movements`. A repeat returns the first movement and
+writes nothing; a repeat racing the original waits on the unique index, then replays.
+"""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from db.tables import BUCKET_COLUMNS, locations, movements, skus, stock_levels
+from domain import validation
+from domain.errors import IdempotencyConflict, UnknownLocation, UnknownSku
+from domain.stock import Buckets, Delta, MovementKind, apply, delta_for
+
+
+@dataclass(frozen=True)
+class MovementRequest:
+    kind: MovementKind
+    sku: str
+    location_id: str
+    quantity: int  # signed only for ADJUST
+    idempotency_key: str
+    reference_type: str | None = None
+    reference_id: str | None = None
+    actor: str = "system"
+    reason: str | None = None
+
+    def validated(self, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> Delta:
+        validation.identifier("sku", self.sku)
+        validation.identifier("location_id", self.location_id)
+        validation.idempotency_key(self.idempotency_key)
+        if self.kind == MovementKind.ADJUST:
+            validation.signed_quantity(self.quantity, "quantity", max_quantity)
+        else:
+            validation.quantity(self.quantity, "quantity", max_quantity)
+        return delta_for(self.kind, self.quantity)
+
+
+@dataclass(frozen=True)
+class MovementResult:
+    movement_id: int
+    levels: Buckets
+    replayed: bool  # True when the key had been applied before and nothing was written
+
+
+class DuplicateKey(Exception):
+    """Raised inside a transaction that lost the race for an idempotency key; roll back and replay."""
+
+
+def _levels(row) -> Buckets:
+    return Buckets(**{name: row._mapping[name] for name in BUCKET_COLUMNS})
+
+
+async def ensure_stock_level(conn: AsyncConnection, sku: str, location_id: str) -> None:
+    """Create the (sku, location) row at zero, naming the sku or location if either is unknown."""
+    known = (
+        await conn.execute(
+            sa.select(
+                sa.exists().where(skus.c.sku == sku),
+                sa.exists().where(locations.c.location_id == location_id),
+            )
+        )
+    ).one()
+    if not known[0]:
+        raise UnknownSku(sku)
+    if not known[1]:
+        raise UnknownLocation(location_id)
+    await conn.execute(
+        pg_insert(stock_levels)
+        .values(sku=sku, location_id=location_id)
+        .on_conflict_do_nothing()
+    )
+
+
+async def _update_projection(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> Buckets | None:
+    new = {name: stock_levels.c[name] + getattr(delta, name) for name in BUCKET_COLUMNS}
+    fits = sa.and_(
+        *[new[name] >= 0 for name in BUCKET_COLUMNS],
+        new["reserved"] + new["allocated"] <= new["on_hand"],
+    )
+    row = (
+        await conn.execute(
+            stock_levels.update()
+            .where(stock_levels.c.sku == req.sku, stock_levels.c.location_id == req.location_id, fits)
+            .values(**new, updated_at=sa.func.now())
+            .returning(*[stock_levels.c[name] for name in BUCKET_COLUMNS])
+        )
+    ).first()
+    return None if row is None else _levels(row)
+
+
+async def read_levels(conn: AsyncConnection, sku: str, location_id: str, lock: bool = False) -> Buckets | None:
+    query = sa.select(*[stock_levels.c[name] for name in BUCKET_COLUMNS]).where(
+        stock_levels.c.sku == sku, stock_levels.c.location_id == location_id
+    )
+    # NO KEY UPDATE: does not conflict with the KEY SHARE locks that inserts referencing the row take
+    row = (await conn.execute(query.with_for_update(key_share=True) if lock else query)).first()
+    return None if row is None else _levels(row)
+
+
+async def _replay(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> MovementResult | None:
+    row = (await conn.execute(sa.select(movements).where(movements.c.idempotency_key == req.idempotency_key))).first()
+    if row is None:
+        return None
+    m = row._mapping
+    same = (m["kind"], m["sku"], m["location_id"]) == (req.kind.value, req.sku, req.location_id) and all(
+        m[f"d_{name}"] == getattr(delta, name) for name in BUCKET_COLUMNS
+    )
+    if not same:
+        raise IdempotencyConflict(req.idempotency_key)
+    levels = await read_levels(conn, req.sku, req.location_id)
+    return MovementResult(movement_id=m["movement_id"], levels=levels, replayed=True)
+
+
+async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> MovementResult:
+    """Apply one movement inside the caller's transaction (so several can commit together).
+
+    Raises InvalidInput, UnknownSku, UnknownLocation, InsufficientStock, IdempotencyConflict,
+    or DuplicateKey when a concurrent request with the same key committed first.
+    """
+    delta = req.validated(max_quantity)
+    replayed = await _replay(conn, req, delta)
+    if replayed is not None:
+        return replayed
+
+    levels = await _update_projection(conn, req, delta)
+    if levels is None:
+        current = await read_levels(conn, req.sku, req.location_id, lock=True)
+        if current is None:
+            await ensure_stock_level(conn, req.sku, req.location_id)
+            current = Buckets()
+        apply(current, delta, req.sku, req.location_id)  # raises InsufficientStock if it cannot fit
+        levels = await _update_projection(conn, req, delta)  # fits now that the row exists and is locked
+        assert levels is not None
+
+    movement_id = (
+        await conn.execute(
+            pg_insert(movements)
+            .values(
+                kind=req.kind.value,
+                sku=req.sku,
+                location_id=req.location_id,
+                reference_type=req.reference_type,
+                reference_id=req.reference_id,
+                idempotency_key=req.idempotency_key,
+                actor=req.actor,
+                reason=req.reason,
+                **{f"d_{name}": getattr(delta, name) for name in BUCKET_COLUMNS},
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(movements.c.movement_id)
+        )
+    ).scalar()
+    if movement_id is None:
+        raise DuplicateKey(req.idempotency_key)
+    return MovementResult(movement_id=movement_id, levels=levels, replayed=False)
+
+
+async def apply_movement(engine: AsyncEngine, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> MovementResult:
+    """Apply one movement in its own transaction; idempotent by `req.idempotency_key`."""
+    try:
+        async with engine.begin() as conn:
+            return await apply_in(conn, req, max_quantity)
+    except DuplicateKey:
+        async with engine.connect() as conn:
+            result = await _replay(conn, req, req.validated(max_quantity))
+            assert result is not None, "a duplicate key implies a committed movement"
+            return result

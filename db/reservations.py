@@ -1,0 +1,148 @@
+"""Reservations in Postgres: each state change and its movement commit together.
+
+Keys are derived from the reservation id (`reserve:R`, `confirm:R`, ...): each action
+happens at most once per reservation, so a retried activity replays instead of repeating.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from db.ledger import DuplicateKey, MovementRequest, apply_in
+from db.tables import reservations
+from domain import validation
+from domain.errors import IdempotencyConflict, UnknownReservation
+from domain.reservations import ReservationStatus, transition
+from domain.stock import MovementKind
+
+
+@dataclass(frozen=True)
+class ReservationLine:
+    reservation_id: str
+    sku: str
+    location_id: str
+    quantity: int
+    order_id: str | None = None
+    reserved_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReservationState:
+    reservation_id: str
+    sku: str
+    location_id: str
+    quantity: int
+    status: ReservationStatus
+    changed: bool  # False when the call found the work already done
+
+
+async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, max_quantity: int) -> ReservationState:
+    validation.identifier("reservation_id", line.reservation_id)
+    if line.order_id is not None:
+        validation.identifier("order_id", line.order_id)
+    inserted = (
+        await conn.execute(
+            pg_insert(reservations)
+            .values(
+                reservation_id=line.reservation_id,
+                order_id=line.order_id,
+                sku=line.sku,
+                location_id=line.location_id,
+                quantity=line.quantity,
+                reserved_until=line.reserved_until,
+            )
+            .on_conflict_do_nothing(index_elements=["reservation_id"])
+            .returning(reservations.c.reservation_id)
+        )
+    ).first()
+    if inserted is None:  # already reserved: replay if it is the same reservation
+        row = (await conn.execute(sa.select(reservations).where(reservations.c.reservation_id == line.reservation_id))).one()._mapping
+        if (row["sku"], row["location_id"], row["quantity"]) != (line.sku, line.location_id, line.quantity):
+            raise IdempotencyConflict(line.reservation_id)
+        return ReservationState(line.reservation_id, line.sku, line.location_id, line.quantity, ReservationStatus(row["status"]), False)
+    await apply_in(
+        conn,
+        MovementRequest(
+            kind=MovementKind.RESERVE,
+            sku=line.sku,
+            location_id=line.location_id,
+            quantity=line.quantity,
+            idempotency_key=f"reserve:{line.reservation_id}",
+            reference_type="reservation",
+            reference_id=line.reservation_id,
+            actor=actor,
+        ),
+        max_quantity,
+    )
+    return ReservationState(line.reservation_id, line.sku, line.location_id, line.quantity, ReservationStatus.ACTIVE, True)
+
+
+async def reserve(
+    engine: AsyncEngine, lines: list[ReservationLine], actor: str = "system", max_quantity: int = validation.DEFAULT_MAX_QUANTITY
+) -> list[ReservationState]:
+    """Hold every line or none (one transaction). Rows are locked in (sku, location) order so
+    two multi-line orders can never deadlock each other."""
+    if not lines:
+        raise validation.InvalidInput("lines", "at least one line is required")
+    ordered = sorted(lines, key=lambda line: (line.sku, line.location_id, line.reservation_id))
+    for attempt in range(2):
+        try:
+            async with engine.begin() as conn:
+                done = {s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity) for line in ordered]}
+            return [done[line.reservation_id] for line in lines]
+        except (DuplicateKey, sa.exc.IntegrityError):
+            # A concurrent call with the same reservation id won; the next attempt replays it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def change(
+    engine: AsyncEngine, reservation_id: str, action: str, actor: str = "system", reason: str | None = None
+) -> ReservationState:
+    """Move a reservation by `action` (confirm, release, expire, deallocate, pick, start_payment).
+
+    Idempotent: asking for a state the reservation is already in changes nothing.
+    """
+    validation.identifier("reservation_id", reservation_id)
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                sa.select(reservations).where(reservations.c.reservation_id == reservation_id).with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise UnknownReservation(reservation_id)
+        r = row._mapping
+        state = lambda status, changed: ReservationState(  # noqa: E731
+            reservation_id, r["sku"], r["location_id"], r["quantity"], ReservationStatus(status), changed
+        )
+        from_state = ReservationStatus(r["status"])
+        target, kind = transition(reservation_id, from_state, action)
+        if target == from_state:
+            return state(from_state, False)
+        if kind is not None:  # start_payment books no movement
+            await apply_in(
+                conn,
+                MovementRequest(
+                    kind=kind,
+                    sku=r["sku"],
+                    location_id=r["location_id"],
+                    quantity=r["quantity"],
+                    idempotency_key=f"{action}:{reservation_id}",
+                    reference_type="reservation",
+                    reference_id=reservation_id,
+                    actor=actor,
+                    reason=reason,
+                ),
+            )
+        await conn.execute(
+            reservations.update()
+            .where(reservations.c.reservation_id == reservation_id)
+            .values(status=target.value, updated_at=sa.func.now())
+        )
+        return state(target, True)
+

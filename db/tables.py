@@ -1,0 +1,138 @@
+"""Table definitions (SQLAlchemy Core). Migrations in db/migrations create exactly these;
+tests/integration/test_schema.py checks that they agree."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = sa.MetaData()
+
+BUCKET_COLUMNS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
+LOCATION_TYPES = ("fulfillment_center", "warehouse", "store", "dark_store")
+MOVEMENT_KINDS = ("receive", "reserve", "release", "confirm", "deallocate", "pick", "adjust", "damage")
+RESERVATION_STATUSES = ("active", "payment_pending", "confirmed", "fulfilled", "released", "expired")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _now() -> sa.TextClause:
+    return sa.text("now()")
+
+
+skus = sa.Table(
+    "skus",
+    metadata,
+    sa.Column("sku", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("unit_cost", sa.Numeric(12, 4), nullable=False, server_default="0"),
+    sa.Column("low_stock_threshold", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("hazmat", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("oversized", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("refrigerated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("unit_cost >= 0", name="ck_skus_unit_cost"),
+    sa.CheckConstraint("low_stock_threshold >= 0", name="ck_skus_low_stock_threshold"),
+)
+
+locations = sa.Table(
+    "locations",
+    metadata,
+    sa.Column("location_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False, server_default="fulfillment_center"),
+    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Float),
+    sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("service_regions", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("hazmat", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("oversized", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("refrigerated", sa.Boolean, nullable=False, server_default=sa.false()),
+    # [{"method": "standard", "cutoff": "16:00"}, ...]; cut-off in the location's timezone
+    sa.Column("shipping_methods", JSONB, nullable=False, server_default="[]"),
+    sa.Column("processing_capacity_per_day", sa.Integer, nullable=False, server_default="1000"),
+    sa.Column("utilisation", sa.Float, nullable=False, server_default="0"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint(_in("type", LOCATION_TYPES), name="ck_locations_type"),
+    sa.CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="ck_locations_latitude"),
+    sa.CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="ck_locations_longitude"),
+    sa.CheckConstraint("processing_capacity_per_day >= 0", name="ck_locations_capacity"),
+    sa.CheckConstraint("utilisation BETWEEN 0 AND 1", name="ck_locations_utilisation"),
+)
+
+stock_levels = sa.Table(
+    "stock_levels",
+    metadata,
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), primary_key=True),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), primary_key=True),
+    *[sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in BUCKET_COLUMNS],
+    sa.Column("reorder_point", sa.Integer),
+    sa.Column("safety_stock", sa.Integer),
+    sa.Column("max_stock", sa.Integer),
+    sa.Column("sellable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("receiving_blocked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_counted_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    *[sa.CheckConstraint(f"{name} >= 0", name=f"ck_stock_levels_{name}") for name in BUCKET_COLUMNS],
+    sa.CheckConstraint("reserved + allocated <= on_hand", name="ck_stock_levels_no_oversell"),
+    sa.CheckConstraint(
+        "coalesce(reorder_point, 0) >= 0 AND coalesce(safety_stock, 0) >= 0 AND coalesce(max_stock, 0) >= 0",
+        name="ck_stock_levels_policy",
+    ),
+)
+
+movements = sa.Table(
+    "movements",
+    metadata,
+    sa.Column("movement_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("location_id", sa.Text, nullable=False),
+    *[sa.Column(f"d_{name}", sa.BigInteger, nullable=False, server_default="0") for name in BUCKET_COLUMNS],
+    sa.Column("reference_type", sa.Text),
+    sa.Column("reference_id", sa.Text),
+    sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
+    sa.Column("actor", sa.Text, nullable=False, server_default="system"),
+    sa.Column("reason", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.ForeignKeyConstraint(
+        ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_movements_stock_level"
+    ),
+    sa.CheckConstraint(_in("kind", MOVEMENT_KINDS), name="ck_movements_kind"),
+    sa.Index("ix_movements_sku_location", "sku", "location_id", "movement_id"),
+    sa.Index("ix_movements_reference", "reference_type", "reference_id"),
+)
+
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("reservation_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("location_id", sa.Text, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("reserved_until", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.ForeignKeyConstraint(
+        ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_reservations_stock_level"
+    ),
+    sa.CheckConstraint("quantity > 0", name="ck_reservations_quantity"),
+    sa.CheckConstraint(_in("status", RESERVATION_STATUSES), name="ck_reservations_status"),
+    sa.Index("ix_reservations_sku_location_status", "sku", "location_id", "status"),
+    sa.Index("ix_reservations_order", "order_id"),
+)
+
+idempotency_records = sa.Table(
+    "idempotency_records",
+    metadata,
+    sa.Column("idempotency_key", sa.Text, primary_key=True),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response", JSONB),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)

@@ -1,0 +1,75 @@
+"""Invariant checks of DESIGN.md, run by `stocksaga verify`, by tests and by reconciliation.
+
+Each check is one SQL query over the whole store (or one sku) returning the offending
+(sku, location) rows; an empty report means the numbers can be trusted.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str
+    sku: str | None
+    location_id: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.sku} @ {self.location_id}: " if self.sku else ""
+        return f"[{self.invariant}] {where}{self.detail}"
+
+
+_BUCKETS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
+_SKU_FILTER = "(CAST(:sku AS text) IS NULL OR s.sku = :sku)"
+
+CHECKS: dict[str, str] = {
+    "1 buckets >= 0 and reserved + allocated <= on_hand": f"""
+        SELECT s.sku, s.location_id,
+               format('on_hand=%s reserved=%s allocated=%s damaged=%s in_transit_in=%s in_transit_out=%s',
+                      {', '.join('s.' + b for b in _BUCKETS)}) AS detail
+        FROM stock_levels s
+        WHERE {_SKU_FILTER} AND ({' OR '.join(f's.{b} < 0' for b in _BUCKETS)}
+               OR s.reserved + s.allocated > s.on_hand)""",
+    "2 projection = replay of the ledger": f"""
+        WITH ledger AS (
+            SELECT sku, location_id, {', '.join(f'sum(d_{b}) AS {b}' for b in _BUCKETS)}
+            FROM movements GROUP BY sku, location_id)
+        SELECT coalesce(s.sku, l.sku) AS sku, coalesce(s.location_id, l.location_id) AS location_id,
+               concat_ws(', ', {', '.join(
+                   f"CASE WHEN coalesce(s.{b}, 0) <> coalesce(l.{b}, 0) "
+                   f"THEN format('{b}: projection %s, ledger %s', coalesce(s.{b}, 0), coalesce(l.{b}, 0)) END"
+                   for b in _BUCKETS)}) AS detail
+        FROM stock_levels s FULL JOIN ledger l ON l.sku = s.sku AND l.location_id = s.location_id
+        WHERE (CAST(:sku AS text) IS NULL OR coalesce(s.sku, l.sku) = :sku)
+          AND ({' OR '.join(f'coalesce(s.{b}, 0) <> coalesce(l.{b}, 0)' for b in _BUCKETS)})""",
+    "3 reserved and allocated = live reservations": f"""
+        WITH held AS (
+            SELECT sku, location_id,
+                   sum(quantity) FILTER (WHERE status IN ('active', 'payment_pending')) AS reserved,
+                   sum(quantity) FILTER (WHERE status = 'confirmed') AS allocated
+            FROM reservations GROUP BY sku, location_id)
+        SELECT s.sku, s.location_id,
+               format('reserved %s but live holds %s; allocated %s but confirmed holds %s',
+                      s.reserved, coalesce(h.reserved, 0), s.allocated, coalesce(h.allocated, 0)) AS detail
+        FROM stock_levels s LEFT JOIN held h ON h.sku = s.sku AND h.location_id = s.location_id
+        WHERE {_SKU_FILTER}
+          AND (s.reserved <> coalesce(h.reserved, 0) OR s.allocated <> coalesce(h.allocated, 0))""",
+    "5 the ledger is append-only": """
+        SELECT NULL AS sku, NULL AS location_id,
+               'trigger ' || name || ' on movements is missing or disabled' AS detail
+        FROM (VALUES ('movements_append_only'), ('movements_no_truncate')) AS t(name)
+        WHERE NOT EXISTS (SELECT 1 FROM pg_trigger
+                          WHERE tgname = t.name AND tgrelid = 'movements'::regclass AND tgenabled <> 'D')""",
+}
+
+
+async def check(conn: AsyncConnection, sku: str | None = None) -> list[Violation]:
+    """Every violation of invariants 1, 2, 3 and 5 (4 is checked against Redis by the hot store)."""
+    found: list[Violation] = []
+    for name, sql in CHECKS.items():
+        for row in await conn.execute(text(sql), {"sku": sku}):
+            found.append(Violation(name, row.sku, row.location_id, row.detail))
+    return found

@@ -1,0 +1,1 @@
+"""Pure inventory logic: no I/O, no clocks, no randomness."""

@@ -1,0 +1,102 @@
+"""The stock model of one (sku, location): buckets, movement kinds and their deltas.
+
+available = on_hand - reserved - allocated. A change is allowed only if afterwards every
+bucket is >= 0 and reserved + allocated <= on_hand (no oversell, ever).
+"""
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+
+from domain.errors import InsufficientStock, InvalidInput
+
+BUCKETS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
+
+
+@dataclass(frozen=True)
+class Buckets:
+    on_hand: int = 0
+    reserved: int = 0
+    allocated: int = 0
+    damaged: int = 0
+    in_transit_in: int = 0
+    in_transit_out: int = 0
+
+    @property
+    def available(self) -> int:
+        return max(self.on_hand - self.reserved - self.allocated, 0)
+
+    def violations(self) -> list[str]:
+        """Every broken invariant, in words; empty when the levels are sound."""
+        found = [f"{name} is negative ({getattr(self, name)})" for name in BUCKETS if getattr(self, name) < 0]
+        if self.reserved + self.allocated > self.on_hand:
+            found.append(
+                f"reserved {self.reserved} + allocated {self.allocated} exceeds on_hand {self.on_hand}"
+            )
+        return found
+
+    def __add__(self, delta: "Delta") -> "Buckets":
+        return Buckets(**{name: getattr(self, name) + getattr(delta, name) for name in BUCKETS})
+
+
+@dataclass(frozen=True)
+class Delta(Buckets):
+    """Signed change of each bucket; the same shape as Buckets."""
+
+    def is_zero(self) -> bool:
+        return all(getattr(self, f.name) == 0 for f in fields(self))
+
+
+class MovementKind(StrEnum):
+    RECEIVE = "receive"  # goods arrive: on_hand +q
+    RESERVE = "reserve"  # checkout hold: reserved +q
+    RELEASE = "release"  # hold given back: reserved -q
+    CONFIRM = "confirm"  # payment done: reserved -q, allocated +q
+    DEALLOCATE = "deallocate"  # paid order cancelled before picking: allocated -q
+    PICK = "pick"  # units leave the shelf for an order: allocated -q, on_hand -q
+    ADJUST = "adjust"  # count or correction: on_hand +/-q
+    DAMAGE = "damage"  # on_hand -q, damaged +q
+
+
+_UNIT_DELTAS: dict[MovementKind, Delta] = {
+    MovementKind.RECEIVE: Delta(on_hand=1),
+    MovementKind.RESERVE: Delta(reserved=1),
+    MovementKind.RELEASE: Delta(reserved=-1),
+    MovementKind.CONFIRM: Delta(reserved=-1, allocated=1),
+    MovementKind.DEALLOCATE: Delta(allocated=-1),
+    MovementKind.PICK: Delta(allocated=-1, on_hand=-1),
+    MovementKind.ADJUST: Delta(on_hand=1),
+    MovementKind.DAMAGE: Delta(on_hand=-1, damaged=1),
+}
+
+
+def delta_for(kind: MovementKind | str, quantity: int) -> Delta:
+    """The bucket changes of moving `quantity` units by `kind`.
+
+    Only ADJUST takes a signed quantity (a count can find fewer units); every other kind
+    needs a positive one, since its direction is in its name.
+    """
+    try:
+        kind = MovementKind(kind)
+    except ValueError:
+        raise InvalidInput("kind", f"unknown movement kind {kind!r}; one of {', '.join(MovementKind)}") from None
+    if quantity == 0 or (quantity < 0 and kind is not MovementKind.ADJUST):
+        raise InvalidInput("quantity", f"must be positive for {kind.value}, got {quantity}")
+    unit = _UNIT_DELTAS[kind]
+    return Delta(**{name: getattr(unit, name) * quantity for name in BUCKETS})
+
+
+def apply(levels: Buckets, delta: Delta, sku: str, location_id: str) -> Buckets:
+    """Levels after `delta`, or InsufficientStock naming what was asked and what there was."""
+    after = levels + delta
+    if not after.violations():
+        return after
+    for name in BUCKETS:
+        if getattr(after, name) < 0:
+            return _refuse(sku, location_id, -getattr(delta, name), getattr(levels, name))
+    # Holds would exceed what is on the shelf: the ask is the growth of holds over on_hand.
+    requested = delta.reserved + delta.allocated - delta.on_hand
+    return _refuse(sku, location_id, requested, levels.available)
+
+
+def _refuse(sku: str, location_id: str, requested: int, available: int) -> Buckets:
+    raise InsufficientStock(sku=sku, location_id=location_id, requested=requested, available=available)

@@ -1,0 +1,1 @@
+"""stocksaga: inventory and order engine (Temporal sagas, Postgres ledger, Redis hot store)."""

@@ -1,0 +1,63 @@
+"""The one settings object, read by the API, the workers, migrations and the CLI alike.
+
+Values come from the environment (or a `.env` file in the working directory).
+`DATABASE_URL` and `REDIS_URL` may be left unset for `stocksaga dev`, which then starts
+embedded servers; every other command needs them.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="Postgres URL, e.g. postgresql+asyncpg://user@127.0.0.1:5432/stocksaga",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL, e.g. redis://127.0.0.1:6379/0")
+    redis_key_prefix: str = Field(default="ss", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "stocksaga"
+
+    hold_minutes: float = Field(default=15.0, gt=0, description="How long a checkout hold lives")
+    payment_extension_minutes: float = Field(default=5.0, ge=0)
+    max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
+    hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    data_dir: Path = Field(default=Path(".stocksaga"), description="Where `stocksaga dev` keeps its data")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Accept plain postgres:// URLs (as most tools print them) and use asyncpg."""
+        if value is None or value == "":
+            return None
+        for plain in ("postgresql://", "postgres://"):
+            if value.startswith(plain):
+                return "postgresql+asyncpg://" + value[len(plain):]
+        return value
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SystemExit(
+                "DATABASE_URL is not set. Set it (postgresql+asyncpg://user@host:5432/db) "
+                "or run `stocksaga dev`, which prints the URLs of the stack it starts."
+            )
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise SystemExit("REDIS_URL is not set. Set it (redis://host:6379/0) or run `stocksaga dev`.")
+        return self.redis_url
+
+    @property
+    def hold_seconds(self) -> float:
+        return self.hold_minutes * 60
