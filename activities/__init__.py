@@ -1,0 +1,1 @@
+"""Temporal activities: every Postgres, Redis or outside call, each idempotent by its key."""

@@ -1,0 +1,1 @@
+"""FastAPI app: thin routes that validate, admit and start or signal workflows."""

@@ -1,0 +1,145 @@
+"""The `stocksaga` command. Every subcommand reads the one Settings object."""
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import uvicorn
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from api.app import create_app
+from db import demo, migrate, queries, verify
+from db.hotstore import HotStore
+from stocksaga.devstack import run_dev
+from stocksaga.settings import Settings
+from workers.main import main as worker_main
+
+
+def _engine(settings: Settings):
+    return create_async_engine(settings.require_database_url())
+
+
+def _hot_store(settings: Settings, engine):
+    return HotStore(aioredis.from_url(settings.require_redis_url()), engine=engine, prefix=settings.redis_key_prefix,
+                    event_ttl_seconds=settings.hot_store_event_ttl_seconds)
+
+
+def _progress(label: str):
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\r{label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = _engine(settings)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("schema is at the newest migration")
+
+
+async def _verify(settings: Settings, sku: str | None, hot_store: bool) -> int:
+    engine = _engine(settings)
+    try:
+        async with engine.connect() as conn:
+            found = await verify.check(conn, sku)
+            totals = await queries.counts(conn)
+        if hot_store:
+            store = _hot_store(settings, engine)
+            found += await store.drift(engine, sku)
+            await store.redis.aclose()
+    finally:
+        await engine.dispose()
+    scope = f"sku {sku}" if sku else f"{totals['skus']} skus, {totals['locations']} locations, {totals['movements']} movements"
+    if not found:
+        print(f"verify: every invariant holds ({scope}{', hot store included' if hot_store else ''})")
+        return 0
+    print(f"verify: {len(found)} violation(s) ({scope})")
+    for invariant in sorted({v.invariant for v in found}):
+        rows = [v for v in found if v.invariant == invariant]
+        print(f"\ninvariant {invariant}: {len(rows)} violation(s)")
+        for v in rows[:50]:
+            where = f"{v.sku} @ {v.location_id}: " if v.sku else ""
+            print(f"  {where}{v.detail}")
+        if len(rows) > 50:
+            print(f"  ... and {len(rows) - 50} more")
+    return 1
+
+
+async def _rebuild(settings: Settings) -> None:
+    engine = _engine(settings)
+    store = _hot_store(settings, engine)
+    try:
+        count = await store.rebuild(engine, progress=_progress("rebuilding hot store"))
+    finally:
+        await store.redis.aclose()
+        await engine.dispose()
+    print(f"hot store rebuilt from Postgres: {count} skus")
+
+
+async def _demo(settings: Settings, sku_count: int) -> None:
+    engine = _engine(settings)
+    try:
+        booked = await demo.load(engine, sku_count, progress=_progress("loading demo data"))
+    finally:
+        await engine.dispose()
+    print(f"demo data loaded: {booked} new receipts")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stocksaga", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="bring up the whole system (Postgres, Redis, Temporal + UI, worker, API) with demo data")
+    dev.add_argument("--data-dir", type=Path, help="where data lives across restarts (default: DATA_DIR or ./.stocksaga)")
+    dev.add_argument("--api-port", type=int, help="API port (default: API_PORT or 8000)")
+    dev.add_argument("--temporal-port", type=int, help="Temporal frontend port (default: 7233)")
+    dev.add_argument("--ui-port", type=int, help="Temporal Web UI port (default: TEMPORAL_UI_PORT or 8233)")
+    dev.add_argument("--demo-skus", type=int, default=300, help="demo skus to load on first start (0: none)")
+
+    sub.add_parser("migrate", help="bring the database schema to the newest migration")
+    sub.add_parser("worker", help="run a Temporal worker")
+    api = sub.add_parser("api", help="serve the REST API")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+
+    verify = sub.add_parser("verify", help="check every stock invariant; exit 1 with a report on any violation")
+    verify.add_argument("--sku", help="check one sku only")
+    verify.add_argument("--no-hot-store", action="store_true", help="skip comparing Redis with Postgres")
+
+    sub.add_parser("rebuild-hot-store", help="reload the Redis hot store from Postgres")
+    demo = sub.add_parser("load-demo", help="load the demo catalogue and stock (idempotent)")
+    demo.add_argument("--skus", type=int, default=300)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "dev":
+        return run_dev(settings, args)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "worker":
+        settings.require_database_url(), settings.require_redis_url()
+        worker_main()
+    elif args.command == "api":
+        settings.require_database_url(), settings.require_redis_url()
+        uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port)
+    elif args.command == "verify":
+        hot = not args.no_hot_store and bool(settings.redis_url)
+        return asyncio.run(_verify(settings, args.sku, hot))
+    elif args.command == "rebuild-hot-store":
+        asyncio.run(_rebuild(settings))
+    elif args.command == "load-demo":
+        asyncio.run(_demo(settings, args.skus))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
