@@ -102,6 +102,10 @@ class HotStore:
         ok, value = await self._transition(keys=keys, args=[src, dst, take, put, "1" if pick else "0", self.event_ttl])
         return value.decode()
 
+    async def receive(self, sku: str, location_id: str, quantity: int, event_id: str) -> int | None:
+        """Goods in: on_hand + quantity, once per event id."""
+        return await self.adjust(sku, location_id, validation.quantity(quantity), event_id)
+
     async def adjust(self, sku: str, location_id: str, delta: int, event_id: str) -> int | None:
         """Receive (delta > 0) or adjust on_hand; idempotent by event id. Returns on_hand
         after (None on a replay); raises InsufficientStock if holds would exceed on_hand."""

