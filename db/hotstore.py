@@ -53,6 +53,7 @@ class HotStore:
         self._reserve = client.register_script((_LUA / "reserve.lua").read_text())
         self._transition = client.register_script((_LUA / "hold_transition.lua").read_text())
         self._adjust = client.register_script((_LUA / "adjust.lua").read_text())
+        self._load_if_absent = client.register_script((_LUA / "load_if_absent.lua").read_text())
 
     # keys ---------------------------------------------------------------------------
     def stock_key(self, sku: str) -> str:
@@ -118,7 +119,7 @@ class HotStore:
     async def _run_loading(self, script, sku: str, keys: list[str], args: list) -> tuple[int, bytes | int]:
         status, value = await script(keys=keys, args=args)
         if status == -1 and self.engine is not None:
-            await self.load(self.engine, [sku])
+            await self.load(self.engine, [sku], replace=False)
             status, value = await script(keys=keys, args=args)
         if status == -1:
             raise LookupError(f"sku {sku} is not loaded in the hot store and no database was given to load it")
@@ -138,8 +139,13 @@ class HotStore:
         return out
 
     # rebuild from Postgres ------------------------------------------------------------
-    async def load(self, engine: AsyncEngine, skus: list[str]) -> None:
-        """Replace the hot-store copy of `skus` with what Postgres holds (Postgres wins)."""
+    async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True) -> None:
+        """Copy the levels and live holds of `skus` from Postgres into Redis.
+
+        replace=True (rebuild, repair) overwrites what Redis has: Postgres wins.
+        replace=False (first use) loads only skus not loaded yet, atomically per sku, so
+        holds admitted by a concurrent caller are never wiped.
+        """
         async with engine.connect() as conn:
             levels = (await conn.execute(
                 sa.select(stock_levels.c.sku, stock_levels.c.location_id, stock_levels.c.sellable,
@@ -151,21 +157,44 @@ class HotStore:
                 .where(reservations.c.sku.in_(skus),
                        reservations.c.status.in_(("active", "payment_pending", "confirmed")))
             )).all()
-        stale_holds = [key for sku in skus async for key in self.redis.scan_iter(match=self.hold_key(sku, "*"), count=1000)]
-        async with self.redis.pipeline(transaction=True) as pipe:
+        fields: dict[str, dict[str, int]] = {sku: {} for sku in skus}
+        for row in levels:
+            fields[row.sku].update({f"{row.location_id}|{f}": getattr(row, f) for f in _FIELDS})
+            fields[row.sku][f"{row.location_id}|sellable"] = int(row.sellable)
+        hold_values: dict[str, dict[str, str]] = {sku: {} for sku in skus}
+        for h in holds:
+            state = "confirmed" if h.status == "confirmed" else "reserved"
+            hold_values[h.sku][self.hold_key(h.sku, h.reservation_id)] = f"{h.location_id}|{h.quantity}|{state}"
+
+        if not replace:
             for sku in skus:
+                pairs = [item for pair in fields[sku].items() for item in pair]
+                await self._load_if_absent(keys=[self.stock_key(sku), *hold_values[sku]],
+                                           args=[len(fields[sku]), *pairs, *hold_values[sku].values()])
+            return
+        stale_holds = await self._hold_keys(skus)
+        for sku in skus:  # one MULTI per sku: every key of a sku is in one cluster slot
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if stale_holds[sku]:
+                    pipe.delete(*stale_holds[sku])
                 pipe.delete(self.stock_key(sku))
-                pipe.hset(self.stock_key(sku), "_loaded", 1)
-            if stale_holds:
-                pipe.delete(*stale_holds)
-            for row in levels:
-                mapping = {f"{row.location_id}|{f}": getattr(row, f) for f in _FIELDS}
-                mapping[f"{row.location_id}|sellable"] = int(row.sellable)
-                pipe.hset(self.stock_key(row.sku), mapping=mapping)
-            for h in holds:
-                state = "confirmed" if h.status == "confirmed" else "reserved"
-                pipe.set(self.hold_key(h.sku, h.reservation_id), f"{h.location_id}|{h.quantity}|{state}")
-            await pipe.execute()
+                pipe.hset(self.stock_key(sku), mapping={**fields[sku], "_loaded": 1})
+                if hold_values[sku]:
+                    pipe.mset(hold_values[sku])
+                await pipe.execute()
+
+    async def _hold_keys(self, skus: list[str]) -> dict[str, list[bytes]]:
+        """Existing hold keys of `skus`: one SCAN per sku for a few, one SCAN in all for many."""
+        found: dict[str, list[bytes]] = {sku: [] for sku in skus}
+        if len(skus) <= 20:
+            for sku in skus:
+                found[sku] = [key async for key in self.redis.scan_iter(match=self.hold_key(sku, "*"), count=1000)]
+            return found
+        async for key in self.redis.scan_iter(match=f"{self.prefix}:hold:*", count=1000):
+            sku = key.decode().split("{", 1)[1].split("}", 1)[0]
+            if sku in found:
+                found[sku].append(key)
+        return found
 
     async def rebuild(self, engine: AsyncEngine, batch: int = 500, progress=None) -> int:
         """Reload every sku that has stock levels; returns how many were loaded."""

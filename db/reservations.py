@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.ledger import DuplicateKey, MovementRequest, apply_in
 from db.tables import reservations
 from domain import validation
-from domain.errors import IdempotencyConflict, UnknownReservation
+from domain.errors import InvalidInput, UnknownReservation
 from domain.reservations import ReservationStatus, transition
 from domain.stock import MovementKind
 
@@ -43,27 +42,9 @@ async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, 
     validation.identifier("reservation_id", line.reservation_id)
     if line.order_id is not None:
         validation.identifier("order_id", line.order_id)
-    inserted = (
-        await conn.execute(
-            pg_insert(reservations)
-            .values(
-                reservation_id=line.reservation_id,
-                order_id=line.order_id,
-                sku=line.sku,
-                location_id=line.location_id,
-                quantity=line.quantity,
-                reserved_until=line.reserved_until,
-            )
-            .on_conflict_do_nothing(index_elements=["reservation_id"])
-            .returning(reservations.c.reservation_id)
-        )
-    ).first()
-    if inserted is None:  # already reserved: replay if it is the same reservation
-        row = (await conn.execute(sa.select(reservations).where(reservations.c.reservation_id == line.reservation_id))).one()._mapping
-        if (row["sku"], row["location_id"], row["quantity"]) != (line.sku, line.location_id, line.quantity):
-            raise IdempotencyConflict(line.reservation_id)
-        return ReservationState(line.reservation_id, line.sku, line.location_id, line.quantity, ReservationStatus(row["status"]), False)
-    await apply_in(
+    # The movement goes first: it validates the line, names an unknown sku or location,
+    # refuses a shortfall, and replays a repeat of the same reservation id.
+    moved = await apply_in(
         conn,
         MovementRequest(
             kind=MovementKind.RESERVE,
@@ -77,7 +58,23 @@ async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, 
         ),
         max_quantity,
     )
-    return ReservationState(line.reservation_id, line.sku, line.location_id, line.quantity, ReservationStatus.ACTIVE, True)
+    status = ReservationStatus.ACTIVE
+    if moved.replayed:
+        status = ReservationStatus(
+            await conn.scalar(sa.select(reservations.c.status).where(reservations.c.reservation_id == line.reservation_id))
+        )
+    else:
+        await conn.execute(
+            reservations.insert().values(
+                reservation_id=line.reservation_id,
+                order_id=line.order_id,
+                sku=line.sku,
+                location_id=line.location_id,
+                quantity=line.quantity,
+                reserved_until=line.reserved_until,
+            )
+        )
+    return ReservationState(line.reservation_id, line.sku, line.location_id, line.quantity, status, not moved.replayed)
 
 
 async def reserve(
@@ -86,14 +83,14 @@ async def reserve(
     """Hold every line or none (one transaction). Rows are locked in (sku, location) order so
     two multi-line orders can never deadlock each other."""
     if not lines:
-        raise validation.InvalidInput("lines", "at least one line is required")
+        raise InvalidInput("lines", "at least one line is required")
     ordered = sorted(lines, key=lambda line: (line.sku, line.location_id, line.reservation_id))
     for attempt in range(2):
         try:
             async with engine.begin() as conn:
                 done = {s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity) for line in ordered]}
             return [done[line.reservation_id] for line in lines]
-        except (DuplicateKey, sa.exc.IntegrityError):
+        except DuplicateKey:
             # A concurrent call with the same reservation id won; the next attempt replays it.
             if attempt:
                 raise

@@ -8,7 +8,7 @@ confirmed --deallocate--> released
 
 from enum import StrEnum
 
-from domain.errors import InvalidTransition
+from domain.errors import InvalidInput, InvalidTransition
 from domain.stock import MovementKind
 
 
@@ -44,6 +44,8 @@ def transition(reservation_id: str, state: str, action: str) -> tuple[Reservatio
     Asking for what is already done (confirm a confirmed hold, release an expired one)
     returns the current state and no movement, so retries and compensations are safe.
     """
+    if action not in TRANSITIONS:
+        raise InvalidInput("action", f"unknown reservation action {action!r}; one of {', '.join(TRANSITIONS)}")
     sources, target, movement = TRANSITIONS[action]
     state = ReservationStatus(state)
     if state == target or (target in ENDED and state in ENDED):

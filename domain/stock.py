@@ -91,9 +91,9 @@ def apply(levels: Buckets, delta: Delta, sku: str, location_id: str) -> Buckets:
     if not after.violations():
         return after
     for name in BUCKETS:
-        if getattr(after, name) < 0:
+        if name != "on_hand" and getattr(after, name) < 0:
             return _refuse(sku, location_id, -getattr(delta, name), getattr(levels, name))
-    # Holds would exceed what is on the shelf: the ask is the growth of holds over on_hand.
+    # on_hand would not cover what is held: the ask is taken from the units free of holds.
     requested = delta.reserved + delta.allocated - delta.on_hand
     return _refuse(sku, location_id, requested, levels.available)
 
