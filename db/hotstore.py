@@ -85,11 +85,11 @@ class HotStore:
     async def reserve_all(self, lines: list[HoldLine]) -> None:
         """All lines or none: each line is atomic in its own slot; if one is refused, the
         lines already held are rolled back before the refusal is raised."""
-        done: list[HoldLine] = []
+        done: list[HoldLine] = []  # held by this call; repeats of earlier holds are not ours to undo
         try:
             for line in lines:
-                await self.reserve(line)
-                done.append(line)
+                if await self.reserve(line) is not None:
+                    done.append(line)
         except BaseException:
             for line in reversed(done):
                 await self.transition(line.sku, line.reservation_id, "rollback")
@@ -142,7 +142,9 @@ class HotStore:
     async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True) -> None:
         """Copy the levels and live holds of `skus` from Postgres into Redis.
 
-        replace=True (rebuild, repair) overwrites what Redis has: Postgres wins.
+        replace=True (rebuild, repair) overwrites what Redis has: Postgres wins. A hold
+        admitted in Redis but not yet persisted is released by it too; the order workflow's
+        re-check in Postgres then decides, and the reconciler repairs any drift.
         replace=False (first use) loads only skus not loaded yet, atomically per sku, so
         holds admitted by a concurrent caller are never wiped.
         """
@@ -172,11 +174,17 @@ class HotStore:
                 await self._load_if_absent(keys=[self.stock_key(sku), *hold_values[sku]],
                                            args=[len(fields[sku]), *pairs, *hold_values[sku].values()])
             return
-        stale_holds = await self._hold_keys(skus)
+        existing = await self._hold_keys(skus)
         for sku in skus:  # one MULTI per sku: every key of a sku is in one cluster slot
+            # Holds Redis has but Postgres does not hold: mark them released rather than
+            # delete them, so a retried reserve of that id is still seen as a repeat.
+            stale = [key for key in existing[sku] if key.decode() not in hold_values[sku]]
+            values = await self.redis.mget(stale) if stale else []
             async with self.redis.pipeline(transaction=True) as pipe:
-                if stale_holds[sku]:
-                    pipe.delete(*stale_holds[sku])
+                for key, value in zip(stale, values):
+                    loc, qty, state = (value or b"||").decode().rsplit("|", 2)
+                    if state in ("reserved", "confirmed"):
+                        pipe.set(key, f"{loc}|{qty}|released", ex=self.event_ttl)
                 pipe.delete(self.stock_key(sku))
                 pipe.hset(self.stock_key(sku), mapping={**fields[sku], "_loaded": 1})
                 if hold_values[sku]:
