@@ -6,7 +6,7 @@ else (a database or Redis outage) is retried by Temporal until it succeeds.
 """
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
@@ -47,16 +47,6 @@ class MovementInput:
     reason: str | None = None
 
 
-@dataclass
-class ReservationResult:
-    reservation_id: str
-    sku: str
-    location_id: str
-    quantity: int
-    status: str
-    changed: bool
-
-
 def business_errors_are_final(fn):
     """Turn a StockError into a non-retryable ApplicationError that carries its details."""
 
@@ -78,25 +68,25 @@ class StockActivities:
 
     @activity.defn(name="reserve_stock")
     @business_errors_are_final
-    async def reserve_stock(self, req: ReserveStockInput) -> ReservationResult:
+    async def reserve_stock(self, req: ReserveStockInput) -> pg_reservations.ReservationState:
         line = pg_reservations.ReservationLine(req.reservation_id, req.sku, req.location_id, req.quantity, req.order_id)
         [state] = await pg_reservations.reserve(self.engine, [line], actor="workflow", max_quantity=self.max_line_quantity)
         try:
             await self.hot_store.reserve(HoldLine(req.reservation_id, req.sku, req.location_id, req.quantity))
         except (InsufficientStock, IdempotencyConflict):
             await self.hot_store.load(self.engine, [req.sku])  # Redis drifted; Postgres wins
-        return ReservationResult(**{**asdict(state), "status": state.status.value})
+        return state
 
     @activity.defn(name="change_reservation")
     @business_errors_are_final
-    async def change_reservation(self, req: ReservationChangeInput) -> ReservationResult:
+    async def change_reservation(self, req: ReservationChangeInput) -> pg_reservations.ReservationState:
         state = await pg_reservations.change(self.engine, req.reservation_id, req.action, actor="workflow", reason=req.reason)
         hot_action = {"expire": "release"}.get(req.action, req.action)
         if hot_action != "start_payment":
             outcome = await self.hot_store.transition(state.sku, req.reservation_id, hot_action)
             if outcome not in ("done", "replayed"):
                 await self.hot_store.load(self.engine, [state.sku])
-        return ReservationResult(**{**asdict(state), "status": state.status.value})
+        return state
 
     @activity.defn(name="apply_movement")
     @business_errors_are_final
