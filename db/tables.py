@@ -136,3 +136,83 @@ idempotency_records = sa.Table(
     sa.Column("response", JSONB),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
 )
+
+ORDER_STATUSES = ("reserved", "payment_pending", "allocated", "picking", "packed", "shipped", "cancelled",
+                  "expired", "payment_failed", "rejected")
+SHIPMENT_STATUSES = ("requested", "picked", "packed", "shipped", "cancelled")
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("lines", JSONB, nullable=False),  # as requested: [{"sku", "quantity"}]
+    sa.Column("shipping", JSONB, nullable=False),
+    sa.Column("allow_split_shipment", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("allow_backorder", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("payment_ref", sa.Text),
+    sa.Column("reason", sa.Text),  # why it was cancelled, expired, failed or rejected
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint(_in("status", ORDER_STATUSES), name="ck_orders_status"),
+    sa.Index("ix_orders_customer", "customer_id"),
+    sa.Index("ix_orders_status", "status"),
+)
+
+order_events = sa.Table(
+    "order_events",
+    metadata,
+    sa.Column("event_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("order_id", sa.Text, sa.ForeignKey("orders.order_id"), nullable=False),
+    sa.Column("event_key", sa.Text, nullable=False),  # minted by the workflow: a retry writes nothing
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("detail", JSONB, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.UniqueConstraint("order_id", "event_key", name="uq_order_events_key"),
+)
+
+shipments = sa.Table(
+    "shipments",
+    metadata,
+    sa.Column("order_id", sa.Text, sa.ForeignKey("orders.order_id"), primary_key=True),
+    sa.Column("shipment_id", sa.Text, primary_key=True),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="requested"),
+    sa.Column("tracking", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint(_in("status", SHIPMENT_STATUSES), name="ck_shipments_status"),
+)
+
+backorders = sa.Table(
+    "backorders",
+    metadata,
+    sa.Column("backorder_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("order_id", sa.Text, sa.ForeignKey("orders.order_id"), nullable=False),
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), nullable=False),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("filled_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("quantity > 0", name="ck_backorders_quantity"),
+    sa.CheckConstraint(_in("status", ("open", "filled", "cancelled")), name="ck_backorders_status"),
+    sa.UniqueConstraint("order_id", "sku", "location_id", name="uq_backorders_line"),
+    sa.Index("ix_backorders_open", "sku", "location_id", "created_at", postgresql_where=sa.text("status = 'open'")),
+)
+
+# Events for the outside world (pick requests, refund requests, webhooks later), written in
+# the same transaction as the change they announce; a delivery workflow sends them.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("outbox_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("ordering_key", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_outbox_pending", "outbox_id", postgresql_where=sa.text("delivered_at IS NULL")),
+)
