@@ -84,12 +84,10 @@ async def reserve(
     two multi-line orders can never deadlock each other."""
     if not lines:
         raise InvalidInput("lines", "at least one line is required")
-    ordered = sorted(lines, key=lambda line: (line.sku, line.location_id, line.reservation_id))
     for attempt in range(2):
         try:
             async with engine.begin() as conn:
-                done = {s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity) for line in ordered]}
-            return [done[line.reservation_id] for line in lines]
+                return await reserve_in(conn, lines, actor, max_quantity)
         except DuplicateKey:
             # A concurrent call with the same reservation id won; the next attempt replays it.
             if attempt:
@@ -100,46 +98,67 @@ async def reserve(
 async def change(
     engine: AsyncEngine, reservation_id: str, action: str, actor: str = "system", reason: str | None = None
 ) -> ReservationState:
-    """Move a reservation by `action` (confirm, release, expire, deallocate, pick, start_payment).
+    """Move a reservation by `action` in its own transaction (see change_in)."""
+    async with engine.begin() as conn:
+        return await change_in(conn, reservation_id, action, actor, reason)
+
+
+async def change_in(
+    conn: AsyncConnection, reservation_id: str, action: str, actor: str = "system", reason: str | None = None
+) -> ReservationState:
+    """Move a reservation by `action` (confirm, release, expire, deallocate, pick, start_payment)
+    inside the caller's transaction, booking its movement.
 
     Idempotent: asking for a state the reservation is already in changes nothing.
     """
     validation.identifier("reservation_id", reservation_id)
-    async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                sa.select(reservations).where(reservations.c.reservation_id == reservation_id).with_for_update()
-            )
-        ).first()
-        if row is None:
-            raise UnknownReservation(reservation_id)
-        r = row._mapping
-        state = lambda status, changed: ReservationState(  # noqa: E731
-            reservation_id, r["sku"], r["location_id"], r["quantity"], ReservationStatus(status), changed
-        )
-        from_state = ReservationStatus(r["status"])
-        target, kind = transition(reservation_id, from_state, action)
-        if target == from_state:
-            return state(from_state, False)
-        if kind is not None:  # start_payment books no movement
-            await apply_in(
-                conn,
-                MovementRequest(
-                    kind=kind,
-                    sku=r["sku"],
-                    location_id=r["location_id"],
-                    quantity=r["quantity"],
-                    idempotency_key=f"{action}:{reservation_id}",
-                    reference_type="reservation",
-                    reference_id=reservation_id,
-                    actor=actor,
-                    reason=reason,
-                ),
-            )
+    row = (
         await conn.execute(
-            reservations.update()
-            .where(reservations.c.reservation_id == reservation_id)
-            .values(status=target.value, updated_at=sa.func.now())
+            sa.select(reservations).where(reservations.c.reservation_id == reservation_id).with_for_update()
         )
-        return state(target, True)
+    ).first()
+    if row is None:
+        raise UnknownReservation(reservation_id)
+    r = row._mapping
+    from_state = ReservationStatus(r["status"])
+    target, kind = transition(reservation_id, from_state, action)
+    state = ReservationState(reservation_id, r["sku"], r["location_id"], r["quantity"], target, target != from_state)
+    if not state.changed:
+        return state
+    if kind is not None:  # start_payment books no movement
+        await apply_in(
+            conn,
+            MovementRequest(
+                kind=kind,
+                sku=r["sku"],
+                location_id=r["location_id"],
+                quantity=r["quantity"],
+                idempotency_key=f"{action}:{reservation_id}",
+                reference_type="reservation",
+                reference_id=reservation_id,
+                actor=actor,
+                reason=reason,
+            ),
+        )
+    await conn.execute(
+        reservations.update()
+        .where(reservations.c.reservation_id == reservation_id)
+        .values(status=target.value, updated_at=sa.func.now())
+    )
+    return state
 
+
+async def reserve_in(
+    conn: AsyncConnection, lines: list[ReservationLine], actor: str = "system", max_quantity: int = validation.DEFAULT_MAX_QUANTITY
+) -> list[ReservationState]:
+    """Hold every line inside the caller's transaction, rows locked in (sku, location) order."""
+    ordered = sorted(lines, key=lambda line: (line.sku, line.location_id, line.reservation_id))
+    done = {s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity) for line in ordered]}
+    return [done[line.reservation_id] for line in lines]
+
+
+async def of_order(conn: AsyncConnection, order_id: str) -> list[dict]:
+    rows = await conn.execute(
+        sa.select(reservations).where(reservations.c.order_id == order_id).order_by(reservations.c.reservation_id)
+    )
+    return [dict(r._mapping) for r in rows]

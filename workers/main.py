@@ -4,24 +4,34 @@ import asyncio
 import logging
 
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.orders import OrderActivities
 from activities.stock import StockActivities
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
 from workflows.holds import HoldWorkflow
+from workflows.orders import OrderWorkflow
 
-WORKFLOWS = [HoldWorkflow]
+WORKFLOWS = [HoldWorkflow, OrderWorkflow]
 
 
-def build_worker(client: Client, activities: StockActivities, task_queue: str) -> Worker:
+def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
+                 max_line_quantity: int, **options) -> Worker:
+    stock = StockActivities(engine, hot_store, max_line_quantity)
+    orders = OrderActivities(engine, hot_store, max_line_quantity)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[activities.reserve_stock, activities.change_reservation, activities.apply_movement],
+        activities=[
+            stock.reserve_stock, stock.change_reservation, stock.apply_movement,
+            orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
+            orders.request_picking, orders.record_shipment_step, orders.release_order, orders.request_refund,
+        ],
+        **options,
     )
 
 
@@ -31,10 +41,9 @@ async def run(settings: Settings) -> None:
     hot_store = HotStore(redis_client, engine=engine, prefix=settings.redis_key_prefix,
                          event_ttl_seconds=settings.hot_store_event_ttl_seconds)
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    activities = StockActivities(engine, hot_store, settings.max_line_quantity)
     logging.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
     try:
-        await build_worker(client, activities, settings.task_queue).run()
+        await build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity).run()
     finally:
         await redis_client.aclose()
         await engine.dispose()

@@ -6,7 +6,9 @@ import uuid
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.stock import StockActivities
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
 from stocksaga import embedded
 from workers.main import build_worker
 
@@ -16,6 +18,13 @@ async def temporal_env():
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=embedded.temporal_binary("temporal-test-server")
     )
+    # Without these, every workflow task that upserts one fails again and again.
+    kinds = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+             "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST}
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={name: kinds[kind] for name, kind in (a.split("=") for a in embedded.ORDER_SEARCH_ATTRIBUTES)},
+    ))
     yield env
     await env.shutdown()
 
@@ -23,6 +32,5 @@ async def temporal_env():
 @pytest.fixture
 async def worker(temporal_env, engine, hot_store):
     task_queue = f"tq-{uuid.uuid4()}"
-    activities = StockActivities(engine, hot_store, max_line_quantity=1_000_000)
-    async with build_worker(temporal_env.client, activities, task_queue) as running:
+    async with build_worker(temporal_env.client, engine, hot_store, task_queue, max_line_quantity=1_000_000) as running:
         yield running

@@ -1,0 +1,274 @@
+"""Order activities. Each is one Postgres transaction (stock, order row, timeline, outbox
+together), then the matching hot-store update. Keys are minted by the workflow; a retry
+replays instead of repeating. Business errors are final (not retried)."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from activities.stock import business_errors_are_final
+from db import ledger
+from db import orders as pg_orders
+from db import reservations as pg_reservations
+from db.hotstore import HoldLine, HotStore
+from domain.errors import IdempotencyConflict, InsufficientStock, UnknownReservation
+from domain.reservations import ReservationStatus
+from domain.stock import MovementKind
+
+
+@dataclass
+class OrderLine:
+    reservation_id: str
+    sku: str
+    location_id: str
+    quantity: int
+
+
+@dataclass
+class Backorder:
+    sku: str
+    location_id: str
+    quantity: int
+
+
+@dataclass
+class OrderInput:
+    order_id: str
+    customer_id: str
+    lines: list[OrderLine]
+    requested: list[dict]  # the lines as asked: [{"sku": ..., "quantity": ...}]
+    shipping: dict
+    backorders: list[Backorder] = field(default_factory=list)
+    allow_split_shipment: bool = False
+    allow_backorder: bool = False
+    hold_seconds: float = 15 * 60
+    payment_extension_seconds: float = 5 * 60
+
+
+@dataclass
+class PersistOrder:
+    order: OrderInput
+    expires_at: datetime
+    event_key: str
+    reason: str | None = None  # set when rejecting
+
+
+@dataclass
+class RecordStatus:
+    order_id: str
+    status: str
+    event_key: str
+    detail: dict = field(default_factory=dict)
+    expires_at: datetime | None = None
+    payment_ref: str | None = None
+    reason: str | None = None
+    start_payment: list[str] = field(default_factory=list)  # reservation ids now payment_pending
+
+
+@dataclass
+class ConfirmOrder:
+    order_id: str
+    reservation_ids: list[str]
+    event_key: str
+    payment_ref: str | None = None
+
+
+@dataclass
+class ShipmentPlan:
+    shipment_id: str
+    location_id: str
+    lines: list[OrderLine]
+
+
+@dataclass
+class RequestPicking:
+    order_id: str
+    shipments: list[ShipmentPlan]
+    event_key: str
+
+
+@dataclass
+class ShipmentStep:
+    order_id: str
+    shipment_id: str
+    step: str  # picked | packed | shipped
+    order_status: str  # what the order is after this step
+    event_key: str
+    reservation_ids: list[str] = field(default_factory=list)  # picked: the holds to take off the shelf
+    tracking: str | None = None
+
+
+@dataclass
+class ReleaseOrder:
+    order_id: str
+    lines: list[OrderLine]
+    status: str  # expired | cancelled | payment_failed | rejected
+    reason: str
+    event_key: str
+
+
+@dataclass
+class RequestRefund:
+    order_id: str
+    payment_ref: str | None
+    event_key: str
+
+
+class OrderActivities:
+    def __init__(self, engine: AsyncEngine, hot_store: HotStore, max_line_quantity: int):
+        self.engine = engine
+        self.hot_store = hot_store
+        self.max_line_quantity = max_line_quantity
+
+    @activity.defn(name="persist_order")
+    @business_errors_are_final
+    async def persist_order(self, req: PersistOrder) -> None:
+        """Hold every line in Postgres (re-checking stock there: Postgres is the authority if
+        Redis drifted), create the order row and its first timeline entry, open backorders."""
+        o = req.order
+        async with self.engine.begin() as conn:
+            await pg_orders.insert_order(
+                conn, order_id=o.order_id, customer_id=o.customer_id, status="reserved", lines=o.requested,
+                shipping=o.shipping, allow_split_shipment=o.allow_split_shipment, allow_backorder=o.allow_backorder,
+                expires_at=req.expires_at,
+            )
+            await pg_reservations.reserve_in(
+                conn,
+                [pg_reservations.ReservationLine(line.reservation_id, line.sku, line.location_id, line.quantity,
+                                                 o.order_id, req.expires_at) for line in o.lines],
+                actor="order-workflow", max_quantity=self.max_line_quantity,
+            )
+            await pg_orders.open_backorders(conn, o.order_id, [(b.sku, b.location_id, b.quantity) for b in o.backorders])
+            await pg_orders.record(conn, o.order_id, "reserved", req.event_key,
+                                   {"backordered": len(o.backorders)} if o.backorders else None)
+        for line in o.lines:  # the API admitted these; after a hot-store rebuild they may be gone
+            try:
+                await self.hot_store.reserve(HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity))
+            except (InsufficientStock, IdempotencyConflict):
+                await self.hot_store.load(self.engine, [line.sku])
+
+    @activity.defn(name="reject_order")
+    @business_errors_are_final
+    async def reject_order(self, req: PersistOrder) -> None:
+        """Postgres refused the holds: keep a rejected order row (so GET explains it) and give
+        back the units the API admitted in Redis."""
+        o = req.order
+        async with self.engine.begin() as conn:
+            await pg_orders.insert_order(
+                conn, order_id=o.order_id, customer_id=o.customer_id, status="rejected", lines=o.requested,
+                shipping=o.shipping, allow_split_shipment=o.allow_split_shipment, allow_backorder=o.allow_backorder,
+                reason=req.reason,
+            )
+            await pg_orders.record(conn, o.order_id, "rejected", req.event_key, {"reason": req.reason})
+        for line in o.lines:
+            await self.hot_store.transition(line.sku, line.reservation_id, "release")
+
+    @activity.defn(name="record_status")
+    @business_errors_are_final
+    async def record_status(self, req: RecordStatus) -> None:
+        fields = {k: v for k, v in (("expires_at", req.expires_at), ("payment_ref", req.payment_ref),
+                                    ("reason", req.reason)) if v is not None}
+        async with self.engine.begin() as conn:
+            for reservation_id in req.start_payment:
+                await pg_reservations.change_in(conn, reservation_id, "start_payment", actor="order-workflow")
+            await pg_orders.record(conn, req.order_id, req.status, req.event_key, req.detail, **fields)
+
+    @activity.defn(name="confirm_order")
+    @business_errors_are_final
+    async def confirm_order(self, req: ConfirmOrder) -> None:
+        """Payment succeeded: every hold becomes an allocation (reserved -> allocated)."""
+        async with self.engine.begin() as conn:
+            states = [await pg_reservations.change_in(conn, rid, "confirm", actor="order-workflow")
+                      for rid in sorted(req.reservation_ids)]
+            await pg_orders.record(conn, req.order_id, "allocated", req.event_key, payment_ref=req.payment_ref)
+        await self._hot(states, "confirm")
+
+    @activity.defn(name="request_picking")
+    @business_errors_are_final
+    async def request_picking(self, req: RequestPicking) -> None:
+        """Ask each warehouse to pick its shipment: an outbound message per shipment."""
+        async with self.engine.begin() as conn:
+            await pg_orders.add_shipments(conn, req.order_id, [(s.shipment_id, s.location_id) for s in req.shipments])
+            for s in req.shipments:
+                await pg_orders.enqueue(
+                    conn, "warehouse.pick_requested", s.location_id,
+                    {"order_id": req.order_id, "shipment_id": s.shipment_id, "location_id": s.location_id,
+                     "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines]},
+                    f"{req.event_key}:{s.shipment_id}",
+                )
+            await pg_orders.record(conn, req.order_id, "picking", req.event_key,
+                                   {"shipments": [s.shipment_id for s in req.shipments]})
+
+    @activity.defn(name="record_shipment_step")
+    @business_errors_are_final
+    async def record_shipment_step(self, req: ShipmentStep) -> None:
+        """PICK / PACK / SHIP of one shipment; a pick takes its units off the shelf."""
+        async with self.engine.begin() as conn:
+            states = [await pg_reservations.change_in(conn, rid, "pick", actor="warehouse")
+                      for rid in sorted(req.reservation_ids)]
+            await pg_orders.set_shipment(conn, req.order_id, req.shipment_id, req.step, req.tracking)
+            await pg_orders.record(conn, req.order_id, req.order_status, req.event_key,
+                                   {"shipment_id": req.shipment_id, "step": req.step})
+            if req.step == "shipped":
+                await pg_orders.enqueue(conn, "order.shipment_shipped", req.order_id,
+                                        {"order_id": req.order_id, "shipment_id": req.shipment_id,
+                                         "tracking": req.tracking}, req.event_key)
+        await self._hot(states, "pick")
+
+    @activity.defn(name="release_order")
+    @business_errors_are_final
+    async def release_order(self, req: ReleaseOrder) -> None:
+        """Compensation, safe whatever happened before: holds are released, allocations
+        deallocated, picked units restocked, open backorders cancelled; a line that never
+        reached Postgres has its Redis hold released if present."""
+        undo: list[tuple[OrderLine, str]] = []
+        async with self.engine.begin() as conn:
+            known = {r["reservation_id"]: ReservationStatus(r["status"]) for r in await pg_reservations.of_order(conn, req.order_id)}
+            for line in sorted(req.lines, key=lambda l: (l.sku, l.location_id, l.reservation_id)):
+                undo.append((line, await self._release_one(conn, line, known.get(line.reservation_id), req)))
+            await pg_orders.cancel_backorders(conn, req.order_id)
+            await pg_orders.record(conn, req.order_id, req.status, req.event_key, {"reason": req.reason},
+                                   reason=req.reason)
+        for line, action in undo:
+            if action == "restock":
+                await self.hot_store.receive(line.sku, line.location_id, line.quantity, f"restock:{line.reservation_id}")
+            elif action:
+                outcome = await self.hot_store.transition(line.sku, line.reservation_id, action)
+                if outcome not in ("done", "replayed", "unknown"):
+                    await self.hot_store.load(self.engine, [line.sku])
+
+    async def _release_one(self, conn, line: OrderLine, status: ReservationStatus | None, req: ReleaseOrder) -> str:
+        """Undo one line by its state; returns the hot-store action that mirrors it."""
+        if status is None:
+            return "release"  # admitted in Redis, never persisted
+        if status in (ReservationStatus.ACTIVE, ReservationStatus.PAYMENT_PENDING):
+            action = "expire" if req.status == "expired" else "release"
+            await pg_reservations.change_in(conn, line.reservation_id, action, actor="order-workflow", reason=req.reason)
+            return "release"
+        if status == ReservationStatus.CONFIRMED:
+            await pg_reservations.change_in(conn, line.reservation_id, "deallocate", actor="order-workflow", reason=req.reason)
+            return "deallocate"
+        if status == ReservationStatus.FULFILLED:  # picked but not shipped: back on the shelf
+            await ledger.apply_in(conn, ledger.MovementRequest(
+                kind=MovementKind.RECEIVE, sku=line.sku, location_id=line.location_id, quantity=line.quantity,
+                idempotency_key=f"restock:{line.reservation_id}", reference_type="order", reference_id=req.order_id,
+                actor="order-workflow", reason=f"restocked: {req.reason}"))
+            return "restock"
+        return ""  # already released or expired
+
+    @activity.defn(name="request_refund")
+    @business_errors_are_final
+    async def request_refund(self, req: RequestRefund) -> None:
+        async with self.engine.begin() as conn:
+            await pg_orders.enqueue(conn, "payment.refund_requested", req.order_id,
+                                    {"order_id": req.order_id, "payment_ref": req.payment_ref}, req.event_key)
+            await pg_orders.record(conn, req.order_id, "cancelled", req.event_key, {"refund_requested": req.payment_ref})
+
+    async def _hot(self, states: list, action: str) -> None:
+        for state in states:
+            if state.changed:
+                outcome = await self.hot_store.transition(state.sku, state.reservation_id, action)
+                if outcome not in ("done", "replayed"):
+                    await self.hot_store.load(self.engine, [state.sku])

@@ -1,0 +1,125 @@
+"""Orders in Postgres: the row, its timeline, shipments, backorders and outbox messages.
+
+Every write is keyed (event_key, outbox idempotency key, natural primary keys) so an
+activity retry writes nothing new.
+"""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db import reservations as pg_reservations
+from db.queries import as_json
+from db.tables import backorders, order_events, orders, outbox, shipments
+
+
+async def insert_order(conn: AsyncConnection, **values) -> bool:
+    """Create the order row; False if it exists already (a retry)."""
+    inserted = await conn.execute(
+        pg_insert(orders).values(**values).on_conflict_do_nothing().returning(orders.c.order_id)
+    )
+    return inserted.first() is not None
+
+
+async def record(conn: AsyncConnection, order_id: str, status: str, event_key: str, detail: dict | None = None,
+                 **fields) -> bool:
+    """Move the order to `status` and add it to the timeline, once per event_key.
+    Returns False (and changes nothing) when that event was recorded before, or when there
+    is no such order (a compensation of an order that never reached Postgres)."""
+    exists = await conn.scalar(sa.select(orders.c.order_id).where(orders.c.order_id == order_id).with_for_update())
+    if exists is None:
+        return False
+    added = await conn.execute(
+        pg_insert(order_events)
+        .values(order_id=order_id, event_key=event_key, status=status, detail=detail or {})
+        .on_conflict_do_nothing()
+        .returning(order_events.c.event_id)
+    )
+    if added.first() is None:
+        return False
+    await conn.execute(
+        orders.update().where(orders.c.order_id == order_id).values(status=status, updated_at=sa.func.now(), **fields)
+    )
+    return True
+
+
+async def open_backorders(conn: AsyncConnection, order_id: str, lines: list[tuple[str, str, int]]) -> None:
+    if lines:
+        await conn.execute(
+            pg_insert(backorders)
+            .values([dict(order_id=order_id, sku=sku, location_id=loc, quantity=qty) for sku, loc, qty in lines])
+            .on_conflict_do_nothing()
+        )
+
+
+async def cancel_backorders(conn: AsyncConnection, order_id: str) -> None:
+    await conn.execute(
+        backorders.update()
+        .where(backorders.c.order_id == order_id, backorders.c.status == "open")
+        .values(status="cancelled")
+    )
+
+
+async def add_shipments(conn: AsyncConnection, order_id: str, located: list[tuple[str, str]]) -> None:
+    """(shipment_id, location_id) pairs, status requested."""
+    await conn.execute(
+        pg_insert(shipments)
+        .values([dict(order_id=order_id, shipment_id=sid, location_id=loc) for sid, loc in located])
+        .on_conflict_do_nothing()
+    )
+
+
+async def set_shipment(conn: AsyncConnection, order_id: str, shipment_id: str, status: str,
+                       tracking: str | None = None) -> None:
+    values = {"status": status, "updated_at": sa.func.now()}
+    if tracking:
+        values["tracking"] = tracking
+    await conn.execute(
+        shipments.update().where(shipments.c.order_id == order_id, shipments.c.shipment_id == shipment_id).values(**values)
+    )
+
+
+async def enqueue(conn: AsyncConnection, topic: str, ordering_key: str, payload: dict, idempotency_key: str) -> None:
+    """An outbox message, committed with the change it announces."""
+    await conn.execute(
+        pg_insert(outbox)
+        .values(topic=topic, ordering_key=ordering_key, payload=payload, idempotency_key=idempotency_key)
+        .on_conflict_do_nothing()
+    )
+
+
+async def get(conn: AsyncConnection, order_id: str) -> dict | None:
+    row = (await conn.execute(sa.select(orders).where(orders.c.order_id == order_id))).first()
+    if row is None:
+        return None
+    order = as_json(dict(row._mapping))
+    order["reservations"] = [
+        {k: r[k] for k in ("reservation_id", "sku", "location_id", "quantity", "status")}
+        for r in await pg_reservations.of_order(conn, order_id)
+    ]
+    order["shipments"] = [
+        as_json(dict(r._mapping))
+        for r in await conn.execute(
+            sa.select(shipments.c.shipment_id, shipments.c.location_id, shipments.c.status, shipments.c.tracking,
+                      shipments.c.updated_at)
+            .where(shipments.c.order_id == order_id).order_by(shipments.c.shipment_id))
+    ]
+    order["backorders"] = [
+        as_json(dict(r._mapping))
+        for r in await conn.execute(
+            sa.select(backorders.c.sku, backorders.c.location_id, backorders.c.quantity, backorders.c.status)
+            .where(backorders.c.order_id == order_id).order_by(backorders.c.sku))
+    ]
+    order["timeline"] = [
+        {"status": r.status, "at": r.created_at.isoformat(), **({"detail": r.detail} if r.detail else {})}
+        for r in await conn.execute(
+            sa.select(order_events.c.status, order_events.c.detail, order_events.c.created_at)
+            .where(order_events.c.order_id == order_id).order_by(order_events.c.event_id))
+    ]
+    return order
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

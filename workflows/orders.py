@@ -1,0 +1,300 @@
+"""OrderWorkflow (id `order-{order_id}`): the checkout saga.
+
+persist holds in Postgres -> await payment (durable timer: the hold, extended once payment
+starts) -> confirm (reserved -> allocated) -> ask the warehouse to pick -> follow PICK /
+PACK / SHIP per shipment -> shipped.
+
+Each step registers its compensation before it runs. Expiry, payment failure and cancel
+run them in reverse order, shielded from cancellation: release holds / deallocate /
+restock (one activity that is safe whatever happened), then a refund request if payment
+had succeeded. Warehouse events that arrive twice are ignored; one that arrives before its
+prerequisite (SHIP before PICK) waits for it.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import (
+        ConfirmOrder, OrderActivities, OrderInput, OrderLine, PersistOrder, RecordStatus, ReleaseOrder,
+        RequestPicking, RequestRefund, ShipmentPlan, ShipmentStep,
+    )
+    from domain.errors import NON_RETRYABLE
+    from domain.orders import TERMINAL, OrderStatus, cancel_refusal, payment_refusal
+
+ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+SKUS = SearchAttributeKey.for_keyword_list("Skus")
+
+ACTIVITY = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+)
+PROGRESS = ("requested", "picked", "packed", "shipped")  # of one shipment
+
+
+@dataclass
+class PaymentEvent:
+    event: str  # started | succeeded | failed
+    payment_ref: str | None = None
+
+
+@dataclass
+class CancelRequest:
+    reason: str
+
+
+@dataclass
+class ShipmentEvent:
+    shipment_id: str
+    tracking: str | None = None
+
+
+@dataclass
+class OrderView:
+    order_id: str
+    status: str
+    customer_id: str
+    expires_at: datetime | None
+    lines: list[OrderLine]
+    shipments: dict[str, str]  # shipment id -> requested | picked | packed | shipped
+    timeline: list[dict] = field(default_factory=list)
+    payment_ref: str | None = None
+    reason: str | None = None
+
+
+@workflow.defn
+class OrderWorkflow:
+    def __init__(self) -> None:
+        self._status = OrderStatus.RESERVED
+        self._order: OrderInput | None = None
+        self._deadline: datetime | None = None
+        self._wake = False
+        self._payment: PaymentEvent | None = None  # the deciding event: succeeded or failed
+        self._payment_ref: str | None = None
+        self._cancel: str | None = None
+        self._reason: str | None = None
+        self._shipments: dict[str, str] = {}
+        self._pending: list[tuple[str, ShipmentEvent]] = []
+        self._timeline: list[dict] = []
+        self._compensations: list = []
+        self._persisted = False  # the persist step is over (holds in Postgres, or rejected)
+
+    # --- operators and the API -------------------------------------------------------
+    @workflow.query
+    def state(self) -> OrderView:
+        o = self._order
+        return OrderView(o.order_id if o else "", self._status.value, o.customer_id if o else "", self._deadline,
+                         o.lines if o else [], dict(self._shipments), list(self._timeline), self._payment_ref,
+                         self._reason)
+
+    @workflow.update
+    async def payment(self, event: PaymentEvent) -> str:
+        """started: extend the hold; succeeded / failed: decide the order. Answers the status
+        the order reached (allocated, payment_failed, ...)."""
+        await workflow.wait_condition(lambda: self._persisted)  # holds must exist in Postgres first
+        if self._status not in (OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING):
+            return self._status.value  # rejected meanwhile
+        if event.event == "started":
+            self._deadline += timedelta(seconds=self._order.payment_extension_seconds)
+            self._payment_ref = event.payment_ref or self._payment_ref
+            self._set_status(OrderStatus.PAYMENT_PENDING, {"payment_ref": event.payment_ref})
+            self._wake = True
+            await self._run(OrderActivities.record_status, RecordStatus(
+                self._order.order_id, "payment_pending", self._key("payment-started"),
+                {"payment_ref": event.payment_ref}, expires_at=self._deadline, payment_ref=event.payment_ref,
+                start_payment=[line.reservation_id for line in self._order.lines]))
+            return self._status.value
+        self._payment = event
+        self._payment_ref = event.payment_ref or self._payment_ref
+        self._wake = True
+        await workflow.wait_condition(lambda: self._status not in (OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING))
+        return self._status.value
+
+    @payment.validator
+    def _validate_payment(self, event: PaymentEvent) -> None:
+        refusal = payment_refusal(self._status, event.event)
+        if refusal is None and self._payment is not None:
+            refusal = f"payment already {self._payment.event}"
+        if refusal:
+            raise ValueError(refusal)
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> str:
+        self._cancel = request.reason
+        self._wake = True
+        await workflow.wait_condition(lambda: self._status in TERMINAL)
+        return self._status.value
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        refusal = cancel_refusal(self._status, "shipped" in self._shipments.values())
+        if refusal is None and self._cancel is not None:
+            refusal = "cancellation already requested"
+        if refusal:
+            raise ValueError(refusal)
+
+    @workflow.signal
+    def pick_complete(self, event: ShipmentEvent) -> None:
+        self._pending.append(("picked", event))
+
+    @workflow.signal
+    def pack_complete(self, event: ShipmentEvent) -> None:
+        self._pending.append(("packed", event))
+
+    @workflow.signal
+    def ship_complete(self, event: ShipmentEvent) -> None:
+        self._pending.append(("shipped", event))
+
+    # --- the saga --------------------------------------------------------------------
+    @workflow.run
+    async def run(self, order: OrderInput) -> OrderView:
+        self._order = order
+        self._deadline = workflow.now() + timedelta(seconds=order.hold_seconds)
+        self._timeline.append({"status": "reserved", "at": workflow.now().isoformat()})
+        try:
+            await self._saga(order)
+        except asyncio.CancelledError:  # an operator cancelled the workflow itself
+            await asyncio.shield(asyncio.ensure_future(self._compensate(OrderStatus.CANCELLED, "cancelled by an operator")))
+            raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state()
+
+    async def _saga(self, order: OrderInput) -> None:
+        self._compensations.append(self._release_everything)  # before the step: safe if it never ran
+        try:
+            await self._run(OrderActivities.persist_order, PersistOrder(order, self._deadline, self._key("reserved")))
+        except ActivityError as err:
+            if not _is_business(err):
+                raise
+            self._reason = err.cause.message
+            await self._run(OrderActivities.reject_order, PersistOrder(order, self._deadline, self._key("rejected"), self._reason))
+            self._set_status(OrderStatus.REJECTED, {"reason": self._reason})
+            return
+        finally:
+            self._persisted = True
+
+        outcome = await self._await_payment()
+        if outcome is not None:
+            await self._compensate(*outcome)
+            return
+
+        ref = self._payment.payment_ref
+        self._compensations.append(self._refund)  # paid: any later cancel refunds
+        await self._run(OrderActivities.confirm_order, ConfirmOrder(
+            order.order_id, [line.reservation_id for line in order.lines], self._key("allocated"), ref))
+        self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
+
+        plans = _shipments(order)
+        await self._run(OrderActivities.request_picking, RequestPicking(order.order_id, plans, self._key("picking")))
+        self._shipments = {plan.shipment_id: "requested" for plan in plans}
+        self._set_status(OrderStatus.PICKING, {"shipments": list(self._shipments)})
+        await self._fulfil(plans)
+
+    async def _await_payment(self) -> tuple[OrderStatus, str] | None:
+        """None once paid; otherwise the terminal status and why."""
+        while True:
+            if self._cancel is not None:
+                return OrderStatus.CANCELLED, self._cancel
+            if self._payment is not None:
+                return None if self._payment.event == "succeeded" else (OrderStatus.PAYMENT_FAILED, "payment failed")
+            remaining = (self._deadline - workflow.now()).total_seconds()
+            if remaining <= 0:
+                return OrderStatus.EXPIRED, "hold expired before payment"
+            self._wake = False  # set by the update handlers; checked above before waiting again
+            try:
+                await workflow.wait_condition(lambda: self._wake, timeout=timedelta(seconds=remaining))
+            except asyncio.TimeoutError:
+                pass
+
+    async def _fulfil(self, plans: list[ShipmentPlan]) -> None:
+        by_id = {plan.shipment_id: plan for plan in plans}
+        while any(state != "shipped" for state in self._shipments.values()):
+            await workflow.wait_condition(lambda: bool(self._ready()) or self._cancel is not None)
+            if self._cancel is not None:
+                await self._compensate(OrderStatus.CANCELLED, self._cancel)
+                return
+            step, event = self._ready()
+            self._pending.remove((step, event))
+            if event.shipment_id not in by_id or PROGRESS.index(step) <= PROGRESS.index(self._shipments[event.shipment_id]):
+                continue  # unknown shipment (left to the warehouse-events dead letters), or a repeat
+            order_status = self._status_after(event.shipment_id, step)
+            await self._run(OrderActivities.record_shipment_step, ShipmentStep(
+                self._order.order_id, event.shipment_id, step, order_status.value,
+                self._key(f"{event.shipment_id}-{step}"),
+                [line.reservation_id for line in by_id[event.shipment_id].lines] if step == "picked" else [],
+                event.tracking))
+            self._shipments[event.shipment_id] = step
+            self._set_status(order_status, {"shipment_id": event.shipment_id, "step": step})
+
+    def _ready(self) -> tuple[str, ShipmentEvent] | None:
+        """The first pending event that can be handled now: the next step of its shipment, a
+        repeat, or one for an unknown shipment. A step ahead of its prerequisite waits."""
+        for step, event in self._pending:
+            done = self._shipments.get(event.shipment_id)
+            if done is None or PROGRESS.index(step) <= PROGRESS.index(done) + 1:
+                return step, event
+        return None
+
+    def _status_after(self, shipment_id: str, step: str) -> OrderStatus:
+        states = {**self._shipments, shipment_id: step}.values()
+        if all(s == "shipped" for s in states):
+            return OrderStatus.SHIPPED
+        if all(s in ("packed", "shipped") for s in states):
+            return OrderStatus.PACKED
+        return OrderStatus.PICKING
+
+    # --- compensations ---------------------------------------------------------------
+    async def _compensate(self, status: OrderStatus, reason: str) -> None:
+        self._reason = reason
+        for compensation in reversed(self._compensations):
+            await asyncio.shield(asyncio.ensure_future(compensation(status, reason)))
+        self._set_status(status, {"reason": reason})
+
+    async def _release_everything(self, status: OrderStatus, reason: str) -> None:
+        await self._run(OrderActivities.release_order, ReleaseOrder(
+            self._order.order_id, self._order.lines, status.value, reason, self._key(status.value)))
+
+    async def _refund(self, status: OrderStatus, reason: str) -> None:
+        await self._run(OrderActivities.request_refund,
+                        RequestRefund(self._order.order_id, self._payment_ref, self._key("refund")))
+
+    # --- helpers ---------------------------------------------------------------------
+    async def _run(self, activity, arg) -> None:
+        await workflow.execute_activity_method(activity, arg, **ACTIVITY)
+
+    def _key(self, step: str) -> str:
+        """Idempotency key of a step, minted here so every retry of it carries the same one."""
+        return f"order:{self._order.order_id}:{step}"
+
+    def _set_status(self, status: OrderStatus, detail: dict | None = None) -> None:
+        self._status = status
+        self._timeline.append({"status": status.value, "at": workflow.now().isoformat(), **(detail or {})})
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
+        workflow.set_current_details(f"**{status.value}**: {len(self._order.lines)} line(s), "
+                                     f"{len(self._shipments)} shipment(s)" + (f" ({self._reason})" if self._reason else ""))
+
+
+def _shipments(order: OrderInput) -> list[ShipmentPlan]:
+    """One shipment per location, numbered in location order."""
+    locations = sorted({line.location_id for line in order.lines})
+    return [ShipmentPlan(f"S{n}", loc, [line for line in order.lines if line.location_id == loc])
+            for n, loc in enumerate(locations, start=1)]
+
+
+def _is_business(err: ActivityError) -> bool:
+    return isinstance(err.cause, ApplicationError) and err.cause.non_retryable
+
+
+def search_attributes(order: OrderInput):
+    """What the API sets when it starts the workflow, so filters work from the first moment."""
+    return TypedSearchAttributes([
+        SearchAttributePair(ORDER_STATUS, OrderStatus.RESERVED.value),
+        SearchAttributePair(CUSTOMER_ID, order.customer_id),
+        SearchAttributePair(SKUS, sorted({line["sku"] for line in order.requested})),
+    ])
