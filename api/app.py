@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
-from temporalio.client import Client
 
-from api import catalog, errors, stock
+from api import availability, catalog, errors, orders, stock
+from api.app_state import temporal_client
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
 
@@ -39,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(stock.router)
     app.include_router(catalog.router)
+    app.include_router(orders.router)
+    app.include_router(availability.router)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")
     async def healthz(request: Request) -> JSONResponse:
@@ -65,13 +67,6 @@ async def _check(awaitable) -> str:
 async def _ping_postgres(app: FastAPI) -> None:
     async with app.state.engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
-
-
-async def temporal_client(app: FastAPI) -> Client:
-    if app.state.temporal is None:
-        settings: Settings = app.state.settings
-        app.state.temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    return app.state.temporal
 
 
 async def _ping_temporal(app: FastAPI) -> None:

@@ -32,12 +32,19 @@ async def _stock_error(request: Request, err: StockError) -> JSONResponse:
 
 async def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, flattened: one entry per field with its dotted path and the reason."""
-    problems = [
-        {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")), "message": e["msg"]}
-        for e in err.errors()
-    ]
+    problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in err.errors()]
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
     return JSONResponse(status_code=422, content={"error": "invalid_input", **first, "problems": problems})
+
+
+def _field(loc: tuple) -> str:
+    """("body", "lines", 0, "sku") -> "lines[0].sku", the way InvalidInput names fields."""
+    out = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header"):
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def install(app: FastAPI) -> None:

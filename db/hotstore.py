@@ -126,17 +126,28 @@ class HotStore:
         return status, value
 
     # reads ----------------------------------------------------------------------------
-    async def levels(self, sku: str) -> dict[str, dict[str, int]] | None:
-        """{location: {on_hand, reserved, allocated}} as Redis holds it; None if not loaded."""
+    async def levels(self, sku: str, with_sellable: bool = False) -> dict[str, dict[str, int]] | None:
+        """{location: {on_hand, reserved, allocated}} as Redis holds it (and `sellable` 0/1
+        when asked); None if not loaded."""
         raw = await self.redis.hgetall(self.stock_key(sku))
         if b"_loaded" not in raw:
             return None
+        wanted = (*_FIELDS, "sellable") if with_sellable else _FIELDS
         out: dict[str, dict[str, int]] = {}
         for field, value in raw.items():
             loc, _, bucket = field.decode().rpartition("|")
-            if bucket in _FIELDS:
-                out.setdefault(loc, {name: 0 for name in _FIELDS})[bucket] = int(value)
+            if bucket in wanted:
+                out.setdefault(loc, {name: 0 for name in wanted})[bucket] = int(value)
         return out
+
+    async def available(self, sku: str) -> dict[str, int]:
+        """Units free to admit per sellable location, loading the sku from Postgres if needed."""
+        levels = await self.levels(sku, with_sellable=True)
+        if levels is None and self.engine is not None:
+            await self.load(self.engine, [sku], replace=False)
+            levels = await self.levels(sku, with_sellable=True) or {}
+        return {loc: max(l["on_hand"] - l["reserved"] - l["allocated"], 0)
+                for loc, l in (levels or {}).items() if l["sellable"]}
 
     # rebuild from Postgres ------------------------------------------------------------
     async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True) -> None:

@@ -1,11 +1,11 @@
 """REST reads over the real app (lifespan included) against the real Postgres and Redis."""
 
-import uuid
-
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from db.ledger import MovementRequest, apply_movement
+from domain.stock import MovementKind
 from stocksaga.settings import Settings
 
 
@@ -19,9 +19,6 @@ def client(database_url, redis_url, key_prefix):
 
 @pytest.fixture
 async def stocked(engine, sku, location):
-    from db.ledger import MovementRequest, apply_movement
-    from domain.stock import MovementKind
-
     await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 12, f"r-{sku}"))
     await apply_movement(engine, MovementRequest(MovementKind.RESERVE, sku, location, 5, f"h-{sku}"))
     return sku
@@ -65,3 +62,42 @@ def test_health_reports_each_dependency_and_503_when_one_is_down(client):
 def test_openapi_documents_the_routes(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/stock/{sku}", "/v1/stock/{sku}/{location_id}/movements", "/v1/locations", "/v1/skus"} <= set(paths)
+
+
+ORDER = {"customer_id": "c-1", "lines": [{"sku": "X", "quantity": 1}],
+         "shipping": {"country": "DE", "postal_code": "10115", "speed": "standard"}}
+
+
+@pytest.mark.parametrize("change,headers,field", [
+    ({}, {}, "Idempotency-Key"),
+    ({"lines": []}, {"Idempotency-Key": "k1"}, "lines"),
+    ({"lines": [{"sku": "X", "quantity": 0}]}, {"Idempotency-Key": "k2"}, "lines[0].quantity"),
+    ({"lines": [{"sku": "bad sku", "quantity": 1}]}, {"Idempotency-Key": "k3"}, "lines[0].sku"),
+    ({"shipping": {"country": "Germany", "postal_code": "1"}}, {"Idempotency-Key": "k4"}, "shipping.country"),
+    ({"shipping": {"country": "DE", "postal_code": "1", "speed": "warp"}}, {"Idempotency-Key": "k5"}, "shipping.speed"),
+    ({"lines": [{"sku": "NO-SUCH", "quantity": 1}]}, {"Idempotency-Key": "k6"}, "lines[0].sku"),
+])
+def test_a_bad_order_gets_422_naming_the_field_and_starts_nothing(client, change, headers, field):
+    response = client.post("/v1/orders", json=ORDER | change, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+
+
+async def test_an_order_for_more_than_is_in_stock_is_409_listing_each_short_line(client, engine, sku, location):
+    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 2, f"r-{sku}"))
+    body = ORDER | {"lines": [{"sku": sku, "quantity": 5}]}
+    response = client.post("/v1/orders", json=body, headers={"Idempotency-Key": f"short-{sku}"})
+    assert response.status_code == 409
+    assert response.json()["lines"] == [{"sku": sku, "requested": 5, "available": 2}]
+    again = client.post("/v1/orders", json=body, headers={"Idempotency-Key": f"short-{sku}"})
+    assert again.status_code == 409 and again.json() == response.json()
+    other = client.post("/v1/orders", json=body | {"customer_id": "c-2"}, headers={"Idempotency-Key": f"short-{sku}"})
+    assert other.status_code == 422 and other.json()["field"] == "idempotency_key"
+
+
+async def test_availability_reports_status_message_and_regions(client, engine, sku, location):
+    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 3, f"r-{sku}"))
+    body = client.get(f"/v1/availability/{sku}").json()
+    assert (body["available"], body["status"], body["message"]) == (3, "low_stock", "Only 3 left")
+    assert body["locations"] == {location: 3} and body["regions"] == {"DE": 3, "EU": 3}
+    assert client.get("/v1/availability/NOPE").status_code == 404

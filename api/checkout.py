@@ -1,0 +1,110 @@
+"""Admission of a new order: choose locations, hold every line in Redis (all or nothing),
+start the OrderWorkflow. Each step is idempotent by the order id, so a retried request
+(same Idempotency-Key) that finds the work half done simply finishes it."""
+
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.orders import Backorder, OrderInput, OrderLine
+from api.schemas import OrderIn
+from db.hotstore import HoldLine, HotStore
+from db.tables import locations, skus
+from domain import fulfillment
+from domain.errors import InsufficientStock, InvalidInput
+from stocksaga.settings import Settings
+from workflows.orders import OrderWorkflow, search_attributes
+
+
+class Shortage(Exception):
+    def __init__(self, shortfalls: list[fulfillment.Shortfall]):
+        self.shortfalls = shortfalls
+
+    def body(self) -> dict:
+        return {
+            "error": "insufficient_stock",
+            "message": "not enough stock for: " + ", ".join(f"{s.sku} (requested {s.requested}, available {s.available})"
+                                                            for s in self.shortfalls),
+            "lines": [asdict(s) for s in self.shortfalls],
+        }
+
+
+async def load_sites(conn) -> list[fulfillment.Site]:
+    rows = await conn.execute(sa.select(locations).where(locations.c.active))
+    return [
+        fulfillment.Site(
+            r.location_id, r.latitude, r.longitude, tuple(r.service_regions), r.hazmat, r.oversized, r.refrigerated,
+            {m["method"]: m["cutoff"] for m in r.shipping_methods}, r.timezone, r.utilisation,
+        )
+        for r in rows
+    ]
+
+
+async def load_items(conn, order: OrderIn) -> list[fulfillment.Item]:
+    seen: dict[str, int] = {}
+    for n, line in enumerate(order.lines):
+        if line.sku in seen:
+            raise InvalidInput(f"lines[{n}].sku", f"{line.sku} appears in lines[{seen[line.sku]}] too; combine the quantities")
+        seen[line.sku] = n
+    rows = {r.sku: r for r in await conn.execute(sa.select(skus).where(skus.c.sku.in_(list(seen)), skus.c.active))}
+    for sku, n in seen.items():
+        if sku not in rows:
+            raise InvalidInput(f"lines[{n}].sku", f"unknown sku {sku}")
+    return [fulfillment.Item(line.sku, line.quantity, rows[line.sku].hazmat, rows[line.sku].oversized,
+                             rows[line.sku].refrigerated) for line in order.lines]
+
+
+async def plan(hot_store: HotStore, items, sites, order: OrderIn) -> fulfillment.Plan:
+    stock = {(item.sku, loc): free for item in items for loc, free in (await hot_store.available(item.sku)).items()}
+    s = order.shipping
+    destination = fulfillment.Destination(s.country, s.postal_code, s.latitude, s.longitude, s.speed)
+    return fulfillment.choose(items, sites, stock, destination, datetime.now(timezone.utc),
+                              order.allow_split_shipment, order.allow_backorder)
+
+
+async def admit(engine, hot_store: HotStore, order_id: str, order: OrderIn) -> tuple[list[OrderLine], list[Backorder]]:
+    """Hold the whole order in Redis or raise Shortage. Reservation ids derive from the
+    order id, so a retry re-admits the same holds instead of new ones."""
+    async with engine.connect() as conn:
+        items, sites = await load_items(conn, order), await load_sites(conn)
+    for attempt in range(2):  # stock read and admission are not one step: a rush may take units in between
+        chosen = await plan(hot_store, items, sites, order)
+        if chosen.shortfalls:
+            raise Shortage(chosen.shortfalls)
+        lines = [OrderLine(f"{order_id}-{n}", a.sku, a.location_id, a.quantity)
+                 for n, a in enumerate(chosen.assignments, start=1)]
+        try:
+            await hot_store.reserve_all([HoldLine(l.reservation_id, l.sku, l.location_id, l.quantity) for l in lines])
+            return lines, [Backorder(b.sku, b.location_id, b.quantity) for b in chosen.backorders]
+        except InsufficientStock as short:
+            if attempt:
+                requested = next(i.quantity for i in items if i.sku == short.sku)
+                raise Shortage([fulfillment.Shortfall(short.sku, requested, short.available)]) from short
+    raise AssertionError("unreachable")
+
+
+async def start(client: Client, settings: Settings, hot_store: HotStore, order_id: str, order: OrderIn,
+                lines: list[OrderLine], backorders: list[Backorder]) -> datetime:
+    """Start the saga; on failure give the Redis holds back so nothing stays locked."""
+    payload = OrderInput(
+        order_id, order.customer_id, lines, [line.model_dump() for line in order.lines], order.shipping.model_dump(),
+        backorders, order.allow_split_shipment, order.allow_backorder, settings.hold_seconds,
+        settings.payment_extension_minutes * 60,
+    )
+    try:
+        await client.start_workflow(
+            OrderWorkflow.run, payload, id=f"order-{order_id}", task_queue=settings.task_queue,
+            search_attributes=search_attributes(payload),
+            static_summary=f"Order {order_id} for {order.customer_id}: "
+                           + ", ".join(f"{l.quantity} x {l.sku} @ {l.location_id}" for l in lines),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a retry of a request that got this far
+    except Exception:
+        for line in lines:
+            await hot_store.transition(line.sku, line.reservation_id, "rollback")
+        raise
+    return datetime.now(timezone.utc) + timedelta(seconds=settings.hold_seconds)

@@ -1,0 +1,109 @@
+"""Orders: create (admit + start the saga), read, pay, cancel."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import checkout
+from api.app_state import temporal_client
+from api.deps import ConnDep, HotStoreDep, SettingsDep
+from api.schemas import CancelIn, OrderIn, PaymentIn
+from db import idempotency
+from db import orders as pg_orders
+from domain import validation
+from domain.orders import OrderStatus, cancel_refusal, payment_refusal
+from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200,
+                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$",
+                                       description="Your key for this checkout: a retry with it returns the first answer")]
+
+
+def _refused(reason: str) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"error": "invalid_transition", "message": reason})
+
+
+@router.post("", status_code=201, summary="Place an order: hold stock for every line, or 409 listing what is short",
+             responses={409: {"description": "insufficient_stock, with each short line"},
+                        422: {"description": "invalid input, or the key reused with another body"}})
+async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, settings: SettingsDep,
+                       hot_store: HotStoreDep) -> JSONResponse:
+    engine = request.app.state.engine
+    body = order.model_dump()
+    claim = await idempotency.claim(engine, key, "orders", body, {"order_id": uuid.uuid4().hex[:16]})
+    if claim.status_code is not None:
+        return JSONResponse(status_code=claim.status_code, content=claim.response)
+    order_id = claim.state["order_id"]
+    try:
+        lines, backorders = await checkout.admit(engine, hot_store, order_id, order)
+    except checkout.Shortage as short:
+        await idempotency.finish(engine, key, "orders", claim.state, 409, short.body())
+        return JSONResponse(status_code=409, content=short.body())
+    expires_at = await checkout.start(await temporal_client(request.app), settings, hot_store, order_id, order,
+                                      lines, backorders)
+    answer = {
+        "order_id": order_id,
+        "status": OrderStatus.RESERVED.value,
+        "reservations": [{"reservation_id": l.reservation_id, "sku": l.sku, "location_id": l.location_id,
+                          "quantity": l.quantity} for l in lines],
+        "backorders": [{"sku": b.sku, "location_id": b.location_id, "quantity": b.quantity} for b in backorders],
+        "expires_at": expires_at.isoformat(),
+    }
+    await idempotency.finish(engine, key, "orders", claim.state, 201, answer)
+    return JSONResponse(status_code=201, content=answer, headers={"Location": f"/v1/orders/{order_id}"})
+
+
+@router.get("/{order_id}", summary="Status, lines, reservations, shipments and timeline of an order")
+async def get_order(order_id: str, conn: ConnDep, request: Request) -> dict:
+    validation.identifier("order_id", order_id)
+    order = await pg_orders.get(conn, order_id)
+    if order is not None:
+        return order
+    try:  # started but not persisted yet: ask the workflow
+        view = await (await temporal_client(request.app)).get_workflow_handle(f"order-{order_id}").query(OrderWorkflow.state)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return JSONResponse(status_code=404, content={"error": "unknown_order", "field": "order_id",
+                                                          "message": f"order {order_id!r} does not exist"})
+        raise
+    return {"order_id": order_id, "status": view.status, "customer_id": view.customer_id,
+            "reservations": [vars(l) for l in view.lines], "shipments": [], "timeline": view.timeline,
+            "expires_at": view.expires_at.isoformat() if view.expires_at else None}
+
+
+async def _update(request: Request, conn, order_id: str, update, arg, refusal_of_finished) -> JSONResponse:
+    validation.identifier("order_id", order_id)
+    handle = (await temporal_client(request.app)).get_workflow_handle(f"order-{order_id}")
+    try:
+        status = await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as err:
+        return _refused(str(err.cause.message if err.cause else err))
+    except RPCError as err:
+        stored = await pg_orders.get(conn, order_id)
+        if stored is None:
+            return JSONResponse(status_code=404, content={"error": "unknown_order", "field": "order_id",
+                                                          "message": f"order {order_id!r} does not exist"})
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):  # the saga has finished
+            return _refused(refusal_of_finished(stored) or f"order is {stored['status']}")
+        raise
+    return JSONResponse(status_code=200, content={"order_id": order_id, "status": status})
+
+
+@router.post("/{order_id}/payment", summary="Payment started / succeeded / failed (a workflow Update)",
+             responses={409: {"description": "late or out-of-order event, with the reason"}})
+async def payment(order_id: str, event: PaymentIn, request: Request, conn: ConnDep) -> JSONResponse:
+    return await _update(request, conn, order_id, OrderWorkflow.payment, PaymentEvent(event.event, event.payment_ref),
+                         lambda stored: payment_refusal(OrderStatus(stored["status"]), event.event))
+
+
+@router.post("/{order_id}/cancel", summary="Cancel an order that has not shipped",
+             responses={409: {"description": "already shipped or finished, with the reason"}})
+async def cancel(order_id: str, body: CancelIn, request: Request, conn: ConnDep) -> JSONResponse:
+    return await _update(request, conn, order_id, OrderWorkflow.cancel, CancelRequest(body.reason),
+                         lambda stored: cancel_refusal(OrderStatus(stored["status"]),
+                                                       any(s["status"] == "shipped" for s in stored["shipments"])))
