@@ -2,7 +2,7 @@
 
 Keys are hash-tagged by sku so each Lua script touches one cluster slot:
   {prefix}:stock:{SKU}            hash  "<location>|on_hand" / "|reserved" / "|allocated" / "|sellable", "_loaded"
-  {prefix}:hold:{SKU}:<res id>    "<location>|<qty>|<state>"  (reserved, confirmed, released, picked)
+  {prefix}:hold:{SKU}:<res id>    "<location>|<qty>|<state>[|<admitted at>]"  (reserved, confirmed, released, picked)
   {prefix}:evt:{SKU}:<event id>   marker of an applied receive/adjust, kept for a week
 A sku that is not loaded answers "not_loaded"; the store then loads it from Postgres.
 Postgres always wins: `rebuild` rewrites the hot store from it, and `drift` reports the
@@ -149,6 +149,20 @@ class HotStore:
         return {loc: max(l["on_hand"] - l["reserved"] - l["allocated"], 0)
                 for loc, l in (levels or {}).items() if l["sellable"]}
 
+    async def reserved_holds(self, admitted_before: float) -> list[HoldLine]:
+        """Holds still in state reserved that were admitted before `admitted_before` (unix s)."""
+        found: list[HoldLine] = []
+        async for key in self.redis.scan_iter(match=f"{self.prefix}:hold:*", count=1000):
+            value = await self.redis.get(key)
+            if value is None:
+                continue
+            parts = value.decode().split("|")
+            if len(parts) == 4 and parts[2] == "reserved" and float(parts[3]) < admitted_before:
+                name = key.decode()
+                sku = name.split("{", 1)[1].split("}", 1)[0]
+                found.append(HoldLine(name.split("}:", 1)[1], sku, parts[0], int(parts[1])))
+        return found
+
     # rebuild from Postgres ------------------------------------------------------------
     async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True) -> None:
         """Copy the levels and live holds of `skus` from Postgres into Redis.
@@ -193,7 +207,7 @@ class HotStore:
             values = await self.redis.mget(stale) if stale else []
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key, value in zip(stale, values):
-                    loc, qty, state = (value or b"||").decode().rsplit("|", 2)
+                    loc, qty, state = (value or b"||").decode().split("|")[:3]
                     if state in ("reserved", "confirmed"):
                         pipe.set(key, f"{loc}|{qty}|released", ex=self.event_ttl)
                 pipe.delete(self.stock_key(sku))

@@ -8,10 +8,12 @@ from pathlib import Path
 import redis.asyncio as aioredis
 import uvicorn
 from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.client import Client
 
 from api.app import create_app
 from db import demo, migrate, queries, verify
 from db.hotstore import HotStore
+from stocksaga import schedules
 from stocksaga.devstack import run_dev
 from stocksaga.settings import Settings
 from workers.main import main as worker_main
@@ -91,6 +93,12 @@ async def _demo(settings: Settings, sku_count: int) -> None:
     print(f"demo data loaded: {booked} new receipts")
 
 
+async def _schedules(settings: Settings) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    await schedules.ensure(client, settings)
+    print(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stocksaga", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -113,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--no-hot-store", action="store_true", help="skip comparing Redis with Postgres")
 
     sub.add_parser("rebuild-hot-store", help="reload the Redis hot store from Postgres")
+    sub.add_parser("schedules", help="create or update the Temporal Schedules (reconciliation)")
     demo = sub.add_parser("load-demo", help="load the demo catalogue and stock (idempotent)")
     demo.add_argument("--skus", type=int, default=300)
     return parser
@@ -134,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "verify":
         hot = not args.no_hot_store and bool(settings.redis_url)
         return asyncio.run(_verify(settings, args.sku, hot))
+    elif args.command == "schedules":
+        asyncio.run(_schedules(settings))
     elif args.command == "rebuild-hot-store":
         asyncio.run(_rebuild(settings))
     elif args.command == "load-demo":

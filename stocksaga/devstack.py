@@ -18,10 +18,11 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.client import Client
 
 from db import demo, migrate
 from db.hotstore import HotStore
-from stocksaga import embedded
+from stocksaga import embedded, schedules
 from stocksaga.settings import Settings
 
 
@@ -30,6 +31,9 @@ def _say(message: str) -> None:
 
 
 async def _prepare(settings: Settings, demo_skus: int) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    await schedules.ensure(client, settings)
+    _say(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
     engine = create_async_engine(settings.database_url)
     redis_client = aioredis.from_url(settings.redis_url)
     try:

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     payment_extension_minutes: float = Field(default=5.0, ge=0)
     max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    reconcile_interval_seconds: int = Field(default=60, gt=0, description="How often reconciliation runs")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

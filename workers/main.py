@@ -9,19 +9,22 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.stock import StockActivities
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
 from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
-WORKFLOWS = [HoldWorkflow, OrderWorkflow]
+WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow]
 
 
 def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
                  max_line_quantity: int, **options) -> Worker:
     stock = StockActivities(engine, hot_store, max_line_quantity)
     orders = OrderActivities(engine, hot_store, max_line_quantity)
+    reconciliation = ReconciliationActivities(engine, hot_store)
     return Worker(
         client,
         task_queue=task_queue,
@@ -30,6 +33,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             stock.reserve_stock, stock.change_reservation, stock.apply_movement,
             orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
             orders.request_picking, orders.record_shipment_step, orders.release_order, orders.request_refund,
+            reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
         ],
         **options,
     )

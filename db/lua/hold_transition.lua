@@ -9,7 +9,7 @@ if not held then
   if ARGV[2] == '' then return {1, 'replayed'} end
   return {0, 'unknown'}
 end
-local loc, qty, state = string.match(held, '^(.*)|(%d+)|(%a+)$')
+local loc, qty, state = string.match(held, '^([^|]*)|(%d+)|(%a+)')
 if state == ARGV[2] then return {1, 'replayed'} end
 if state ~= ARGV[1] then return {0, state} end
 qty = tonumber(qty)

@@ -1,7 +1,9 @@
 """A session-wide Temporal time-skipping test server (real Temporal, offline) and a worker
 wired to the real Postgres and Redis of tests/conftest.py, on a fresh task queue per test."""
 
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -34,3 +36,20 @@ async def worker(temporal_env, engine, hot_store):
     task_queue = f"tq-{uuid.uuid4()}"
     async with build_worker(temporal_env.client, engine, hot_store, task_queue, max_line_quantity=1_000_000) as running:
         yield running
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+@pytest.fixture
+def record_history():
+    """With STOCKSAGA_RECORD_HISTORIES=1, keep a finished workflow's history as a replay
+    fixture (tests/workflows/histories/NAME.json); test_replay.py runs them all through the
+    current code, so a change that breaks running workflows fails CI."""
+
+    async def record(handle, name: str) -> None:
+        if os.environ.get("STOCKSAGA_RECORD_HISTORIES") == "1":
+            history = await handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+    return record

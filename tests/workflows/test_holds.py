@@ -58,10 +58,11 @@ async def test_a_hold_beyond_stock_is_refused_without_retrying(temporal_env, wor
     assert result.status == "refused" and "requested 2, available 1" in result.reason
 
 
-async def test_a_finished_history_replays_deterministically(temporal_env, worker, engine, sku, location):
+async def test_a_finished_history_replays_deterministically(temporal_env, worker, engine, sku, location, record_history):
     await stocked(engine, sku, location, 5)
     handle = await start(temporal_env, worker, sku, location, 1)
     await handle.signal(HoldWorkflow.release)
     await handle.result()
     history: WorkflowHistory = await handle.fetch_history()
     await Replayer(workflows=[HoldWorkflow]).replay_workflow(history)
+    await record_history(handle, "hold-released")

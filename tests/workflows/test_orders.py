@@ -35,7 +35,7 @@ async def pay(handle, ref="pay-1"):
     return await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", ref))
 
 
-async def test_a_paid_order_is_allocated_picked_packed_and_shipped(temporal_env, worker, engine, hot_store, shelf, location):
+async def test_a_paid_order_is_allocated_picked_packed_and_shipped(temporal_env, worker, engine, hot_store, shelf, location, record_history):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 3)])
     assert await pay(handle) == "allocated"
     assert (await levels(engine, hot_store, shelf, location))[0] == {"on_hand": 10, "reserved": 0, "allocated": 3}
@@ -53,9 +53,10 @@ async def test_a_paid_order_is_allocated_picked_packed_and_shipped(temporal_env,
         topics = set(await conn.scalars(sa.select(outbox.c.topic).where(outbox.c.payload["order_id"].astext == view.order_id)))
     assert topics == {"warehouse.pick_requested", "order.shipment_shipped"}
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, "order-shipped")
 
 
-async def test_an_unpaid_order_expires_after_its_hold_and_gives_the_units_back(temporal_env, worker, engine, hot_store, shelf, location):
+async def test_an_unpaid_order_expires_after_its_hold_and_gives_the_units_back(temporal_env, worker, engine, hot_store, shelf, location, record_history):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 4)])
     view = await handle.result()
     assert view.status == "expired"
@@ -63,12 +64,13 @@ async def test_an_unpaid_order_expires_after_its_hold_and_gives_the_units_back(t
     assert pg == {"on_hand": 10, "reserved": 0, "allocated": 0} and hot == pg
     assert (await order_row(engine, view.order_id))["reservations"][0]["status"] == "expired"
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, "order-expired")
 
 
 # The time-skipping server does not skip time while a client waits on an update (see
 # temporalio/features#551), and skips unreliably after one; these two tests therefore use
 # short holds in real time instead of 15 + 5 minutes of skipped time.
-async def test_payment_start_extends_the_hold(temporal_env, worker, engine, hot_store, shelf, location):
+async def test_payment_start_extends_the_hold(temporal_env, worker, engine, hot_store, shelf, location, record_history):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 1)], hold_seconds=3,
                                payment_extension_seconds=3)
     await asyncio.sleep(2)
@@ -77,6 +79,7 @@ async def test_payment_start_extends_the_hold(temporal_env, worker, engine, hot_
     assert (await handle.query(OrderWorkflow.state)).status == "payment_pending"
     assert await pay(handle, "pay-9") == "allocated"
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, "order-extended-then-paid")
 
 
 async def test_an_extended_hold_still_expires(temporal_env, worker, engine, hot_store, shelf, location):
@@ -89,11 +92,12 @@ async def test_an_extended_hold_still_expires(temporal_env, worker, engine, hot_
     await assert_sound(engine, hot_store, shelf)
 
 
-async def test_a_failed_payment_releases_the_holds(temporal_env, worker, engine, hot_store, shelf, location):
+async def test_a_failed_payment_releases_the_holds(temporal_env, worker, engine, hot_store, shelf, location, record_history):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 2)])
     assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("failed", "pay-3")) == "payment_failed"
     assert (await levels(engine, hot_store, shelf, location))[0]["reserved"] == 0
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, "order-payment-failed")
 
 
 async def test_a_late_payment_event_is_refused_with_a_reason(temporal_env, worker, engine, hot_store, shelf, location):
@@ -109,7 +113,7 @@ async def test_a_late_payment_event_is_refused_with_a_reason(temporal_env, worke
 
 
 @pytest.mark.parametrize("before_cancel", ["reserved", "payment_pending", "picking", "picked", "packed"])
-async def test_cancel_in_each_state_puts_every_unit_back(temporal_env, worker, engine, hot_store, shelf, location, before_cancel):
+async def test_cancel_in_each_state_puts_every_unit_back(temporal_env, worker, engine, hot_store, shelf, location, before_cancel, record_history):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 3)])
     if before_cancel != "reserved":
         await handle.execute_update(OrderWorkflow.payment, PaymentEvent("started", "pay-4"))
@@ -132,6 +136,7 @@ async def test_cancel_in_each_state_puts_every_unit_back(temporal_env, worker, e
             outbox.c.topic == "payment.refund_requested", outbox.c.payload["order_id"].astext == view.order_id))
     assert refunds == (1 if refunded else 0)
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, f"order-cancelled-{before_cancel}")
 
 
 async def test_cancel_after_a_shipment_left_is_refused_with_a_reason(temporal_env, worker, engine, hot_store, new_sku, location):
@@ -153,7 +158,7 @@ async def test_cancel_after_a_shipment_left_is_refused_with_a_reason(temporal_en
     assert (await handle.query(OrderWorkflow.state)).status == "picking"
 
 
-async def test_warehouse_events_twice_or_out_of_order_change_nothing_extra(temporal_env, worker, engine, hot_store, shelf, location):
+async def test_warehouse_events_twice_or_out_of_order_change_nothing_extra(temporal_env, worker, engine, hot_store, shelf, location, record_history):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 2)])
     await pay(handle)
     await handle.signal(OrderWorkflow.ship_complete, ShipmentEvent("S1", "TRK"))  # before pick: waits
@@ -164,9 +169,10 @@ async def test_warehouse_events_twice_or_out_of_order_change_nothing_extra(tempo
     assert view.status == "shipped"
     assert (await levels(engine, hot_store, shelf, location))[0]["on_hand"] == 8
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, "order-events-out-of-order")
 
 
-async def test_postgres_rejects_an_order_redis_admitted_when_redis_drifted(temporal_env, worker, engine, hot_store, sku, location, redis_client):
+async def test_postgres_rejects_an_order_redis_admitted_when_redis_drifted(temporal_env, worker, engine, hot_store, sku, location, redis_client, record_history):
     await stock(engine, hot_store, sku, location, 1)
     await redis_client.hset(hot_store.stock_key(sku), f"{location}|on_hand", 50)  # drift: Redis believes 50
     handle = await start_order(temporal_env, worker, hot_store, [(sku, location, 5)])
@@ -176,6 +182,7 @@ async def test_postgres_rejects_an_order_redis_admitted_when_redis_drifted(tempo
     async with engine.connect() as conn:
         assert await check(conn, sku) == []
     assert (await hot_store.levels(sku))[location]["reserved"] == 0
+    await record_history(handle, "order-rejected")
 
 
 async def test_a_worker_restart_in_the_middle_loses_nothing(temporal_env, engine, hot_store, shelf, location):
