@@ -1,0 +1,168 @@
+"""Orders over HTTP on the running system (`stocksaga dev`, embedded servers): every
+endpoint, operators' search attributes, and 500 simultaneous orders for 50 units."""
+
+import asyncio
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.client import Client
+
+from db.ledger import MovementRequest, apply_movement
+from db.tables import skus
+from domain.stock import MovementKind
+from stocksaga import embedded
+from tests.e2e.stack import exported_env, start_dev, stop_dev
+from workflows.orders import OrderWorkflow, ShipmentEvent
+
+pytestmark = pytest.mark.e2e
+SHIP_TO_BERLIN = {"country": "DE", "postal_code": "10115", "latitude": 52.53, "longitude": 13.38, "speed": "standard"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    ports = {"api": embedded.free_port(), "temporal": embedded.free_port(), "ui": embedded.free_port()}
+    proc, lines = start_dev(tmp_path_factory.mktemp("dev") / "data", ports)
+    env = exported_env(lines)
+    yield {"api": f"http://127.0.0.1:{ports['api']}", "env": env}
+    stop_dev(proc, ports)
+
+
+def verify_clean(stack) -> None:
+    result = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=stack["env"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def order(lines, **options) -> dict:
+    return {"customer_id": "cust-e2e", "lines": [{"sku": s, "quantity": q} for s, q in lines],
+            "shipping": SHIP_TO_BERLIN, **options}
+
+
+def post(api, body, key=None):
+    return httpx.post(f"{api}/v1/orders", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex}, timeout=30)
+
+
+async def new_stocked_sku(stack, quantity: int, location: str = "FC-BER") -> str:
+    """A fresh sku with `quantity` units (receiving over HTTP arrives with the warehouse-events work)."""
+    sku = f"E2E-{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(stack["env"]["DATABASE_URL"])
+    async with engine.begin() as conn:
+        await conn.execute(skus.insert().values(sku=sku, name="e2e item", low_stock_threshold=5))
+    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, quantity, f"e2e-{sku}"))
+    await engine.dispose()
+    return sku
+
+
+def test_an_order_lives_from_checkout_to_shipped_over_http(stack):
+    api = stack["api"]
+    sku = asyncio.run(new_stocked_sku(stack, 10))
+    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 10
+
+    key = uuid.uuid4().hex
+    created = post(api, order([(sku, 3)]), key)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "reserved" and body["expires_at"]
+    assert [(r["sku"], r["location_id"], r["quantity"]) for r in body["reservations"]] == [(sku, "FC-BER", 3)]
+    assert post(api, order([(sku, 3)]), key).json() == body  # same key, same body: same answer
+    assert post(api, order([(sku, 4)]), key).status_code == 422  # same key, another body
+    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 7
+
+    order_id = body["order_id"]
+    started = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "started", "payment_ref": "psp-1"}, timeout=30)
+    assert started.json()["status"] == "payment_pending"
+
+    async def waiting_for_payment() -> list[str]:
+        client = await Client.connect(stack["env"]["TEMPORAL_ADDRESS"])
+        for _ in range(50):  # the visibility store is eventually consistent
+            ids = [w.id async for w in client.list_workflows(f"OrderStatus='payment_pending' AND Skus='{sku}'")]
+            if ids:
+                return ids
+            await asyncio.sleep(0.2)
+        return []
+
+    assert asyncio.run(waiting_for_payment()) == [f"order-{order_id}"]
+
+    paid = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-1"}, timeout=30)
+    assert paid.json()["status"] == "allocated"
+    late = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "failed"}, timeout=30)
+    assert late.status_code == 409 and "already succeeded" in late.json()["message"]
+
+    async def warehouse_does_its_work() -> str:
+        client = await Client.connect(stack["env"]["TEMPORAL_ADDRESS"])
+        handle = client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_id}")
+        for signal in (OrderWorkflow.pick_complete, OrderWorkflow.pack_complete, OrderWorkflow.ship_complete):
+            await handle.signal(signal, ShipmentEvent("S1", tracking="DHL-1"))
+        return (await handle.result()).status
+
+    assert asyncio.run(warehouse_does_its_work()) == "shipped"
+    shipped = httpx.get(f"{api}/v1/orders/{order_id}").json()
+    assert shipped["status"] == "shipped"
+    assert shipped["shipments"][0]["status"] == "shipped" and shipped["shipments"][0]["tracking"] == "DHL-1"
+    assert [t["status"] for t in shipped["timeline"]][:3] == ["reserved", "payment_pending", "allocated"]
+    cancel = httpx.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "too late"}, timeout=30)
+    assert cancel.status_code == 409 and "shipped" in cancel.json()["message"]
+    stock = httpx.get(f"{api}/v1/stock/{sku}").json()
+    assert (stock["on_hand"], stock["available"]) == (7, 7)
+    verify_clean(stack)
+
+
+def test_a_cancelled_order_gives_its_units_back_and_refuses_late_payment(stack):
+    api = stack["api"]
+    sku = asyncio.run(new_stocked_sku(stack, 5))
+    order_id = post(api, order([(sku, 5)])).json()["order_id"]
+    assert post(api, order([(sku, 1)])).status_code == 409  # all 5 are held
+    cancelled = httpx.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "changed my mind"}, timeout=30)
+    assert cancelled.json()["status"] == "cancelled"
+    late = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded"}, timeout=30)
+    assert late.status_code == 409 and "cancelled" in late.json()["message"]
+    assert httpx.get(f"{api}/v1/orders/{order_id}").json()["status"] == "cancelled"
+    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 5
+    assert httpx.get(f"{api}/v1/orders/nope-404").status_code == 404
+    verify_clean(stack)
+
+
+def test_a_short_line_is_backordered_when_the_buyer_allows_it(stack):
+    api = stack["api"]
+    sku = asyncio.run(new_stocked_sku(stack, 2))
+    short = post(api, order([(sku, 3)]))
+    assert short.status_code == 409 and short.json()["lines"] == [{"sku": sku, "requested": 3, "available": 2}]
+    created = post(api, order([(sku, 3)], allow_backorder=True))
+    assert created.status_code == 201
+    assert created.json()["backorders"] == [{"sku": sku, "location_id": "FC-BER", "quantity": 1}]
+    order_id = created.json()["order_id"]
+    for _ in range(50):
+        stored = httpx.get(f"{api}/v1/orders/{order_id}").json()
+        if stored.get("backorders"):
+            break
+    assert stored["backorders"] == [{"sku": sku, "location_id": "FC-BER", "quantity": 1, "status": "open"}]
+    verify_clean(stack)
+
+
+def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
+    api = stack["api"]
+    sku = asyncio.run(new_stocked_sku(stack, 50))
+
+    async def rush() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as client:
+            placed = await asyncio.gather(*[
+                client.post("/v1/orders", json=order([(sku, 1)]), headers={"Idempotency-Key": f"rush-{sku}-{n}"})
+                for n in range(500)])
+            winners = [r.json()["order_id"] for r in placed if r.status_code == 201]
+            paid = await asyncio.gather(*[
+                client.post(f"/v1/orders/{o}/payment", json={"event": "succeeded", "payment_ref": o}) for o in winners])
+            return placed, paid
+
+    placed, paid = asyncio.run(rush())
+    codes = sorted(r.status_code for r in placed)
+    assert (codes.count(201), codes.count(409)) == (50, 450)
+    assert all(p.json()["status"] == "allocated" for p in paid)
+    level = httpx.get(f"{api}/v1/stock/{sku}").json()["locations"][0]
+    assert (level["on_hand"], level["reserved"], level["allocated"], level["available"]) == (50, 0, 50, 0)
+    verify_clean(stack)
