@@ -91,7 +91,8 @@ class StockActivities:
     @activity.defn(name="apply_movement")
     @business_errors_are_final
     async def apply_movement(self, req: MovementInput) -> int:
-        """Receive, adjust or damage stock; returns the movement id."""
+        """Receive, adjust or damage stock; returns the movement id. (Holds move with their
+        reservation: reserve_stock and change_reservation.)"""
         kind = MovementKind(req.kind)
         result = await ledger.apply_movement(
             self.engine,

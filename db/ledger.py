@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.tables import BUCKET_COLUMNS, locations, movements, skus, stock_levels
 from domain import validation
-from domain.errors import IdempotencyConflict, UnknownLocation, UnknownSku
-from domain.stock import Buckets, Delta, MovementKind, apply, delta_for
+from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
+from domain.stock import RESERVATION_KINDS, Buckets, Delta, MovementKind, apply, delta_for
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,10 @@ async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: in
 
 
 async def apply_movement(engine: AsyncEngine, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> MovementResult:
-    """Apply one movement in its own transaction; idempotent by `req.idempotency_key`."""
+    """Apply one receive, adjust or damage movement in its own transaction; idempotent by
+    `req.idempotency_key`. Holds move only with their reservation (db/reservations.py)."""
+    if req.kind in RESERVATION_KINDS:
+        raise InvalidInput("kind", f"{req.kind.value} moves a hold: book it through its reservation")
     try:
         async with engine.begin() as conn:
             return await apply_in(conn, req, max_quantity)

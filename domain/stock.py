@@ -57,6 +57,11 @@ class MovementKind(StrEnum):
     DAMAGE = "damage"  # on_hand -q, damaged +q
 
 
+# Kinds that move holds: they are booked only together with their reservation
+# (db/reservations.py), or `reserved` would no longer equal the live reservations.
+RESERVATION_KINDS = frozenset({MovementKind.RESERVE, MovementKind.RELEASE, MovementKind.CONFIRM,
+                               MovementKind.DEALLOCATE, MovementKind.PICK})
+
 _UNIT_DELTAS: dict[MovementKind, Delta] = {
     MovementKind.RECEIVE: Delta(on_hand=1),
     MovementKind.RESERVE: Delta(reserved=1),

@@ -13,11 +13,12 @@ from activities.reconciliation import ReconciliationActivities
 from activities.stock import StockActivities
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
+from workflows.health import HealthWorkflow, ping
 from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 
-WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow]
+WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow]
 
 
 def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
@@ -34,6 +35,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
             orders.request_picking, orders.record_shipment_step, orders.release_order, orders.request_refund,
             reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
+            ping,
         ],
         **options,
     )

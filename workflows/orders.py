@@ -12,7 +12,6 @@ prerequisite (SHIP before PICK) waits for it.
 """
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -26,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.errors import NON_RETRYABLE
     from domain.orders import TERMINAL, OrderStatus, cancel_refusal, payment_refusal
+    from workflows.order_messages import CancelRequest, OrderView, PaymentEvent, ShipmentEvent
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -36,36 +36,6 @@ ACTIVITY = dict(
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
 )
 PROGRESS = ("requested", "picked", "packed", "shipped")  # of one shipment
-
-
-@dataclass
-class PaymentEvent:
-    event: str  # started | succeeded | failed
-    payment_ref: str | None = None
-
-
-@dataclass
-class CancelRequest:
-    reason: str
-
-
-@dataclass
-class ShipmentEvent:
-    shipment_id: str
-    tracking: str | None = None
-
-
-@dataclass
-class OrderView:
-    order_id: str
-    status: str
-    customer_id: str
-    expires_at: datetime | None
-    lines: list[OrderLine]
-    shipments: dict[str, str]  # shipment id -> requested | picked | packed | shipped
-    timeline: list[dict] = field(default_factory=list)
-    payment_ref: str | None = None
-    reason: str | None = None
 
 
 @workflow.defn
@@ -84,6 +54,7 @@ class OrderWorkflow:
         self._timeline: list[dict] = []
         self._compensations: list = []
         self._persisted = False  # the persist step is over (holds in Postgres, or rejected)
+        self._allocated = False
 
     # --- operators and the API -------------------------------------------------------
     @workflow.query
@@ -113,8 +84,8 @@ class OrderWorkflow:
         self._payment = event
         self._payment_ref = event.payment_ref or self._payment_ref
         self._wake = True
-        await workflow.wait_condition(lambda: self._status not in (OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING))
-        return self._status.value
+        await workflow.wait_condition(lambda: self._allocated or self._status in TERMINAL)
+        return OrderStatus.ALLOCATED.value if self._allocated else self._status.value
 
     @payment.validator
     def _validate_payment(self, event: PaymentEvent) -> None:
@@ -169,10 +140,11 @@ class OrderWorkflow:
         self._compensations.append(self._release_everything)  # before the step: safe if it never ran
         try:
             await self._run(OrderActivities.persist_order, PersistOrder(order, self._deadline, self._key("reserved")))
-        except ActivityError as err:
-            if not _is_business(err):
+        except (ActivityError, ApplicationError) as err:
+            refusal = _business_refusal(err)
+            if refusal is None:
                 raise
-            self._reason = err.cause.message
+            self._reason = refusal.message
             await self._run(OrderActivities.reject_order, PersistOrder(order, self._deadline, self._key("rejected"), self._reason))
             self._set_status(OrderStatus.REJECTED, {"reason": self._reason})
             return
@@ -189,6 +161,7 @@ class OrderWorkflow:
         await self._run(OrderActivities.confirm_order, ConfirmOrder(
             order.order_id, [line.reservation_id for line in order.lines], self._key("allocated"), ref))
         self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
+        self._allocated = True
 
         plans = _shipments(order)
         await self._run(OrderActivities.request_picking, RequestPicking(order.order_id, plans, self._key("picking")))
@@ -258,15 +231,21 @@ class OrderWorkflow:
 
     async def _release_everything(self, status: OrderStatus, reason: str) -> None:
         await self._run(OrderActivities.release_order, ReleaseOrder(
-            self._order.order_id, self._order.lines, status.value, reason, self._key(status.value)))
+            self._order.order_id, self._order.lines, status.value, reason, self._key(status.value)), local=False)
 
     async def _refund(self, status: OrderStatus, reason: str) -> None:
         await self._run(OrderActivities.request_refund,
-                        RequestRefund(self._order.order_id, self._payment_ref, self._key("refund")))
+                        RequestRefund(self._order.order_id, self._payment_ref, self._key("refund")), local=False)
 
     # --- helpers ---------------------------------------------------------------------
-    async def _run(self, activity, arg) -> None:
-        await workflow.execute_activity_method(activity, arg, **ACTIVITY)
+    async def _run(self, activity, arg, local: bool = True) -> None:
+        """Short Postgres transactions run as local activities: inside the workflow task, no
+        extra round trips through the server (the order rate depends on it). Compensations
+        run as regular activities, retried and visible on their own in the Web UI."""
+        if local:
+            await workflow.execute_local_activity_method(activity, arg, **ACTIVITY)
+        else:
+            await workflow.execute_activity_method(activity, arg, **ACTIVITY)
 
     def _key(self, step: str) -> str:
         """Idempotency key of a step, minted here so every retry of it carries the same one."""
@@ -287,8 +266,11 @@ def _shipments(order: OrderInput) -> list[ShipmentPlan]:
             for n, loc in enumerate(locations, start=1)]
 
 
-def _is_business(err: ActivityError) -> bool:
-    return isinstance(err.cause, ApplicationError) and err.cause.non_retryable
+def _business_refusal(err: Exception) -> ApplicationError | None:
+    """The business error (insufficient stock, ...) behind an activity failure, if it is one.
+    A regular activity's error arrives wrapped in ActivityError, a local activity's as is."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE else None
 
 
 def search_attributes(order: OrderInput):

@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from db.ledger import MovementRequest, apply_movement
+from db.reservations import ReservationLine, reserve
 from domain.stock import MovementKind
 from stocksaga.settings import Settings
 
@@ -20,7 +21,7 @@ def client(database_url, redis_url, key_prefix):
 @pytest.fixture
 async def stocked(engine, sku, location):
     await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 12, f"r-{sku}"))
-    await apply_movement(engine, MovementRequest(MovementKind.RESERVE, sku, location, 5, f"h-{sku}"))
+    await reserve(engine, [ReservationLine(f"h-{sku}", sku, location, 5)])
     return sku
 
 

@@ -42,7 +42,7 @@ async def test_a_reused_key_for_another_change_is_a_conflict(engine, sku, locati
 
 async def test_cannot_adjust_below_what_is_held(engine, sku, location):
     await apply_movement(engine, move(K.RECEIVE, sku, location, 10, f"r-{sku}"))
-    await apply_movement(engine, move(K.RESERVE, sku, location, 8, f"h-{sku}"))
+    await reserve(engine, [ReservationLine(f"h-{sku}", sku, location, 8)])
     with pytest.raises(InsufficientStock) as refused:
         await apply_movement(engine, move(K.ADJUST, sku, location, -3, f"a-{sku}"))
     assert (refused.value.sku, refused.value.location_id) == (sku, location)
@@ -125,8 +125,10 @@ async def test_the_database_refuses_oversell_even_past_the_code(engine, sku, loc
 
 
 async def test_history_carries_a_running_balance(engine, sku, location):
-    for i, (kind, qty) in enumerate([(K.RECEIVE, 10), (K.RESERVE, 3), (K.ADJUST, -2), (K.RECEIVE, 4)]):
-        await apply_movement(engine, move(kind, sku, location, qty, f"m{i}-{sku}"))
+    await apply_movement(engine, move(K.RECEIVE, sku, location, 10, f"m0-{sku}"))
+    await reserve(engine, [ReservationLine(f"m1-{sku}", sku, location, 3)])
+    await apply_movement(engine, move(K.ADJUST, sku, location, -2, f"m2-{sku}"))
+    await apply_movement(engine, move(K.RECEIVE, sku, location, 4, f"m3-{sku}"))
     async with engine.connect() as conn:
         history = await queries.movement_history(conn, sku, location)
         page = await queries.movement_history(conn, sku, location, limit=2, before=history[1]["movement_id"])
@@ -134,3 +136,11 @@ async def test_history_carries_a_running_balance(engine, sku, location):
     assert [h["available_after"] for h in history] == [9, 5, 7, 10]
     assert [(h["kind"], h["on_hand_after"]) for h in page] == [("reserve", 10), ("receive", 10)]
     assert all(type(h["on_hand_after"]) is int for h in history)
+
+
+async def test_a_hold_cannot_be_booked_without_its_reservation(engine, sku, location):
+    await apply_movement(engine, move(K.RECEIVE, sku, location, 5, f"r-{sku}"))
+    with pytest.raises(InvalidInput) as refused:
+        await apply_movement(engine, move(K.RESERVE, sku, location, 1, f"h-{sku}"))
+    assert refused.value.field == "kind"
+    assert await movement_count(engine, sku) == 1

@@ -1,36 +1,56 @@
 import time
 import uuid
 
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
-from db.hotstore import HoldLine
+from db.hotstore import HoldLine, HotStore
 from db.reservations import ReservationLine, reserve
+from db.tables import locations, skus
 from stocksaga import embedded, schedules
 from stocksaga.settings import Settings
 from tests.workflows.orders_helpers import stock
+from workers.main import build_worker
 from workflows.reconciliation import ReconciliationInput, ReconciliationWorkflow
 
 
-async def test_an_orphaned_hold_is_released_and_drift_repaired(temporal_env, worker, engine, hot_store, new_sku, location, redis_client):
-    orphaned, persisted, drifted = await new_sku(), await new_sku(), await new_sku()
-    for sku in (orphaned, persisted, drifted):
-        await stock(engine, hot_store, sku, location, 10)
-    await hot_store.reserve(HoldLine(f"orphan-{orphaned}", orphaned, location, 4))  # the API died after this
-    await reserve(engine, [ReservationLine(f"kept-{persisted}", persisted, location, 2)])
-    await hot_store.reserve(HoldLine(f"kept-{persisted}", persisted, location, 2))
-    await redis_client.hset(hot_store.stock_key(drifted), f"{location}|on_hand", 3)
+@pytest.fixture
+async def own_store(fresh_database, redis_url):
+    """Reconciliation looks at the whole store: give it a database and key prefix of its own."""
+    engine = create_async_engine(await fresh_database())
+    client = aioredis.from_url(redis_url)
+    async with engine.begin() as conn:
+        await conn.execute(locations.insert().values(location_id="FC-R", name="reconciled"))
+        await conn.execute(skus.insert().values([{"sku": s, "name": s} for s in ("ORPHANED", "PERSISTED", "DRIFTED")]))
+    yield engine, HotStore(client, engine=engine, prefix=f"rec{uuid.uuid4().hex[:6]}")
+    await client.aclose()
+    await engine.dispose()
+
+
+async def test_an_orphaned_hold_is_released_and_drift_repaired(temporal_env, own_store):
+    engine, hot_store = own_store
+    for sku in ("ORPHANED", "PERSISTED", "DRIFTED"):
+        await stock(engine, hot_store, sku, "FC-R", 10)
+    await hot_store.reserve(HoldLine("orphan-1", "ORPHANED", "FC-R", 4))  # the API died after this
+    await reserve(engine, [ReservationLine("kept-1", "PERSISTED", "FC-R", 2)])
+    await hot_store.reserve(HoldLine("kept-1", "PERSISTED", "FC-R", 2))
+    await hot_store.redis.hset(hot_store.stock_key("DRIFTED"), "FC-R|on_hand", 3)
     time.sleep(1.1)  # admission times have one-second resolution
 
-    result = await temporal_env.client.execute_workflow(
-        ReconciliationWorkflow.run, ReconciliationInput(orphan_after_seconds=1),
-        id=f"reconcile-{uuid.uuid4()}", task_queue=worker.task_queue)
+    queue = f"tq-{uuid.uuid4()}"
+    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000):
+        result = await temporal_env.client.execute_workflow(
+            ReconciliationWorkflow.run, ReconciliationInput(orphan_after_seconds=1),
+            id=f"reconcile-{uuid.uuid4()}", task_queue=queue)
 
-    assert result.orphans_released.count == 1 and f"orphan-{orphaned}" in result.orphans_released.details[0]
-    assert (await hot_store.levels(orphaned))[location]["reserved"] == 0
-    assert (await hot_store.levels(persisted))[location]["reserved"] == 2
-    assert result.drift_repaired.count >= 1 and any(drifted in d for d in result.drift_repaired.details)
-    assert (await hot_store.levels(drifted))[location]["on_hand"] == 10
+    assert result.orphans_released.count == 1 and "orphan-1: 4 x ORPHANED" in result.orphans_released.details[0]
+    assert (await hot_store.levels("ORPHANED"))["FC-R"]["reserved"] == 0
+    assert (await hot_store.levels("PERSISTED"))["FC-R"]["reserved"] == 2
+    assert result.drift_repaired.count == 1 and "DRIFTED @ FC-R: on_hand: redis 3, postgres 10" in result.drift_repaired.details[0]
+    assert (await hot_store.levels("DRIFTED"))["FC-R"]["on_hand"] == 10
     assert result.invariant_violations.count == 0
 
 

@@ -1,0 +1,38 @@
+"""What goes in and out of OrderWorkflow besides its input: payment and cancel Updates,
+warehouse signals, the state query. Kept out of the workflow module so the sandbox imports
+them once (passed through) instead of rebuilding the dataclasses for every workflow run."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from activities.orders import OrderLine
+
+
+@dataclass
+class PaymentEvent:
+    event: str  # started | succeeded | failed
+    payment_ref: str | None = None
+
+
+@dataclass
+class CancelRequest:
+    reason: str
+
+
+@dataclass
+class ShipmentEvent:
+    shipment_id: str
+    tracking: str | None = None
+
+
+@dataclass
+class OrderView:
+    order_id: str
+    status: str
+    customer_id: str
+    expires_at: datetime | None
+    lines: list[OrderLine]
+    shipments: dict[str, str]  # shipment id -> requested | picked | packed | shipped
+    timeline: list[dict] = field(default_factory=list)
+    payment_ref: str | None = None
+    reason: str | None = None
