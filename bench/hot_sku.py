@@ -1,7 +1,7 @@
 """One hot sku: reservations per second through the Postgres ledger core and through the
 Redis Lua admission script, and their ratio (the reason admission happens in Redis).
 
-    DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/hot_sku.py [--seconds 5] [--concurrency 32]
+    DATABASE_URL=... REDIS_URL=... .venv/bin/python -m bench.hot_sku [--seconds 5] [--concurrency 32]
 
 Without DATABASE_URL / REDIS_URL it starts embedded servers. It works in a throw-away
 database and Redis key prefix, and removes them afterwards.
@@ -9,24 +9,18 @@ database and Redis key prefix, and removes them afterwards.
 
 import argparse
 import asyncio
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import redis.asyncio as aioredis
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from db import migrate
+from bench.scratch import scratch_store
 from db.hotstore import HoldLine, HotStore
 from db.ledger import MovementRequest, apply_movement
 from db.reservations import ReservationLine, reserve
 from db.tables import locations, skus
 from domain.stock import MovementKind
-from stocksaga import embedded
-from stocksaga.settings import Settings
 
 
 async def timed(concurrency: int, seconds: float, one) -> tuple[int, float]:
@@ -47,38 +41,28 @@ async def timed(concurrency: int, seconds: float, one) -> tuple[int, float]:
 
 
 async def main(seconds: float, concurrency: int) -> None:
-    settings = Settings()
-    tmp = Path(tempfile.mkdtemp())
-    server_url = settings.database_url or embedded.start_postgres(tmp / "pg")[0]
-    redis_url = settings.redis_url or embedded.start_redis(tmp / "redis", embedded.free_port())[0]
-    name = f"stocksaga_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = create_async_engine(make_url(server_url).set(database=name), pool_size=concurrency, max_overflow=0)
-    client = aioredis.from_url(redis_url, max_connections=concurrency * 2)
-    store = HotStore(client, engine=engine, prefix=f"bench{uuid.uuid4().hex[:6]}")
-    try:
-        await migrate.upgrade(engine)
-        async with engine.begin() as conn:
-            await conn.execute(locations.insert().values(location_id="FC-1", name="bench"))
-            await conn.execute(skus.insert().values(sku="HOT", name="hot sku"))
-        await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, "HOT", "FC-1", 1_000_000, "stock"))
-        await store.load(engine, ["HOT"])
+    async with scratch_store() as (url, redis_url, _):
+        engine = create_async_engine(url, pool_size=concurrency, max_overflow=0)
+        client = aioredis.from_url(redis_url, max_connections=concurrency * 2)
+        store = HotStore(client, engine=engine, prefix=f"bench{uuid.uuid4().hex[:6]}")
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(locations.insert().values(location_id="FC-1", name="bench"))
+                await conn.execute(skus.insert().values(sku="HOT", name="hot sku"))
+            await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, "HOT", "FC-1", 1_000_000, "stock"))
+            await store.load(engine, ["HOT"])
 
-        pg_n, pg_s = await timed(concurrency, seconds, lambda i: reserve(engine, [ReservationLine(f"pg-{i}", "HOT", "FC-1", 1)]))
-        rd_n, rd_s = await timed(concurrency, seconds, lambda i: store.reserve(HoldLine(f"rd-{i}", "HOT", "FC-1", 1)))
-        pg_rate, rd_rate = pg_n / pg_s, rd_n / rd_s
-        print(f"one hot sku, {concurrency} concurrent clients, {seconds:.0f} s each")
-        print(f"postgres ledger reserve (reservation row + movement + conditional update): {pg_rate:,.0f} /s")
-        print(f"redis lua reserve (one script call):                                      {rd_rate:,.0f} /s")
-        print(f"ratio redis / postgres: {rd_rate / pg_rate:.1f}x")
-    finally:
-        await client.aclose()
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+            pg_n, pg_s = await timed(concurrency, seconds,
+                                     lambda i: reserve(engine, [ReservationLine(f"pg-{i}", "HOT", "FC-1", 1)]))
+            rd_n, rd_s = await timed(concurrency, seconds, lambda i: store.reserve(HoldLine(f"rd-{i}", "HOT", "FC-1", 1)))
+        finally:
+            await client.aclose()
+            await engine.dispose()
+    pg_rate, rd_rate = pg_n / pg_s, rd_n / rd_s
+    print(f"one hot sku, {concurrency} concurrent clients, {seconds:.0f} s each")
+    print(f"postgres ledger reserve (reservation row + movement + conditional update): {pg_rate:,.0f} /s")
+    print(f"redis lua reserve (one script call):                                      {rd_rate:,.0f} /s")
+    print(f"ratio redis / postgres: {rd_rate / pg_rate:.1f}x")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ Update that answers once the saga has allocated), against the Temporal CLI dev s
 the same server's rate for a trivial one-activity workflow (HealthWorkflow) in the same run.
 Prints both and their ratio (target >= 0.5).
 
-    .venv/bin/python bench/orders.py [--orders 300] [--concurrency 20]
+    .venv/bin/python -m bench.orders [--orders 300] [--concurrency 20]
 
 Uses DATABASE_URL / REDIS_URL when set (in a throw-away database and key prefix), else
 embedded servers; starts its own headless in-memory dev server, API and worker processes.
@@ -14,22 +14,18 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
-from db import demo, migrate
+from bench.scratch import scratch_store
+from db import demo
 from db.ledger import MovementRequest, apply_movement
 from domain.stock import MovementKind
 from stocksaga import embedded
-from stocksaga.settings import Settings
 from workflows.health import HealthWorkflow
 
 SKUS = [f"DEMO-{i:04d}" for i in range(20)]
@@ -49,20 +45,15 @@ async def timed(total: int, concurrency: int, one) -> float:
 
 
 async def main(orders: int, concurrency: int) -> None:
-    settings = Settings()
-    tmp = Path(tempfile.mkdtemp())
-    server_url = settings.database_url or embedded.start_postgres(tmp / "pg")[0]
-    redis_url = settings.redis_url or embedded.start_redis(tmp / "redis", embedded.free_port())[0]
-    name = f"stocksaga_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    async with scratch_store() as (url, redis_url, tmp):
+        await run(url, redis_url, tmp, orders, concurrency)
+
+
+async def run(url: str, redis_url: str, tmp, orders: int, concurrency: int) -> None:
     engine = create_async_engine(url)
     temporal_port, api_port = embedded.free_port(), embedded.free_port()
     procs: list[subprocess.Popen] = []
     try:
-        await migrate.upgrade(engine)
         await demo.load(engine, sku_count=len(SKUS))
         for sku in SKUS:
             await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, "FC-BER", 1_000_000, f"bench-{sku}"))
@@ -102,9 +93,6 @@ async def main(orders: int, concurrency: int) -> None:
             proc.terminate()
             proc.wait(15)
         await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 if __name__ == "__main__":
