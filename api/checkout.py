@@ -86,9 +86,9 @@ async def admit(engine, hot_store: HotStore, order_id: str, order: OrderIn) -> t
     raise AssertionError("unreachable")
 
 
-async def start(client: Client, settings: Settings, hot_store: HotStore, order_id: str, order: OrderIn,
+async def start(client: Client, settings: Settings, order_id: str, order: OrderIn,
                 lines: list[OrderLine], backorders: list[Backorder]) -> datetime:
-    """Start the saga; on failure give the Redis holds back so nothing stays locked."""
+    """Start the saga (a repeat of the same order id is a no-op); returns when the holds expire."""
     payload = OrderInput(
         order_id, order.customer_id, lines, [line.model_dump() for line in order.lines], order.shipping.model_dump(),
         backorders, order.allow_split_shipment, order.allow_backorder, settings.hold_seconds,
@@ -103,8 +103,10 @@ async def start(client: Client, settings: Settings, hot_store: HotStore, order_i
         )
     except WorkflowAlreadyStartedError:
         pass  # a retry of a request that got this far
-    except Exception:
-        for line in lines:
-            await hot_store.transition(line.sku, line.reservation_id, "rollback")
-        raise
     return datetime.now(timezone.utc) + timedelta(seconds=settings.hold_seconds)
+
+
+async def give_back(hot_store: HotStore, lines: list[OrderLine]) -> None:
+    """Undo an admission whose saga could not start, so nothing stays locked."""
+    for line in lines:
+        await hot_store.transition(line.sku, line.reservation_id, "rollback")

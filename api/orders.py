@@ -44,8 +44,12 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
     except checkout.Shortage as short:
         await idempotency.finish(engine, key, "orders", claim.state, 409, short.body())
         return JSONResponse(status_code=409, content=short.body())
-    expires_at = await checkout.start(await temporal_client(request.app), settings, hot_store, order_id, order,
-                                      lines, backorders)
+    try:
+        expires_at = await checkout.start(await temporal_client(request.app), settings, order_id, order, lines, backorders)
+    except (RPCError, RuntimeError, OSError) as err:  # Temporal unreachable
+        await checkout.give_back(hot_store, lines)
+        return JSONResponse(status_code=503, content={
+            "error": "temporal_unavailable", "message": f"could not start the order saga ({err}); retry with the same Idempotency-Key"})
     answer = {
         "order_id": order_id,
         "status": OrderStatus.RESERVED.value,

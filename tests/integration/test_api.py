@@ -102,3 +102,11 @@ async def test_availability_reports_status_message_and_regions(client, engine, s
     assert (body["available"], body["status"], body["message"]) == (3, "low_stock", "Only 3 left")
     assert body["locations"] == {location: 3} and body["regions"] == {"DE": 3, "EU": 3}
     assert client.get("/v1/availability/NOPE").status_code == 404
+
+
+async def test_an_order_while_temporal_is_down_is_503_and_keeps_no_hold(client, engine, hot_store, sku, location):
+    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 4, f"r-{sku}"))
+    body = ORDER | {"lines": [{"sku": sku, "quantity": 3}]}
+    response = client.post("/v1/orders", json=body, headers={"Idempotency-Key": f"down-{sku}"})
+    assert response.status_code == 503 and response.json()["error"] == "temporal_unavailable"
+    assert (await hot_store.levels(sku))[location]["reserved"] == 0
