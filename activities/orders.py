@@ -13,7 +13,7 @@ from db import ledger
 from db import orders as pg_orders
 from db import reservations as pg_reservations
 from db.hotstore import HoldLine, HotStore
-from domain.errors import IdempotencyConflict, InsufficientStock, UnknownReservation
+from domain.errors import IdempotencyConflict, InsufficientStock
 from domain.reservations import ReservationStatus
 from domain.stock import MovementKind
 

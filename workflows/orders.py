@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import (
-        ConfirmOrder, OrderActivities, OrderInput, OrderLine, PersistOrder, RecordStatus, ReleaseOrder,
+        ConfirmOrder, OrderActivities, OrderInput, PersistOrder, RecordStatus, ReleaseOrder,
         RequestPicking, RequestRefund, ShipmentPlan, ShipmentStep,
     )
     from domain.errors import NON_RETRYABLE

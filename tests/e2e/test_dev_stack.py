@@ -3,7 +3,6 @@ DATABASE_URL or REDIS_URL starts embedded servers, Temporal with its Web UI, a w
 the API, loads demo data, stops cleanly on Ctrl-C, and keeps its data across a restart."""
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid

@@ -8,7 +8,6 @@ import uuid
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import redis.asyncio as aioredis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
