@@ -7,6 +7,7 @@ activity retry writes nothing new.
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,24 +26,27 @@ async def insert_order(conn: AsyncConnection, **values) -> bool:
 
 async def record(conn: AsyncConnection, order_id: str, status: str, event_key: str, detail: dict | None = None,
                  **fields) -> bool:
-    """Move the order to `status` and add it to the timeline, once per event_key.
-    Returns False (and changes nothing) when that event was recorded before, or when there
-    is no such order (a compensation of an order that never reached Postgres)."""
-    exists = await conn.scalar(sa.select(orders.c.order_id).where(orders.c.order_id == order_id).with_for_update())
-    if exists is None:
-        return False
-    added = await conn.execute(
+    """Move the order to `status` and add it to the timeline, once per event_key, in one
+    statement. Returns False (and changes nothing) when that event was recorded before, or
+    when there is no such order (a compensation of an order that never reached Postgres)."""
+    event = (
         pg_insert(order_events)
-        .values(order_id=order_id, event_key=event_key, status=status, detail=detail or {})
+        .from_select(
+            ["order_id", "event_key", "status", "detail"],
+            sa.select(orders.c.order_id, sa.literal(event_key), sa.literal(status),
+                      sa.cast(sa.literal(detail or {}, JSONB), JSONB)).where(orders.c.order_id == order_id),
+        )
         .on_conflict_do_nothing()
-        .returning(order_events.c.event_id)
+        .returning(order_events.c.order_id)
+        .cte("event")
     )
-    if added.first() is None:
-        return False
-    await conn.execute(
-        orders.update().where(orders.c.order_id == order_id).values(status=status, updated_at=sa.func.now(), **fields)
+    changed = await conn.execute(
+        orders.update()
+        .where(orders.c.order_id == sa.select(event.c.order_id).scalar_subquery())
+        .values(status=status, updated_at=sa.func.now(), **fields)
+        .returning(orders.c.order_id)
     )
-    return True
+    return changed.first() is not None
 
 
 async def open_backorders(conn: AsyncConnection, order_id: str, lines: list[tuple[str, str, int]]) -> None:

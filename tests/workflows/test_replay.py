@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workers.main import WORKFLOWS
+from workers.main import RUNNER, WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -24,4 +24,4 @@ def test_there_are_recorded_histories_of_every_order_path():
 async def test_a_recorded_history_replays_on_the_current_code(path):
     text = path.read_text()
     workflow_id = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"].get("workflowId", path.stem)
-    await Replayer(workflows=WORKFLOWS).replay_workflow(WorkflowHistory.from_json(workflow_id, text))
+    await Replayer(workflows=WORKFLOWS, workflow_runner=RUNNER).replay_workflow(WorkflowHistory.from_json(workflow_id, text))
