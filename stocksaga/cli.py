@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         worker_main()
     elif args.command == "api":
         settings.require_database_url(), settings.require_redis_url()
-        uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port)
+        # keep-alive past uvicorn's 5 s default: pooled client connections (and load balancers,
+        # which mostly idle out at 60 s) otherwise race the server closing them
+        uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port,
+                    timeout_keep_alive=75)
     elif args.command == "verify":
         hot = not args.no_hot_store and bool(settings.redis_url)
         return asyncio.run(_verify(settings, args.sku, hot))

@@ -153,10 +153,11 @@ def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
             placed = await asyncio.gather(*[
                 client.post("/v1/orders", json=order([(sku, 1)]), headers={"Idempotency-Key": f"rush-{sku}-{n}"})
                 for n in range(500)])
-            winners = [r.json()["order_id"] for r in placed if r.status_code == 201]
+        winners = [r.json()["order_id"] for r in placed if r.status_code == 201]
+        async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as client:
             paid = await asyncio.gather(*[
                 client.post(f"/v1/orders/{o}/payment", json={"event": "succeeded", "payment_ref": o}) for o in winners])
-            return placed, paid
+        return placed, paid
 
     placed, paid = asyncio.run(rush())
     codes = sorted(r.status_code for r in placed)
