@@ -55,6 +55,7 @@ class OrderWorkflow:
         self._compensations: list = []
         self._persisted = False  # the persist step is over (holds in Postgres, or rejected)
         self._allocated = False
+        self._start_requested = False
 
     # --- operators and the API -------------------------------------------------------
     @workflow.query
@@ -68,12 +69,17 @@ class OrderWorkflow:
     async def payment(self, event: PaymentEvent) -> str:
         """started: extend the hold; succeeded / failed: decide the order. Answers the status
         the order reached (allocated, payment_failed, ...)."""
+        # Noted before any wait, so the validator refuses a second event that arrives meanwhile.
+        if event.event == "started":
+            self._start_requested = True
+        else:
+            self._payment = event
+        self._payment_ref = event.payment_ref or self._payment_ref
         await workflow.wait_condition(lambda: self._persisted)  # holds must exist in Postgres first
         if self._status not in (OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING):
             return self._status.value  # rejected meanwhile
         if event.event == "started":
             self._deadline += timedelta(seconds=self._order.payment_extension_seconds)
-            self._payment_ref = event.payment_ref or self._payment_ref
             self._set_status(OrderStatus.PAYMENT_PENDING, {"payment_ref": event.payment_ref})
             self._wake = True
             await self._run(OrderActivities.record_status, RecordStatus(
@@ -81,8 +87,6 @@ class OrderWorkflow:
                 {"payment_ref": event.payment_ref}, expires_at=self._deadline, payment_ref=event.payment_ref,
                 start_payment=[line.reservation_id for line in self._order.lines]))
             return self._status.value
-        self._payment = event
-        self._payment_ref = event.payment_ref or self._payment_ref
         self._wake = True
         await workflow.wait_condition(lambda: self._allocated or self._status in TERMINAL)
         return OrderStatus.ALLOCATED.value if self._allocated else self._status.value
@@ -92,6 +96,8 @@ class OrderWorkflow:
         refusal = payment_refusal(self._status, event.event)
         if refusal is None and self._payment is not None:
             refusal = f"payment already {self._payment.event}"
+        if refusal is None and event.event == "started" and self._start_requested:
+            refusal = "payment already started"
         if refusal:
             raise ValueError(refusal)
 
