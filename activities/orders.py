@@ -68,14 +68,6 @@ class RecordStatus:
 
 
 @dataclass
-class ConfirmOrder:
-    order_id: str
-    reservation_ids: list[str]
-    event_key: str
-    payment_ref: str | None = None
-
-
-@dataclass
 class ShipmentPlan:
     shipment_id: str
     location_id: str
@@ -87,6 +79,15 @@ class RequestPicking:
     order_id: str
     shipments: list[ShipmentPlan]
     event_key: str
+
+
+@dataclass
+class ConfirmOrder:
+    order_id: str
+    reservation_ids: list[str]
+    event_key: str
+    payment_ref: str | None = None
+    picking: RequestPicking | None = None  # ask the warehouses to pick in the same transaction
 
 
 @dataclass
@@ -178,28 +179,28 @@ class OrderActivities:
     @activity.defn(name="confirm_order")
     @business_errors_are_final
     async def confirm_order(self, req: ConfirmOrder) -> None:
-        """Payment succeeded: every hold becomes an allocation (reserved -> allocated)."""
+        """Payment succeeded: every hold becomes an allocation (reserved -> allocated), and
+        with `picking` each warehouse is asked to pick its shipment, all in one transaction."""
         async with self.engine.begin() as conn:
             states = [await pg_reservations.change_in(conn, rid, "confirm", actor="order-workflow")
                       for rid in sorted(req.reservation_ids)]
             await pg_orders.record(conn, req.order_id, "allocated", req.event_key, payment_ref=req.payment_ref)
+            if req.picking:
+                await self._request_picking(conn, req.picking)
         await self._hot(states, "confirm")
 
-    @activity.defn(name="request_picking")
-    @business_errors_are_final
-    async def request_picking(self, req: RequestPicking) -> None:
+    async def _request_picking(self, conn, req: RequestPicking) -> None:
         """Ask each warehouse to pick its shipment: an outbound message per shipment."""
-        async with self.engine.begin() as conn:
-            await pg_orders.add_shipments(conn, req.order_id, [(s.shipment_id, s.location_id) for s in req.shipments])
-            for s in req.shipments:
-                await pg_orders.enqueue(
-                    conn, "warehouse.pick_requested", s.location_id,
-                    {"order_id": req.order_id, "shipment_id": s.shipment_id, "location_id": s.location_id,
-                     "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines]},
-                    f"{req.event_key}:{s.shipment_id}",
-                )
-            await pg_orders.record(conn, req.order_id, "picking", req.event_key,
-                                   {"shipments": [s.shipment_id for s in req.shipments]})
+        await pg_orders.add_shipments(conn, req.order_id, [(s.shipment_id, s.location_id) for s in req.shipments])
+        for s in req.shipments:
+            await pg_orders.enqueue(
+                conn, "warehouse.pick_requested", s.location_id,
+                {"order_id": req.order_id, "shipment_id": s.shipment_id, "location_id": s.location_id,
+                 "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines]},
+                f"{req.event_key}:{s.shipment_id}",
+            )
+        await pg_orders.record(conn, req.order_id, "picking", req.event_key,
+                               {"shipments": [s.shipment_id for s in req.shipments]})
 
     @activity.defn(name="record_shipment_step")
     @business_errors_are_final

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api import availability, catalog, errors, orders, stock
+from api import availability, catalog, checkout, errors, orders, stock
 from api.app_state import temporal_client
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hot_store = HotStore(redis_client, engine=app.state.engine, prefix=settings.redis_key_prefix,
                                        event_ttl_seconds=settings.hot_store_event_ttl_seconds)
         app.state.temporal = None  # connected on first use, so the API starts while Temporal is down
+        app.state.sites = checkout.SiteCache()
         yield
         await redis_client.aclose()
         await app.state.engine.dispose()

@@ -2,6 +2,7 @@
 start the OrderWorkflow. Each step is idempotent by the order id, so a retried request
 (same Idempotency-Key) that finds the work half done simply finishes it."""
 
+import time
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
@@ -43,6 +44,20 @@ async def load_sites(conn) -> list[fulfillment.Site]:
     ]
 
 
+class SiteCache:
+    """Locations change rarely and every checkout needs them all: keep them for `ttl` seconds."""
+
+    def __init__(self, ttl: float = 30.0):
+        self.ttl = ttl
+        self._sites: list[fulfillment.Site] = []
+        self._loaded_at = float("-inf")
+
+    async def get(self, conn) -> list[fulfillment.Site]:
+        if time.monotonic() - self._loaded_at > self.ttl:
+            self._sites, self._loaded_at = await load_sites(conn), time.monotonic()
+        return self._sites
+
+
 async def load_items(conn, order: OrderIn) -> list[fulfillment.Item]:
     seen: dict[str, int] = {}
     for n, line in enumerate(order.lines):
@@ -65,11 +80,12 @@ async def plan(hot_store: HotStore, items, sites, order: OrderIn) -> fulfillment
                               order.allow_split_shipment, order.allow_backorder)
 
 
-async def admit(engine, hot_store: HotStore, order_id: str, order: OrderIn) -> tuple[list[OrderLine], list[Backorder]]:
+async def admit(engine, hot_store: HotStore, sites: SiteCache, order_id: str,
+                order: OrderIn) -> tuple[list[OrderLine], list[Backorder]]:
     """Hold the whole order in Redis or raise Shortage. Reservation ids derive from the
     order id, so a retry re-admits the same holds instead of new ones."""
     async with engine.connect() as conn:
-        items, sites = await load_items(conn, order), await load_sites(conn)
+        items, sites = await load_items(conn, order), await sites.get(conn)
     for attempt in range(2):  # stock read and admission are not one step: a rush may take units in between
         chosen = await plan(hot_store, items, sites, order)
         if chosen.shortfalls:

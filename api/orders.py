@@ -40,7 +40,7 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
         return JSONResponse(status_code=claim.status_code, content=claim.response)
     order_id = claim.state["order_id"]
     try:
-        lines, backorders = await checkout.admit(engine, hot_store, order_id, order)
+        lines, backorders = await checkout.admit(engine, hot_store, request.app.state.sites, order_id, order)
     except checkout.Shortage as short:
         await idempotency.finish(engine, key, "orders", claim.state, 409, short.body())
         return JSONResponse(status_code=409, content=short.body())

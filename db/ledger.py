@@ -120,14 +120,18 @@ async def _replay(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> 
     return MovementResult(movement_id=m["movement_id"], levels=levels, replayed=True)
 
 
-async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> MovementResult:
+async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY,
+                   known_new: bool = False) -> MovementResult:
     """Apply one movement inside the caller's transaction (so several can commit together).
 
     Raises InvalidInput, UnknownSku, UnknownLocation, InsufficientStock, IdempotencyConflict,
     or DuplicateKey when a concurrent request with the same key committed first.
+    `known_new`: the caller holds a lock proving the key unused (a reservation row whose
+    state the movement changes), so the look-up for a repeat is skipped; the unique index
+    still guards it.
     """
     delta = req.validated(max_quantity)
-    replayed = await _replay(conn, req, delta)
+    replayed = None if known_new else await _replay(conn, req, delta)
     if replayed is not None:
         return replayed
 

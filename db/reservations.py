@@ -139,6 +139,7 @@ async def change_in(
                 actor=actor,
                 reason=reason,
             ),
+            known_new=True,  # the row lock and its state say this action has not happened yet
         )
     await conn.execute(
         reservations.update()

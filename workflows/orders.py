@@ -164,13 +164,12 @@ class OrderWorkflow:
 
         ref = self._payment.payment_ref
         self._compensations.append(self._refund)  # paid: any later cancel refunds
+        plans = _shipments(order)
         await self._run(OrderActivities.confirm_order, ConfirmOrder(
-            order.order_id, [line.reservation_id for line in order.lines], self._key("allocated"), ref))
+            order.order_id, [line.reservation_id for line in order.lines], self._key("allocated"), ref,
+            RequestPicking(order.order_id, plans, self._key("picking"))))
         self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
         self._allocated = True
-
-        plans = _shipments(order)
-        await self._run(OrderActivities.request_picking, RequestPicking(order.order_id, plans, self._key("picking")))
         self._shipments = {plan.shipment_id: "requested" for plan in plans}
         self._set_status(OrderStatus.PICKING, {"shipments": list(self._shipments)})
         await self._fulfil(plans)
