@@ -117,6 +117,13 @@ class RequestRefund:
     event_key: str
 
 
+async def _insert_order(conn, o: OrderInput, status: str, **fields) -> None:
+    await pg_orders.insert_order(
+        conn, order_id=o.order_id, customer_id=o.customer_id, status=status, lines=o.requested, shipping=o.shipping,
+        allow_split_shipment=o.allow_split_shipment, allow_backorder=o.allow_backorder, **fields,
+    )
+
+
 class OrderActivities:
     def __init__(self, engine: AsyncEngine, hot_store: HotStore, max_line_quantity: int):
         self.engine = engine
@@ -130,11 +137,7 @@ class OrderActivities:
         Redis drifted), create the order row and its first timeline entry, open backorders."""
         o = req.order
         async with self.engine.begin() as conn:
-            await pg_orders.insert_order(
-                conn, order_id=o.order_id, customer_id=o.customer_id, status="reserved", lines=o.requested,
-                shipping=o.shipping, allow_split_shipment=o.allow_split_shipment, allow_backorder=o.allow_backorder,
-                expires_at=req.expires_at,
-            )
+            await _insert_order(conn, o, "reserved", expires_at=req.expires_at)
             await pg_reservations.reserve_in(
                 conn,
                 [pg_reservations.ReservationLine(line.reservation_id, line.sku, line.location_id, line.quantity,
@@ -157,11 +160,7 @@ class OrderActivities:
         back the units the API admitted in Redis."""
         o = req.order
         async with self.engine.begin() as conn:
-            await pg_orders.insert_order(
-                conn, order_id=o.order_id, customer_id=o.customer_id, status="rejected", lines=o.requested,
-                shipping=o.shipping, allow_split_shipment=o.allow_split_shipment, allow_backorder=o.allow_backorder,
-                reason=req.reason,
-            )
+            await _insert_order(conn, o, "rejected", reason=req.reason)
             await pg_orders.record(conn, o.order_id, "rejected", req.event_key, {"reason": req.reason})
         for line in o.lines:
             await self.hot_store.transition(line.sku, line.reservation_id, "release")
