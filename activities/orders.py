@@ -117,8 +117,8 @@ class RequestRefund:
     event_key: str
 
 
-async def _insert_order(conn, o: OrderInput, status: str, **fields) -> None:
-    await pg_orders.insert_order(
+async def _insert_order(conn, o: OrderInput, status: str, **fields) -> bool:
+    return await pg_orders.insert_order(
         conn, order_id=o.order_id, customer_id=o.customer_id, status=status, lines=o.requested, shipping=o.shipping,
         allow_split_shipment=o.allow_split_shipment, allow_backorder=o.allow_backorder, **fields,
     )
@@ -136,17 +136,25 @@ class OrderActivities:
         """Hold every line in Postgres (re-checking stock there: Postgres is the authority if
         Redis drifted), create the order row and its first timeline entry, open backorders."""
         o = req.order
-        async with self.engine.begin() as conn:
-            await _insert_order(conn, o, "reserved", expires_at=req.expires_at)
-            await pg_reservations.reserve_in(
-                conn,
-                [pg_reservations.ReservationLine(line.reservation_id, line.sku, line.location_id, line.quantity,
-                                                 o.order_id, req.expires_at) for line in o.lines],
-                actor="order-workflow", max_quantity=self.max_line_quantity,
-            )
-            await pg_orders.open_backorders(conn, o.order_id, [(b.sku, b.location_id, b.quantity) for b in o.backorders])
-            await pg_orders.record(conn, o.order_id, "reserved", req.event_key,
-                                   {"backordered": len(o.backorders)} if o.backorders else None)
+        for trust_new in (True, False):
+            try:
+                async with self.engine.begin() as conn:
+                    new = await _insert_order(conn, o, "reserved", expires_at=req.expires_at)
+                    await pg_reservations.reserve_in(
+                        conn,
+                        [pg_reservations.ReservationLine(line.reservation_id, line.sku, line.location_id, line.quantity,
+                                                         o.order_id, req.expires_at) for line in o.lines],
+                        actor="order-workflow", max_quantity=self.max_line_quantity,
+                        known_new=new and trust_new,  # a new order row: its holds are new too
+                    )
+                    await pg_orders.open_backorders(conn, o.order_id,
+                                                    [(b.sku, b.location_id, b.quantity) for b in o.backorders])
+                    await pg_orders.record(conn, o.order_id, "reserved", req.event_key,
+                                           {"backordered": len(o.backorders)} if o.backorders else None)
+                break
+            except ledger.DuplicateKey:
+                if not trust_new:  # a reservation id used elsewhere: the second pass replays it
+                    raise
         for line in o.lines:  # the API admitted these; after a hot-store rebuild they may be gone
             try:
                 await self.hot_store.reserve(HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity))
@@ -180,26 +188,27 @@ class OrderActivities:
     async def confirm_order(self, req: ConfirmOrder) -> None:
         """Payment succeeded: every hold becomes an allocation (reserved -> allocated), and
         with `picking` each warehouse is asked to pick its shipment, all in one transaction."""
+        steps = [("allocated", req.event_key, None)]
         async with self.engine.begin() as conn:
             states = [await pg_reservations.change_in(conn, rid, "confirm", actor="order-workflow")
                       for rid in sorted(req.reservation_ids)]
-            await pg_orders.record(conn, req.order_id, "allocated", req.event_key, payment_ref=req.payment_ref)
             if req.picking:
-                await self._request_picking(conn, req.picking)
+                steps.append(await self._request_picking(conn, req.picking))
+            await pg_orders.record_steps(conn, req.order_id, steps, payment_ref=req.payment_ref)
         await self._hot(states, "confirm")
 
-    async def _request_picking(self, conn, req: RequestPicking) -> None:
-        """Ask each warehouse to pick its shipment: an outbound message per shipment."""
+    async def _request_picking(self, conn, req: RequestPicking) -> tuple[str, str, dict]:
+        """Ask each warehouse to pick its shipment: an outbound message per shipment. Returns
+        the timeline entry to record."""
         await pg_orders.add_shipments(conn, req.order_id, [(s.shipment_id, s.location_id) for s in req.shipments])
-        for s in req.shipments:
-            await pg_orders.enqueue(
-                conn, "warehouse.pick_requested", s.location_id,
-                {"order_id": req.order_id, "shipment_id": s.shipment_id, "location_id": s.location_id,
-                 "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines]},
-                f"{req.event_key}:{s.shipment_id}",
-            )
-        await pg_orders.record(conn, req.order_id, "picking", req.event_key,
-                               {"shipments": [s.shipment_id for s in req.shipments]})
+        await pg_orders.enqueue_many(conn, [
+            ("warehouse.pick_requested", s.location_id,
+             {"order_id": req.order_id, "shipment_id": s.shipment_id, "location_id": s.location_id,
+              "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines]},
+             f"{req.event_key}:{s.shipment_id}")
+            for s in req.shipments
+        ])
+        return "picking", req.event_key, {"shipments": [s.shipment_id for s in req.shipments]}
 
     @activity.defn(name="record_shipment_step")
     @business_errors_are_final

@@ -29,21 +29,36 @@ async def record(conn: AsyncConnection, order_id: str, status: str, event_key: s
     """Move the order to `status` and add it to the timeline, once per event_key, in one
     statement. Returns False (and changes nothing) when that event was recorded before, or
     when there is no such order (a compensation of an order that never reached Postgres)."""
+    return await record_steps(conn, order_id, [(status, event_key, detail)], **fields)
+
+
+async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[str, str, dict | None]],
+                       **fields) -> bool:
+    """Several timeline entries (status, event_key, detail) at once, in one statement; the
+    order ends in the last one's status. Each entry is written once per event_key; the order
+    row changes only if the last entry is new."""
+    entries = sa.union_all(*[
+        sa.select(sa.literal(key).label("event_key"), sa.literal(status).label("status"),
+                  sa.cast(sa.literal(detail or {}, JSONB), JSONB).label("detail"), sa.literal(n).label("n"))
+        for n, (status, key, detail) in enumerate(steps)
+    ]).subquery("steps")
     event = (
         pg_insert(order_events)
         .from_select(
             ["order_id", "event_key", "status", "detail"],
-            sa.select(orders.c.order_id, sa.literal(event_key), sa.literal(status),
-                      sa.cast(sa.literal(detail or {}, JSONB), JSONB)).where(orders.c.order_id == order_id),
+            sa.select(orders.c.order_id, entries.c.event_key, entries.c.status, entries.c.detail)
+            .select_from(orders.join(entries, sa.true()))  # the one order row, once per step
+            .where(orders.c.order_id == order_id).order_by(entries.c.n),
         )
         .on_conflict_do_nothing()
-        .returning(order_events.c.order_id)
+        .returning(order_events.c.order_id, order_events.c.event_key)
         .cte("event")
     )
+    last_key = steps[-1][1]
     changed = await conn.execute(
         orders.update()
-        .where(orders.c.order_id == sa.select(event.c.order_id).scalar_subquery())
-        .values(status=status, updated_at=sa.func.now(), **fields)
+        .where(orders.c.order_id == sa.select(event.c.order_id).where(event.c.event_key == last_key).scalar_subquery())
+        .values(status=steps[-1][0], updated_at=sa.func.now(), **fields)
         .returning(orders.c.order_id)
     )
     return changed.first() is not None
@@ -87,9 +102,14 @@ async def set_shipment(conn: AsyncConnection, order_id: str, shipment_id: str, s
 
 async def enqueue(conn: AsyncConnection, topic: str, ordering_key: str, payload: dict, idempotency_key: str) -> None:
     """An outbox message, committed with the change it announces."""
+    await enqueue_many(conn, [(topic, ordering_key, payload, idempotency_key)])
+
+
+async def enqueue_many(conn: AsyncConnection, messages: list[tuple[str, str, dict, str]]) -> None:
+    """(topic, ordering_key, payload, idempotency_key) messages in one statement, in order."""
     await conn.execute(
         pg_insert(outbox)
-        .values(topic=topic, ordering_key=ordering_key, payload=payload, idempotency_key=idempotency_key)
+        .values([dict(topic=t, ordering_key=k, payload=p, idempotency_key=i) for t, k, p, i in messages])
         .on_conflict_do_nothing()
     )
 

@@ -38,7 +38,8 @@ class ReservationState:
     changed: bool  # False when the call found the work already done
 
 
-async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, max_quantity: int) -> ReservationState:
+async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, max_quantity: int,
+                      known_new: bool = False) -> ReservationState:
     validation.identifier("reservation_id", line.reservation_id)
     if line.order_id is not None:
         validation.identifier("order_id", line.order_id)
@@ -57,6 +58,7 @@ async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, 
             actor=actor,
         ),
         max_quantity,
+        known_new=known_new,
     )
     status = ReservationStatus.ACTIVE
     if moved.replayed:
@@ -150,11 +152,15 @@ async def change_in(
 
 
 async def reserve_in(
-    conn: AsyncConnection, lines: list[ReservationLine], actor: str = "system", max_quantity: int = validation.DEFAULT_MAX_QUANTITY
+    conn: AsyncConnection, lines: list[ReservationLine], actor: str = "system", max_quantity: int = validation.DEFAULT_MAX_QUANTITY,
+    known_new: bool = False,
 ) -> list[ReservationState]:
-    """Hold every line inside the caller's transaction, rows locked in (sku, location) order."""
+    """Hold every line inside the caller's transaction, rows locked in (sku, location) order.
+    `known_new`: the caller knows these reservation ids are unused (it created their order
+    in this transaction), so no look-up for a repeat is made; the unique key still guards."""
     ordered = sorted(lines, key=lambda line: (line.sku, line.location_id, line.reservation_id))
-    done = {s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity) for line in ordered]}
+    done = {s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity, known_new)
+                                          for line in ordered]}
     return [done[line.reservation_id] for line in lines]
 
 
