@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api import availability, catalog, checkout, errors, orders, stock
+from api import availability, catalog, checkout, errors, orders, stock, wms
 from api.app_state import temporal_client
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(orders.router)
     app.include_router(availability.router)
+    app.include_router(wms.router)
+    wms.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")
     async def healthz(request: Request) -> JSONResponse:

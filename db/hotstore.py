@@ -108,10 +108,17 @@ class HotStore:
         return await self.adjust(sku, location_id, validation.quantity(quantity), event_id)
 
     async def adjust(self, sku: str, location_id: str, delta: int, event_id: str) -> int | None:
-        """Receive (delta > 0) or adjust on_hand; idempotent by event id. Returns on_hand
-        after (None on a replay); raises InsufficientStock if holds would exceed on_hand."""
+        """Mirror a receive (delta > 0) or adjustment of on_hand that Postgres has committed;
+        idempotent by event id. Returns on_hand after (None on a replay, or when the sku was
+        not in Redis: it is then loaded from Postgres, which already counts the change);
+        raises InsufficientStock if holds would exceed on_hand."""
         keys = [self.stock_key(sku), self.event_key(sku, event_id)]
-        status, value = await self._run_loading(self._adjust, sku, keys, [location_id, delta, self.event_ttl])
+        status, value = await self._adjust(keys=keys, args=[location_id, delta, self.event_ttl])
+        if status == -1:
+            if self.engine is None:
+                raise LookupError(f"sku {sku} is not loaded in the hot store and no database was given to load it")
+            await self.load(self.engine, [sku], replace=False)
+            return None
         if status == 1:
             return None if value == b"replayed" else int(value)
         raise InsufficientStock(sku, location_id, -delta, int(value))

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.tables import BUCKET_COLUMNS, locations, movements, skus, stock_levels
+from db.tables import BUCKET_COLUMNS, locations, movements, outbox, skus, stock_levels
 from domain import validation
 from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
 from domain.stock import RESERVATION_KINDS, Buckets, Delta, MovementKind, apply, delta_for
@@ -80,7 +80,8 @@ async def ensure_stock_level(conn: AsyncConnection, sku: str, location_id: str) 
     )
 
 
-async def _update_projection(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> Buckets | None:
+async def _update_projection(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> tuple[Buckets, int | None] | None:
+    """The levels after the change and the reorder point, or None if the change does not fit."""
     new = {name: stock_levels.c[name] + getattr(delta, name) for name in BUCKET_COLUMNS}
     fits = sa.and_(
         *[new[name] >= 0 for name in BUCKET_COLUMNS],
@@ -91,10 +92,10 @@ async def _update_projection(conn: AsyncConnection, req: MovementRequest, delta:
             stock_levels.update()
             .where(stock_levels.c.sku == req.sku, stock_levels.c.location_id == req.location_id, fits)
             .values(**new, updated_at=sa.func.now())
-            .returning(*[stock_levels.c[name] for name in BUCKET_COLUMNS])
+            .returning(*[stock_levels.c[name] for name in BUCKET_COLUMNS], stock_levels.c.reorder_point)
         )
     ).first()
-    return None if row is None else _levels(row)
+    return None if row is None else (_levels(row), row.reorder_point)
 
 
 async def read_levels(conn: AsyncConnection, sku: str, location_id: str, lock: bool = False) -> Buckets | None:
@@ -135,15 +136,16 @@ async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: in
     if replayed is not None:
         return replayed
 
-    levels = await _update_projection(conn, req, delta)
-    if levels is None:
+    updated = await _update_projection(conn, req, delta)
+    if updated is None:
         current = await read_levels(conn, req.sku, req.location_id, lock=True)
         if current is None:
             await ensure_stock_level(conn, req.sku, req.location_id)
             current = Buckets()
         apply(current, delta, req.sku, req.location_id)  # raises InsufficientStock if it cannot fit
-        levels = await _update_projection(conn, req, delta)  # fits now that the row exists and is locked
-        assert levels is not None
+        updated = await _update_projection(conn, req, delta)  # fits now that the row exists and is locked
+        assert updated is not None
+    levels, reorder_point = updated
 
     movement_id = (
         await conn.execute(
@@ -165,7 +167,38 @@ async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: in
     ).scalar()
     if movement_id is None:
         raise DuplicateKey(req.idempotency_key)
+    await _announce(conn, req, levels, delta, reorder_point)
     return MovementResult(movement_id=movement_id, levels=levels, replayed=False)
+
+
+async def _announce(conn: AsyncConnection, req: MovementRequest, after: Buckets, delta: Delta,
+                    reorder_point: int | None) -> None:
+    """Outbox messages, in the movement's transaction, when availability at this location
+    crosses a line: stock.out (to zero), stock.back_in_stock (from zero), stock.low (below
+    the reorder point). Ordered per sku."""
+    before = Buckets(**{name: getattr(after, name) - getattr(delta, name) for name in BUCKET_COLUMNS})
+    topics = stock_topics(before.available, after.available, reorder_point)
+    if topics:
+        payload = {"sku": req.sku, "location_id": req.location_id, "available": after.available,
+                   "on_hand": after.on_hand, "reorder_point": reorder_point, "movement": req.kind.value}
+        await conn.execute(
+            pg_insert(outbox)
+            .values([dict(topic=t, ordering_key=req.sku, payload={**payload, "topic": t},
+                          idempotency_key=f"{t}:{req.idempotency_key}") for t in topics])
+            .on_conflict_do_nothing()
+        )
+
+
+def stock_topics(before: int, after: int, reorder_point: int | None) -> list[str]:
+    """Which availability messages a change from `before` to `after` units announces."""
+    topics = []
+    if reorder_point is not None and after < reorder_point <= before:
+        topics.append("stock.low")
+    if after == 0 < before:
+        topics.append("stock.out")
+    if before == 0 < after:
+        topics.append("stock.back_in_stock")
+    return topics
 
 
 async def apply_movement(engine: AsyncEngine, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> MovementResult:

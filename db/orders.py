@@ -51,8 +51,24 @@ async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[s
             .where(orders.c.order_id == order_id).order_by(entries.c.n),
         )
         .on_conflict_do_nothing()
-        .returning(order_events.c.order_id, order_events.c.event_key)
+        .returning(order_events.c.order_id, order_events.c.event_key, order_events.c.status, order_events.c.detail,
+                   order_events.c.event_id)
         .cte("event")
+    )
+    # order.status_changed for each new entry, in the same statement (the outbox is ordered
+    # per order by outbox_id, which follows the entries' order)
+    announced = (
+        pg_insert(outbox)
+        .from_select(
+            ["topic", "ordering_key", "payload", "idempotency_key"],
+            sa.select(sa.literal("order.status_changed"), event.c.order_id,
+                      sa.func.jsonb_build_object("order_id", event.c.order_id, "status", event.c.status,
+                                                 "detail", event.c.detail),
+                      sa.literal("order.status_changed:") + event.c.order_id + ":" + event.c.event_key)
+            .order_by(event.c.event_id),
+        )
+        .on_conflict_do_nothing()
+        .cte("announced")
     )
     last_key = steps[-1][1]
     changed = await conn.execute(
@@ -60,6 +76,7 @@ async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[s
         .where(orders.c.order_id == sa.select(event.c.order_id).where(event.c.event_key == last_key).scalar_subquery())
         .values(status=steps[-1][0], updated_at=sa.func.now(), **fields)
         .returning(orders.c.order_id)
+        .add_cte(announced)
     )
     return changed.first() is not None
 

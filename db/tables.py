@@ -8,7 +8,9 @@ metadata = sa.MetaData()
 
 BUCKET_COLUMNS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
 LOCATION_TYPES = ("fulfillment_center", "warehouse", "store", "dark_store")
-MOVEMENT_KINDS = ("receive", "reserve", "release", "confirm", "deallocate", "pick", "adjust", "damage")
+MOVEMENT_KINDS = ("receive", "reserve", "release", "confirm", "deallocate", "pick", "adjust", "damage",
+                  "transfer_out", "expect_in", "receive_in", "settle_out")
+WMS_EVENT_STATUSES = ("processed", "dead", "booked")
 RESERVATION_STATUSES = ("active", "payment_pending", "confirmed", "fulfilled", "released", "expired")
 
 
@@ -196,6 +198,7 @@ backorders = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="open"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("filled_at", sa.DateTime(timezone=True)),
+    sa.Column("reservation_id", sa.Text),  # the hold that filled it
     sa.CheckConstraint("quantity > 0", name="ck_backorders_quantity"),
     sa.CheckConstraint(_in("status", ("open", "filled", "cancelled")), name="ck_backorders_status"),
     sa.UniqueConstraint("order_id", "sku", "location_id", name="uq_backorders_line"),
@@ -215,4 +218,90 @@ outbox = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     sa.Index("ix_outbox_pending", "outbox_id", postgresql_where=sa.text("delivered_at IS NULL")),
+)
+
+# Every warehouse event ever received, by its id: `processed` (its effects are done),
+# `dead` (a dead letter: kept with its reason until re-processed) or `booked` (its stock
+# effects are committed but the workflow it starts or signals has not been reached yet).
+wms_events = sa.Table(
+    "wms_events",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("location_id", sa.Text, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),  # order:X, transfer:T, sku:S@L ... (domain/wms.subject)
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("result", JSONB, nullable=False, server_default="{}"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint(_in("status", WMS_EVENT_STATUSES), name="ck_wms_events_status"),
+    sa.Index("ix_wms_events_dead", "subject", "received_at", postgresql_where=sa.text("status <> 'processed'")),
+)
+
+# Stock transfers between locations; the TransferWorkflow watches the deadline.
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("transfer_id", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("destination", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("lines", JSONB, nullable=False),  # {sku: {"shipped": n, "received": m}}
+    sa.Column("status", sa.Text, nullable=False, server_default="in_transit"),
+    sa.Column("shipped_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(_in("status", ("in_transit", "partially_received", "received")), name="ck_transfers_status"),
+    sa.CheckConstraint("source <> destination", name="ck_transfers_two_places"),
+)
+
+# Cycle counts as counted (the variance itself is booked as an adjust movement).
+cycle_counts = sa.Table(
+    "cycle_counts",
+    metadata,
+    sa.Column("count_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("event_id", sa.Text, nullable=False, unique=True),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("location_id", sa.Text, nullable=False),
+    sa.Column("expected", sa.BigInteger, nullable=False),
+    sa.Column("actual", sa.BigInteger, nullable=False),
+    sa.Column("variance", sa.BigInteger, nullable=False),
+    sa.Column("alert", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("counted_by", sa.Text, nullable=False),
+    sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"],
+                            name="fk_cycle_counts_stock_level"),
+    sa.Index("ix_cycle_counts_when", "counted_at"),
+)
+
+# Webhook subscriptions and the delivery of each outbox message to each subscriber.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("webhook_id", sa.Text, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("topics", ARRAY(sa.Text), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("first_outbox_id", sa.BigInteger, nullable=False),  # messages from here on are delivered
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("webhook_id", sa.Text, sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("outbox_id", sa.BigInteger, sa.ForeignKey("outbox.outbox_id"), primary_key=True),
+    sa.Column("ordering_key", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(_in("status", ("pending", "delivered")), name="ck_webhook_deliveries_status"),
+    sa.Index("ix_webhook_deliveries_pending", "webhook_id", "ordering_key", "outbox_id",
+             postgresql_where=sa.text("status = 'pending'")),
 )

@@ -48,3 +48,42 @@ def cancel_refusal(status: OrderStatus, any_shipped: bool) -> str | None:
     if status in TERMINAL:
         return f"order is already {status.value}"
     return None
+
+
+SHIPMENT_PROGRESS = ("requested", "picked", "packed", "shipped")
+
+
+def shipment_step_refusal(status: OrderStatus, progress: dict[str, str], shipment_id: str, step: str) -> str | None:
+    """Why a warehouse step (picked / packed / shipped) of one shipment cannot be taken now,
+    or None if it can. `progress` is each shipment's furthest step, counting steps already
+    accepted but not yet recorded. A repeat of a step already taken is not refused."""
+    if step not in SHIPMENT_PROGRESS[1:]:
+        return f"unknown shipment step {step!r}"
+    if status in AWAITING_PAYMENT:
+        return f"order is {status.value}: not paid yet, nothing to pick"
+    if status in TERMINAL and status != OrderStatus.SHIPPED:
+        return f"order is {status.value}"
+    if shipment_id not in progress:
+        known = ", ".join(sorted(progress)) or "none"
+        return f"order has no shipment {shipment_id} (its shipments: {known})"
+    done = SHIPMENT_PROGRESS.index(progress[shipment_id])
+    wanted = SHIPMENT_PROGRESS.index(step)
+    if wanted > done + 1:
+        return (f"out of order: shipment {shipment_id} is {progress[shipment_id]}; "
+                f"{step} needs {SHIPMENT_PROGRESS[wanted - 1]} first")
+    return None
+
+
+def effective_progress(recorded: dict[str, str], pending: list[tuple[str, str]]) -> dict[str, str]:
+    """Each shipment's furthest step once the pending (step, shipment id) pairs that follow
+    on in order are taken."""
+    progress = dict(recorded)
+    advanced = True
+    while advanced:
+        advanced = False
+        for step, shipment_id in pending:
+            done = progress.get(shipment_id)
+            if done is not None and SHIPMENT_PROGRESS.index(step) == SHIPMENT_PROGRESS.index(done) + 1:
+                progress[shipment_id] = step
+                advanced = True
+    return progress

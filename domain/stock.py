@@ -55,6 +55,10 @@ class MovementKind(StrEnum):
     PICK = "pick"  # units leave the shelf for an order: allocated -q, on_hand -q
     ADJUST = "adjust"  # count or correction: on_hand +/-q
     DAMAGE = "damage"  # on_hand -q, damaged +q
+    TRANSFER_OUT = "transfer_out"  # a transfer leaves the source: on_hand -q, in_transit_out +q
+    EXPECT_IN = "expect_in"  # units on their way here (transfer, purchase order): in_transit_in +q
+    RECEIVE_IN = "receive_in"  # expected units arrive: in_transit_in -q, on_hand +q
+    SETTLE_OUT = "settle_out"  # the destination confirmed receipt: in_transit_out -q at the source
 
 
 # Kinds that move holds: they are booked only together with their reservation
@@ -71,6 +75,10 @@ _UNIT_DELTAS: dict[MovementKind, Delta] = {
     MovementKind.PICK: Delta(allocated=-1, on_hand=-1),
     MovementKind.ADJUST: Delta(on_hand=1),
     MovementKind.DAMAGE: Delta(on_hand=-1, damaged=1),
+    MovementKind.TRANSFER_OUT: Delta(on_hand=-1, in_transit_out=1),
+    MovementKind.EXPECT_IN: Delta(in_transit_in=1),
+    MovementKind.RECEIVE_IN: Delta(in_transit_in=-1, on_hand=1),
+    MovementKind.SETTLE_OUT: Delta(in_transit_out=-1),
 }
 
 

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     reconcile_interval_seconds: int = Field(default=60, gt=0, description="How often reconciliation runs")
+    wms_hmac_secret: str = Field(
+        default="dev-wms-secret", min_length=8,
+        description="Shared secret of the warehouse systems: POST /v1/wms/events carries "
+                    "X-Signature: sha256=<hex HMAC-SHA256 of the body>")
+    transfer_deadline_hours: float = Field(default=72.0, gt=0, description="After this a transfer in transit is reported lost")
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often webhook delivery looks for new events")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

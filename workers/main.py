@@ -13,14 +13,16 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.orders import OrderActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.stock import StockActivities
+from activities.transfers import TransferActivities
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
 from workflows.health import HealthWorkflow, ping
 from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.transfers import TransferWorkflow
 
-WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow]
+WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow, TransferWorkflow]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
 # `import time` is the sandbox's restricted proxy and non-deterministic calls are refused
@@ -34,6 +36,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
     stock = StockActivities(engine, hot_store, max_line_quantity)
     orders = OrderActivities(engine, hot_store, max_line_quantity)
     reconciliation = ReconciliationActivities(engine, hot_store)
+    transfers = TransferActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -43,6 +46,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
             orders.record_shipment_step, orders.release_order, orders.request_refund,
             reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
+            transfers.lost_alert,
             ping,
         ],
         **({"workflow_runner": RUNNER} | options),

@@ -26,6 +26,16 @@ class ShipmentEvent:
 
 
 @dataclass
+class WarehouseStep:
+    """A PICK / PACK / SHIP_COMPLETE from the warehouse, delivered as an Update so that an
+    event out of order is refused at once (and kept as a dead letter) rather than queued."""
+    step: str  # picked | packed | shipped
+    shipment_id: str
+    tracking: str | None = None
+    event_id: str | None = None
+
+
+@dataclass
 class OrderView:
     order_id: str
     status: str

@@ -24,8 +24,10 @@ with workflow.unsafe.imports_passed_through():
         RequestPicking, RequestRefund, ShipmentPlan, ShipmentStep,
     )
     from domain.errors import NON_RETRYABLE
-    from domain.orders import TERMINAL, OrderStatus, cancel_refusal, payment_refusal
-    from workflows.order_messages import CancelRequest, OrderView, PaymentEvent, ShipmentEvent
+    from domain.orders import (
+        TERMINAL, OrderStatus, cancel_refusal, effective_progress, payment_refusal, shipment_step_refusal,
+    )
+    from workflows.order_messages import CancelRequest, OrderView, PaymentEvent, ShipmentEvent, WarehouseStep
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -115,6 +117,28 @@ class OrderWorkflow:
             refusal = "cancellation already requested"
         if refusal:
             raise ValueError(refusal)
+
+    @workflow.update
+    def warehouse_step(self, step: WarehouseStep) -> str:
+        """A warehouse event for one shipment. Answers `accepted` (it will be recorded in
+        order) or `repeat` (that step was taken already); the validator refuses a step out
+        of order, for an unknown shipment, or for an order not (or no longer) being picked."""
+        progress = self._progress()
+        repeat = PROGRESS.index(step.step) <= PROGRESS.index(progress[step.shipment_id])
+        if not repeat:
+            self._pending.append((step.step, ShipmentEvent(step.shipment_id, step.tracking)))
+        return "repeat" if repeat else "accepted"
+
+    @warehouse_step.validator
+    def _validate_warehouse_step(self, step: WarehouseStep) -> None:
+        refusal = shipment_step_refusal(self._status, self._progress(), step.shipment_id, step.step)
+        if refusal is None and self._cancel is not None:
+            refusal = "order is being cancelled"
+        if refusal:
+            raise ValueError(refusal)
+
+    def _progress(self) -> dict[str, str]:
+        return effective_progress(self._shipments, [(s, e.shipment_id) for s, e in self._pending])
 
     @workflow.signal
     def pick_complete(self, event: ShipmentEvent) -> None:

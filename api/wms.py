@@ -1,0 +1,350 @@
+"""Warehouse events in: POST /v1/wms/events (one event or a batch, HMAC-signed), and the
+dead letters (GET /v1/wms/dead-letters, POST /v1/wms/dead-letters/{event_id}/retry).
+
+Routing: PICK / PACK / SHIP_COMPLETE go to their OrderWorkflow as the `warehouse_step`
+Update; receiving, damage and counts are ledger movements; transfers are booked here and
+watched by a TransferWorkflow. Each event id is processed once. An event that cannot be
+applied now (unknown order, sku or location, out of order, receiving blocked) is kept as a
+dead letter with its reason; after any event of the same subject (order, transfer, sku at
+a location) is processed, that subject's dead letters are tried again in arrival order.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.transfers import TransferInput
+from api.app_state import temporal_client
+from api.deps import ConnDep
+from db import wms as pg_wms
+from db.hotstore import HotStore
+from domain import wms
+from domain.errors import InsufficientStock, InvalidInput, StockError
+from stocksaga.settings import Settings
+from workflows.order_messages import WarehouseStep
+from workflows.orders import OrderWorkflow
+from workflows.transfers import TransferWorkflow
+
+log = logging.getLogger("stocksaga.wms")
+router = APIRouter(prefix="/v1/wms", tags=["warehouse events"])
+SIGNATURE_HEADER = "X-Signature"
+_BATCH = TypeAdapter(wms.EventBatch)
+_ONE = TypeAdapter(wms.WmsEvent)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The X-Signature value for `body`: what a warehouse system sends."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Processor:
+    """Applies warehouse events; used by the routes and by tests without HTTP."""
+
+    def __init__(self, engine: AsyncEngine, hot_store: HotStore, temporal: Callable[[], Awaitable[Client]],
+                 settings: Settings):
+        self.engine = engine
+        self.hot_store = hot_store
+        self.temporal = temporal
+        self.settings = settings
+
+    async def process_all(self, events: list) -> list[dict]:
+        results = []
+        for event in events:
+            result = await self.process(event)
+            if result["status"] == "processed":
+                retried = await self._retry_subject(wms.subject(event))
+                if retried:
+                    result["retried"] = retried
+            results.append(result)
+        return results
+
+    async def process(self, event) -> dict:
+        """One event: processed, duplicate (already processed; nothing changed), conflict
+        (the id was used for another event), or dead_letter (kept with its reason)."""
+        try:
+            if event.event_type in wms.ORDER_STEPS:
+                return await self._order_step(event)
+            return await self._stock_event(event)
+        except StockError as err:
+            reason = str(err)
+        except (RPCError, RuntimeError, OSError) as err:  # Temporal unreachable: keep the event, try again later
+            reason = f"temporal unavailable: {err}"
+            log.warning("event %s kept as a dead letter: %s", event.event_id, reason)
+        await pg_wms.dead_letter(self.engine, event, reason)
+        return {"event_id": event.event_id, "status": "dead_letter", "reason": reason}
+
+    async def _known(self, event, row: dict | None) -> dict | None:
+        """The answer for an id seen before, or None if it is to be (re)processed."""
+        if row is None or row["status"] != "processed":
+            return None
+        if row["payload"] != event.payload.model_dump(mode="json") or row["event_type"] != event.event_type.value:
+            return {"event_id": event.event_id, "status": "conflict",
+                    "reason": "this event_id was already used for a different event; nothing changed"}
+        return {"event_id": event.event_id, "status": "duplicate", "result": row["result"]}
+
+    # --- stock events: movements in one transaction with the event row --------------
+    async def _stock_event(self, event) -> dict:
+        t = event.event_type
+        if t == wms.EventType.RECEIVING_COMPLETE and event.payload.purchase_order_id:
+            routed = await self._to_purchase_order(event)
+            if routed is not None:
+                return routed
+        effects = pg_wms.Effects()
+        booked = t in (wms.EventType.TRANSFER_SHIPPED, wms.EventType.TRANSFER_RECEIVED)
+        transfer_status = None
+        async with self.engine.begin() as conn:
+            row = await pg_wms.claim(conn, event, "booked" if booked else "processed")
+            known = await self._known(event, row)
+            if known is not None:
+                return known
+            if row is not None and row["status"] == "booked":
+                effects.detail = dict(row["result"])  # booked before; only the workflow step is left
+                transfer_status = effects.detail.get("transfer_status")
+            elif t == wms.EventType.RECEIVING_COMPLETE:
+                await pg_wms.receive(conn, event, effects)
+            elif t == wms.EventType.DAMAGE_REPORT:
+                await pg_wms.damage(conn, event, effects)
+            elif t == wms.EventType.CYCLE_COUNT_ADJUSTMENT:
+                await pg_wms.cycle_count(conn, event, effects)
+            elif t == wms.EventType.TRANSFER_SHIPPED:
+                await pg_wms.transfer_shipped(conn, event, effects)
+            elif t == wms.EventType.TRANSFER_RECEIVED:
+                transfer_status = await pg_wms.transfer_received(conn, event, effects)
+            await pg_wms.settle(conn, event.event_id, "booked" if booked else "processed", effects.detail)
+        await self._mirror(event, effects)
+        if booked:
+            await self._transfer_workflow(event, transfer_status)
+            async with self.engine.begin() as conn:
+                await pg_wms.settle(conn, event.event_id, "processed", effects.detail)
+        return {"event_id": event.event_id, "status": "processed", "result": effects.detail}
+
+    async def _mirror(self, event, effects: pg_wms.Effects) -> None:
+        """The on_hand changes into the Redis hot store (Postgres has them already; if Redis
+        disagrees, the sku is reloaded from Postgres)."""
+        for n, (sku, location_id, delta) in enumerate(effects.movements):
+            try:
+                await self.hot_store.adjust(sku, location_id, delta, f"wms:{event.event_id}:{n}")
+            except InsufficientStock:
+                await self.hot_store.load(self.engine, [sku])
+
+    async def _transfer_workflow(self, event, status: str | None) -> None:
+        p = event.payload
+        client = await self.temporal()
+        if event.event_type == wms.EventType.TRANSFER_SHIPPED:
+            try:
+                await client.start_workflow(
+                    TransferWorkflow.run,
+                    TransferInput(p.transfer_id, p.source, p.destination, wms.merge_lines(p.lines),
+                                  self.settings.transfer_deadline_hours * 3600),
+                    id=f"transfer-{p.transfer_id}", task_queue=self.settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            except WorkflowAlreadyStartedError:
+                pass  # a retry after the start went through
+            return
+        try:
+            await client.get_workflow_handle(f"transfer-{p.transfer_id}").signal(TransferWorkflow.received, status)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # the watcher has finished (fully received before): the ledger has the receipt
+
+    async def _to_purchase_order(self, event) -> dict | None:
+        """Signal the purchase order's ProcurementWorkflow when it exists (None otherwise,
+        and the receipt is booked as a plain one)."""
+        async with self.engine.connect() as conn:
+            known = await self._known(event, await pg_wms.find(conn, event.event_id))
+        if known is not None:
+            return known
+        handle = (await self.temporal()).get_workflow_handle(f"po-{event.payload.purchase_order_id}")
+        try:
+            await handle.signal("receiving_complete", event.model_dump(mode="json"))
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        result = {"routed_to": f"po-{event.payload.purchase_order_id}"}
+        await pg_wms.processed(self.engine, event, result)
+        return {"event_id": event.event_id, "status": "processed", "result": result}
+
+    # --- order events: the OrderWorkflow's warehouse_step Update --------------------
+    async def _order_step(self, event) -> dict:
+        async with self.engine.connect() as conn:
+            known = await self._known(event, await pg_wms.find(conn, event.event_id))
+        if known is not None:
+            return known
+        p = event.payload
+        handle = (await self.temporal()).get_workflow_handle(f"order-{p.order_id}")
+        step = WarehouseStep(wms.ORDER_STEPS[event.event_type], p.shipment_id, p.tracking, event.event_id)
+        try:
+            answer = await handle.execute_update(OrderWorkflow.warehouse_step, step)
+        except WorkflowUpdateFailedError as err:
+            raise pg_wms.Refused(f"order {p.order_id}: {getattr(err.cause, 'message', err.cause)}") from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise pg_wms.Refused(f"unknown order {p.order_id}, or its workflow has finished") from None
+            if "already completed" in str(err) or err.status == RPCStatusCode.FAILED_PRECONDITION:
+                raise pg_wms.Refused(f"order {p.order_id} is finished: {err.message}") from None
+            raise
+        result = {"order_id": p.order_id, "shipment_id": p.shipment_id, "step": step.step, "workflow": answer}
+        await pg_wms.processed(self.engine, event, result)
+        return {"event_id": event.event_id, "status": "processed", "result": result}
+
+    # --- dead letters ----------------------------------------------------------------
+    async def retry(self, event_id: str) -> dict | None:
+        """Process a dead letter again; None if there is no such dead letter."""
+        async with self.engine.connect() as conn:
+            row = await pg_wms.find(conn, event_id)
+        if row is None or row["status"] == "processed":
+            return None
+        event = stored_event(row)
+        result = await self.process(event)
+        if result["status"] == "processed":
+            retried = await self._retry_subject(row["subject"])
+            if retried:
+                result["retried"] = retried
+        return result
+
+    async def _retry_subject(self, subject: str) -> list[dict]:
+        """Dead letters of `subject`, tried again oldest first while any of them succeeds
+        (a SHIP that came before its PICK goes through once the PICK did)."""
+        done: list[dict] = []
+        progress = True
+        while progress:
+            progress = False
+            async with self.engine.connect() as conn:
+                waiting = await pg_wms.dead_letters(conn, limit=100, subject=subject)
+            for row in waiting:
+                result = await self.process(stored_event(row))
+                if result["status"] == "processed":
+                    done.append({"event_id": row["event_id"], "status": "processed"})
+                    progress = True
+        return done
+
+
+def stored_event(row: dict):
+    return TypeAdapter(wms.WmsEvent).validate_python({
+        "event_id": row["event_id"], "event_type": row["event_type"], "location_id": row["location_id"],
+        "occurred_at": row["occurred_at"], "payload": row["payload"]})
+
+
+def processor(request: Request) -> Processor:
+    app = request.app
+    return Processor(app.state.engine, app.state.hot_store, lambda: temporal_client(app), app.state.settings)
+
+
+async def verified_body(request: Request,
+                        signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None) -> bytes:
+    """The raw body, once its HMAC signature checks out (401 otherwise, before anything is read into the system)."""
+    body = await request.body()
+    expected = sign(request.app.state.settings.wms_hmac_secret, body)
+    if signature is None or not hmac.compare_digest(signature.strip(), expected):
+        raise _Unauthorized("missing X-Signature header" if signature is None else "bad signature")
+    return body
+
+
+class _Unauthorized(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+async def _unauthorized(request: Request, err: _Unauthorized) -> JSONResponse:
+    return JSONResponse(status_code=401, content={
+        "error": "unauthorized", "field": SIGNATURE_HEADER,
+        "message": f"{err.reason}: sign the exact body with HMAC-SHA256 and the shared secret, "
+                   f"send it as '{SIGNATURE_HEADER}: sha256=<hex>'"})
+
+
+def install(app) -> None:
+    app.add_exception_handler(_Unauthorized, _unauthorized)
+    plain = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = plain()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(_body_schema()[1])
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def _body_schema() -> tuple[dict, dict]:
+    """The request body's JSON schema for the OpenAPI document (the route reads the raw
+    body itself, to check the signature first), and the definitions it refers to."""
+    schema = TypeAdapter(wms.EventBatch | wms.WmsEvent).json_schema(ref_template="#/components/schemas/{model}")
+    return schema, schema.pop("$defs", {})
+
+
+def parse(body: bytes) -> list:
+    """The events in a body: {"events": [...]} or one event. Raises InvalidInput naming the
+    first wrong field, e.g. events[3].payload.lines[0].quantity."""
+    try:
+        raw = json.loads(body)
+    except ValueError as err:
+        raise InvalidInput("body", f"not JSON: {err}") from None
+    try:
+        if isinstance(raw, dict) and "events" in raw:
+            return _BATCH.validate_python(raw).events
+        return [_ONE.validate_python(raw)]
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = _field([part for part in first["loc"] if part not in set(wms.EventType)])
+        raise InvalidInput(where or "body", first["msg"]) from None
+
+
+def _field(loc: list) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@router.post(
+    "/events", summary="Warehouse events in: one event or {\"events\": [...]}; each processed once",
+    responses={200: {"description": "a result per event: processed, duplicate, conflict or dead_letter"},
+               401: {"description": "missing or bad X-Signature"},
+               422: {"description": "an event that does not fit its type's shape; nothing was stored"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()[0]}}}},
+)
+async def post_events(body: Annotated[bytes, Depends(verified_body)],
+                      work: Annotated[Processor, Depends(processor)]) -> JSONResponse:
+    events = parse(body)
+    ids = [e.event_id for e in events]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        return JSONResponse(status_code=422, content={
+            "error": "invalid_input", "field": "events",
+            "message": f"event_id repeated within the batch: {', '.join(repeated[:10])}"})
+    results = await work.process_all(events)
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("processed", "duplicate", "conflict", "dead_letter")}
+    return JSONResponse(status_code=200, content={"counts": counts, "results": results})
+
+
+@router.get("/dead-letters", summary="Events kept because they could not be applied, with the reason, oldest first")
+async def get_dead_letters(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                           subject: Annotated[str | None, Query(max_length=200, description="e.g. order:1234")] = None) -> dict:
+    rows = await pg_wms.dead_letters(conn, limit=limit, subject=subject)
+    return {"dead_letters": [{k: r[k] for k in ("event_id", "event_type", "location_id", "occurred_at", "subject",
+                                                 "reason", "attempts", "received_at", "updated_at", "payload")}
+                             for r in rows]}
+
+
+@router.post("/dead-letters/{event_id}/retry", summary="Process a dead letter again (once its cause is fixed)",
+             responses={404: {"description": "no dead letter with that id"}})
+async def retry_dead_letter(event_id: str, work: Annotated[Processor, Depends(processor)]) -> JSONResponse:
+    result = await work.retry(event_id)
+    if result is None:
+        return JSONResponse(status_code=404, content={"error": "not_found", "field": "event_id",
+                                                      "message": f"no dead letter {event_id!r}"})
+    return JSONResponse(status_code=200, content=result)

@@ -1,0 +1,256 @@
+"""Warehouse events in Postgres: the record of each event id, dead letters, and the stock
+effects of receiving, damage, counts and transfers.
+
+Exactly once: the event row and the event's movements commit in one transaction. A
+second delivery of the same id waits on the row's primary key, then finds it processed
+and changes nothing. An event whose effects fail (unknown sku, receiving blocked, ...)
+rolls back and is kept as a dead letter with the reason, to be processed again later.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from db import ledger
+from db import orders as pg_orders
+from db.queries import as_json
+from db.tables import cycle_counts, stock_levels, transfers, wms_events
+from domain import wms
+from domain.errors import StockError
+from domain.stock import MovementKind
+
+
+class Refused(StockError):
+    """The event cannot be applied now (receiving blocked, out of order, ...): a dead letter."""
+
+    code = "refused"
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass
+class Effects:
+    """What an event changed, for its answer and for the hot store."""
+
+    movements: list[tuple[str, str, int]] = field(default_factory=list)  # (sku, location, on_hand delta)
+    detail: dict = field(default_factory=dict)
+
+    def on_hand(self, sku: str, location_id: str, delta: int) -> None:
+        if delta:
+            self.movements.append((sku, location_id, delta))
+
+
+def _row(event, subject: str, status: str, **extra) -> dict:
+    return dict(event_id=event.event_id, event_type=event.event_type.value, location_id=event.location_id,
+                occurred_at=event.occurred_at, payload=event.payload.model_dump(mode="json"), subject=subject,
+                status=status, **extra)
+
+
+async def find(conn: AsyncConnection, event_id: str, lock: bool = False) -> dict | None:
+    query = sa.select(wms_events).where(wms_events.c.event_id == event_id)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def claim(conn: AsyncConnection, event, status: str = "processed") -> dict | None:
+    """Inside the caller's transaction: record the event as `status` and return None, or,
+    if the id is known, lock and return its row (processed: a repeat; dead or booked: to
+    be taken up again)."""
+    inserted = await conn.execute(
+        pg_insert(wms_events).values(**_row(event, wms.subject(event), status))
+        .on_conflict_do_nothing().returning(wms_events.c.event_id)
+    )
+    if inserted.first() is not None:
+        return None
+    return await find(conn, event.event_id, lock=True)
+
+
+async def settle(conn: AsyncConnection, event_id: str, status: str, result: dict | None = None,
+                 reason: str | None = None) -> None:
+    await conn.execute(
+        wms_events.update().where(wms_events.c.event_id == event_id)
+        .values(status=status, result=result or {}, reason=reason, updated_at=sa.func.now())
+    )
+
+
+async def dead_letter(engine: AsyncEngine, event, reason: str) -> None:
+    """Keep the event with its reason; a repeat of a dead letter counts another attempt.
+    A processed event is never turned back into a dead letter."""
+    row = _row(event, wms.subject(event), "dead", reason=reason)
+    async with engine.begin() as conn:
+        await conn.execute(
+            pg_insert(wms_events).values(**row)
+            .on_conflict_do_update(
+                index_elements=["event_id"],
+                set_={"status": "dead", "reason": reason, "attempts": wms_events.c.attempts + 1,
+                      "updated_at": sa.func.now()},
+                where=wms_events.c.status == "dead",
+            )
+        )
+
+
+async def processed(engine: AsyncEngine, event, result: dict) -> None:
+    """Record an event whose effect lives in a workflow (an order step) as processed."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            pg_insert(wms_events).values(**_row(event, wms.subject(event), "processed", result=result))
+            .on_conflict_do_update(index_elements=["event_id"],
+                                   set_={"status": "processed", "reason": None, "result": result,
+                                         "updated_at": sa.func.now()})
+        )
+
+
+async def dead_letters(conn: AsyncConnection, limit: int = 100, subject: str | None = None,
+                       before: datetime | None = None) -> list[dict]:
+    query = sa.select(wms_events).where(wms_events.c.status == "dead")
+    if subject:
+        query = query.where(wms_events.c.subject == subject)
+    if before:
+        query = query.where(wms_events.c.received_at < before)
+    rows = await conn.execute(query.order_by(wms_events.c.received_at, wms_events.c.event_id).limit(limit))
+    return [as_json(dict(r._mapping)) for r in rows]
+
+
+# --- stock effects, each inside the caller's transaction ----------------------------
+
+def _movement(kind: MovementKind, sku: str, location_id: str, quantity: int, key: str, event, reason=None,
+              reference: tuple[str, str] | None = None) -> ledger.MovementRequest:
+    ref_type, ref_id = reference or ("wms_event", event.event_id)
+    return ledger.MovementRequest(kind=kind, sku=sku, location_id=location_id, quantity=quantity,
+                                  idempotency_key=key, reference_type=ref_type, reference_id=ref_id,
+                                  actor=f"wms:{event.location_id}", reason=reason)
+
+
+async def _flags(conn: AsyncConnection, sku: str, location_id: str) -> dict | None:
+    row = (await conn.execute(
+        sa.select(stock_levels.c.receiving_blocked, stock_levels.c.sellable)
+        .where(stock_levels.c.sku == sku, stock_levels.c.location_id == location_id))).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
+    """RECEIVING_COMPLETE without a purchase order: on_hand up per sku. Refused as a whole
+    if receiving is blocked for any sku at the location. Returns the skus received."""
+    lines = wms.merge_lines(event.payload.lines)
+    for sku in lines:
+        flags = await _flags(conn, sku, event.location_id)
+        if flags and flags["receiving_blocked"]:
+            raise Refused(f"receiving of {sku} is blocked at {event.location_id}")
+    for sku, quantity in lines.items():
+        await ledger.apply_in(conn, _movement(MovementKind.RECEIVE, sku, event.location_id, quantity,
+                                              f"wms:{event.event_id}:{sku}", event))
+        effects.on_hand(sku, event.location_id, quantity)
+    effects.detail["received"] = lines
+    return list(lines)
+
+
+async def damage(conn: AsyncConnection, event, effects: Effects) -> None:
+    p = event.payload
+    await ledger.apply_in(conn, _movement(MovementKind.DAMAGE, p.sku, event.location_id, p.quantity,
+                                          f"wms:{event.event_id}", event, reason=p.reason))
+    effects.on_hand(p.sku, event.location_id, -p.quantity)
+    effects.detail["damaged"] = {p.sku: p.quantity}
+
+
+async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
+    """Book the variance (actual - expected) as an adjustment, note when the place was
+    counted, keep the count, and raise inventory.variance when it is large."""
+    p = event.payload
+    variance = p.actual - p.expected
+    if variance:
+        await ledger.apply_in(conn, _movement(MovementKind.ADJUST, p.sku, event.location_id, variance,
+                                              f"wms:{event.event_id}", event,
+                                              reason=f"cycle count: {p.reason or 'no reason given'}"))
+        effects.on_hand(p.sku, event.location_id, variance)
+    else:
+        await ledger.ensure_stock_level(conn, p.sku, event.location_id)  # names an unknown sku or location
+    alert = wms.variance_alert(p.expected, p.actual)
+    await conn.execute(cycle_counts.insert().values(
+        event_id=event.event_id, sku=p.sku, location_id=event.location_id, expected=p.expected, actual=p.actual,
+        variance=variance, alert=alert, reason=p.reason, counted_by=p.counted_by, counted_at=event.occurred_at))
+    await conn.execute(
+        stock_levels.update().where(stock_levels.c.sku == p.sku, stock_levels.c.location_id == event.location_id)
+        .values(last_counted_at=sa.func.greatest(sa.func.coalesce(stock_levels.c.last_counted_at, event.occurred_at),
+                                                 event.occurred_at))
+    )
+    if alert:
+        await pg_orders.enqueue(conn, "inventory.variance", p.sku, {
+            "sku": p.sku, "location_id": event.location_id, "expected": p.expected, "actual": p.actual,
+            "variance": variance, "reason": p.reason, "counted_by": p.counted_by,
+            "counted_at": event.occurred_at.isoformat(), "event_id": event.event_id,
+        }, f"inventory.variance:{event.event_id}")
+    effects.detail.update(variance=variance, alert=alert)
+
+
+async def transfer_shipped(conn: AsyncConnection, event, effects: Effects) -> None:
+    """Units leave the source (on_hand -> in_transit_out) and are expected at the
+    destination (in_transit_in)."""
+    p = event.payload
+    if event.location_id != p.source:
+        raise Refused(f"TRANSFER_SHIPPED must come from the source location {p.source}, not {event.location_id}")
+    if p.source == p.destination:
+        raise Refused("a transfer needs two different locations")
+    lines = wms.merge_lines(p.lines)
+    existing = await conn.scalar(sa.select(transfers.c.status).where(transfers.c.transfer_id == p.transfer_id))
+    if existing is not None:
+        raise Refused(f"transfer {p.transfer_id} was already shipped (status {existing})")
+    await conn.execute(transfers.insert().values(
+        transfer_id=p.transfer_id, source=p.source, destination=p.destination, shipped_at=event.occurred_at,
+        lines={sku: {"shipped": q, "received": 0} for sku, q in lines.items()}))
+    ref = ("transfer", p.transfer_id)
+    for sku, quantity in lines.items():
+        await ledger.apply_in(conn, _movement(MovementKind.TRANSFER_OUT, sku, p.source, quantity,
+                                              f"transfer:{p.transfer_id}:out:{sku}", event, reference=ref))
+        await ledger.apply_in(conn, _movement(MovementKind.EXPECT_IN, sku, p.destination, quantity,
+                                              f"transfer:{p.transfer_id}:expect:{sku}", event, reference=ref))
+        effects.on_hand(sku, p.source, -quantity)
+    effects.detail["in_transit"] = lines
+
+
+async def transfer_received(conn: AsyncConnection, event, effects: Effects) -> str:
+    """Units arrive at the destination (in_transit_in -> on_hand) and leave the source's
+    in_transit_out. Partial receipts add up; more than was shipped is refused. Returns the
+    transfer's status afterwards."""
+    p = event.payload
+    row = (await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == p.transfer_id)
+                              .with_for_update())).first()
+    if row is None:
+        raise Refused(f"transfer {p.transfer_id} has not been shipped (no TRANSFER_SHIPPED yet)")
+    t = row._mapping
+    if event.location_id != t["destination"]:
+        raise Refused(f"TRANSFER_RECEIVED must come from the destination {t['destination']}, not {event.location_id}")
+    state = {sku: dict(v) for sku, v in t["lines"].items()}
+    lines = wms.merge_lines(p.lines)
+    for sku, quantity in lines.items():
+        if sku not in state:
+            raise Refused(f"transfer {p.transfer_id} did not ship {sku}")
+        open_units = state[sku]["shipped"] - state[sku]["received"]
+        if quantity > open_units:
+            raise Refused(f"transfer {p.transfer_id}: {quantity} x {sku} received but only {open_units} in transit")
+    ref = ("transfer", p.transfer_id)
+    for sku, quantity in lines.items():
+        await ledger.apply_in(conn, _movement(MovementKind.RECEIVE_IN, sku, t["destination"], quantity,
+                                              f"wms:{event.event_id}:in:{sku}", event, reference=ref))
+        await ledger.apply_in(conn, _movement(MovementKind.SETTLE_OUT, sku, t["source"], quantity,
+                                              f"wms:{event.event_id}:settle:{sku}", event, reference=ref))
+        state[sku]["received"] += quantity
+        effects.on_hand(sku, t["destination"], quantity)
+    done = all(v["received"] == v["shipped"] for v in state.values())
+    status = "received" if done else "partially_received"
+    await conn.execute(transfers.update().where(transfers.c.transfer_id == p.transfer_id)
+                       .values(lines=state, status=status, received_at=event.occurred_at if done else None))
+    effects.detail.update(received=lines, transfer_status=status)
+    return status
+
+
+async def transfer(conn: AsyncConnection, transfer_id: str) -> dict | None:
+    row = (await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id))).first()
+    return None if row is None else as_json(dict(row._mapping))

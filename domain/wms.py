@@ -1,0 +1,163 @@
+"""Warehouse (WMS) events: their shapes and the pure rules applied to them.
+
+Each event has an `event_id` (processed at most once), an `event_type`, the `location_id`
+where it happened, `occurred_at` and a typed payload. The shapes are pydantic models so
+the API validates them and names the exact field that is wrong.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", description="letters, digits, '.', '_', ':' or '-'")
+Identifier = Annotated[str, ID]
+Units = Annotated[int, Field(gt=0, le=1_000_000)]
+Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+
+# |variance| above either bound raises an inventory.variance alert
+VARIANCE_ALERT_UNITS = 10
+VARIANCE_ALERT_SHARE = 0.05
+
+
+class EventType(StrEnum):
+    RECEIVING_COMPLETE = "RECEIVING_COMPLETE"
+    PICK_COMPLETE = "PICK_COMPLETE"
+    PACK_COMPLETE = "PACK_COMPLETE"
+    SHIP_COMPLETE = "SHIP_COMPLETE"
+    CYCLE_COUNT_ADJUSTMENT = "CYCLE_COUNT_ADJUSTMENT"
+    DAMAGE_REPORT = "DAMAGE_REPORT"
+    TRANSFER_SHIPPED = "TRANSFER_SHIPPED"
+    TRANSFER_RECEIVED = "TRANSFER_RECEIVED"
+
+
+ORDER_STEPS = {EventType.PICK_COMPLETE: "picked", EventType.PACK_COMPLETE: "packed", EventType.SHIP_COMPLETE: "shipped"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SkuLine(_Strict):
+    sku: Identifier
+    quantity: Units
+
+
+class ReceivingPayload(_Strict):
+    lines: list[SkuLine] = Field(min_length=1, max_length=1000)
+    purchase_order_id: Identifier | None = None
+
+
+class ShipmentPayload(_Strict):
+    order_id: Identifier
+    shipment_id: Identifier
+    lines: list[SkuLine] = Field(default_factory=list, max_length=1000)
+    tracking: Annotated[str, Field(max_length=200)] | None = None
+
+
+class CycleCountPayload(_Strict):
+    sku: Identifier
+    expected: Count
+    actual: Count
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    counted_by: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class DamagePayload(_Strict):
+    sku: Identifier
+    quantity: Units
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class TransferPayload(_Strict):
+    transfer_id: Identifier
+    source: Identifier
+    destination: Identifier
+    lines: list[SkuLine] = Field(min_length=1, max_length=1000)
+
+
+class _Event(_Strict):
+    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+                                   description="Unique per event: a repeat is acknowledged and changes nothing")]
+    location_id: Identifier
+    occurred_at: datetime
+
+
+class ReceivingComplete(_Event):
+    event_type: Literal[EventType.RECEIVING_COMPLETE]
+    payload: ReceivingPayload
+
+
+class PickComplete(_Event):
+    event_type: Literal[EventType.PICK_COMPLETE]
+    payload: ShipmentPayload
+
+
+class PackComplete(_Event):
+    event_type: Literal[EventType.PACK_COMPLETE]
+    payload: ShipmentPayload
+
+
+class ShipComplete(_Event):
+    event_type: Literal[EventType.SHIP_COMPLETE]
+    payload: ShipmentPayload
+
+
+class CycleCountAdjustment(_Event):
+    event_type: Literal[EventType.CYCLE_COUNT_ADJUSTMENT]
+    payload: CycleCountPayload
+
+
+class DamageReport(_Event):
+    event_type: Literal[EventType.DAMAGE_REPORT]
+    payload: DamagePayload
+
+
+class TransferShipped(_Event):
+    event_type: Literal[EventType.TRANSFER_SHIPPED]
+    payload: TransferPayload
+
+
+class TransferReceived(_Event):
+    event_type: Literal[EventType.TRANSFER_RECEIVED]
+    payload: TransferPayload
+
+
+WmsEvent = Annotated[
+    ReceivingComplete | PickComplete | PackComplete | ShipComplete | CycleCountAdjustment | DamageReport
+    | TransferShipped | TransferReceived,
+    Field(discriminator="event_type"),
+]
+
+
+class EventBatch(_Strict):
+    events: list[WmsEvent] = Field(min_length=1, max_length=5000)
+
+
+def subject(event) -> str:
+    """What an event is about: later events for the same subject may unblock a dead letter
+    (a SHIP before its PICK waits for the PICK)."""
+    payload = event.payload
+    if isinstance(payload, ShipmentPayload):
+        return f"order:{payload.order_id}"
+    if isinstance(payload, TransferPayload):
+        return f"transfer:{payload.transfer_id}"
+    if isinstance(payload, ReceivingPayload) and payload.purchase_order_id:
+        return f"po:{payload.purchase_order_id}"
+    sku = getattr(payload, "sku", None)
+    return f"sku:{sku}@{event.location_id}" if sku else f"location:{event.location_id}"
+
+
+def variance_alert(expected: int, actual: int) -> bool:
+    """A count differs enough to alert: |variance| > 10 units or > 5% of expected."""
+    variance = abs(actual - expected)
+    return variance > VARIANCE_ALERT_UNITS or variance > VARIANCE_ALERT_SHARE * expected
+
+
+def merge_lines(lines: list[SkuLine]) -> dict[str, int]:
+    """Quantity per sku, in first-seen order (a WMS may split one sku over several lines)."""
+    merged: dict[str, int] = {}
+    for line in lines:
+        merged[line.sku] = merged.get(line.sku, 0) + line.quantity
+    return merged

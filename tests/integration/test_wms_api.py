@@ -1,0 +1,176 @@
+"""POST /v1/wms/events over the real app with real Postgres and Redis: signatures, shapes,
+exactly-once stock effects, dead letters. (Order and transfer events, which need Temporal,
+are in tests/workflows/test_wms.py.)"""
+
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.wms import sign
+from db.ledger import MovementRequest, apply_movement
+from db.tables import cycle_counts, movements, outbox, skus, stock_levels, wms_events
+from domain.stock import MovementKind
+from stocksaga.settings import Settings
+
+SECRET = "test-wms-secret"
+
+
+@pytest.fixture(scope="module")
+def client(database_url, redis_url, key_prefix):
+    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
+                        temporal_address="127.0.0.1:1", wms_hmac_secret=SECRET)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def post(client, body, secret=SECRET):
+    raw = json.dumps(body).encode()
+    return client.post("/v1/wms/events", content=raw,
+                       headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)})
+
+
+def event(kind, location, payload, event_id=None):
+    return {"event_id": event_id or f"e-{uuid.uuid4().hex[:12]}", "event_type": kind, "location_id": location,
+            "occurred_at": "2026-11-24T10:00:00Z", "payload": payload}
+
+
+async def level(engine, sku, location) -> dict:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(stock_levels).where(
+            stock_levels.c.sku == sku, stock_levels.c.location_id == location))).first()
+    return dict(row._mapping) if row else {}
+
+
+def test_a_bad_or_missing_signature_is_401_and_stores_nothing(client, sku, location):
+    body = event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 5}]})
+    assert post(client, body, secret="another-secret").status_code == 401
+    raw = json.dumps(body).encode()
+    missing = client.post("/v1/wms/events", content=raw, headers={"Content-Type": "application/json"})
+    assert missing.status_code == 401 and missing.json()["field"] == "X-Signature"
+    assert client.get("/v1/stock/" + sku).json()["on_hand"] == 0
+
+
+@pytest.mark.parametrize("payload,field", [
+    ({"lines": [{"sku": "S", "quantity": 0}]}, "payload.lines[0].quantity"),
+    ({"lines": []}, "payload.lines"),
+    ({"lines": [{"sku": "S", "quantity": 1}], "extra": 1}, "payload.extra"),
+])
+def test_a_malformed_event_is_422_naming_the_field(client, location, payload, field):
+    response = post(client, {"events": [event("RECEIVING_COMPLETE", location, {"lines": [{"sku": "S", "quantity": 1}]}),
+                                        event("RECEIVING_COMPLETE", location, payload)]})
+    assert response.status_code == 422
+    assert response.json()["field"] == f"events[1].{field}"
+
+
+def test_receiving_raises_on_hand_once_and_a_repeat_changes_nothing(client, engine, sku, location):
+    body = event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 7}, {"sku": sku, "quantity": 3}]})
+    first = post(client, body).json()
+    assert first["results"][0]["status"] == "processed"
+    again = post(client, body).json()
+    assert again["results"][0]["status"] == "duplicate"
+    assert client.get("/v1/stock/" + sku).json()["on_hand"] == 10
+    reused = dict(body, payload={"lines": [{"sku": sku, "quantity": 99}]})
+    assert post(client, reused).json()["results"][0]["status"] == "conflict"
+    assert client.get("/v1/stock/" + sku).json()["on_hand"] == 10
+    assert client.get(f"/v1/availability/{sku}").json()["available"] == 10  # the hot store followed
+
+
+def test_damage_moves_units_from_on_hand_to_damaged(client, engine, sku, location):
+    post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 10}]}))
+    result = post(client, event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 4, "reason": "forklift"})).json()
+    assert result["results"][0]["status"] == "processed"
+    stock = client.get(f"/v1/stock/{sku}/{location}").json()
+    assert (stock["on_hand"], stock["damaged"]) == (6, 4)
+
+
+async def test_a_cycle_count_books_the_variance_and_alerts_when_large(client, engine, sku, location):
+    post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 100}]}))
+    small = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
+                               {"sku": sku, "expected": 100, "actual": 97, "counted_by": "ana"})).json()["results"][0]
+    assert small["result"] == {"variance": -3, "alert": False}
+    large = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
+                               {"sku": sku, "expected": 97, "actual": 80, "reason": "theft", "counted_by": "ana"}))
+    assert large.json()["results"][0]["result"] == {"variance": -17, "alert": True}
+    assert (await level(engine, sku, location))["on_hand"] == 80
+    assert (await level(engine, sku, location))["last_counted_at"] is not None
+    async with engine.connect() as conn:
+        alerts = (await conn.execute(sa.select(outbox.c.payload).where(
+            outbox.c.topic == "inventory.variance", outbox.c.ordering_key == sku))).scalars().all()
+        counts = await conn.scalar(sa.select(sa.func.count()).where(cycle_counts.c.sku == sku))
+    assert [(a["expected"], a["actual"], a["variance"]) for a in alerts] == [(97, 80, -17)]
+    assert counts == 2
+
+
+async def test_unknown_sku_is_a_dead_letter_until_the_sku_exists(client, engine, location):
+    sku = f"NEW-{uuid.uuid4().hex[:8]}"
+    body = event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 5}]})
+    result = post(client, body).json()["results"][0]
+    assert result["status"] == "dead_letter" and sku in result["reason"]
+    listed = client.get("/v1/wms/dead-letters", params={"subject": f"location:{location}"}).json()["dead_letters"]
+    assert body["event_id"] in [d["event_id"] for d in listed]
+    async with engine.begin() as conn:
+        await conn.execute(skus.insert().values(sku=sku, name="late"))
+    retried = client.post(f"/v1/wms/dead-letters/{body['event_id']}/retry")
+    assert retried.status_code == 200 and retried.json()["status"] == "processed"
+    assert client.get("/v1/stock/" + sku).json()["on_hand"] == 5
+    assert client.post(f"/v1/wms/dead-letters/{body['event_id']}/retry").status_code == 404
+
+
+async def test_receiving_blocked_is_honoured_then_released(client, engine, sku, location):
+    post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 1}]}))
+    async with engine.begin() as conn:
+        await conn.execute(stock_levels.update().where(stock_levels.c.sku == sku).values(receiving_blocked=True))
+    body = event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 5}]})
+    assert "blocked" in post(client, body).json()["results"][0]["reason"]
+    assert client.get("/v1/stock/" + sku).json()["on_hand"] == 1
+    async with engine.begin() as conn:
+        await conn.execute(stock_levels.update().where(stock_levels.c.sku == sku).values(receiving_blocked=False))
+    assert post(client, body).json()["results"][0]["status"] == "processed"  # the sender's retry goes through
+    assert client.get("/v1/stock/" + sku).json()["on_hand"] == 6
+
+
+async def test_a_batch_of_1000_events_applied_twice_equals_applying_it_once(client, engine, new_sku, location):
+    pool = [await new_sku() for _ in range(20)]
+    for sku in pool:
+        await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 10_000, f"seed-{sku}"))
+    kinds = []
+    for n in range(1000):
+        sku = pool[n % len(pool)]
+        if n % 3 == 0:
+            kinds.append(event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 1 + n % 7}]}))
+        elif n % 3 == 1:
+            kinds.append(event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 1, "reason": "dropped"}))
+        else:
+            kinds.append(event("CYCLE_COUNT_ADJUSTMENT", location,
+                               {"sku": sku, "expected": 50, "actual": 50 + (n % 5) - 2, "counted_by": "bot"}))
+    batch = {"events": kinds}
+
+    async def snapshot():
+        async with engine.connect() as conn:
+            ledger = (await conn.execute(sa.select(movements.c.idempotency_key, movements.c.d_on_hand,
+                                                   movements.c.d_damaged).where(movements.c.sku.in_(pool))
+                                         .order_by(movements.c.movement_id))).all()
+            levels = (await conn.execute(sa.select(stock_levels).where(stock_levels.c.sku.in_(pool))
+                                         .order_by(stock_levels.c.sku))).all()
+        return ledger, levels
+
+    first = post(client, batch).json()
+    assert first["counts"]["processed"] == 1000, first["counts"]
+    once = await snapshot()
+    second = post(client, batch).json()
+    assert second["counts"] == {"processed": 0, "duplicate": 1000, "conflict": 0, "dead_letter": 0}
+    assert await snapshot() == once
+    async with engine.connect() as conn:
+        stored = await conn.scalar(sa.select(sa.func.count()).where(
+            wms_events.c.event_id.in_([e["event_id"] for e in kinds])))
+    assert stored == 1000
+
+
+def test_an_event_id_twice_in_one_batch_is_422(client, sku, location):
+    one = event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 1, "reason": "x"})
+    response = post(client, {"events": [one, one]})
+    assert response.status_code == 422 and one["event_id"] in response.json()["message"]
