@@ -50,8 +50,12 @@ async def test_a_paid_order_is_allocated_picked_packed_and_shipped(temporal_env,
     assert row["status"] == "shipped"
     assert [t["status"] for t in row["timeline"]] == ["reserved", "allocated", "picking", "picking", "packed", "shipped"]
     async with engine.connect() as conn:
-        topics = set(await conn.scalars(sa.select(outbox.c.topic).where(outbox.c.payload["order_id"].astext == view.order_id)))
-    assert topics == {"warehouse.pick_requested", "order.shipment_shipped"}
+        sent = (await conn.execute(sa.select(outbox.c.topic, outbox.c.payload)
+                                   .where(outbox.c.payload["order_id"].astext == view.order_id)
+                                   .order_by(outbox.c.outbox_id))).all()
+    assert {topic for topic, _ in sent} == {"warehouse.pick_requested", "order.shipment_shipped", "order.status_changed"}
+    assert [p["status"] for topic, p in sent if topic == "order.status_changed"] == [
+        "reserved", "allocated", "picking", "picking", "packed", "shipped"]  # one per timeline entry, in order
     await assert_sound(engine, hot_store, shelf)
     await record_history(handle, "order-shipped")
 

@@ -1,0 +1,154 @@
+"""Warehouse events that involve workflows, through the same Processor the API uses, on
+the time-skipping Temporal server with real Postgres and Redis: order steps (in order,
+out of order, for unknown orders) and transfers (two-phase, partial, lost in transit)."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from pydantic import TypeAdapter
+
+from api.wms import Processor
+from db import wms as pg_wms
+from db.tables import locations, outbox
+from db.verify import check
+from domain import wms
+from stocksaga.settings import Settings
+from tests.workflows.orders_helpers import assert_sound, levels, order_row, start_order, stock
+from workflows.orders import OrderWorkflow, PaymentEvent
+from workflows.transfers import TransferWorkflow
+
+EVENT = TypeAdapter(wms.WmsEvent)
+
+
+@pytest.fixture
+def processor(temporal_env, worker, engine, hot_store):
+    settings = Settings(_env_file=None, task_queue=worker.task_queue, transfer_deadline_hours=1)
+
+    async def client():
+        return temporal_env.client
+
+    return Processor(engine, hot_store, client, settings)
+
+
+@pytest.fixture(scope="module")
+async def second_location(engine) -> str:
+    async with engine.begin() as conn:
+        await conn.execute(pg_insert(locations).values(location_id="FC-TWO", name="Second FC").on_conflict_do_nothing())
+    return "FC-TWO"
+
+
+def ev(kind: str, location: str, payload: dict, event_id: str | None = None):
+    return EVENT.validate_python({"event_id": event_id or f"e-{uuid.uuid4().hex[:10]}", "event_type": kind,
+                                  "location_id": location, "occurred_at": "2026-11-24T10:00:00Z", "payload": payload})
+
+
+async def paid_order(temporal_env, worker, engine, hot_store, sku, location):
+    await stock(engine, hot_store, sku, location, 10)
+    handle = await start_order(temporal_env, worker, hot_store, [(sku, location, 3)])
+    assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", "p1")) == "allocated"
+    return handle, handle.id.removeprefix("order-")
+
+
+async def test_pick_pack_ship_events_drive_the_order_to_shipped_once(
+        temporal_env, worker, engine, hot_store, sku, location, processor):
+    handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
+    shipment = {"order_id": order_id, "shipment_id": "S1", "lines": [{"sku": sku, "quantity": 3}]}
+    pick = ev("PICK_COMPLETE", location, shipment)
+    results = await processor.process_all([pick, pick.model_copy(), ev("PACK_COMPLETE", location, shipment),
+                                           ev("SHIP_COMPLETE", location, {**shipment, "tracking": "TRK-9"})])
+    assert [r["status"] for r in results] == ["processed", "duplicate", "processed", "processed"]
+    view = await handle.result()
+    assert view.status == "shipped"
+    assert (await levels(engine, hot_store, sku, location))[0] == {"on_hand": 7, "reserved": 0, "allocated": 0}
+    assert (await order_row(engine, order_id))["shipments"][0]["tracking"] == "TRK-9"
+    await assert_sound(engine, hot_store, sku)
+
+
+async def test_a_ship_before_its_pick_waits_as_a_dead_letter_and_goes_through_after(
+        temporal_env, worker, engine, hot_store, sku, location, processor):
+    handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
+    shipment = {"order_id": order_id, "shipment_id": "S1"}
+    ship = ev("SHIP_COMPLETE", location, shipment)
+    pack = ev("PACK_COMPLETE", location, shipment)
+    early = await processor.process_all([ship, pack])
+    assert [r["status"] for r in early] == ["dead_letter", "dead_letter"]
+    assert "out of order" in early[0]["reason"] and "packed first" in early[0]["reason"]
+    async with engine.connect() as conn:
+        waiting = await pg_wms.dead_letters(conn, subject=f"order:{order_id}")
+    assert [w["event_id"] for w in waiting] == [ship.event_id, pack.event_id]
+
+    [late_pick] = await processor.process_all([ev("PICK_COMPLETE", location, shipment)])
+    assert late_pick["status"] == "processed"
+    assert {r["event_id"] for r in late_pick["retried"]} == {ship.event_id, pack.event_id}
+    assert (await handle.result()).status == "shipped"
+    async with engine.connect() as conn:
+        assert await pg_wms.dead_letters(conn, subject=f"order:{order_id}") == []
+    await assert_sound(engine, hot_store, sku)
+
+
+async def test_events_for_an_unknown_order_or_shipment_are_dead_letters(
+        temporal_env, worker, engine, hot_store, sku, location, processor):
+    _, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
+    unknown_order, unknown_shipment = await processor.process_all([
+        ev("PICK_COMPLETE", location, {"order_id": "no-such-order", "shipment_id": "S1"}),
+        ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S7"}),
+    ])
+    assert unknown_order["status"] == "dead_letter" and "unknown order no-such-order" in unknown_order["reason"]
+    assert unknown_shipment["status"] == "dead_letter" and "no shipment S7" in unknown_shipment["reason"]
+
+
+async def test_a_transfer_moves_through_transit_in_two_phases_with_partial_receipts(
+        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor):
+    sku = await new_sku()
+    await stock(engine, hot_store, sku, location, 10)
+    transfer = {"transfer_id": f"T-{uuid.uuid4().hex[:8]}", "source": location, "destination": second_location,
+                "lines": [{"sku": sku, "quantity": 6}]}
+    received_early = ev("TRANSFER_RECEIVED", second_location, {**transfer, "lines": [{"sku": sku, "quantity": 2}]})
+    [early] = await processor.process_all([received_early])
+    assert early["status"] == "dead_letter" and "not been shipped" in early["reason"]
+
+    [shipped] = await processor.process_all([ev("TRANSFER_SHIPPED", location, transfer)])
+    assert shipped["status"] == "processed" and [r["event_id"] for r in shipped["retried"]] == [received_early.event_id]
+    async with engine.connect() as conn:
+        rows = {r.location_id: r for r in await conn.execute(sa.text(
+            "SELECT * FROM stock_levels WHERE sku = :sku"), {"sku": sku})}
+    assert (rows[location].on_hand, rows[location].in_transit_out) == (4, 4)  # 6 left, 2 of them settled
+    assert (rows[second_location].on_hand, rows[second_location].in_transit_in) == (2, 4)
+    handle = temporal_env.client.get_workflow_handle(f"transfer-{transfer['transfer_id']}")
+    [rest] = await processor.process_all([ev("TRANSFER_RECEIVED", second_location,
+                                             {**transfer, "lines": [{"sku": sku, "quantity": 4}]})])
+    assert rest["result"]["transfer_status"] == "received"
+    assert (await handle.result())["status"] == "received"
+    too_many = await processor.process_all([ev("TRANSFER_RECEIVED", second_location, transfer)])
+    assert too_many[0]["status"] == "dead_letter" and "only 0 in transit" in too_many[0]["reason"]
+    async with engine.connect() as conn:
+        assert await check(conn, sku) == []
+    assert await hot_store.drift(engine, sku) == []
+
+
+async def test_a_transfer_not_received_by_its_deadline_raises_a_lost_alert(
+        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor):
+    sku = await new_sku()
+    await stock(engine, hot_store, sku, location, 5)
+    transfer_id = f"T-{uuid.uuid4().hex[:8]}"
+    await processor.process_all([ev("TRANSFER_SHIPPED", location, {
+        "transfer_id": transfer_id, "source": location, "destination": second_location,
+        "lines": [{"sku": sku, "quantity": 5}]})])
+    handle = temporal_env.client.get_workflow_handle(f"transfer-{transfer_id}")
+    await temporal_env.sleep(timedelta(hours=1, minutes=1))  # past the 1 h deadline of this fixture
+    for _ in range(100):
+        if (await handle.query(TransferWorkflow.state))["lost_alert"]:
+            break
+        await temporal_env.sleep(timedelta(seconds=1))
+    assert (await handle.query(TransferWorkflow.state)) == {"status": "in_transit", "lost_alert": True}
+    async with engine.connect() as conn:
+        alert = (await conn.execute(sa.select(outbox.c.payload).where(
+            outbox.c.topic == "transfer.lost", outbox.c.ordering_key == transfer_id))).scalar_one()
+    assert alert["missing"] == {sku: 5}
+    await processor.process_all([ev("TRANSFER_RECEIVED", second_location, {
+        "transfer_id": transfer_id, "source": location, "destination": second_location,
+        "lines": [{"sku": sku, "quantity": 5}]})])  # late goods still arrive
+    assert (await handle.result()) == {"status": "received", "lost_alert": True}
