@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api import availability, catalog, checkout, errors, orders, stock, wms
+from api import availability, catalog, checkout, errors, orders, stock, webhooks, wms
 from api.app_state import temporal_client
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(availability.router)
     app.include_router(wms.router)
+    app.include_router(webhooks.router)
     wms.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")

@@ -1,4 +1,5 @@
-"""Temporal Schedules stocksaga runs: create them, or bring them up to date with settings."""
+"""What stocksaga keeps running in Temporal: the Schedules (created, or brought up to date
+with settings) and the standing webhook delivery workflow (started if not running)."""
 
 from datetime import timedelta
 
@@ -7,10 +8,14 @@ from temporalio.client import (
     SchedulePolicy, ScheduleOverlapPolicy, ScheduleSpec, ScheduleUpdate,
 )
 
+from temporalio.common import WorkflowIDConflictPolicy
+
 from stocksaga.settings import Settings
+from workflows.webhooks import DeliveryInput, WebhookDeliveryWorkflow
 from workflows.reconciliation import ReconciliationInput, ReconciliationWorkflow
 
 RECONCILIATION = "stocksaga-reconciliation"
+WEBHOOK_DELIVERY = "webhook-delivery"
 
 
 def reconciliation_schedule(settings: Settings) -> Schedule:
@@ -31,3 +36,6 @@ async def ensure(client: Client, settings: Settings) -> None:
         await client.create_schedule(RECONCILIATION, schedule)
     except ScheduleAlreadyRunningError:
         await client.get_schedule_handle(RECONCILIATION).update(lambda _: ScheduleUpdate(schedule=schedule))
+    await client.start_workflow(
+        WebhookDeliveryWorkflow.run, DeliveryInput(settings.outbox_poll_seconds), id=WEBHOOK_DELIVERY,
+        task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)

@@ -14,6 +14,7 @@ from activities.orders import OrderActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.stock import StockActivities
 from activities.transfers import TransferActivities
+from activities.webhooks import WebhookActivities
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
 from workflows.health import HealthWorkflow, ping
@@ -21,8 +22,10 @@ from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.transfers import TransferWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 
-WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow, TransferWorkflow]
+WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow, TransferWorkflow,
+             WebhookDeliveryWorkflow]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
 # `import time` is the sandbox's restricted proxy and non-deterministic calls are refused
@@ -32,11 +35,12 @@ RUNNER = SandboxedWorkflowRunner()
 
 
 def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
-                 max_line_quantity: int, **options) -> Worker:
+                 max_line_quantity: int, webhook_timeout_seconds: float = 5.0, **options) -> Worker:
     stock = StockActivities(engine, hot_store, max_line_quantity)
     orders = OrderActivities(engine, hot_store, max_line_quantity)
     reconciliation = ReconciliationActivities(engine, hot_store)
     transfers = TransferActivities(engine)
+    webhooks = WebhookActivities(engine, webhook_timeout_seconds)
     return Worker(
         client,
         task_queue=task_queue,
@@ -46,7 +50,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
             orders.record_shipment_step, orders.release_order, orders.request_refund,
             reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
-            transfers.lost_alert,
+            transfers.lost_alert, webhooks.deliver,
             ping,
         ],
         **({"workflow_runner": RUNNER} | options),
@@ -66,7 +70,8 @@ async def run(settings: Settings) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     logging.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
     try:
-        await build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity).run()
+        await build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity,
+                           settings.webhook_timeout_seconds).run()
     finally:
         await redis_client.aclose()
         await engine.dispose()

@@ -2,8 +2,10 @@
 endpoint, operators' search attributes, and 500 simultaneous orders for 50 units."""
 
 import asyncio
+import json
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
+from api.wms import sign
 from db.ledger import MovementRequest, apply_movement
 from db.tables import skus
 from domain.stock import MovementKind
@@ -47,12 +50,13 @@ def post(api, body, key=None):
 
 
 async def new_stocked_sku(stack, quantity: int, location: str = "FC-BER") -> str:
-    """A fresh sku with `quantity` units (receiving over HTTP arrives with the warehouse-events work)."""
+    """A fresh sku with `quantity` units at `location`."""
     sku = f"E2E-{uuid.uuid4().hex[:8]}"
     engine = create_async_engine(stack["env"]["DATABASE_URL"])
     async with engine.begin() as conn:
         await conn.execute(skus.insert().values(sku=sku, name="e2e item", low_stock_threshold=5))
-    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, quantity, f"e2e-{sku}"))
+    if quantity:
+        await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, quantity, f"e2e-{sku}"))
     await engine.dispose()
     return sku
 
@@ -165,4 +169,61 @@ def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
     assert all(p.json()["status"] == "allocated" for p in paid)
     level = httpx.get(f"{api}/v1/stock/{sku}").json()["locations"][0]
     assert (level["on_hand"], level["reserved"], level["allocated"], level["available"]) == (50, 0, 50, 0)
+    verify_clean(stack)
+
+
+def wms(api, *events, secret="dev-wms-secret"):
+    """POST warehouse events signed the way a warehouse system signs them (the dev secret)."""
+    raw = json.dumps({"events": list(events)}).encode()
+    response = httpx.post(f"{api}/v1/wms/events", content=raw, timeout=60,
+                          headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)})
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def wms_event(kind, location, payload):
+    return {"event_id": f"e2e-{uuid.uuid4().hex[:12]}", "event_type": kind, "location_id": location,
+            "occurred_at": "2026-11-24T12:00:00Z", "payload": payload}
+
+
+def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
+    api = stack["api"]
+    sku = asyncio.run(new_stocked_sku(stack, 0))
+    at = lambda loc: httpx.get(f"{api}/v1/stock/{sku}/{loc}").json()  # noqa: E731
+
+    receipt = wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": 40}]})
+    assert [r["status"] for r in wms(api, receipt, wms_event("DAMAGE_REPORT", "FC-BER",
+                                                            {"sku": sku, "quantity": 2, "reason": "crushed"}))] == [
+        "processed", "processed"]
+    assert wms(api, receipt)[0]["status"] == "duplicate"
+    assert (at("FC-BER")["on_hand"], at("FC-BER")["damaged"]) == (38, 2)
+    count = wms(api, wms_event("CYCLE_COUNT_ADJUSTMENT", "FC-BER",
+                               {"sku": sku, "expected": 38, "actual": 37, "counted_by": "e2e"}))[0]
+    assert count["result"] == {"variance": -1, "alert": False} and at("FC-BER")["on_hand"] == 37
+
+    transfer = {"transfer_id": f"T-{uuid.uuid4().hex[:6]}", "source": "FC-BER", "destination": "FC-LYS",
+                "lines": [{"sku": sku, "quantity": 6}]}
+    assert wms(api, wms_event("TRANSFER_SHIPPED", "FC-BER", transfer))[0]["status"] == "processed"
+    assert (at("FC-BER")["on_hand"], at("FC-BER")["in_transit_out"], at("FC-LYS")["in_transit_in"]) == (31, 6, 6)
+    assert wms(api, wms_event("TRANSFER_RECEIVED", "FC-LYS", transfer))[0]["result"]["transfer_status"] == "received"
+    assert (at("FC-BER")["in_transit_out"], at("FC-LYS")["on_hand"], at("FC-LYS")["in_transit_in"]) == (0, 6, 0)
+
+    created = post(api, order([(sku, 3)])).json()
+    order_id = created["order_id"]
+    location = created["reservations"][0]["location_id"]
+    paid = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "p"}, timeout=30)
+    assert paid.json()["status"] == "allocated"
+    shipment = {"order_id": order_id, "shipment_id": "S1", "lines": [{"sku": sku, "quantity": 3}]}
+    ship = wms_event("SHIP_COMPLETE", location, {**shipment, "tracking": "UPS-7"})
+    assert wms(api, ship)[0]["status"] == "dead_letter"  # before its pick: kept
+    dead = httpx.get(f"{api}/v1/wms/dead-letters", params={"subject": f"order:{order_id}"}).json()["dead_letters"]
+    assert [d["event_id"] for d in dead] == [ship["event_id"]] and "out of order" in dead[0]["reason"]
+    picked, packed = wms(api, wms_event("PICK_COMPLETE", location, shipment), wms_event("PACK_COMPLETE", location, shipment))
+    assert picked["status"] == packed["status"] == "processed"
+    assert [r["event_id"] for r in packed["retried"]] == [ship["event_id"]]
+    for _ in range(100):
+        if httpx.get(f"{api}/v1/orders/{order_id}").json()["status"] == "shipped":
+            break
+        time.sleep(0.1)
+    assert httpx.get(f"{api}/v1/orders/{order_id}").json()["shipments"][0]["tracking"] == "UPS-7"
     verify_clean(stack)

@@ -174,3 +174,25 @@ def test_an_event_id_twice_in_one_batch_is_422(client, sku, location):
     one = event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 1, "reason": "x"})
     response = post(client, {"events": [one, one]})
     assert response.status_code == 422 and one["event_id"] in response.json()["message"]
+
+
+def test_webhook_subscriptions_are_created_listed_and_deleted(client):
+    created = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "topics": ["stock.out", "stock.low"]})
+    assert created.status_code == 201
+    hook = created.json()
+    assert hook["topics"] == ["stock.low", "stock.out"] and len(hook["secret"]) >= 32  # generated, shown once
+    listed = client.get("/v1/webhooks").json()["webhooks"]
+    assert [w for w in listed if w["webhook_id"] == hook["webhook_id"]][0]["pending"] == 0
+    assert "secret" not in listed[0]
+    assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 204
+    assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 404
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"url": "not a url", "topics": ["stock.out"]}, "url"),
+    ({"url": "http://x.example/h", "topics": ["stock.gone"]}, "topics[0]"),
+    ({"url": "http://x.example/h", "topics": []}, "topics"),
+])
+def test_a_bad_subscription_is_422_naming_the_field(client, body, field):
+    response = client.post("/v1/webhooks", json=body)
+    assert response.status_code == 422 and response.json()["field"] == field

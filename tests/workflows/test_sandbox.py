@@ -10,7 +10,8 @@ from temporalio.client import WorkflowFailureError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
-from workers.main import RUNNER
+with workflow.unsafe.imports_passed_through():  # the sandbox re-imports this module; the worker's wiring stays outside
+    from workers.main import RUNNER
 
 
 @workflow.defn(sandboxed=True)

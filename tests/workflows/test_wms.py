@@ -53,7 +53,7 @@ async def paid_order(temporal_env, worker, engine, hot_store, sku, location):
 
 
 async def test_pick_pack_ship_events_drive_the_order_to_shipped_once(
-        temporal_env, worker, engine, hot_store, sku, location, processor):
+        temporal_env, worker, engine, hot_store, sku, location, processor, record_history):
     handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
     shipment = {"order_id": order_id, "shipment_id": "S1", "lines": [{"sku": sku, "quantity": 3}]}
     pick = ev("PICK_COMPLETE", location, shipment)
@@ -65,6 +65,7 @@ async def test_pick_pack_ship_events_drive_the_order_to_shipped_once(
     assert (await levels(engine, hot_store, sku, location))[0] == {"on_hand": 7, "reserved": 0, "allocated": 0}
     assert (await order_row(engine, order_id))["shipments"][0]["tracking"] == "TRK-9"
     await assert_sound(engine, hot_store, sku)
+    await record_history(handle, "order-warehouse-events")
 
 
 async def test_a_ship_before_its_pick_waits_as_a_dead_letter_and_goes_through_after(
@@ -130,7 +131,7 @@ async def test_a_transfer_moves_through_transit_in_two_phases_with_partial_recei
 
 
 async def test_a_transfer_not_received_by_its_deadline_raises_a_lost_alert(
-        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor):
+        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor, record_history):
     sku = await new_sku()
     await stock(engine, hot_store, sku, location, 5)
     transfer_id = f"T-{uuid.uuid4().hex[:8]}"
@@ -152,3 +153,4 @@ async def test_a_transfer_not_received_by_its_deadline_raises_a_lost_alert(
         "transfer_id": transfer_id, "source": location, "destination": second_location,
         "lines": [{"sku": sku, "quantity": 5}]})])  # late goods still arrive
     assert (await handle.result()) == {"status": "received", "lost_alert": True}
+    await record_history(handle, "transfer-lost-then-received")
