@@ -208,13 +208,7 @@ class Processor:
             row = await pg_wms.find(conn, event_id)
         if row is None or row["status"] == "processed":
             return None
-        event = stored_event(row)
-        result = await self.process(event)
-        if result["status"] == "processed":
-            retried = await self._retry_subject(row["subject"])
-            if retried:
-                result["retried"] = retried
-        return result
+        return (await self.process_all([stored_event(row)]))[0]
 
     async def _retry_subject(self, subject: str) -> list[dict]:
         """Dead letters of `subject`, tried again oldest first while any of them succeeds
