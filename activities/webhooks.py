@@ -36,12 +36,9 @@ class WebhookActivities:
             handed = await pg_webhooks.fan_out(conn)
         async with self.engine.connect() as conn:
             due = await pg_webhooks.due(conn)
-        by_key: dict[tuple[str, str], dict] = {}
-        for d in due:  # the first due message of each (subscriber, key); the rest wait for it
-            by_key.setdefault((d["webhook_id"], d["ordering_key"]), d)
-        results = []
+        # `due` holds at most one message per (subscriber, key): the first in line
         async with httpx.AsyncClient(timeout=self.timeout) as http:
-            results = await asyncio.gather(*[self._send(http, d) for d in by_key.values()])
+            results = await asyncio.gather(*[self._send(http, d) for d in due])
         return DeliveryRound(sum(results), len(results) - sum(results), handed)
 
     async def _send(self, http: httpx.AsyncClient, d: dict) -> bool:

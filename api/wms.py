@@ -94,6 +94,11 @@ class Processor:
                     "reason": "this event_id was already used for a different event; nothing changed"}
         return {"event_id": event.event_id, "status": "duplicate", "result": row["result"]}
 
+    async def _seen(self, event) -> dict | None:
+        """_known for an event whose effect lives in a workflow (no transaction to claim it in)."""
+        async with self.engine.connect() as conn:
+            return await self._known(event, await pg_wms.find(conn, event.event_id))
+
     # --- stock events: movements in one transaction with the event row --------------
     async def _stock_event(self, event) -> dict:
         t = event.event_type
@@ -163,8 +168,7 @@ class Processor:
     async def _to_purchase_order(self, event) -> dict | None:
         """Signal the purchase order's ProcurementWorkflow when it exists (None otherwise,
         and the receipt is booked as a plain one)."""
-        async with self.engine.connect() as conn:
-            known = await self._known(event, await pg_wms.find(conn, event.event_id))
+        known = await self._seen(event)
         if known is not None:
             return known
         handle = (await self.temporal()).get_workflow_handle(f"po-{event.payload.purchase_order_id}")
@@ -180,8 +184,7 @@ class Processor:
 
     # --- order events: the OrderWorkflow's warehouse_step Update --------------------
     async def _order_step(self, event) -> dict:
-        async with self.engine.connect() as conn:
-            known = await self._known(event, await pg_wms.find(conn, event.event_id))
+        known = await self._seen(event)
         if known is not None:
             return known
         p = event.payload

@@ -8,7 +8,6 @@ rolls back and is kept as a dead letter with the reason, to be processed again l
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -108,13 +107,10 @@ async def processed(engine: AsyncEngine, event, result: dict) -> None:
         )
 
 
-async def dead_letters(conn: AsyncConnection, limit: int = 100, subject: str | None = None,
-                       before: datetime | None = None) -> list[dict]:
+async def dead_letters(conn: AsyncConnection, limit: int = 100, subject: str | None = None) -> list[dict]:
     query = sa.select(wms_events).where(wms_events.c.status == "dead")
     if subject:
         query = query.where(wms_events.c.subject == subject)
-    if before:
-        query = query.where(wms_events.c.received_at < before)
     rows = await conn.execute(query.order_by(wms_events.c.received_at, wms_events.c.event_id).limit(limit))
     return [as_json(dict(r._mapping)) for r in rows]
 

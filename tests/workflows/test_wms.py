@@ -4,7 +4,6 @@ out of order, for unknown orders) and transfers (two-phase, partial, lost in tra
 
 import asyncio
 import uuid
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
