@@ -111,6 +111,14 @@ class ReleaseOrder:
 
 
 @dataclass
+class CancelBackorders:
+    """A backordered order whose shipments have all left: cancel what is still backordered."""
+    order_id: str
+    reason: str
+    event_key: str
+
+
+@dataclass
 class RequestRefund:
     order_id: str
     payment_ref: str | None
@@ -234,8 +242,14 @@ class OrderActivities:
         reached Postgres has its Redis hold released if present."""
         undo: list[tuple[OrderLine, str]] = []
         async with self.engine.begin() as conn:
-            known = {r["reservation_id"]: ReservationStatus(r["status"]) for r in await pg_reservations.of_order(conn, req.order_id)}
-            for line in sorted(req.lines, key=lambda l: (l.sku, l.location_id, l.reservation_id)):
+            stored = await pg_reservations.of_order(conn, req.order_id)
+            known = {r["reservation_id"]: ReservationStatus(r["status"]) for r in stored}
+            # A backorder filled just before this compensation may not have reached the
+            # workflow's lines yet: every hold of the order in Postgres is undone too.
+            lines = {line.reservation_id: line for line in req.lines}
+            lines.update({r["reservation_id"]: OrderLine(r["reservation_id"], r["sku"], r["location_id"], r["quantity"])
+                          for r in stored if r["reservation_id"] not in lines})
+            for line in sorted(lines.values(), key=lambda l: (l.sku, l.location_id, l.reservation_id)):
                 undo.append((line, await self._release_one(conn, line, known.get(line.reservation_id), req)))
             await pg_orders.cancel_backorders(conn, req.order_id)
             await pg_orders.record(conn, req.order_id, req.status, req.event_key, {"reason": req.reason},
@@ -266,6 +280,22 @@ class OrderActivities:
                 actor="order-workflow", reason=f"restocked: {req.reason}"))
             return "restock"
         return ""  # already released or expired
+
+    @activity.defn(name="cancel_backorders")
+    @business_errors_are_final
+    async def cancel_backorders(self, req: CancelBackorders) -> None:
+        """Cancel the open backorders of an order that has shipped everything else, and give
+        back any fill that arrived meanwhile (a hold not yet confirmed). The order ends shipped."""
+        released = []
+        async with self.engine.begin() as conn:
+            await pg_orders.cancel_backorders(conn, req.order_id)
+            for r in await pg_reservations.of_order(conn, req.order_id):
+                if ReservationStatus(r["status"]) in (ReservationStatus.ACTIVE, ReservationStatus.PAYMENT_PENDING):
+                    released.append(await pg_reservations.change_in(conn, r["reservation_id"], "release",
+                                                                    actor="order-workflow", reason=req.reason))
+            await pg_orders.record(conn, req.order_id, "shipped", req.event_key, {"backorders_cancelled": req.reason},
+                                   reason=req.reason)
+        await self._hot(released, "release")
 
     @activity.defn(name="request_refund")
     @business_errors_are_final

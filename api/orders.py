@@ -105,7 +105,7 @@ async def payment(order_id: str, event: PaymentIn, request: Request, conn: ConnD
                          lambda stored: payment_refusal(OrderStatus(stored["status"]), event.event))
 
 
-@router.post("/{order_id}/cancel", summary="Cancel an order that has not shipped",
+@router.post("/{order_id}/cancel", summary="Cancel an order that has not shipped (of a backordered one: what is still backordered)",
              responses={409: {"description": "already shipped or finished, with the reason"}})
 async def cancel(order_id: str, body: CancelIn, request: Request, conn: ConnDep) -> JSONResponse:
     return await _update(request, conn, order_id, OrderWorkflow.cancel, CancelRequest(body.reason),

@@ -25,13 +25,14 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.orders import OrderLine
 from activities.transfers import TransferInput
 from api.app_state import temporal_client
 from api.deps import ConnDep
 from db import wms as pg_wms
-from db.hotstore import HotStore
+from db.hotstore import HoldLine, HotStore
 from domain import wms
-from domain.errors import InsufficientStock, InvalidInput, StockError
+from domain.errors import IdempotencyConflict, InsufficientStock, InvalidInput, StockError
 from stocksaga.settings import Settings
 from workflows.order_messages import WarehouseStep
 from workflows.orders import OrderWorkflow
@@ -107,6 +108,8 @@ class Processor:
             if routed is not None:
                 return routed
         effects = pg_wms.Effects()
+        # `booked`: the stock effects are committed but a workflow is still to be told
+        # (a transfer's watcher, orders whose backorders were filled); a repeat finishes it.
         booked = t in (wms.EventType.TRANSFER_SHIPPED, wms.EventType.TRANSFER_RECEIVED)
         transfer_status = None
         async with self.engine.begin() as conn:
@@ -115,7 +118,7 @@ class Processor:
             if known is not None:
                 return known
             if row is not None and row["status"] == "booked":
-                effects.detail = dict(row["result"])  # booked before; only the workflow step is left
+                effects.detail = dict(row["result"])  # booked before; only the workflow steps are left
                 transfer_status = effects.detail.get("transfer_status")
             elif t == wms.EventType.RECEIVING_COMPLETE:
                 await pg_wms.receive(conn, event, effects)
@@ -127,10 +130,14 @@ class Processor:
                 await pg_wms.transfer_shipped(conn, event, effects)
             elif t == wms.EventType.TRANSFER_RECEIVED:
                 transfer_status = await pg_wms.transfer_received(conn, event, effects)
+            booked = booked or bool(effects.fills)
             await pg_wms.settle(conn, event.event_id, "booked" if booked else "processed", effects.detail)
         await self._mirror(event, effects)
-        if booked:
+        if effects.fills:
+            await self._backorders_filled(effects.fills)
+        if t in (wms.EventType.TRANSFER_SHIPPED, wms.EventType.TRANSFER_RECEIVED):
             await self._transfer_workflow(event, transfer_status)
+        if booked:
             async with self.engine.begin() as conn:
                 await pg_wms.settle(conn, event.event_id, "processed", effects.detail)
         return {"event_id": event.event_id, "status": "processed", "result": effects.detail}
@@ -143,6 +150,27 @@ class Processor:
                 await self.hot_store.adjust(sku, location_id, delta, f"wms:{event.event_id}:{n}")
             except InsufficientStock:
                 await self.hot_store.load(self.engine, [sku])
+
+    async def _backorders_filled(self, fills: list[dict]) -> None:
+        """Hold the filled units in the hot store too, and tell each order's workflow, which
+        confirms and picks them. A workflow that has finished has released them already
+        (its compensation releases every hold of the order in Postgres)."""
+        by_order: dict[str, list[OrderLine]] = {}
+        for fill in fills:
+            line = OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"])
+            try:
+                await self.hot_store.reserve(HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity))
+            except (InsufficientStock, IdempotencyConflict):
+                await self.hot_store.load(self.engine, [line.sku])
+            by_order.setdefault(fill["order_id"], []).append(line)
+        client = await self.temporal()
+        for order_id, lines in by_order.items():
+            try:
+                await client.get_workflow_handle(f"order-{order_id}").signal(OrderWorkflow.backorder_filled, lines)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                log.warning("order %s has finished; its filled backorder was released with it", order_id)
 
     async def _transfer_workflow(self, event, status: str | None) -> None:
         p = event.payload
@@ -332,7 +360,7 @@ async def post_events(body: Annotated[bytes, Depends(verified_body)],
 async def get_dead_letters(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                            subject: Annotated[str | None, Query(max_length=200, description="e.g. order:1234")] = None) -> dict:
     rows = await pg_wms.dead_letters(conn, limit=limit, subject=subject)
-    return {"dead_letters": [{k: r[k] for k in ("event_id", "event_type", "location_id", "occurred_at", "subject",
+    return {"dead_letters": [{k: r[k] for k in ("event_id", "event_type", "location_id", "occurred_at", "subject", "status",
                                                  "reason", "attempts", "received_at", "updated_at", "payload")}
                              for r in rows]}
 

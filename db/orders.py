@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db import ledger
 from db import reservations as pg_reservations
 from db.queries import as_json
 from db.tables import backorders, order_events, orders, outbox, shipments
@@ -90,6 +91,49 @@ async def open_backorders(conn: AsyncConnection, order_id: str, lines: list[tupl
         )
 
 
+# Orders whose open backorders still wait for stock ('backordered': the rest has shipped);
+# any other status has cancelled them.
+WAITING_FOR_BACKORDERS = ("reserved", "payment_pending", "allocated", "picking", "packed", "backordered")
+
+
+async def fill_backorders(conn: AsyncConnection, sku: str, location_id: str, actor: str) -> list[dict]:
+    """Inside the caller's transaction (after a receipt): give the units free at this place
+    to its open backorders, oldest first. Each fill, whole or partial, is a reservation of
+    the backordered order (`bo{backorder_id}-{units filled so far}`); the order's workflow
+    is told of it and confirms and picks it. Returns the fills made.
+
+    Concurrency: the backorder rows and the stock row are locked before the units are
+    counted, so two receipts for the same place fill one after the other."""
+    waiting = (await conn.execute(
+        sa.select(backorders.c.backorder_id, backorders.c.order_id, backorders.c.quantity, backorders.c.filled,
+                  orders.c.expires_at)
+        .join(orders, orders.c.order_id == backorders.c.order_id)
+        .where(backorders.c.sku == sku, backorders.c.location_id == location_id, backorders.c.status == "open",
+               orders.c.status.in_(WAITING_FOR_BACKORDERS))
+        .order_by(backorders.c.created_at, backorders.c.backorder_id)
+        .with_for_update(of=backorders)
+    )).all()
+    if not waiting:
+        return []
+    free = (await ledger.read_levels(conn, sku, location_id, lock=True)).available
+    fills = []
+    for b in waiting:
+        take = min(free, b.quantity - b.filled)
+        if take <= 0:
+            break
+        reservation_id = f"bo{b.backorder_id}-{b.filled + take}"
+        await pg_reservations.reserve_in(conn, [pg_reservations.ReservationLine(
+            reservation_id, sku, location_id, take, b.order_id, b.expires_at)], actor=actor)
+        await conn.execute(
+            backorders.update().where(backorders.c.backorder_id == b.backorder_id)
+            .values(filled=b.filled + take, reservation_id=reservation_id, filled_at=sa.func.now(),
+                    status="filled" if b.filled + take == b.quantity else "open"))
+        fills.append({"order_id": b.order_id, "reservation_id": reservation_id, "sku": sku,
+                      "location_id": location_id, "quantity": take})
+        free -= take
+    return fills
+
+
 async def cancel_backorders(conn: AsyncConnection, order_id: str) -> None:
     await conn.execute(
         backorders.update()
@@ -150,7 +194,8 @@ async def get(conn: AsyncConnection, order_id: str) -> dict | None:
     order["backorders"] = [
         as_json(dict(r._mapping))
         for r in await conn.execute(
-            sa.select(backorders.c.sku, backorders.c.location_id, backorders.c.quantity, backorders.c.status)
+            sa.select(backorders.c.sku, backorders.c.location_id, backorders.c.quantity, backorders.c.filled,
+                      backorders.c.status)
             .where(backorders.c.order_id == order_id).order_by(backorders.c.sku))
     ]
     order["timeline"] = [

@@ -139,8 +139,8 @@ idempotency_records = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
 )
 
-ORDER_STATUSES = ("reserved", "payment_pending", "allocated", "picking", "packed", "shipped", "cancelled",
-                  "expired", "payment_failed", "rejected")
+ORDER_STATUSES = ("reserved", "payment_pending", "allocated", "picking", "packed", "backordered", "shipped",
+                  "cancelled", "expired", "payment_failed", "rejected")
 SHIPMENT_STATUSES = ("requested", "picked", "packed", "shipped", "cancelled")
 
 orders = sa.Table(
@@ -195,11 +195,13 @@ backorders = sa.Table(
     sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), nullable=False),
     sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
     sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("filled", sa.BigInteger, nullable=False, server_default="0"),  # units set aside so far
     sa.Column("status", sa.Text, nullable=False, server_default="open"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("filled_at", sa.DateTime(timezone=True)),
-    sa.Column("reservation_id", sa.Text),  # the hold that filled it
+    sa.Column("reservation_id", sa.Text),  # the hold of the latest fill
     sa.CheckConstraint("quantity > 0", name="ck_backorders_quantity"),
+    sa.CheckConstraint("filled >= 0 AND filled <= quantity", name="ck_backorders_filled"),
     sa.CheckConstraint(_in("status", ("open", "filled", "cancelled")), name="ck_backorders_status"),
     sa.UniqueConstraint("order_id", "sku", "location_id", name="uq_backorders_line"),
     sa.Index("ix_backorders_open", "sku", "location_id", "created_at", postgresql_where=sa.text("status = 'open'")),

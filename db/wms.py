@@ -46,6 +46,16 @@ class Effects:
         if delta:
             self.movements.append((sku, location_id, delta))
 
+    @property
+    def fills(self) -> list[dict]:
+        """Backorders filled by this event: each a hold for its order (db/orders.fill_backorders)."""
+        return self.detail.get("backorders_filled", [])
+
+    async def fill_backorders(self, conn: AsyncConnection, sku: str, location_id: str, event) -> None:
+        fills = await pg_orders.fill_backorders(conn, sku, location_id, actor=f"wms:{event.location_id}")
+        if fills:
+            self.detail.setdefault("backorders_filled", []).extend(fills)
+
 
 def _row(event, subject: str, status: str, **extra) -> dict:
     return dict(event_id=event.event_id, event_type=event.event_type.value, location_id=event.location_id,
@@ -82,16 +92,16 @@ async def settle(conn: AsyncConnection, event_id: str, status: str, result: dict
 
 async def dead_letter(engine: AsyncEngine, event, reason: str) -> None:
     """Keep the event with its reason; a repeat of a dead letter counts another attempt.
-    A processed event is never turned back into a dead letter."""
+    A processed event is never turned back into a dead letter, and a booked one stays
+    booked (its stock effects are done; a retry only finishes its workflow steps)."""
     row = _row(event, wms.subject(event), "dead", reason=reason)
     async with engine.begin() as conn:
         await conn.execute(
             pg_insert(wms_events).values(**row)
             .on_conflict_do_update(
                 index_elements=["event_id"],
-                set_={"status": "dead", "reason": reason, "attempts": wms_events.c.attempts + 1,
-                      "updated_at": sa.func.now()},
-                where=wms_events.c.status == "dead",
+                set_={"reason": reason, "attempts": wms_events.c.attempts + 1, "updated_at": sa.func.now()},
+                where=wms_events.c.status != "processed",
             )
         )
 
@@ -108,7 +118,9 @@ async def processed(engine: AsyncEngine, event, result: dict) -> None:
 
 
 async def dead_letters(conn: AsyncConnection, limit: int = 100, subject: str | None = None) -> list[dict]:
-    query = sa.select(wms_events).where(wms_events.c.status == "dead")
+    """Events waiting to be processed again: dead letters, and booked events whose workflow
+    step failed (each with its reason), oldest first."""
+    query = sa.select(wms_events).where(wms_events.c.status != "processed")
     if subject:
         query = query.where(wms_events.c.subject == subject)
     rows = await conn.execute(query.order_by(wms_events.c.received_at, wms_events.c.event_id).limit(limit))
@@ -133,8 +145,9 @@ async def _flags(conn: AsyncConnection, sku: str, location_id: str) -> dict | No
 
 
 async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
-    """RECEIVING_COMPLETE without a purchase order: on_hand up per sku. Refused as a whole
-    if receiving is blocked for any sku at the location. Returns the skus received."""
+    """RECEIVING_COMPLETE without a purchase order: on_hand up per sku, then open backorders
+    filled oldest first. Refused as a whole if receiving is blocked for any sku at the
+    location. Returns the skus received."""
     lines = wms.merge_lines(event.payload.lines)
     for sku in lines:
         flags = await _flags(conn, sku, event.location_id)
@@ -145,6 +158,8 @@ async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
                                               f"wms:{event.event_id}:{sku}", event))
         effects.on_hand(sku, event.location_id, quantity)
     effects.detail["received"] = lines
+    for sku in lines:
+        await effects.fill_backorders(conn, sku, event.location_id, event)
     return list(lines)
 
 
@@ -212,9 +227,9 @@ async def transfer_shipped(conn: AsyncConnection, event, effects: Effects) -> No
 
 
 async def transfer_received(conn: AsyncConnection, event, effects: Effects) -> str:
-    """Units arrive at the destination (in_transit_in -> on_hand) and leave the source's
-    in_transit_out. Partial receipts add up; more than was shipped is refused. Returns the
-    transfer's status afterwards."""
+    """Units arrive at the destination (in_transit_in -> on_hand, open backorders there
+    filled oldest first) and leave the source's in_transit_out. Partial receipts add up;
+    more than was shipped is refused. Returns the transfer's status afterwards."""
     p = event.payload
     row = (await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == p.transfer_id)
                               .with_for_update())).first()
@@ -239,6 +254,7 @@ async def transfer_received(conn: AsyncConnection, event, effects: Effects) -> s
                                               f"wms:{event.event_id}:settle:{sku}", event, reference=ref))
         state[sku]["received"] += quantity
         effects.on_hand(sku, t["destination"], quantity)
+        await effects.fill_backorders(conn, sku, t["destination"], event)
     done = all(v["received"] == v["shipped"] for v in state.values())
     status = "received" if done else "partially_received"
     await conn.execute(transfers.update().where(transfers.c.transfer_id == p.transfer_id)

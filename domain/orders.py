@@ -1,6 +1,8 @@
 """Order lifecycle rules, shared by the workflow (which enforces them) and the API.
 
 reserved -> payment_pending -> allocated -> picking -> packed -> shipped (terminal)
+picking | packed -> backordered (all that could ship has shipped; waiting for backordered
+units) -> picking once a receipt fills them, or shipped when the rest is cancelled
 reserved | payment_pending -> expired | payment_failed | cancelled (terminal)
 allocated | picking | packed -> cancelled (units go back; refund requested)
 a checkout whose holds Postgres cannot confirm -> rejected (terminal)
@@ -15,6 +17,7 @@ class OrderStatus(StrEnum):
     ALLOCATED = "allocated"
     PICKING = "picking"
     PACKED = "packed"
+    BACKORDERED = "backordered"
     SHIPPED = "shipped"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
@@ -42,7 +45,10 @@ def payment_refusal(status: OrderStatus, event: str) -> str | None:
 
 
 def cancel_refusal(status: OrderStatus, any_shipped: bool) -> str | None:
-    """Why an order in `status` cannot be cancelled, or None if it can."""
+    """Why an order in `status` cannot be cancelled, or None if it can. A backordered order
+    can: what has shipped stays shipped, what is still backordered is cancelled."""
+    if status == OrderStatus.BACKORDERED:
+        return None
     if status == OrderStatus.SHIPPED or any_shipped:
         return "order has shipped; start a return instead"
     if status in TERMINAL:

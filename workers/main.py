@@ -48,7 +48,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
         activities=[
             stock.reserve_stock, stock.change_reservation, stock.apply_movement,
             orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
-            orders.record_shipment_step, orders.release_order, orders.request_refund,
+            orders.record_shipment_step, orders.release_order, orders.request_refund, orders.cancel_backorders,
             reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
             transfers.lost_alert, webhooks.deliver,
             ping,

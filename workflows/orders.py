@@ -4,6 +4,12 @@ persist holds in Postgres -> await payment (durable timer: the hold, extended on
 starts) -> confirm (reserved -> allocated) -> ask the warehouse to pick -> follow PICK /
 PACK / SHIP per shipment -> shipped.
 
+Backordered units: a receipt that fills one of the order's backorders holds the units for
+it in Postgres and sends `backorder_filled`. Before payment the hold joins the order's
+lines; after it, the hold is confirmed and picked as a shipment of its own (B1, B2 ...).
+Once every shipment has left while units are still backordered, the order is
+`backordered` and waits for them; a cancel then cancels only what is still backordered.
+
 Each step registers its compensation before it runs. Expiry, payment failure and cancel
 run them in reverse order, shielded from cancellation: release holds / deallocate /
 restock (one activity that is safe whatever happened), then a refund request if payment
@@ -20,8 +26,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import (
-        ConfirmOrder, OrderActivities, OrderInput, PersistOrder, RecordStatus, ReleaseOrder,
-        RequestPicking, RequestRefund, ShipmentPlan, ShipmentStep,
+        CancelBackorders, ConfirmOrder, OrderActivities, OrderInput, OrderLine, PersistOrder, RecordStatus,
+        ReleaseOrder, RequestPicking, RequestRefund, ShipmentPlan, ShipmentStep,
     )
     from domain.errors import NON_RETRYABLE
     from domain.orders import (
@@ -58,6 +64,9 @@ class OrderWorkflow:
         self._persisted = False  # the persist step is over (holds in Postgres, or rejected)
         self._allocated = False
         self._start_requested = False
+        self._filled: list[OrderLine] = []  # backorder fills signalled, not yet taken into the order
+        self._fill_ids: set[str] = set()
+        self._backordered: dict[tuple[str, str], int] = {}  # (sku, location) -> units still awaited
 
     # --- operators and the API -------------------------------------------------------
     @workflow.query
@@ -141,6 +150,15 @@ class OrderWorkflow:
         return effective_progress(self._shipments, [(s, e.shipment_id) for s, e in self._pending])
 
     @workflow.signal
+    def backorder_filled(self, lines: list[OrderLine]) -> None:
+        """A receipt set units aside for this order's backorders (each a hold in Postgres);
+        a repeat of a fill already taken changes nothing."""
+        for line in lines:
+            if line.reservation_id not in self._fill_ids:
+                self._fill_ids.add(line.reservation_id)
+                self._filled.append(line)
+
+    @workflow.signal
     def pick_complete(self, event: ShipmentEvent) -> None:
         self._pending.append(("picked", event))
 
@@ -156,6 +174,8 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, order: OrderInput) -> OrderView:
         self._order = order
+        for b in order.backorders:
+            self._backordered[(b.sku, b.location_id)] = self._backordered.get((b.sku, b.location_id), 0) + b.quantity
         self._deadline = workflow.now() + timedelta(seconds=order.hold_seconds)
         self._timeline.append({"status": "reserved", "at": workflow.now().isoformat()})
         try:
@@ -188,6 +208,7 @@ class OrderWorkflow:
 
         ref = self._payment.payment_ref
         self._compensations.append(self._refund)  # paid: any later cancel refunds
+        self._take_fills()  # fills that came before payment are confirmed and picked with the rest
         plans = _shipments(order)
         await self._run(OrderActivities.confirm_order, ConfirmOrder(
             order.order_id, [line.reservation_id for line in order.lines], self._key("allocated"), ref,
@@ -195,7 +216,7 @@ class OrderWorkflow:
         self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
         self._allocated = True
         self._shipments = {plan.shipment_id: "requested" for plan in plans}
-        self._set_status(OrderStatus.PICKING, {"shipments": list(self._shipments)})
+        self._set_status(OrderStatus.PICKING if plans else OrderStatus.BACKORDERED, {"shipments": list(self._shipments)})
         await self._fulfil(plans)
 
     async def _await_payment(self) -> tuple[OrderStatus, str] | None:
@@ -216,11 +237,18 @@ class OrderWorkflow:
 
     async def _fulfil(self, plans: list[ShipmentPlan]) -> None:
         by_id = {plan.shipment_id: plan for plan in plans}
-        while any(state != "shipped" for state in self._shipments.values()):
-            await workflow.wait_condition(lambda: bool(self._ready()) or self._cancel is not None)
+        while any(state != "shipped" for state in self._shipments.values()) or self._awaiting_backorders():
+            await workflow.wait_condition(lambda: bool(self._ready()) or bool(self._filled) or self._cancel is not None)
             if self._cancel is not None:
-                await self._compensate(OrderStatus.CANCELLED, self._cancel)
+                if self._status == OrderStatus.BACKORDERED:
+                    await self._cancel_backorders()
+                else:
+                    await self._compensate(OrderStatus.CANCELLED, self._cancel)
                 return
+            if self._filled:
+                for plan in await self._ship_fills():
+                    by_id[plan.shipment_id] = plan
+                continue
             step, event = self._ready()
             self._pending.remove((step, event))
             if event.shipment_id not in by_id or PROGRESS.index(step) <= PROGRESS.index(self._shipments[event.shipment_id]):
@@ -234,6 +262,46 @@ class OrderWorkflow:
             self._shipments[event.shipment_id] = step
             self._set_status(order_status, {"shipment_id": event.shipment_id, "step": step})
 
+    # --- backorders ------------------------------------------------------------------
+    def _take_fills(self) -> list[OrderLine]:
+        """The fills signalled so far become lines of the order (so every compensation gives
+        them back too) and no longer count as awaited."""
+        taken, self._filled = self._filled, []
+        for line in taken:
+            self._order.lines.append(line)
+            key = (line.sku, line.location_id)
+            self._backordered[key] = max(self._backordered.get(key, 0) - line.quantity, 0)
+        return taken
+
+    def _awaiting_backorders(self) -> bool:
+        return any(self._backordered.values())
+
+    async def _ship_fills(self) -> list[ShipmentPlan]:
+        """After payment: confirm the filled units and ask their warehouse to pick them, a
+        new shipment per location."""
+        lines = self._take_fills()
+        numbered = sum(1 for sid in self._shipments if sid.startswith("B"))
+        plans = [ShipmentPlan(f"B{numbered + n}", loc, [line for line in lines if line.location_id == loc])
+                 for n, loc in enumerate(sorted({line.location_id for line in lines}), start=1)]
+        for plan in plans:
+            await self._run(OrderActivities.confirm_order, ConfirmOrder(
+                self._order.order_id, [line.reservation_id for line in plan.lines],
+                self._key(f"{plan.shipment_id}-allocated"), self._payment_ref,
+                RequestPicking(self._order.order_id, [plan], self._key(f"{plan.shipment_id}-picking"))))
+            self._shipments[plan.shipment_id] = "requested"
+            self._set_status(OrderStatus.PICKING, {"shipments": [plan.shipment_id], "backorder_filled": True})
+        return plans
+
+    async def _cancel_backorders(self) -> None:
+        """Everything else has shipped: cancel what is still backordered; the order ends shipped."""
+        self._reason = self._cancel
+        self._take_fills()
+        await self._run(OrderActivities.cancel_backorders,
+                        CancelBackorders(self._order.order_id, self._cancel, self._key("backorders-cancelled")),
+                        local=False)
+        self._backordered.clear()
+        self._set_status(OrderStatus.SHIPPED, {"backorders_cancelled": self._cancel})
+
     def _ready(self) -> tuple[str, ShipmentEvent] | None:
         """The first pending event that can be handled now: the next step of its shipment, a
         repeat, or one for an unknown shipment. A step ahead of its prerequisite waits."""
@@ -246,7 +314,7 @@ class OrderWorkflow:
     def _status_after(self, shipment_id: str, step: str) -> OrderStatus:
         states = {**self._shipments, shipment_id: step}.values()
         if all(s == "shipped" for s in states):
-            return OrderStatus.SHIPPED
+            return OrderStatus.BACKORDERED if self._awaiting_backorders() else OrderStatus.SHIPPED
         if all(s in ("packed", "shipped") for s in states):
             return OrderStatus.PACKED
         return OrderStatus.PICKING
@@ -254,6 +322,7 @@ class OrderWorkflow:
     # --- compensations ---------------------------------------------------------------
     async def _compensate(self, status: OrderStatus, reason: str) -> None:
         self._reason = reason
+        self._take_fills()
         for compensation in reversed(self._compensations):
             await asyncio.shield(asyncio.ensure_future(compensation(status, reason)))
         self._set_status(status, {"reason": reason})

@@ -143,7 +143,7 @@ def test_a_short_line_is_backordered_when_the_buyer_allows_it(stack):
         stored = httpx.get(f"{api}/v1/orders/{order_id}").json()
         if stored.get("backorders"):
             break
-    assert stored["backorders"] == [{"sku": sku, "location_id": "FC-BER", "quantity": 1, "status": "open"}]
+    assert stored["backorders"] == [{"sku": sku, "location_id": "FC-BER", "quantity": 1, "filled": 0, "status": "open"}]
     verify_clean(stack)
 
 

@@ -2,7 +2,7 @@
 
 import uuid
 
-from activities.orders import OrderInput, OrderLine
+from activities.orders import Backorder, OrderInput, OrderLine
 from db import orders as pg_orders
 from db import queries
 from db.hotstore import HoldLine
@@ -18,13 +18,14 @@ async def stock(engine, hot_store, sku, location, quantity):
 
 
 async def start_order(env, worker, hot_store, lines: list[tuple[str, str, int]], hold_seconds=900.0,
-                      payment_extension_seconds=300.0, admit=True):
+                      payment_extension_seconds=300.0, admit=True, backorders: list[tuple[str, str, int]] = ()):
     order_id = f"o{uuid.uuid4().hex[:12]}"
     order_lines = [OrderLine(f"{order_id}-{n}", sku, loc, qty) for n, (sku, loc, qty) in enumerate(lines, start=1)]
     if admit:
         await hot_store.reserve_all([HoldLine(l.reservation_id, l.sku, l.location_id, l.quantity) for l in order_lines])
     order = OrderInput(order_id, "cust-1", order_lines, [{"sku": s, "quantity": q} for s, _, q in lines],
-                       {"country": "DE", "speed": "standard"}, hold_seconds=hold_seconds,
+                       {"country": "DE", "speed": "standard"}, [Backorder(*b) for b in backorders],
+                       allow_backorder=bool(backorders), hold_seconds=hold_seconds,
                        payment_extension_seconds=payment_extension_seconds)
     return await env.client.start_workflow(
         OrderWorkflow.run, order, id=f"order-{order_id}", task_queue=worker.task_queue,
