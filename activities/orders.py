@@ -207,7 +207,10 @@ class OrderActivities:
 
     async def _request_picking(self, conn, req: RequestPicking) -> tuple[str, str, dict]:
         """Ask each warehouse to pick its shipment: an outbound message per shipment. Returns
-        the timeline entry to record."""
+        the timeline entry to record: picking, or backordered when every line of the order
+        is backordered (nothing to pick yet)."""
+        if not req.shipments:
+            return "backordered", req.event_key, {"shipments": []}
         await pg_orders.add_shipments(conn, req.order_id, [(s.shipment_id, s.location_id) for s in req.shipments])
         await pg_orders.enqueue_many(conn, [
             ("warehouse.pick_requested", s.location_id,

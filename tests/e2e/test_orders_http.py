@@ -144,7 +144,39 @@ def test_a_short_line_is_backordered_when_the_buyer_allows_it(stack):
         if stored.get("backorders"):
             break
     assert stored["backorders"] == [{"sku": sku, "location_id": "FC-BER", "quantity": 1, "filled": 0, "status": "open"}]
+
+    # paid, the two units ship; the order then waits as backordered until a receipt fills it
+    paid = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "p"}, timeout=30)
+    assert paid.json()["status"] == "allocated"
+    ship_all(api, order_id, "S1")
+    assert wait_for_status(api, order_id, "backordered")
+    receipt = wms(api, wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": 4}]}))[0]
+    assert [(f["order_id"], f["quantity"]) for f in receipt["result"]["backorders_filled"]] == [(order_id, 1)]
+    stock = httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()
+    assert (stock["on_hand"], stock["allocated"], stock["available"]) == (4, 1, 3)  # the filled unit is the order's
+    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 3
+    assert wait_for_status(api, order_id, "picking")
+    ship_all(api, order_id, "B1")
+    assert wait_for_status(api, order_id, "shipped")
+    stored = httpx.get(f"{api}/v1/orders/{order_id}").json()
+    assert stored["backorders"][0]["status"] == "filled"
+    assert {s["shipment_id"]: s["status"] for s in stored["shipments"]} == {"S1": "shipped", "B1": "shipped"}
+    assert httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()["on_hand"] == 3
     verify_clean(stack)
+
+
+def ship_all(api, order_id, shipment_id) -> None:
+    shipment = {"order_id": order_id, "shipment_id": shipment_id}
+    results = wms(api, *[wms_event(kind, "FC-BER", shipment) for kind in ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")])
+    assert [r["status"] for r in results] == ["processed"] * 3, results
+
+
+def wait_for_status(api, order_id, status) -> bool:
+    for _ in range(100):
+        if httpx.get(f"{api}/v1/orders/{order_id}").json()["status"] == status:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
@@ -221,9 +253,10 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
     picked, packed = wms(api, wms_event("PICK_COMPLETE", location, shipment), wms_event("PACK_COMPLETE", location, shipment))
     assert picked["status"] == packed["status"] == "processed"
     assert [r["event_id"] for r in packed["retried"]] == [ship["event_id"]]
-    for _ in range(100):
-        if httpx.get(f"{api}/v1/orders/{order_id}").json()["status"] == "shipped":
-            break
-        time.sleep(0.1)
+    assert wait_for_status(api, order_id, "shipped")
     assert httpx.get(f"{api}/v1/orders/{order_id}").json()["shipments"][0]["tracking"] == "UPS-7"
+    variance = httpx.get(f"{api}/v1/reports/variance", params={"sku": sku}).json()["total"]
+    assert (variance["counts"], variance["net_variance"]) == (1, -1)
+    valued = {row["location_id"]: row for row in httpx.get(f"{api}/v1/reports/valuation").json()["locations"]}
+    assert valued["FC-LYS"]["on_hand"] >= 6 and valued["FC-LYS"]["value"] > 0  # demo stock at demo costs
     verify_clean(stack)
