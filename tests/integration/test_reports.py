@@ -4,11 +4,10 @@ stock valuation by location, movement history with running balances."""
 import uuid
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from db.tables import locations, skus
-from tests.integration.test_wms_api import client, event, post  # noqa: F401 (the shared app fixture)
+from tests.integration.test_wms_api import event, post
 
 
 @pytest.fixture

@@ -1,33 +1,22 @@
-"""POST /v1/wms/events over the real app with real Postgres and Redis: signatures, shapes,
-exactly-once stock effects, dead letters. (Order and transfer events, which need Temporal,
-are in tests/workflows/test_wms.py.)"""
+"""POST /v1/wms/events over the real app (conftest.py's `client`) with real Postgres and
+Redis: signatures, shapes, exactly-once stock effects, dead letters. (Order and transfer
+events, which need Temporal, are in tests/workflows/test_wms.py.)"""
 
 import json
 import uuid
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.wms import sign
 from db.ledger import MovementRequest, apply_movement
 from db.tables import cycle_counts, movements, outbox, skus, stock_levels, wms_events
 from domain.stock import MovementKind
-from stocksaga.settings import Settings
-
-SECRET = "test-wms-secret"
 
 
-@pytest.fixture(scope="module")
-def client(database_url, redis_url, key_prefix):
-    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
-                        temporal_address="127.0.0.1:1", wms_hmac_secret=SECRET)
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def post(client, body, secret=SECRET):
+def post(client, body, secret=None):
+    """POST events signed with the app's secret (or `secret`)."""
+    secret = secret or client.app.state.settings.wms_hmac_secret
     raw = json.dumps(body).encode()
     return client.post("/v1/wms/events", content=raw,
                        headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)})

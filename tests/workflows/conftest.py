@@ -6,12 +6,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.testing import WorkflowEnvironment
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
+from api.wms import Processor
+from db.tables import locations
 from stocksaga import embedded
+from stocksaga.settings import Settings
 from workers.main import build_worker
 
 
@@ -36,6 +40,25 @@ async def worker(temporal_env, engine, hot_store):
     task_queue = f"tq-{uuid.uuid4()}"
     async with build_worker(temporal_env.client, engine, hot_store, task_queue, max_line_quantity=1_000_000) as running:
         yield running
+
+
+@pytest.fixture
+def processor(temporal_env, worker, engine, hot_store) -> Processor:
+    """What POST /v1/wms/events runs, wired to the test server and this test's worker."""
+    settings = Settings(_env_file=None, task_queue=worker.task_queue, transfer_deadline_hours=1)
+
+    async def client():
+        return temporal_env.client
+
+    return Processor(engine, hot_store, client, settings)
+
+
+@pytest.fixture(scope="session")
+async def second_location(engine) -> str:
+    """Where transfers go: a second location beside tests/conftest.py's `location`."""
+    async with engine.begin() as conn:
+        await conn.execute(pg_insert(locations).values(location_id="FC-TWO", name="Second FC").on_conflict_do_nothing())
+    return "FC-TWO"
 
 
 HISTORIES = Path(__file__).parent / "histories"

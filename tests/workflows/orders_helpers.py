@@ -1,6 +1,9 @@
-"""Starting orders the way the API does: admitted in the hot store, then the workflow."""
+"""Starting orders the way the API does (admitted in the hot store, then the workflow), and
+warehouse events as the API parses them."""
 
 import uuid
+
+from pydantic import TypeAdapter
 
 from activities.orders import Backorder, OrderInput, OrderLine
 from db import orders as pg_orders
@@ -8,6 +11,7 @@ from db import queries
 from db.hotstore import HoldLine
 from db.ledger import MovementRequest, apply_movement
 from db.verify import check
+from domain import wms
 from domain.stock import MovementKind
 from workflows.orders import OrderWorkflow, search_attributes
 
@@ -48,3 +52,11 @@ async def assert_sound(engine, hot_store, sku):
     async with engine.connect() as conn:
         assert await check(conn, sku) == []
     assert await hot_store.drift(engine, sku) == []
+
+
+EVENT = TypeAdapter(wms.WmsEvent)
+
+
+def ev(kind: str, location: str, payload: dict, event_id: str | None = None):
+    return EVENT.validate_python({"event_id": event_id or f"e-{uuid.uuid4().hex[:10]}", "event_type": kind,
+                                  "location_id": location, "occurred_at": "2026-11-24T10:00:00Z", "payload": payload})

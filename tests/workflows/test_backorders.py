@@ -4,24 +4,12 @@ the same Processor the API uses."""
 
 import asyncio
 
-import pytest
 import sqlalchemy as sa
 
-from api.wms import Processor
-from stocksaga.settings import Settings
-from tests.workflows.orders_helpers import assert_sound, levels, order_row, start_order, stock
-from tests.workflows.test_wms import ev
+from tests.workflows.orders_helpers import ev, assert_sound, levels, order_row, start_order, stock
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
 
-@pytest.fixture
-def processor(temporal_env, worker, engine, hot_store):
-    settings = Settings(_env_file=None, task_queue=worker.task_queue)
-
-    async def client():
-        return temporal_env.client
-
-    return Processor(engine, hot_store, client, settings)
 
 
 async def backordered_order(temporal_env, worker, engine, hot_store, sku, location, have: int, short: int, pay=True):

@@ -10,33 +10,21 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, event as target, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.wms import Processor
 from db import wms as pg_wms
-from db.tables import locations, stock_levels
+from db.tables import stock_levels
 from db.verify import check
-from stocksaga.settings import Settings
-from tests.workflows.orders_helpers import start_order, stock
-from tests.workflows.test_wms import ev
+from tests.workflows.orders_helpers import ev, start_order, stock
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
 STEPS = ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")
 
 
-@pytest.fixture
-def processor(temporal_env, worker, engine, hot_store):
-    settings = Settings(_env_file=None, task_queue=worker.task_queue, transfer_deadline_hours=24)
-
-    async def client():
-        return temporal_env.client
-
-    return Processor(engine, hot_store, client, settings)
 
 
 @dataclass
@@ -171,9 +159,8 @@ OPS = st.one_of(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(opening=st.integers(0, 8), ops=st.lists(OPS, min_size=4, max_size=24))
 async def test_any_interleaving_of_orders_and_warehouse_events_keeps_every_invariant(
-        temporal_env, worker, engine, hot_store, new_sku, location, processor, opening, ops):
-    world = World(await new_sku(), location, "FC-TWO")
-    await ensure_second_location(engine)
+        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor, opening, ops):
+    world = World(await new_sku(), location, second_location)
     if opening:
         await stock(engine, hot_store, world.sku, location, opening)
     for op in ops:
@@ -187,7 +174,3 @@ async def test_any_interleaving_of_orders_and_warehouse_events_keeps_every_invar
                                    .where(stock_levels.c.sku == world.sku))).one()
     assert tuple(v or 0 for v in held) == (0, 0)  # every order ended: no hold or allocation is left
 
-
-async def ensure_second_location(engine) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(pg_insert(locations).values(location_id="FC-TWO", name="Second FC").on_conflict_do_nothing())

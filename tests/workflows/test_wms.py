@@ -5,44 +5,14 @@ out of order, for unknown orders) and transfers (two-phase, partial, lost in tra
 import asyncio
 import uuid
 
-import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from pydantic import TypeAdapter
 
-from api.wms import Processor
 from db import wms as pg_wms
-from db.tables import locations, outbox
+from db.tables import outbox
 from db.verify import check
-from domain import wms
-from stocksaga.settings import Settings
-from tests.workflows.orders_helpers import assert_sound, levels, order_row, start_order, stock
+from tests.workflows.orders_helpers import assert_sound, ev, levels, order_row, start_order, stock
 from workflows.orders import OrderWorkflow, PaymentEvent
 from workflows.transfers import TransferWorkflow
-
-EVENT = TypeAdapter(wms.WmsEvent)
-
-
-@pytest.fixture
-def processor(temporal_env, worker, engine, hot_store):
-    settings = Settings(_env_file=None, task_queue=worker.task_queue, transfer_deadline_hours=1)
-
-    async def client():
-        return temporal_env.client
-
-    return Processor(engine, hot_store, client, settings)
-
-
-@pytest.fixture(scope="module")
-async def second_location(engine) -> str:
-    async with engine.begin() as conn:
-        await conn.execute(pg_insert(locations).values(location_id="FC-TWO", name="Second FC").on_conflict_do_nothing())
-    return "FC-TWO"
-
-
-def ev(kind: str, location: str, payload: dict, event_id: str | None = None):
-    return EVENT.validate_python({"event_id": event_id or f"e-{uuid.uuid4().hex[:10]}", "event_type": kind,
-                                  "location_id": location, "occurred_at": "2026-11-24T10:00:00Z", "payload": payload})
 
 
 async def paid_order(temporal_env, worker, engine, hot_store, sku, location):
