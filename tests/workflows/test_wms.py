@@ -124,3 +124,14 @@ async def test_a_transfer_not_received_by_its_deadline_raises_a_lost_alert(
         "lines": [{"sku": sku, "quantity": 5}]})])  # late goods still arrive
     assert (await handle.result()) == {"status": "received", "lost_alert": True}
     await record_history(handle, "transfer-lost-then-received")
+
+
+async def test_a_receipt_for_a_purchase_order_without_its_workflow_is_booked_as_a_plain_receipt(
+        engine, hot_store, sku, location, processor):
+    receipt = ev("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 7}], "purchase_order_id": "PO-none"})
+    [result] = await processor.process_all([receipt])
+    assert (result["status"], result["result"]["received"]) == ("processed", {sku: 7})
+    assert (await levels(engine, hot_store, sku, location))[0]["on_hand"] == 7
+    [again] = await processor.process_all([receipt])
+    assert again["status"] == "duplicate"
+    assert (await levels(engine, hot_store, sku, location))[0]["on_hand"] == 7
