@@ -13,7 +13,8 @@ from temporalio.client import Client
 from api.app import create_app
 from db import demo, migrate, queries, verify
 from db.hotstore import HotStore
-from stocksaga import schedules
+from stocksaga import forecast_cli, schedules
+from stocksaga.forecast_cli import SEASON
 from stocksaga.devstack import run_dev
 from stocksaga.settings import Settings
 from workers.main import main as worker_main
@@ -124,7 +125,45 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schedules", help="create or update the Temporal Schedules (reconciliation)")
     demo = sub.add_parser("load-demo", help="load the demo catalogue and stock (idempotent)")
     demo.add_argument("--skus", type=int, default=300)
+
+    forecast = sub.add_parser("forecast", help="forecasting tools").add_subparsers(dest="forecast", required=True)
+    bt = forecast.add_parser("backtest", help="accuracy of every method and the automatic choice on a holdout, "
+                                              "and fill rate against stock at each service level")
+    bt.add_argument("--csv", type=Path, required=True, help="demand history: sku, period_start, qty")
+    bt.add_argument("--freq", choices=sorted(SEASON), default="M", help="period length: day, week or month (sets the season)")
+    bt.add_argument("--horizon", type=_positive, default=12, help="periods held out at the end")
+    bt.add_argument("--lead-time", type=_non_negative, default=1, help="supplier lead time in periods")
+    bt.add_argument("--service-levels", type=_levels, default=(0.9, 0.95, 0.99), help="fill-rate targets, e.g. 0.9,0.95,0.99")
+    bt.add_argument("--plot", type=Path, default=Path("forecast-backtest.png"), help="where to write the PNG plot")
+    bt.add_argument("--min-nonzero", type=_non_negative, default=10, help="series with fewer non-zero periods are left out")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _levels(text: str) -> tuple[float, ...]:
+    try:
+        levels = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give fill-rate targets like 0.9,0.95,0.99") from None
+    if not all(0 < level < 1 for level in levels):
+        raise argparse.ArgumentTypeError("every service level must lie strictly between 0 and 1")
+    return levels
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_rebuild(settings))
     elif args.command == "load-demo":
         asyncio.run(_demo(settings, args.skus))
+    elif args.command == "forecast":
+        if not args.csv.is_file():
+            print(f"error: --csv {args.csv}: no such file", file=sys.stderr)
+            return 2
+        return forecast_cli.run(args.csv, args.freq, args.horizon, args.lead_time, args.service_levels, args.plot,
+                                args.min_nonzero)
     return 0
 
 

@@ -1,0 +1,116 @@
+"""`stocksaga forecast backtest`: accuracy of every method and of the automatic choice on a
+holdout, and a replenishment simulation at each target service level, with a plot."""
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from domain import backtest, forecasting
+from stocksaga import demand_csv
+
+SEASON = {"D": 7, "W": 52, "M": 12}
+REFERENCE = (  # single methods to compare with, as in ../shared/data/README.md
+    ("naive", lambda h: h[:, -1]),
+    ("mean", lambda h: h.mean(axis=1)),
+    ("croston(0.1)", lambda h: forecasting.croston(h, 0.1)),
+    ("sba(0.1)", lambda h: forecasting.croston(h, 0.1, debiased=True)),
+    ("tsb(0.1,0.1)", lambda h: forecasting.tsb(h, 0.1, 0.1)),
+)
+
+
+def _ses_statsmodels(history: np.ndarray) -> np.ndarray:
+    from statsmodels.tsa.holtwinters import SimpleExpSmoothing  # noqa: PLC0415 (slow import, this command only)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.array([SimpleExpSmoothing(row, initialization_method="estimated").fit().forecast(1)[0]
+                         for row in history])
+
+
+def progress(label: str):
+    """A bar on a terminal; in a log, only the line that says it is done."""
+    started = time.monotonic()
+    live = sys.stderr.isatty()
+
+    def show(done: int, total: int) -> None:
+        if done == total or (live and done % max(total // 50, 1) == 0):
+            bar = "#" * int(30 * done / total)
+            print(f"\r{label}: [{bar:<30}] {done}/{total} {time.monotonic() - started:5.1f}s",
+                  end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run(csv: Path, freq: str, horizon: int, lead_time: int, levels: tuple[float, ...], plot: Path | None,
+        min_nonzero: int = 10) -> int:
+    table = demand_csv.read(csv)
+    if table.rejected:
+        print(f"{len(table.rejected)} row(s) rejected:", file=sys.stderr)
+        for line, reason in table.rejected[:20]:
+            print(f"  line {line}: {reason}", file=sys.stderr)
+    complete = ~np.isnan(table.qty).any(axis=1) & ((np.nan_to_num(table.qty) > 0).sum(axis=1) >= min_nonzero)
+    series = table.qty[complete]
+    periods = series.shape[1]
+    if horizon < 1 or periods < horizon + 8:
+        print(f"error: --horizon {horizon} leaves too little history ({periods} periods in the file)", file=sys.stderr)
+        return 2
+    if not len(series):
+        print(f"error: no series without missing values and with >= {min_nonzero} non-zero periods", file=sys.stderr)
+        return 2
+    start = periods - horizon
+    train, actual = series[:, :start], series[:, start:]
+    print(f"{len(series)} of {len(table.skus)} series (complete, >= {min_nonzero} non-zero periods); "
+          f"{start} periods to learn from, the last {horizon} held out")
+
+    rows = [(name, np.repeat(fn(train)[:, None], horizon, axis=1)) for name, fn in REFERENCE]
+    rows.insert(2, ("ses (statsmodels)", np.repeat(_ses_statsmodels(train)[:, None], horizon, axis=1)))
+    began = time.monotonic()
+    chosen = forecasting.forecast(train, horizon, period=SEASON[freq])
+    seconds = time.monotonic() - began
+    rows.append(("automatic choice", chosen.paths))
+    print(f"\n{'method':<20}{'MASE':>8}{'RMSSE':>8}{'bias':>8}")
+    for name, predicted in rows:
+        a = backtest.accuracy(train, actual, predicted)
+        print(f"{name:<20}{a.mase:>8.3f}{a.rmsse:>8.3f}{a.bias:>+8.2f}")
+    names, counts = np.unique(chosen.methods, return_counts=True)
+    print(f"automatic choice in {seconds:.1f}s: " + ", ".join(f"{n} {c}" for n, c in sorted(zip(names, counts), key=lambda x: -x[1])))
+
+    print(f"\nreplenishment: review every period, lead time {lead_time}, backorders; over the {horizon} held-out periods")
+    ours = backtest.simulate(series, start, horizon, lead_time, levels, backtest.bootstrap_rule(),
+                             progress("stocksaga (bootstrap)"))
+    gauss = backtest.simulate(series, start, horizon, lead_time, levels, backtest.gaussian_rule(),
+                              progress("gaussian baseline"))
+    print(f"{'target':>8}{'fill':>9}{'miss':>8}{'on-hand':>9}   {'gaussian':>8}{'miss':>8}{'on-hand':>9}")
+    for o, g in zip(ours, gauss):
+        print(f"{o.target:>8.2f}{o.fill_rate:>9.4f}{o.fill_rate - o.target:>+8.4f}{o.average_on_hand:>9.2f}   "
+              f"{g.fill_rate:>8.4f}{g.fill_rate - g.target:>+8.4f}{g.average_on_hand:>9.2f}")
+    if plot:
+        draw(plot, ours, gauss, csv.name, lead_time)
+        print(f"\nplot: {plot}")
+    return 0
+
+
+def draw(path: Path, ours: list, gauss: list, title: str, lead_time: int) -> None:
+    import matplotlib  # noqa: PLC0415 (only this command draws)
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for label, outcomes, style in (("stocksaga (smoothed bootstrap)", ours, "o-"), ("gaussian baseline", gauss, "s--")):
+        ax.plot([o.average_on_hand for o in outcomes], [o.fill_rate for o in outcomes], style, label=label)
+        for o in outcomes:
+            ax.annotate(f"{o.target:g}", (o.average_on_hand, o.fill_rate), textcoords="offset points", xytext=(5, -12))
+    for o in ours:
+        ax.axhline(o.target, color="grey", linewidth=0.5, linestyle=":")
+    ax.set_xlabel("average units on hand per series and period")
+    ax.set_ylabel("achieved fill rate")
+    ax.set_title(f"{title}: fill rate against stock held (lead time {lead_time})")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
