@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api import availability, catalog, checkout, errors, orders, reports, stock, webhooks, wms
+from api import availability, catalog, checkout, errors, orders, procurement, reports, stock, webhooks, wms
 from api.app_state import temporal_client
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wms.router)
     app.include_router(webhooks.router)
     app.include_router(reports.router)
+    app.include_router(procurement.router)
     wms.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")

@@ -9,6 +9,7 @@ from domain.errors import (
     InsufficientStock,
     InvalidInput,
     InvalidTransition,
+    PurchaseOrderRefused,
     StockError,
     UnknownLocation,
     UnknownReservation,
@@ -23,6 +24,7 @@ STATUS = {
     UnknownReservation: 404,
     InsufficientStock: 409,
     InvalidTransition: 409,
+    PurchaseOrderRefused: 409,
 }
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 
@@ -40,3 +40,27 @@ class PaymentIn(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class PurchaseOrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    po_id: Identifier | None = Field(default=None, description="Your id for it; the same id and body again answers the same")
+    supplier_id: Identifier
+    location_id: Identifier
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
+
+
+class ConfirmationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expected_at: AwareDatetime | None = Field(default=None, description="When the supplier expects the goods to arrive")
+
+
+class SupplierIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    supplier_id: Identifier
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    lead_time_days: int = Field(default=7, ge=0, le=365)
+    min_order_quantity: int = Field(default=1, ge=1, le=1_000_000)
+    pack_size: int = Field(default=1, ge=1, le=100_000)
+    simulated_confirm_seconds: float | None = Field(default=None, ge=0, description="Simulated supplier: confirm by itself after this")
+    simulated_failure_rate: float = Field(default=0.0, ge=0, lt=1, description="Simulated supplier: share of calls it fails")

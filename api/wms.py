@@ -29,6 +29,7 @@ from activities.orders import OrderLine
 from activities.transfers import TransferInput
 from api.app_state import temporal_client
 from api.deps import ConnDep
+from db import procurement as pg_procurement
 from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
 from domain import wms
@@ -36,6 +37,7 @@ from domain.errors import IdempotencyConflict, InsufficientStock, InvalidInput, 
 from stocksaga.settings import Settings
 from workflows.order_messages import WarehouseStep
 from workflows.orders import OrderWorkflow
+from workflows.procurement import ProcurementWorkflow
 from workflows.transfers import TransferWorkflow
 
 log = logging.getLogger("stocksaga.wms")
@@ -194,19 +196,26 @@ class Processor:
             # the watcher has finished (fully received before): the ledger has the receipt
 
     async def _to_purchase_order(self, event) -> dict | None:
-        """Signal the purchase order's ProcurementWorkflow when it exists (None otherwise,
-        and the receipt is booked as a plain one)."""
+        """Signal the purchase order's ProcurementWorkflow while the PO is open (None when
+        there is no such PO or it is closed: the receipt is booked as a plain one)."""
         known = await self._seen(event)
         if known is not None:
             return known
-        handle = (await self.temporal()).get_workflow_handle(f"po-{event.payload.purchase_order_id}")
+        po_id = event.payload.purchase_order_id
+        async with self.engine.connect() as conn:
+            po = await pg_procurement.get(conn, po_id)
+        if po is None or po["status"] not in pg_procurement.OPEN:
+            return None
+        if po["location_id"] != event.location_id:
+            raise pg_wms.Refused(f"purchase order {po_id} is due at {po['location_id']}, not {event.location_id}")
+        handle = (await self.temporal()).get_workflow_handle(f"po-{po_id}")
         try:
-            await handle.signal("receiving_complete", event.model_dump(mode="json"))
+            await handle.signal(ProcurementWorkflow.receiving_complete, event.model_dump(mode="json"))
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise
-        result = {"routed_to": f"po-{event.payload.purchase_order_id}"}
+        result = {"routed_to": f"po-{po_id}"}
         await pg_wms.processed(self.engine, event, result)
         return {"event_id": event.event_id, "status": "processed", "result": result}
 

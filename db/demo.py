@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.ledger import MovementRequest, apply_in
-from db.tables import locations, skus, stock_levels
+from db.tables import locations, skus, stock_levels, suppliers
 from domain.stock import MovementKind
 
 LOCATIONS = [
@@ -42,6 +42,16 @@ _PARTS = ["Brake pad set", "Oil filter", "Air filter", "Spark plug", "Wiper blad
 _MAKES = ["compact", "saloon", "estate", "van", "SUV"]
 
 
+# A simulated supplier that confirms by itself after a minute and fails a tenth of its
+# calls (the workflow retries), and one that waits for POST .../confirmation.
+SUPPLIERS = [
+    dict(supplier_id="SUP-AUTO", name="Simulated supplier (confirms by itself)", lead_time_days=5,
+         min_order_quantity=1, pack_size=1, simulated_confirm_seconds=60, simulated_failure_rate=0.1),
+    dict(supplier_id="SUP-MANUAL", name="Simulated supplier (confirm over the API)", lead_time_days=10,
+         min_order_quantity=10, pack_size=5, simulated_confirm_seconds=None, simulated_failure_rate=0.0),
+]
+
+
 def demo_skus(count: int, seed: int = 7) -> list[dict]:
     rng = random.Random(seed)
     return [
@@ -60,6 +70,7 @@ async def load(engine: AsyncEngine, sku_count: int = 300, progress: Callable[[in
     async with engine.begin() as conn:
         await conn.execute(pg_insert(locations).values(LOCATIONS).on_conflict_do_nothing())
         await conn.execute(pg_insert(skus).values(catalogue).on_conflict_do_nothing())
+        await conn.execute(pg_insert(suppliers).values(SUPPLIERS).on_conflict_do_nothing())
     for n, item in enumerate(catalogue, start=1):
         async with engine.begin() as conn:
             for loc in LOCATIONS:

@@ -9,7 +9,8 @@ metadata = sa.MetaData()
 BUCKET_COLUMNS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
 LOCATION_TYPES = ("fulfillment_center", "warehouse", "store", "dark_store")
 MOVEMENT_KINDS = ("receive", "reserve", "release", "confirm", "deallocate", "pick", "adjust", "damage",
-                  "transfer_out", "expect_in", "receive_in", "settle_out")
+                  "transfer_out", "expect_in", "receive_in", "settle_out", "cancel_in")
+PO_STATUSES = ("submitted", "confirmed", "partially_received", "received", "short_closed", "cancelled")
 WMS_EVENT_STATUSES = ("processed", "dead", "booked")
 RESERVATION_STATUSES = ("active", "payment_pending", "confirmed", "fulfilled", "released", "expired")
 
@@ -306,4 +307,40 @@ webhook_deliveries = sa.Table(
     sa.CheckConstraint(_in("status", ("pending", "delivered")), name="ck_webhook_deliveries_status"),
     sa.Index("ix_webhook_deliveries_pending", "webhook_id", "ordering_key", "outbox_id",
              postgresql_where=sa.text("status = 'pending'")),
+)
+
+# Suppliers and their terms; `simulated_*` drive the simulated supplier of dev and tests.
+suppliers = sa.Table(
+    "suppliers",
+    metadata,
+    sa.Column("supplier_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("lead_time_days", sa.Integer, nullable=False, server_default="7"),
+    sa.Column("min_order_quantity", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("pack_size", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("simulated_confirm_seconds", sa.Float),  # set: the simulated supplier confirms by itself after this
+    sa.Column("simulated_failure_rate", sa.Float, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("lead_time_days >= 0 AND min_order_quantity >= 1 AND pack_size >= 1", name="ck_suppliers_terms"),
+    sa.CheckConstraint("simulated_failure_rate >= 0 AND simulated_failure_rate < 1", name="ck_suppliers_failure_rate"),
+)
+
+# Purchase orders; the ProcurementWorkflow (po-{po_id}) moves them along.
+purchase_orders = sa.Table(
+    "purchase_orders",
+    metadata,
+    sa.Column("po_id", sa.Text, primary_key=True),
+    sa.Column("supplier_id", sa.Text, sa.ForeignKey("suppliers.supplier_id"), nullable=False),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="submitted"),
+    sa.Column("lines", JSONB, nullable=False),  # {sku: {"ordered": n, "received": m}}
+    sa.Column("receipts", JSONB, nullable=False, server_default="{}"),  # {event_id: {"lines", "fills"}}
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("confirmed_at", sa.DateTime(timezone=True)),
+    sa.Column("expected_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.Text),
+    sa.CheckConstraint(_in("status", PO_STATUSES), name="ck_purchase_orders_status"),
+    sa.Index("ix_purchase_orders_open", "location_id", postgresql_where=sa.text(
+        "status IN ('submitted', 'confirmed', 'partially_received')")),
 )

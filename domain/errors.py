@@ -112,6 +112,18 @@ class UnknownReservation(StockError):
         return f"reservation {self.reservation_id!r} does not exist"
 
 
+@dataclass
+class PurchaseOrderRefused(StockError):
+    """A purchase order cannot take this step (unknown, or in the wrong status)."""
+
+    po_id: str
+    reason: str
+    code = "purchase_order_refused"
+
+    def __str__(self) -> str:
+        return f"purchase order {self.po_id}: {self.reason}"
+
+
 # Names Temporal must not retry (see activities): a retry cannot change the answer.
 NON_RETRYABLE = [
     cls.__name__
@@ -123,5 +135,6 @@ NON_RETRYABLE = [
         IdempotencyConflict,
         InvalidTransition,
         UnknownReservation,
+        PurchaseOrderRefused,
     )
 ]

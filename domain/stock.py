@@ -59,6 +59,7 @@ class MovementKind(StrEnum):
     EXPECT_IN = "expect_in"  # units on their way here (transfer, purchase order): in_transit_in +q
     RECEIVE_IN = "receive_in"  # expected units arrive: in_transit_in -q, on_hand +q
     SETTLE_OUT = "settle_out"  # the destination confirmed receipt: in_transit_out -q at the source
+    CANCEL_IN = "cancel_in"  # expected units will not come (purchase order cancelled or short-closed): in_transit_in -q
 
 
 # Kinds that move holds: they are booked only together with their reservation
@@ -79,6 +80,7 @@ _UNIT_DELTAS: dict[MovementKind, Delta] = {
     MovementKind.EXPECT_IN: Delta(in_transit_in=1),
     MovementKind.RECEIVE_IN: Delta(in_transit_in=-1, on_hand=1),
     MovementKind.SETTLE_OUT: Delta(in_transit_out=-1),
+    MovementKind.CANCEL_IN: Delta(in_transit_in=-1),
 }
 
 

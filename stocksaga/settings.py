@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         description="Shared secret of the warehouse systems: POST /v1/wms/events carries "
                     "X-Signature: sha256=<hex HMAC-SHA256 of the body>")
     transfer_deadline_hours: float = Field(default=72.0, gt=0, description="After this a transfer in transit is reported lost")
+    po_confirmation_deadline_hours: float = Field(
+        default=48.0, gt=0, description="A purchase order the supplier has not confirmed by then is escalated")
     outbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often webhook delivery looks for new events")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 

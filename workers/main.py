@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.orders import OrderActivities
+from activities.procurement import ProcurementActivities, SimulatedSupplier
 from activities.reconciliation import ReconciliationActivities
 from activities.stock import StockActivities
 from activities.transfers import TransferActivities
@@ -20,12 +21,13 @@ from stocksaga.settings import Settings
 from workflows.health import HealthWorkflow, ping
 from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
+from workflows.procurement import ProcurementWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.transfers import TransferWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow, TransferWorkflow,
-             WebhookDeliveryWorkflow]
+             WebhookDeliveryWorkflow, ProcurementWorkflow]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
 # `import time` is the sandbox's restricted proxy and non-deterministic calls are refused
@@ -41,6 +43,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
     reconciliation = ReconciliationActivities(engine, hot_store)
     transfers = TransferActivities(engine)
     webhooks = WebhookActivities(engine, webhook_timeout_seconds)
+    procurement = ProcurementActivities(engine, hot_store, SimulatedSupplier())
     return Worker(
         client,
         task_queue=task_queue,
@@ -51,6 +54,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             orders.record_shipment_step, orders.release_order, orders.request_refund, orders.cancel_backorders,
             reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
             transfers.lost_alert, webhooks.deliver,
+            procurement.submit, procurement.confirm, procurement.receive, procurement.close, procurement.escalate,
             ping,
         ],
         **({"workflow_runner": RUNNER} | options),

@@ -260,3 +260,28 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
     valued = {row["location_id"]: row for row in httpx.get(f"{api}/v1/reports/valuation").json()["locations"]}
     assert valued["FC-LYS"]["on_hand"] >= 6 and valued["FC-LYS"]["value"] > 0  # demo stock at demo costs
     verify_clean(stack)
+
+
+def test_a_purchase_order_lives_from_creation_to_received_over_http(stack):
+    api = stack["api"]
+    sku = asyncio.run(new_stocked_sku(stack, 0))
+    created = httpx.post(f"{api}/v1/purchase-orders", timeout=30, json={
+        "supplier_id": "SUP-MANUAL", "location_id": "FC-BER", "lines": [{"sku": sku, "quantity": 20}]})
+    assert created.status_code == 201, created.text
+    po_id = created.json()["po_id"]
+    confirmed = httpx.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
+    assert confirmed.json()["status"] == "confirmed"
+    assert httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()["in_transit_in"] == 20
+    for quantity in (12, 8):
+        routed = wms(api, wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": quantity}],
+                                                                      "purchase_order_id": po_id}))[0]
+        assert routed["result"] == {"routed_to": f"po-{po_id}"}
+    for _ in range(100):
+        po = httpx.get(f"{api}/v1/purchase-orders/{po_id}").json()
+        if po["status"] == "received":
+            break
+        time.sleep(0.1)
+    assert po["lines"] == {sku: {"ordered": 20, "received": 20}}
+    stock = httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()
+    assert (stock["on_hand"], stock["in_transit_in"]) == (20, 0)
+    verify_clean(stack)
