@@ -8,7 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api import availability, catalog, checkout, errors, orders, procurement, reports, stock, webhooks, wms
+from api import (
+    availability, catalog, checkout, errors, orders, procurement, replenishment, reports, stock, webhooks, wms,
+)
 from api.app_state import temporal_client
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(reports.router)
     app.include_router(procurement.router)
+    app.include_router(replenishment.router)
     wms.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")

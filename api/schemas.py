@@ -64,3 +64,17 @@ class SupplierIn(BaseModel):
     pack_size: int = Field(default=1, ge=1, le=100_000)
     simulated_confirm_seconds: float | None = Field(default=None, ge=0, description="Simulated supplier: confirm by itself after this")
     simulated_failure_rate: float = Field(default=0.0, ge=0, lt=1, description="Simulated supplier: share of calls it fails")
+
+
+class RunAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["trigger", "pause", "unpause", "backfill"] = "trigger"
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    start: AwareDatetime | None = Field(default=None, description="backfill: runs due from this time")
+    end: AwareDatetime | None = Field(default=None, description="backfill: up to this time")
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decided_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "buyer"
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None

@@ -34,6 +34,7 @@ skus = sa.Table(
     sa.Column("oversized", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("refrigerated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("supplier_id", sa.Text),  # who replenishes it (REPLENISHMENT_SUPPLIER when unset)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.CheckConstraint("unit_cost >= 0", name="ck_skus_unit_cost"),
     sa.CheckConstraint("low_stock_threshold >= 0", name="ck_skus_low_stock_threshold"),
@@ -343,4 +344,42 @@ purchase_orders = sa.Table(
     sa.CheckConstraint(_in("status", PO_STATUSES), name="ck_purchase_orders_status"),
     sa.Index("ix_purchase_orders_open", "location_id", postgresql_where=sa.text(
         "status IN ('submitted', 'confirmed', 'partially_received')")),
+)
+
+# Demand history brought in from elsewhere (`stocksaga import-demand`), per period; demand
+# since stocksaga runs comes from the ledger (picks).
+demand_imports = sa.Table(
+    "demand_imports",
+    metadata,
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), primary_key=True),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("quantity >= 0", name="ck_demand_imports_quantity"),
+)
+
+PROPOSAL_STATUSES = ("proposed", "approved", "rejected", "ordered")
+
+# What a replenishment run proposes to order, with its reasoning.
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("proposal_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), nullable=False),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("supplier_id", sa.Text, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Numeric(14, 2), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="proposed"),
+    sa.Column("reasoning", JSONB, nullable=False),  # method, forecast, sigma, lead time, safety stock, ...
+    sa.Column("po_id", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("quantity > 0", name="ck_proposals_quantity"),
+    sa.CheckConstraint(_in("status", PROPOSAL_STATUSES), name="ck_proposals_status"),
+    sa.UniqueConstraint("run_id", "sku", "location_id", name="uq_proposals_run_line"),
+    sa.Index("ix_proposals_status", "status", "created_at"),
 )

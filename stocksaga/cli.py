@@ -13,7 +13,7 @@ from temporalio.client import Client
 from api.app import create_app
 from db import demo, migrate, queries, verify
 from db.hotstore import HotStore
-from stocksaga import forecast_cli, schedules
+from stocksaga import forecast_cli, import_demand, schedules
 from stocksaga.forecast_cli import SEASON
 from stocksaga.devstack import run_dev
 from stocksaga.settings import Settings
@@ -100,6 +100,14 @@ async def _schedules(settings: Settings) -> None:
     print(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
 
 
+async def _import_demand(settings: Settings, args) -> int:
+    engine = _engine(settings)
+    try:
+        return await import_demand.run(engine, args.csv, args.location, args.create_skus)
+    finally:
+        await engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stocksaga", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -125,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schedules", help="create or update the Temporal Schedules (reconciliation)")
     demo = sub.add_parser("load-demo", help="load the demo catalogue and stock (idempotent)")
     demo.add_argument("--skus", type=int, default=300)
+
+    imp = sub.add_parser("import-demand", help="load demand history (sku, period_start, qty) for one location")
+    imp.add_argument("--csv", type=Path, required=True, help="the file: sku, period_start, qty (empty qty = missing)")
+    imp.add_argument("--location", required=True, help="the location the history belongs to")
+    imp.add_argument("--create-skus", action="store_true", help="add skus the catalogue does not know yet")
 
     forecast = sub.add_parser("forecast", help="forecasting tools").add_subparsers(dest="forecast", required=True)
     bt = forecast.add_parser("backtest", help="accuracy of every method and the automatic choice on a holdout, "
@@ -191,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_rebuild(settings))
     elif args.command == "load-demo":
         asyncio.run(_demo(settings, args.skus))
+    elif args.command == "import-demand":
+        if not args.csv.is_file():
+            print(f"error: --csv {args.csv}: no such file", file=sys.stderr)
+            return 2
+        return asyncio.run(_import_demand(settings, args))
     elif args.command == "forecast":
         if not args.csv.is_file():
             print(f"error: --csv {args.csv}: no such file", file=sys.stderr)

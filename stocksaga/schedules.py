@@ -5,16 +5,19 @@ from datetime import timedelta
 
 from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
-    SchedulePolicy, ScheduleOverlapPolicy, ScheduleSpec, ScheduleUpdate,
+    SchedulePolicy, ScheduleOverlapPolicy, ScheduleSpec, ScheduleState, ScheduleUpdate,
 )
 
 from temporalio.common import WorkflowIDConflictPolicy
 
 from stocksaga.settings import Settings
 from workflows.webhooks import DeliveryInput, WebhookDeliveryWorkflow
+from activities.replenishment import RunInput
 from workflows.reconciliation import ReconciliationInput, ReconciliationWorkflow
+from workflows.replenishment import ReplenishmentWorkflow
 
 RECONCILIATION = "stocksaga-reconciliation"
+REPLENISHMENT = "stocksaga-replenishment"
 WEBHOOK_DELIVERY = "webhook-delivery"
 
 
@@ -30,12 +33,38 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
     )
 
 
-async def ensure(client: Client, settings: Settings) -> None:
-    schedule = reconciliation_schedule(settings)
+def run_input(settings: Settings) -> RunInput:
+    return RunInput(freq=settings.replenishment_freq, service_level=settings.replenishment_service_level,
+                    batch_size=settings.replenishment_batch_size, parallel=settings.replenishment_parallel,
+                    default_supplier=settings.replenishment_supplier,
+                    auto_approve_max_value=settings.auto_approve_max_value)
+
+
+def replenishment_schedule(settings: Settings) -> Schedule:
+    """Forecast and propose on the cron of REPLENISHMENT_CRON; a run still going when the
+    next is due makes that one wait (buffer one)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(ReplenishmentWorkflow.run, run_input(settings), id="replenishment",
+                                           task_queue=settings.task_queue),
+        spec=ScheduleSpec(cron_expressions=[settings.replenishment_cron]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE),
+        state=ScheduleState(note="forecasts every sku and location, stores proposals"),
+    )
+
+
+async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
-        await client.create_schedule(RECONCILIATION, schedule)
+        await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(RECONCILIATION).update(lambda _: ScheduleUpdate(schedule=schedule))
+        async def keep_state(current):  # settings change the plan; a pause set in the UI stays
+            schedule.state = current.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+        await client.get_schedule_handle(schedule_id).update(keep_state)
+
+
+async def ensure(client: Client, settings: Settings) -> None:
+    await _ensure_schedule(client, RECONCILIATION, reconciliation_schedule(settings))
+    await _ensure_schedule(client, REPLENISHMENT, replenishment_schedule(settings))
     await client.start_workflow(
         WebhookDeliveryWorkflow.run, DeliveryInput(settings.outbox_poll_seconds), id=WEBHOOK_DELIVERY,
         task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     transfer_deadline_hours: float = Field(default=72.0, gt=0, description="After this a transfer in transit is reported lost")
     po_confirmation_deadline_hours: float = Field(
         default=48.0, gt=0, description="A purchase order the supplier has not confirmed by then is escalated")
+    replenishment_cron: str = Field(default="0 3 * * 1", description="When the replenishment schedule runs (cron, UTC)")
+    replenishment_freq: str = Field(default="M", pattern="^[DWM]$", description="Forecasting period: D, W or M")
+    replenishment_service_level: float = Field(default=0.95, gt=0, lt=1, description="Target fill rate")
+    replenishment_supplier: str = Field(default="SUP-AUTO", description="Supplier of skus that name none")
+    replenishment_batch_size: int = Field(default=2000, gt=0, description="Series per forecasting activity")
+    replenishment_parallel: int = Field(default=2, gt=0, description="Forecasting activities at a time")
+    auto_approve_max_value: float = Field(
+        default=0.0, ge=0, description="Proposals worth at most this are ordered at once (0: every proposal waits for a buyer)")
     outbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often webhook delivery looks for new events")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 

@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.orders import OrderActivities
 from activities.procurement import ProcurementActivities, SimulatedSupplier
 from activities.reconciliation import ReconciliationActivities
+from activities.replenishment import ReplenishmentActivities
 from activities.stock import StockActivities
 from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
@@ -23,11 +24,12 @@ from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
 from workflows.procurement import ProcurementWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.replenishment import ReplenishmentWorkflow
 from workflows.transfers import TransferWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow, TransferWorkflow,
-             WebhookDeliveryWorkflow, ProcurementWorkflow]
+             WebhookDeliveryWorkflow, ProcurementWorkflow, ReplenishmentWorkflow]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
 # `import time` is the sandbox's restricted proxy and non-deterministic calls are refused
@@ -44,6 +46,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
     transfers = TransferActivities(engine)
     webhooks = WebhookActivities(engine, webhook_timeout_seconds)
     procurement = ProcurementActivities(engine, hot_store, SimulatedSupplier())
+    replenishment = ReplenishmentActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -55,6 +58,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
             transfers.lost_alert, webhooks.deliver,
             procurement.submit, procurement.confirm, procurement.receive, procurement.close, procurement.escalate,
+            replenishment.plan, replenishment.forecast_batch, replenishment.auto_approvable, replenishment.approve,
             ping,
         ],
         **({"workflow_runner": RUNNER} | options),

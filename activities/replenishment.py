@@ -1,0 +1,160 @@
+"""Replenishment activities: plan a run, forecast a batch of (sku, location) series and
+store proposals (heartbeating, so a run whose worker died resumes where it stopped), and
+turn an approved proposal into a purchase order."""
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from activities.procurement import PurchaseOrderInput
+from activities.stock import business_errors_are_final
+from db import demand
+from db import procurement as pg_procurement
+from db import proposals as pg_proposals
+from domain import forecasting, replenishment
+from domain.errors import PurchaseOrderRefused
+
+CHUNK = 250  # series forecast between heartbeats
+SEASON = {"D": 7, "W": 52, "M": 12}
+
+
+@dataclass
+class RunInput:
+    run_id: str = ""  # set by the workflow from its own id
+    freq: str = "M"
+    service_level: float = 0.95
+    batch_size: int = 2000
+    parallel: int = 2
+    default_supplier: str = "SUP-AUTO"
+    auto_approve_max_value: float = 0.0  # proposals worth at most this are approved and ordered at once
+
+
+@dataclass
+class RunPlan:
+    as_of: date | None  # the newest period with demand; None: no history at all
+    total: int
+
+
+@dataclass
+class BatchInput:
+    run: RunInput
+    as_of: date
+    offset: int
+    limit: int
+
+
+@dataclass
+class ApproveInput:
+    proposal_id: int
+    decided_by: str
+    confirm_deadline_seconds: float = 48 * 3600
+
+
+class ReplenishmentActivities:
+    def __init__(self, engine: AsyncEngine, seed: int | None = None):
+        self.engine = engine
+        self.seed = seed
+
+    @activity.defn(name="plan_replenishment")
+    async def plan(self, run: RunInput) -> RunPlan:
+        async with self.engine.connect() as conn:
+            return RunPlan(await demand.latest_period(conn, run.freq), await demand.count_keys(conn))
+
+    @activity.defn(name="forecast_batch")
+    async def forecast_batch(self, batch: BatchInput) -> int:
+        """Forecast series [offset, offset + limit) and store a proposal where the inventory
+        position is at or below the reorder point. Heartbeats after every chunk with how far
+        it got; a retry (the worker died) starts from there."""
+        details = activity.info().heartbeat_details
+        done = int(details[0]) if details else 0
+        stored = int(details[1]) if len(details) > 1 else 0
+        while done < batch.limit:
+            async with self.engine.connect() as conn:
+                pairs = await demand.keys(conn, batch.offset + done, min(CHUNK, batch.limit - done))
+                if not pairs:
+                    break
+                rows = await self._propose(conn, batch, pairs)
+            async with self.engine.begin() as conn:
+                stored += await pg_proposals.store(conn, rows)
+            done += len(pairs)
+            activity.heartbeat(done, stored)
+        return stored
+
+    async def _propose(self, conn, batch: BatchInput, pairs: list[tuple[str, str]]) -> list[dict]:
+        run = batch.run
+        history, _ = await demand.history(conn, pairs, run.freq, batch.as_of)
+        chosen = forecasting.forecast(history, horizon=12, period=SEASON[run.freq])
+        places = await pg_proposals.positions(conn, pairs)
+        terms = await pg_proposals.supplier_terms(conn)
+        rng = np.random.default_rng(self.seed if self.seed is not None else batch.offset)
+        rows = []
+        for i, (sku, location) in enumerate(pairs):
+            place = places[(sku, location)]
+            supplier = terms.get(place["supplier_id"] or run.default_supplier)
+            if supplier is None:
+                continue  # no one to order from: nothing to propose
+            lead_days = supplier.get("learned_lead_time_days", supplier["lead_time_days"])
+            lead = max(math.ceil(lead_days / demand.DAYS_PER_PERIOD[run.freq]), 0)
+            per_period = float(chosen.paths[i, :lead + 1].mean())
+            policy = replenishment.policy(history[i], per_period, lead, run.service_level, rng)
+            position = (place["on_hand"] + place["in_transit_in"] - place["reserved"] - place["allocated"]
+                        - int(place["backordered"]))
+            quantity = replenishment.order_quantity(position, policy.reorder_point, policy.order_up_to,
+                                                    supplier["min_order_quantity"], supplier["pack_size"])
+            if quantity <= 0 or not history[i].any():
+                continue
+            rows.append(dict(
+                run_id=run.run_id, sku=sku, location_id=location, supplier_id=supplier["supplier_id"], quantity=quantity,
+                value=round(quantity * float(place["unit_cost"]), 2),
+                reasoning={
+                    "method": chosen.methods[i], "forecast_per_period": round(per_period, 3),
+                    "sigma_per_period": round(float(history[i][-24:].std()), 3), "period": run.freq,
+                    "lead_time_periods": lead, "lead_time_days": round(lead_days, 1),
+                    "lead_time_source": "learned" if "learned_lead_time_days" in supplier else "supplier",
+                    "lead_time_demand": round(policy.lead_time_demand, 2), "safety_stock": policy.safety_stock,
+                    "reorder_point": policy.reorder_point, "order_up_to": policy.order_up_to,
+                    "target_fill_rate": run.service_level,
+                    "position": {"on_hand": place["on_hand"], "in_transit_in": place["in_transit_in"],
+                                 "reserved": place["reserved"], "allocated": place["allocated"],
+                                 "backordered": int(place["backordered"]), "total": position},
+                    "history_until": batch.as_of.isoformat(),
+                }))
+        return rows
+
+    @activity.defn(name="auto_approvable")
+    async def auto_approvable(self, run: RunInput) -> list[int]:
+        if run.auto_approve_max_value <= 0:
+            return []
+        async with self.engine.connect() as conn:
+            return await pg_proposals.approvable(conn, run.run_id, run.auto_approve_max_value)
+
+    @activity.defn(name="approve_proposal")
+    @business_errors_are_final
+    async def approve(self, req: ApproveInput) -> PurchaseOrderInput:
+        """Approve and turn into a purchase order (`PO-P{proposal_id}`), once; a repeat
+        returns the same order. The caller starts its ProcurementWorkflow."""
+        return await approve_proposal(self.engine, req)
+
+
+async def approve_proposal(engine: AsyncEngine, req: ApproveInput) -> PurchaseOrderInput:
+    po_id = f"PO-P{req.proposal_id}"
+    async with engine.begin() as conn:
+        proposal = await pg_proposals.get(conn, req.proposal_id, lock=True)
+        if proposal is None:
+            raise PurchaseOrderRefused(po_id, f"no proposal {req.proposal_id}")
+        if proposal["status"] == "rejected":
+            raise PurchaseOrderRefused(po_id, f"proposal {req.proposal_id} was rejected")
+        supplier = await pg_procurement.supplier(conn, proposal["supplier_id"])
+        if supplier is None:
+            raise PurchaseOrderRefused(po_id, f"supplier {proposal['supplier_id']} does not exist")
+        if proposal["status"] == "proposed":
+            await pg_procurement.create(conn, po_id, proposal["supplier_id"], proposal["location_id"],
+                                        {proposal["sku"]: proposal["quantity"]})
+            await pg_proposals.decide(conn, req.proposal_id, "approved", req.decided_by, po_id)
+    return PurchaseOrderInput(po_id, proposal["supplier_id"], proposal["location_id"],
+                              {proposal["sku"]: proposal["quantity"]}, req.confirm_deadline_seconds,
+                              supplier["simulated_confirm_seconds"])

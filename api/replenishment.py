@@ -1,0 +1,118 @@
+"""Replenishment: the schedule (trigger now, pause, backfill: the same as in the Temporal
+UI) and the proposals buyers approve or reject."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from activities.replenishment import ApproveInput, approve_proposal
+from api.app_state import temporal_client
+from api.deps import ConnDep
+from api.schemas import DecisionIn, RunAction
+from db import proposals as pg_proposals
+from domain.errors import InvalidInput
+from stocksaga.schedules import REPLENISHMENT
+from workflows.procurement import ProcurementWorkflow
+
+router = APIRouter(prefix="/v1/replenishment", tags=["replenishment"])
+
+
+def _unavailable(err: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"error": "temporal_unavailable", "message": str(err)[:300]})
+
+
+async def _schedule_view(handle) -> dict:
+    described = await handle.describe()
+    info = described.info
+    return {
+        "schedule_id": REPLENISHMENT,
+        "paused": described.schedule.state.paused,
+        "note": described.schedule.state.note,
+        "next_runs": [t.isoformat() for t in info.next_action_times[:5]],
+        "recent_runs": [{"workflow_id": a.action.workflow_id, "started_at": a.started_at.isoformat()}
+                        for a in info.recent_actions[-10:]],
+        "running": [w.workflow_id for w in info.running_actions],
+    }
+
+
+@router.get("/runs", summary="The replenishment schedule: paused or not, next and recent runs")
+async def runs(request: Request) -> JSONResponse:
+    try:
+        handle = (await temporal_client(request.app)).get_schedule_handle(REPLENISHMENT)
+        return JSONResponse(content=await _schedule_view(handle))
+    except (RPCError, RuntimeError, OSError) as err:
+        return _unavailable(err)
+
+
+@router.post("/runs", status_code=202, summary="Run now (trigger), pause, unpause, or backfill the schedule")
+async def run_action(body: RunAction, request: Request) -> JSONResponse:
+    if body.action == "backfill" and not (body.start and body.end and body.start < body.end):
+        raise InvalidInput("end", "backfill needs start and end, with end after start")
+    try:
+        handle = (await temporal_client(request.app)).get_schedule_handle(REPLENISHMENT)
+        if body.action == "trigger":
+            await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+        elif body.action == "pause":
+            await handle.pause(note=body.note or "paused over the API")
+        elif body.action == "unpause":
+            await handle.unpause(note=body.note or "unpaused over the API")
+        else:
+            await handle.backfill(ScheduleBackfill(start_at=body.start, end_at=body.end,
+                                                   overlap=ScheduleOverlapPolicy.BUFFER_ALL))
+        return JSONResponse(status_code=202, content={"action": body.action, **await _schedule_view(handle)})
+    except (RPCError, RuntimeError, OSError) as err:
+        return _unavailable(err)
+
+
+@router.get("/proposals", summary="Proposals with their reasoning, oldest first")
+async def proposals(
+    conn: ConnDep,
+    status: Annotated[str | None, Query(pattern="^(proposed|approved|rejected|ordered)$")] = None,
+    run_id: Annotated[str | None, Query(max_length=200)] = None,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int | None, Query(ge=0, description="Only proposals after this id")] = None,
+) -> dict:
+    rows = await pg_proposals.listed(conn, status, run_id, sku, limit, after)
+    return {"proposals": rows, "next_after": rows[-1]["proposal_id"] if len(rows) == limit else None}
+
+
+def _unknown(proposal_id: int) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"error": "unknown_proposal", "field": "proposal_id",
+                                                  "message": f"proposal {proposal_id} does not exist"})
+
+
+@router.post("/proposals/{proposal_id}/approve", summary="Approve: a purchase order is created and its saga started")
+async def approve(proposal_id: int, body: DecisionIn, request: Request, conn: ConnDep) -> JSONResponse:
+    if await pg_proposals.get(conn, proposal_id) is None:
+        return _unknown(proposal_id)
+    settings = request.app.state.settings
+    po = await approve_proposal(request.app.state.engine, ApproveInput(
+        proposal_id, body.decided_by, settings.po_confirmation_deadline_hours * 3600))
+    try:
+        await (await temporal_client(request.app)).start_workflow(
+            ProcurementWorkflow.run, po, id=f"po-{po.po_id}", task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        pass  # approved before: the order is on its way
+    except (RPCError, RuntimeError, OSError) as err:  # approved, not yet ordered: approving again starts it
+        return _unavailable(err)
+    return JSONResponse(content={"proposal_id": proposal_id, "status": "approved", "po_id": po.po_id})
+
+
+@router.post("/proposals/{proposal_id}/reject", summary="Reject a proposal")
+async def reject(proposal_id: int, body: DecisionIn, request: Request) -> JSONResponse:
+    async with request.app.state.engine.begin() as conn:
+        current = await pg_proposals.get(conn, proposal_id)
+        if current is None:
+            return _unknown(proposal_id)
+        decided = await pg_proposals.decide(conn, proposal_id, "rejected", body.decided_by)
+    if decided is None:
+        return JSONResponse(status_code=409, content={"error": "already_decided", "field": "proposal_id",
+                                                      "message": f"proposal {proposal_id} is {current['status']}"})
+    return JSONResponse(content={"proposal_id": proposal_id, "status": "rejected"})

@@ -1,0 +1,96 @@
+"""Demand history per (sku, location) and period: units picked for orders (from the
+ledger) plus history imported from elsewhere (`stocksaga import-demand`)."""
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.tables import demand_imports, movements, stock_levels
+
+TRUNC = {"D": "day", "W": "week", "M": "month"}
+HISTORY_PERIODS = {"D": 365, "W": 104, "M": 48}  # how far back a forecast looks
+DAYS_PER_PERIOD = {"D": 1.0, "W": 7.0, "M": 30.44}
+
+
+async def import_rows(conn: AsyncConnection, rows: list[dict]) -> int:
+    """Upsert {sku, location_id, period_start, quantity} rows (a re-import replaces)."""
+    if not rows:
+        return 0
+    stmt = pg_insert(demand_imports).values(rows)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=["sku", "location_id", "period_start"],
+        set_={"quantity": stmt.excluded.quantity, "imported_at": sa.func.now()}))
+    return len(rows)
+
+
+def _picked(freq: str):
+    period = sa.func.date_trunc(TRUNC[freq], movements.c.created_at).cast(sa.Date)
+    return (sa.select(movements.c.sku, movements.c.location_id, period.label("period_start"),
+                      sa.func.sum(-movements.c.d_on_hand).label("quantity"))
+            .where(movements.c.kind == "pick").group_by(movements.c.sku, movements.c.location_id, period))
+
+
+def _imported(freq: str):
+    period = sa.func.date_trunc(TRUNC[freq], demand_imports.c.period_start).cast(sa.Date)
+    return (sa.select(demand_imports.c.sku, demand_imports.c.location_id, period.label("period_start"),
+                      sa.func.sum(demand_imports.c.quantity).label("quantity"))
+            .group_by(demand_imports.c.sku, demand_imports.c.location_id, period))
+
+
+async def latest_period(conn: AsyncConnection, freq: str) -> date | None:
+    """The newest period with any demand: where a replenishment run's history ends."""
+    both = sa.union_all(_picked(freq), _imported(freq)).subquery()
+    return await conn.scalar(sa.select(sa.func.max(both.c.period_start)))
+
+
+async def keys(conn: AsyncConnection, offset: int, limit: int) -> list[tuple[str, str]]:
+    """(sku, location) pairs to plan for, in order: every stocked place and every place
+    with imported demand."""
+    both = sa.union(sa.select(stock_levels.c.sku, stock_levels.c.location_id),
+                    sa.select(demand_imports.c.sku, demand_imports.c.location_id)).subquery()
+    rows = await conn.execute(sa.select(both.c.sku, both.c.location_id)
+                              .order_by(both.c.sku, both.c.location_id).offset(offset).limit(limit))
+    return [(r.sku, r.location_id) for r in rows]
+
+
+async def count_keys(conn: AsyncConnection) -> int:
+    both = sa.union(sa.select(stock_levels.c.sku, stock_levels.c.location_id),
+                    sa.select(demand_imports.c.sku, demand_imports.c.location_id)).subquery()
+    return await conn.scalar(sa.select(sa.func.count()).select_from(both))
+
+
+def period_starts(freq: str, last: date, periods: int) -> list[date]:
+    """The `periods` period starts ending with `last`, oldest first."""
+    if freq == "M":
+        months = [(last.year * 12 + last.month - 1) - k for k in range(periods)][::-1]
+        return [date(m // 12, m % 12 + 1, 1) for m in months]
+    step = timedelta(days=7 if freq == "W" else 1)
+    return [last - step * k for k in range(periods)][::-1]
+
+
+async def history(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str, last: date,
+                  periods: int | None = None) -> tuple[np.ndarray, list[date]]:
+    """Demand of each pair in the periods ending with `last`: (pairs, periods), zeros where
+    nothing sold."""
+    starts = period_starts(freq, last, periods or HISTORY_PERIODS[freq])
+    out = np.zeros((len(pairs), len(starts)))
+    if not pairs:
+        return out, starts
+    row_of = {pair: i for i, pair in enumerate(pairs)}
+    col_of = {start: j for j, start in enumerate(starts)}
+    both = sa.union_all(_picked(freq), _imported(freq)).subquery()
+    wanted = sa.tuple_(both.c.sku, both.c.location_id).in_(pairs)
+    rows = await conn.execute(sa.select(both.c.sku, both.c.location_id, both.c.period_start, both.c.quantity)
+                              .where(wanted, both.c.period_start >= starts[0], both.c.period_start <= last))
+    for r in rows:
+        j = col_of.get(r.period_start if isinstance(r.period_start, date) else r.period_start.date())
+        if j is not None:
+            out[row_of[(r.sku, r.location_id)], j] += float(r.quantity)
+    return out, starts
+
+
+def as_date(moment: date | datetime) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment

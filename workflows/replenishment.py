@@ -1,0 +1,77 @@
+"""ReplenishmentWorkflow, started by the Temporal Schedule `stocksaga-replenishment` (or by
+POST /v1/replenishment/runs): forecast every (sku, location) in parallel batches, store
+proposals with their reasoning, and order at once what the auto-approve policy allows.
+
+Each batch is one activity that heartbeats its progress, so a batch whose worker dies is
+retried from where it stopped; at most `parallel` batches run at a time.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.replenishment import ApproveInput, BatchInput, ReplenishmentActivities, RunInput
+    from domain.errors import NON_RETRYABLE
+    from workflows.procurement import ProcurementWorkflow
+
+SHORT = dict(start_to_close_timeout=timedelta(minutes=2),
+             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE))
+BATCH = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=60),
+             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE))
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    as_of: str | None
+    series: int
+    proposals: int
+    ordered: list[str] = field(default_factory=list)  # purchase orders started by auto-approval
+
+
+@workflow.defn
+class ReplenishmentWorkflow:
+    def __init__(self) -> None:
+        self._done = 0
+        self._total = 0
+        self._proposals = 0
+
+    @workflow.query
+    def progress(self) -> dict:
+        return {"series_done": self._done, "series": self._total, "proposals": self._proposals}
+
+    @workflow.run
+    async def run(self, run: RunInput) -> RunResult:
+        run.run_id = run.run_id or workflow.info().workflow_id
+        plan = await workflow.execute_activity_method(ReplenishmentActivities.plan, run, **SHORT)
+        self._total = plan.total
+        if plan.as_of is None:
+            return RunResult(run.run_id, None, plan.total, 0)
+        gate = asyncio.Semaphore(max(run.parallel, 1))
+
+        async def batch(offset: int) -> None:
+            async with gate:
+                limit = min(run.batch_size, plan.total - offset)
+                self._proposals += await workflow.execute_activity_method(
+                    ReplenishmentActivities.forecast_batch, BatchInput(run, plan.as_of, offset, limit), **BATCH)
+                self._done += limit
+                workflow.set_current_details(f"{self._done}/{self._total} series, {self._proposals} proposals")
+
+        await asyncio.gather(*[batch(offset) for offset in range(0, plan.total, max(run.batch_size, 1))])
+        ordered = []
+        for proposal_id in await workflow.execute_activity_method(ReplenishmentActivities.auto_approvable, run, **SHORT):
+            po = await workflow.execute_activity_method(
+                ReplenishmentActivities.approve, ApproveInput(proposal_id, "auto-approve"), **SHORT)
+            try:
+                await workflow.start_child_workflow(ProcurementWorkflow.run, po, id=f"po-{po.po_id}",
+                                                    parent_close_policy=ParentClosePolicy.ABANDON)
+            except WorkflowAlreadyStartedError:
+                pass  # ordered by an earlier attempt of this run
+            ordered.append(po.po_id)
+        return RunResult(run.run_id, plan.as_of.isoformat(), plan.total, self._proposals, ordered)
