@@ -35,14 +35,14 @@ class RunInput:
 
 @dataclass
 class RunPlan:
-    as_of: date | None  # the newest period with demand; None: no history at all
+    as_of: str | None  # ISO date of the newest period with demand; None: no history at all
     total: int
 
 
 @dataclass
 class BatchInput:
     run: RunInput
-    as_of: date
+    as_of: str  # ISO date: the last period of history
     offset: int
     limit: int
 
@@ -62,7 +62,8 @@ class ReplenishmentActivities:
     @activity.defn(name="plan_replenishment")
     async def plan(self, run: RunInput) -> RunPlan:
         async with self.engine.connect() as conn:
-            return RunPlan(await demand.latest_period(conn, run.freq), await demand.count_keys(conn))
+            latest = await demand.latest_period(conn, run.freq)
+            return RunPlan(latest.isoformat() if latest else None, await demand.count_keys(conn))
 
     @activity.defn(name="forecast_batch")
     async def forecast_batch(self, batch: BatchInput) -> int:
@@ -86,7 +87,7 @@ class ReplenishmentActivities:
 
     async def _propose(self, conn, batch: BatchInput, pairs: list[tuple[str, str]]) -> list[dict]:
         run = batch.run
-        history, _ = await demand.history(conn, pairs, run.freq, batch.as_of)
+        history, _ = await demand.history(conn, pairs, run.freq, date.fromisoformat(batch.as_of))
         chosen = forecasting.forecast(history, horizon=12, period=SEASON[run.freq])
         places = await pg_proposals.positions(conn, pairs)
         terms = await pg_proposals.supplier_terms(conn)
@@ -121,7 +122,7 @@ class ReplenishmentActivities:
                     "position": {"on_hand": place["on_hand"], "in_transit_in": place["in_transit_in"],
                                  "reserved": place["reserved"], "allocated": place["allocated"],
                                  "backordered": int(place["backordered"]), "total": position},
-                    "history_until": batch.as_of.isoformat(),
+                    "history_until": batch.as_of,
                 }))
         return rows
 

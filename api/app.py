@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import (
-    availability, catalog, checkout, errors, orders, procurement, replenishment, reports, stock, webhooks, wms,
+    availability, catalog, checkout, errors, forecasts, orders, procurement, replenishment, reports, stock, webhooks,
+    wms,
 )
 from api.app_state import temporal_client
 from db.hotstore import HotStore
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(procurement.router)
     app.include_router(replenishment.router)
+    app.include_router(forecasts.router)
     wms.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")

@@ -1,7 +1,7 @@
 """Demand history per (sku, location) and period: units picked for orders (from the
 ledger) plus history imported from elsewhere (`stocksaga import-demand`)."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import sqlalchemy as sa
@@ -16,10 +16,18 @@ DAYS_PER_PERIOD = {"D": 1.0, "W": 7.0, "M": 30.44}
 
 
 async def import_rows(conn: AsyncConnection, rows: list[dict]) -> int:
-    """Upsert {sku, location_id, period_start, quantity} rows (a re-import replaces)."""
+    """Upsert {sku, location_id, period_start, quantity} rows (a re-import replaces). The
+    rows are copied into a temporary table first (COPY: fast for a large history), then
+    merged in one statement."""
     if not rows:
         return 0
-    stmt = pg_insert(demand_imports).values(rows)
+    await conn.execute(sa.text("CREATE TEMPORARY TABLE IF NOT EXISTS demand_batch "
+                               "(sku text, location_id text, period_start date, quantity bigint) ON COMMIT DELETE ROWS"))
+    raw = (await conn.get_raw_connection()).driver_connection
+    await raw.copy_records_to_table("demand_batch", columns=["sku", "location_id", "period_start", "quantity"],
+                                    records=[(r["sku"], r["location_id"], r["period_start"], r["quantity"]) for r in rows])
+    batch = sa.table("demand_batch", *[sa.column(c) for c in ("sku", "location_id", "period_start", "quantity")])
+    stmt = pg_insert(demand_imports).from_select(["sku", "location_id", "period_start", "quantity"], sa.select(batch))
     await conn.execute(stmt.on_conflict_do_update(
         index_elements=["sku", "location_id", "period_start"],
         set_={"quantity": stmt.excluded.quantity, "imported_at": sa.func.now()}))
@@ -62,13 +70,17 @@ async def count_keys(conn: AsyncConnection) -> int:
     return await conn.scalar(sa.select(sa.func.count()).select_from(both))
 
 
+def shift(freq: str, start: date, periods: int) -> date:
+    """The period start `periods` periods after `start` (before it when negative)."""
+    if freq == "M":
+        month = start.year * 12 + start.month - 1 + periods
+        return date(month // 12, month % 12 + 1, 1)
+    return start + timedelta(days=(7 if freq == "W" else 1) * periods)
+
+
 def period_starts(freq: str, last: date, periods: int) -> list[date]:
     """The `periods` period starts ending with `last`, oldest first."""
-    if freq == "M":
-        months = [(last.year * 12 + last.month - 1) - k for k in range(periods)][::-1]
-        return [date(m // 12, m % 12 + 1, 1) for m in months]
-    step = timedelta(days=7 if freq == "W" else 1)
-    return [last - step * k for k in range(periods)][::-1]
+    return [shift(freq, last, -k) for k in range(periods)][::-1]
 
 
 async def history(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str, last: date,
@@ -86,11 +98,8 @@ async def history(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str
     rows = await conn.execute(sa.select(both.c.sku, both.c.location_id, both.c.period_start, both.c.quantity)
                               .where(wanted, both.c.period_start >= starts[0], both.c.period_start <= last))
     for r in rows:
-        j = col_of.get(r.period_start if isinstance(r.period_start, date) else r.period_start.date())
+        j = col_of.get(r.period_start)
         if j is not None:
             out[row_of[(r.sku, r.location_id)], j] += float(r.quantity)
     return out, starts
 
-
-def as_date(moment: date | datetime) -> date:
-    return moment.date() if isinstance(moment, datetime) else moment

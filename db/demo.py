@@ -69,7 +69,8 @@ async def load(engine: AsyncEngine, sku_count: int = 300, progress: Callable[[in
     booked = 0
     async with engine.begin() as conn:
         await conn.execute(pg_insert(locations).values(LOCATIONS).on_conflict_do_nothing())
-        await conn.execute(pg_insert(skus).values(catalogue).on_conflict_do_nothing())
+        if catalogue:
+            await conn.execute(pg_insert(skus).values(catalogue).on_conflict_do_nothing())
         await conn.execute(pg_insert(suppliers).values(SUPPLIERS).on_conflict_do_nothing())
     for n, item in enumerate(catalogue, start=1):
         async with engine.begin() as conn:

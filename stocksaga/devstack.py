@@ -34,6 +34,7 @@ async def _prepare(settings: Settings, demo_skus: int) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await schedules.ensure(client, settings)
     _say(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
+    _say(f"schedule {schedules.REPLENISHMENT}: cron '{settings.replenishment_cron}' (run now: POST /v1/replenishment/runs)")
     engine = create_async_engine(settings.database_url)
     redis_client = aioredis.from_url(settings.redis_url)
     try:

@@ -74,4 +74,4 @@ class ReplenishmentWorkflow:
             except WorkflowAlreadyStartedError:
                 pass  # ordered by an earlier attempt of this run
             ordered.append(po.po_id)
-        return RunResult(run.run_id, plan.as_of.isoformat(), plan.total, self._proposals, ordered)
+        return RunResult(run.run_id, plan.as_of, plan.total, self._proposals, ordered)

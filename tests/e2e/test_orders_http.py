@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -284,4 +285,45 @@ def test_a_purchase_order_lives_from_creation_to_received_over_http(stack):
     assert po["lines"] == {sku: {"ordered": 20, "received": 20}}
     stock = httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()
     assert (stock["on_hand"], stock["in_transit_in"]) == (20, 0)
+    verify_clean(stack)
+
+
+def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(stack, tmp_path):
+    """The buyer's loop: import history, run the schedule now, approve a proposal, the
+    supplier confirms, the goods are received, stock rises."""
+    api = stack["api"]
+    wanted = {"21134203", "21030232", "21137137"}  # three carparts series with steady demand
+    source = (Path(__file__).resolve().parents[3] / "shared" / "data" / "carparts_monthly_demand.csv").read_text()
+    lines = [line for line in source.splitlines() if line.split(",")[0] in wanted]
+    history = tmp_path / "history.csv"
+    history.write_text("sku,period_start,qty\n" + "\n".join(lines) + "\n")
+    imported = subprocess.run([sys.executable, "-m", "stocksaga.cli", "import-demand", "--csv", str(history),
+                               "--location", "FC-LYS", "--create-skus"], env=stack["env"], capture_output=True,
+                              text=True, timeout=120)
+    assert imported.returncode == 0 and "for 3 skus at FC-LYS" in imported.stdout, imported.stderr
+
+    assert httpx.post(f"{api}/v1/replenishment/runs", json={"action": "trigger"}, timeout=30).status_code == 202
+    for _ in range(300):
+        found = httpx.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"]
+        if found:
+            break
+        time.sleep(0.2)
+    [proposal] = found
+    assert proposal["location_id"] == "FC-LYS" and proposal["reasoning"]["method"] and proposal["quantity"] > 0
+    approved = httpx.post(f"{api}/v1/replenishment/proposals/{proposal['proposal_id']}/approve", json={}, timeout=30)
+    assert approved.status_code == 200, approved.text
+    po_id = approved.json()["po_id"]
+    confirmed = httpx.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
+    assert confirmed.json()["status"] == "confirmed", confirmed.text
+    quantity = proposal["quantity"]
+    assert httpx.get(f"{api}/v1/stock/21134203/FC-LYS").json()["in_transit_in"] == quantity
+    wms(api, wms_event("RECEIVING_COMPLETE", "FC-LYS", {"lines": [{"sku": "21134203", "quantity": quantity}],
+                                                        "purchase_order_id": po_id}))
+    for _ in range(100):
+        if httpx.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity:
+            break
+        time.sleep(0.1)
+    assert httpx.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity
+    assert httpx.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"][0]["status"] == "approved"
+    assert httpx.get(f"{api}/v1/forecasts/21134203/plot.png", params={"location": "FC-LYS"}).content[:4] == b"\x89PNG"
     verify_clean(stack)

@@ -1,0 +1,84 @@
+"""What a buyer looks at: a sku's demand history at a location, the forecast of the method
+chosen for it, and an 80% interval; as JSON and as a PNG."""
+
+import io
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from api.deps import ConnDep, SkuPath
+from db import demand, queries
+from domain import forecasting, replenishment
+from domain.errors import InvalidInput, UnknownLocation, UnknownSku
+
+router = APIRouter(prefix="/v1/forecasts", tags=["replenishment"])
+SEASON = {"D": 7, "W": 52, "M": 12}
+Location = Annotated[str, Query(min_length=1, max_length=64, description="The location (required)")]
+Horizon = Annotated[int, Query(ge=1, le=104, description="Periods to forecast")]
+
+
+async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> dict:
+    if not await queries.sku_exists(conn, sku):
+        raise UnknownSku(sku)
+    if not await queries.location_exists(conn, location):
+        raise UnknownLocation(location)
+    freq = settings.replenishment_freq
+    last = await demand.latest_period(conn, freq)
+    if last is None:
+        raise InvalidInput("sku", "there is no demand history at all yet (import some: stocksaga import-demand)")
+    history, starts = await demand.history(conn, [(sku, location)], freq, last)
+    chosen = forecasting.forecast(history, horizon, period=SEASON[freq])
+    draws = replenishment.demand_draws(history[0], 1, np.random.default_rng(0), draws=4000)[:, 0]
+    mean = draws.mean()
+    path = chosen.paths[0]
+    scale = path / mean if mean > 0 else np.zeros_like(path)
+    ahead = [demand.shift(freq, last, k) for k in range(1, horizon + 1)]
+    return {
+        "sku": sku, "location_id": location, "period": freq, "method": chosen.methods[0],
+        "history": [{"period_start": d.isoformat(), "quantity": float(q)} for d, q in zip(starts, history[0])],
+        "forecast": [{"period_start": d.isoformat(), "quantity": round(float(f), 3),
+                      "low": round(float(np.quantile(draws, 0.1) * s), 3), "high": round(float(np.quantile(draws, 0.9) * s), 3)}
+                     for d, f, s in zip(ahead, path, scale)],
+        "interval": 0.8,
+    }
+
+
+@router.get("/{sku}", summary="Demand history, forecast and 80% interval of a sku at a location")
+async def forecast(sku: SkuPath, location: Location, conn: ConnDep, request: Request, horizon: Horizon = 12) -> dict:
+    return await _forecast(conn, request.app.state.settings, sku, location, horizon)
+
+
+@router.get("/{sku}/plot.png", summary="The same as a picture", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+async def plot(sku: SkuPath, location: Location, conn: ConnDep, request: Request, horizon: Horizon = 12) -> Response:
+    data = await _forecast(conn, request.app.state.settings, sku, location, horizon)
+    return Response(content=draw(data), media_type="image/png")
+
+
+def draw(data: dict) -> bytes:
+    import matplotlib  # noqa: PLC0415 (only this route draws)
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # noqa: PLC0415
+
+    past = [h["period_start"] for h in data["history"]]
+    ahead = [f["period_start"] for f in data["forecast"]]
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=110)
+    ax.bar(range(len(past)), [h["quantity"] for h in data["history"]], color="#9bb7d4", label="demand")
+    xs = range(len(past), len(past) + len(ahead))
+    ax.fill_between(xs, [f["low"] for f in data["forecast"]], [f["high"] for f in data["forecast"]], color="#f4b183",
+                    alpha=0.5, label=f"{data['interval']:.0%} interval")
+    ax.plot(xs, [f["quantity"] for f in data["forecast"]], color="#c55a11", linewidth=2, label=f"forecast ({data['method']})")
+    labels = past + ahead
+    step = max(len(labels) // 12, 1)
+    ax.set_xticks(range(0, len(labels), step), [labels[i][:7] for i in range(0, len(labels), step)], rotation=45, ha="right")
+    ax.set_ylabel("units per period")
+    ax.set_title(f"{data['sku']} at {data['location_id']}")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()

@@ -1,0 +1,94 @@
+"""Replenishment on real Postgres: demand history in, proposals with their reasoning out,
+auto-approval into purchase orders on the time-skipping server, and a forecast batch that
+resumes from its last heartbeat after its worker died."""
+
+import uuid
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from temporalio.testing import ActivityEnvironment
+
+from activities import replenishment as repl
+from activities.replenishment import BatchInput, ReplenishmentActivities, RunInput
+from db import demand
+from db import proposals as pg_proposals
+from db.tables import proposals, skus, suppliers
+from workflows.procurement import ProcurementWorkflow
+from workflows.replenishment import ReplenishmentWorkflow
+
+
+@pytest.fixture
+async def region(engine, location):
+    """Skus of this test only, each with 36 months of demand at `location`, a supplier of
+    their own (so other tests' history never joins the run) and a unit cost of 2."""
+    tag = uuid.uuid4().hex[:6]
+    supplier = f"SUP-{tag}"
+    names = [f"R{tag}-{n}" for n in range(6)]
+    async with engine.begin() as conn:
+        await conn.execute(pg_insert(suppliers).values(supplier_id=supplier, name="test", lead_time_days=30,
+                                                       simulated_confirm_seconds=5))
+        await conn.execute(skus.insert().values([dict(sku=s, name=s, unit_cost=2, supplier_id=supplier) for s in names]))
+        rows = [dict(sku=s, location_id=location, period_start=start, quantity=(n + 1) * (m % 3))
+                for n, s in enumerate(names) for m, start in enumerate(demand.period_starts("M", date(2030, 12, 1), 36))]
+        await demand.import_rows(conn, rows)
+    return names, supplier
+
+
+async def test_a_run_proposes_for_every_series_below_its_reorder_point_and_explains_why(
+        temporal_env, worker, engine, region):
+    names, supplier = region
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    result = await temporal_env.client.execute_workflow(
+        ReplenishmentWorkflow.run, RunInput(run_id=run_id, batch_size=2, parallel=2, default_supplier=supplier),
+        id=run_id, task_queue=worker.task_queue)
+    assert result.as_of == "2030-12-01" and result.series >= len(names)
+    async with engine.connect() as conn:
+        mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names]
+    assert sorted(p["sku"] for p in mine) == sorted(names)  # nothing on hand anywhere: every one is short
+    for p in mine:
+        why = p["reasoning"]
+        assert why["lead_time_periods"] == 1 and why["lead_time_source"] == "supplier"
+        assert why["reorder_point"] == why["safety_stock"] + round(why["lead_time_demand"] + 0.4999)
+        assert p["quantity"] == why["order_up_to"] - why["position"]["total"] and p["value"] == 2 * p["quantity"]
+    bigger = {p["sku"]: p["quantity"] for p in mine}
+    assert bigger[names[5]] > bigger[names[0]]  # six times the demand, more to order
+
+
+async def test_auto_approval_orders_small_proposals_at_once(temporal_env, worker, engine, region):
+    names, supplier = region
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    result = await temporal_env.client.execute_workflow(
+        ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, auto_approve_max_value=30),
+        id=run_id, task_queue=worker.task_queue)
+    async with engine.connect() as conn:
+        mine = {p["sku"]: p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names}
+    cheap = [p for p in mine.values() if p["value"] <= 30]
+    assert cheap and all(p["status"] == "approved" and p["po_id"] in result.ordered for p in cheap)
+    assert all(p["status"] == "proposed" for p in mine.values() if p["value"] > 30)
+    po = temporal_env.client.get_workflow_handle(f"po-{cheap[0]['po_id']}")
+    assert (await po.query(ProcurementWorkflow.state))["status"] in ("submitted", "confirmed")
+    await po.terminate()
+
+
+async def test_a_forecast_batch_resumes_from_its_last_heartbeat(engine, region, monkeypatch):
+    """A retried batch (its worker died) carries the heartbeat of the attempt before: it
+    forecasts only the series after that point."""
+    names, supplier = region
+    monkeypatch.setattr(repl, "CHUNK", 2)
+    async with engine.connect() as conn:
+        everything = await demand.keys(conn, 0, 100_000)
+        as_of = (await demand.latest_period(conn, "M")).isoformat()
+    first = everything.index((names[0], "FC-TEST"))
+    run = RunInput(run_id=f"run-{uuid.uuid4().hex[:8]}", default_supplier=supplier)
+    batch = BatchInput(run, as_of, first, len(names))
+    beats = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    env.info = env.info.__class__(**{**env.info.__dict__, "heartbeat_details": [4, 4]})  # died after 4 series
+    stored = await env.run(ReplenishmentActivities(engine, seed=1).forecast_batch, batch)
+    async with engine.connect() as conn:
+        made = (await conn.execute(sa.select(proposals.c.sku).where(proposals.c.run_id == run.run_id))).scalars().all()
+    assert sorted(made) == sorted(names[4:])  # the first four were the dead attempt's
+    assert stored == 4 + 2 and beats == [(6, 6)]
