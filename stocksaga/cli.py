@@ -103,7 +103,7 @@ async def _schedules(settings: Settings) -> None:
 async def _import_demand(settings: Settings, args) -> int:
     engine = _engine(settings)
     try:
-        return await import_demand.run(engine, args.csv, args.location, args.create_skus)
+        return await import_demand.run(engine, args.csv, args.location, args.create_skus, args.as_recent)
     finally:
         await engine.dispose()
 
@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--csv", type=Path, required=True, help="the file: sku, period_start, qty (empty qty = missing)")
     imp.add_argument("--location", required=True, help="the location the history belongs to")
     imp.add_argument("--create-skus", action="store_true", help="add skus the catalogue does not know yet")
+    imp.add_argument("--as-recent", action="store_true",
+                     help="move the history so its last period is the current one (old exports, public data for a demo)")
 
     forecast = sub.add_parser("forecast", help="forecasting tools").add_subparsers(dest="forecast", required=True)
     bt = forecast.add_parser("backtest", help="accuracy of every method and the automatic choice on a holdout, "

@@ -2,6 +2,7 @@
 qty`) into stocksaga, for one location, so replenishment has history from day one."""
 
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,26 @@ from stocksaga.forecast_cli import progress
 BATCH = 5000
 
 
-async def run(engine: AsyncEngine, csv: Path, location_id: str, create_skus: bool) -> int:
+def recent(periods: list[date], today: date) -> list[date]:
+    """The same periods moved so that the last one is the current period: monthly data (every
+    period on the 1st) by whole months, anything else by days."""
+    if not periods:
+        return periods
+    last = periods[-1]
+    if all(p.day == 1 for p in periods):
+        months = (today.year * 12 + today.month) - (last.year * 12 + last.month)
+        return [demand.shift("M", p, months) for p in periods]
+    return [p + (today - last) for p in periods]
+
+
+async def run(engine: AsyncEngine, csv: Path, location_id: str, create_skus: bool, as_recent: bool = False) -> int:
     try:
         table = demand_csv.read(csv)
     except (ValueError, UnicodeDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if as_recent:
+        table.periods = recent(table.periods, date.today())
     async with engine.begin() as conn:
         if not await queries.location_exists(conn, location_id):
             print(f"error: --location {location_id}: no such location (GET /v1/locations lists them)", file=sys.stderr)

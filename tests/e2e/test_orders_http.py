@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -298,9 +299,11 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     history = tmp_path / "history.csv"
     history.write_text("sku,period_start,qty\n" + "\n".join(lines) + "\n")
     imported = subprocess.run([sys.executable, "-m", "stocksaga.cli", "import-demand", "--csv", str(history),
-                               "--location", "FC-LYS", "--create-skus"], env=stack["env"], capture_output=True,
+                               "--location", "FC-LYS", "--create-skus", "--as-recent"],
+                              env=stack["env"], capture_output=True,
                               text=True, timeout=120)
     assert imported.returncode == 0 and "for 3 skus at FC-LYS" in imported.stdout, imported.stderr
+    assert f"to {date.today().replace(day=1)}" in imported.stdout  # moved up to now, to meet the ledger's picks
 
     assert httpx.post(f"{api}/v1/replenishment/runs", json={"action": "trigger"}, timeout=30).status_code == 202
     for _ in range(300):

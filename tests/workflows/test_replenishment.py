@@ -14,15 +14,16 @@ from activities import replenishment as repl
 from activities.replenishment import BatchInput, ReplenishmentActivities, RunInput
 from db import demand
 from db import proposals as pg_proposals
-from db.tables import proposals, skus, suppliers
+from db.tables import proposals, purchase_orders, skus, suppliers
 from workflows.procurement import ProcurementWorkflow
 from workflows.replenishment import ReplenishmentWorkflow
 
 
 @pytest.fixture
 async def region(engine, location):
-    """Skus of this test only, each with 36 months of demand at `location`, a supplier of
-    their own (so other tests' history never joins the run) and a unit cost of 2."""
+    """Skus of this test only, each with 36 months of demand at `location` up to 2040 (later
+    than any other test's history, so the run's history ends there), a supplier of their
+    own and a unit cost of 2."""
     tag = uuid.uuid4().hex[:6]
     supplier = f"SUP-{tag}"
     names = [f"R{tag}-{n}" for n in range(6)]
@@ -31,7 +32,7 @@ async def region(engine, location):
                                                        simulated_confirm_seconds=5))
         await conn.execute(skus.insert().values([dict(sku=s, name=s, unit_cost=2, supplier_id=supplier) for s in names]))
         rows = [dict(sku=s, location_id=location, period_start=start, quantity=(n + 1) * (m % 3))
-                for n, s in enumerate(names) for m, start in enumerate(demand.period_starts("M", date(2030, 12, 1), 36))]
+                for n, s in enumerate(names) for m, start in enumerate(demand.period_starts("M", date(2040, 12, 1), 36))]
         await demand.import_rows(conn, rows)
     return names, supplier
 
@@ -43,7 +44,7 @@ async def test_a_run_proposes_for_every_series_below_its_reorder_point_and_expla
     result = await temporal_env.client.execute_workflow(
         ReplenishmentWorkflow.run, RunInput(run_id=run_id, batch_size=2, parallel=2, default_supplier=supplier),
         id=run_id, task_queue=worker.task_queue)
-    assert result.as_of == "2030-12-01" and result.series >= len(names)
+    assert result.as_of == "2040-12-01" and result.series >= len(names)
     async with engine.connect() as conn:
         mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names]
     assert sorted(p["sku"] for p in mine) == sorted(names)  # nothing on hand anywhere: every one is short
@@ -92,3 +93,16 @@ async def test_a_forecast_batch_resumes_from_its_last_heartbeat(engine, region, 
         made = (await conn.execute(sa.select(proposals.c.sku).where(proposals.c.run_id == run.run_id))).scalars().all()
     assert sorted(made) == sorted(names[4:])  # the first four were the dead attempt's
     assert stored == 4 + 2 and beats == [(6, 6)]
+
+
+async def test_a_suppliers_lead_time_is_learned_once_three_orders_were_received(engine, region, location):
+    names, supplier = region
+    async with engine.begin() as conn:
+        for n, days in enumerate((8, 10, 30)):
+            await conn.execute(pg_insert(purchase_orders).values(
+                po_id=f"PO-L{uuid.uuid4().hex[:6]}{n}", supplier_id=supplier, location_id=location, status="received",
+                lines={names[0]: {"ordered": 1, "received": 1}},
+                created_at=sa.text(f"now() - interval '{days} days'"), closed_at=sa.func.now()))
+        terms = await pg_proposals.supplier_terms(conn)
+    assert terms[supplier]["lead_time_days"] == 30  # what the supplier says
+    assert round(terms[supplier]["learned_lead_time_days"]) == 10  # the median of what it did
