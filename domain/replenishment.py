@@ -1,10 +1,11 @@
 """Replenishment maths over arrays: the distribution of demand over the lead time, the
 order-up-to level that reaches a fill-rate target, and the quantities a buyer orders.
 
-Demand over k periods is simulated by a smoothed bootstrap of the recent history: each
-period is a past period's demand drawn at random, its size jittered by a lognormal
-factor (mean 1) so that the tails reach past the largest value seen. Draws are never
-negative, unlike a Gaussian interval on intermittent demand.
+Demand over k periods is simulated by a smoothed Bayesian bootstrap of the recent history:
+each draw weighs the past periods at random, takes its periods by those weights, and
+jitters their sizes by a lognormal factor (mean 1) so that the tails reach past the
+largest value seen. Draws are never negative, unlike a Gaussian interval on intermittent
+demand.
 """
 
 from dataclasses import dataclass
@@ -18,11 +19,17 @@ DRAWS = 1000
 
 def demand_draws(history: np.ndarray, periods: int, rng: np.random.Generator, draws: int = DRAWS,
                  window: int = WINDOW, jitter: float = JITTER) -> np.ndarray:
-    """(draws, periods) simulated future demand of one series, each period >= 0."""
+    """(draws, periods) simulated future demand of one series, each period >= 0.
+
+    A Bayesian bootstrap: each draw first weighs the recent periods at random (Dirichlet),
+    so that how often and how much demand comes is itself uncertain, as it is after two
+    years of history; then picks its periods by those weights and jitters their sizes."""
     recent = np.asarray(history, dtype=float)[-window:]
     if not len(recent) or not recent.any():
         return np.zeros((draws, periods))
-    out = rng.choice(recent, size=(draws, periods))
+    weights = np.cumsum(rng.dirichlet(np.ones(len(recent)), size=draws), axis=1)
+    picks = (rng.random((draws, periods))[:, :, None] > weights[:, None, :]).sum(axis=2)
+    out = recent[np.minimum(picks, len(recent) - 1)]
     sizes = recent[recent > 0]
     spread = jitter * (np.log(sizes).std() if len(sizes) > 1 else 0.5)
     if spread > 0:

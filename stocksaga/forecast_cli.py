@@ -100,7 +100,7 @@ def draw(path: Path, ours: list, gauss: list, title: str, lead_time: int) -> Non
     from matplotlib import pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for label, outcomes, style in (("stocksaga (smoothed bootstrap)", ours, "o-"), ("gaussian baseline", gauss, "s--")):
+    for label, outcomes, style in (("stocksaga (smoothed Bayesian bootstrap)", ours, "o-"), ("gaussian baseline", gauss, "s--")):
         ax.plot([o.average_on_hand for o in outcomes], [o.fill_rate for o in outcomes], style, label=label)
         for o in outcomes:
             ax.annotate(f"{o.target:g}", (o.average_on_hand, o.fill_rate), textcoords="offset points", xytext=(5, -12))
