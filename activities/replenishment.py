@@ -31,6 +31,7 @@ class RunInput:
     parallel: int = 2
     default_supplier: str = "SUP-AUTO"
     auto_approve_max_value: float = 0.0  # proposals worth at most this are approved and ordered at once
+    heartbeat_seconds: float = 60.0  # a batch silent this long is retried on another worker, from its last heartbeat
 
 
 @dataclass

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
 SHORT = dict(start_to_close_timeout=timedelta(minutes=2),
              retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE))
-BATCH = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=60),
+BATCH = dict(start_to_close_timeout=timedelta(minutes=30),
              retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE))
 
 
@@ -59,7 +59,8 @@ class ReplenishmentWorkflow:
             async with gate:
                 limit = min(run.batch_size, plan.total - offset)
                 self._proposals += await workflow.execute_activity_method(
-                    ReplenishmentActivities.forecast_batch, BatchInput(run, plan.as_of, offset, limit), **BATCH)
+                    ReplenishmentActivities.forecast_batch, BatchInput(run, plan.as_of, offset, limit),
+                    heartbeat_timeout=timedelta(seconds=run.heartbeat_seconds), **BATCH)
                 self._done += limit
                 workflow.set_current_details(f"{self._done}/{self._total} series, {self._proposals} proposals")
 

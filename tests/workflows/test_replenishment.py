@@ -2,13 +2,15 @@
 auto-approval into purchase orders on the time-skipping server, and a forecast batch that
 resumes from its last heartbeat after its worker died."""
 
+import asyncio
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
 
 from activities import replenishment as repl
 from activities.replenishment import BatchInput, ReplenishmentActivities, RunInput
@@ -16,6 +18,7 @@ from db import demand
 from db import proposals as pg_proposals
 from db.tables import proposals, purchase_orders, skus, suppliers
 from workflows.procurement import ProcurementWorkflow
+from workers.main import RUNNER, build_worker
 from workflows.replenishment import ReplenishmentWorkflow
 
 
@@ -42,7 +45,7 @@ async def test_a_run_proposes_for_every_series_below_its_reorder_point_and_expla
     names, supplier = region
     run_id = f"run-{uuid.uuid4().hex[:8]}"
     result = await temporal_env.client.execute_workflow(
-        ReplenishmentWorkflow.run, RunInput(run_id=run_id, batch_size=2, parallel=2, default_supplier=supplier),
+        ReplenishmentWorkflow.run, RunInput(run_id=run_id, batch_size=200, parallel=2, default_supplier=supplier),
         id=run_id, task_queue=worker.task_queue)
     assert result.as_of == "2040-12-01" and result.series >= len(names)
     async with engine.connect() as conn:
@@ -106,3 +109,57 @@ async def test_a_suppliers_lead_time_is_learned_once_three_orders_were_received(
         terms = await pg_proposals.supplier_terms(conn)
     assert terms[supplier]["lead_time_days"] == 30  # what the supplier says
     assert round(terms[supplier]["learned_lead_time_days"]) == 10  # the median of what it did
+
+
+class StallsAfterFirstChunk(ReplenishmentActivities):
+    """A worker that dies in the middle of a batch: it forecasts one chunk (heartbeat sent),
+    then hangs until it is shut down."""
+
+    def __init__(self, engine, stalled: asyncio.Event):
+        super().__init__(engine, seed=1)
+        self.stalled, self.chunks = stalled, 0
+
+    async def _propose(self, conn, batch, pairs):
+        self.chunks += 1
+        if self.chunks > 1:
+            self.stalled.set()
+            await asyncio.Event().wait()
+        return await super()._propose(conn, batch, pairs)
+
+
+async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_it_stopped(
+        temporal_env, engine, hot_store, region, monkeypatch):
+    names, supplier = region
+    monkeypatch.setattr(repl, "CHUNK", 2)
+    task_queue = f"tq-{uuid.uuid4()}"
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    async with engine.connect() as conn:
+        total = await demand.count_keys(conn)
+    stalled = asyncio.Event()
+    dying = StallsAfterFirstChunk(engine, stalled)
+    first = Worker(temporal_env.client, task_queue=task_queue, workflows=[ReplenishmentWorkflow],
+                   activities=[dying.plan, dying.forecast_batch, dying.auto_approvable, dying.approve],
+                   workflow_runner=RUNNER, graceful_shutdown_timeout=timedelta(seconds=0),
+                   max_cached_workflows=0)  # no sticky queue: the test server would keep its tasks for the dead worker
+    running = asyncio.create_task(first.run())
+    handle = await temporal_env.client.start_workflow(
+        ReplenishmentWorkflow.run, RunInput(run_id=run_id, batch_size=total, parallel=1, default_supplier=supplier,
+                                            heartbeat_seconds=2), id=run_id, task_queue=task_queue)
+    await asyncio.wait_for(stalled.wait(), 30)
+    await first.shutdown()  # the worker dies with the batch half done
+    running.cancel()
+    counted = []
+    original = ReplenishmentActivities._propose
+
+    async def counting(self, conn, batch, pairs):
+        counted.extend(pairs)
+        return await original(self, conn, batch, pairs)
+
+    monkeypatch.setattr(ReplenishmentActivities, "_propose", counting)
+    async with build_worker(temporal_env.client, engine, hot_store, task_queue, max_line_quantity=1_000_000):
+        result = await asyncio.wait_for(handle.result(), 60)
+    assert result.series == total
+    assert len(counted) == total - 2  # the second worker did not redo the chunk the first had finished
+    async with engine.connect() as conn:
+        mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=100_000) if p["sku"] in names]
+    assert sorted(p["sku"] for p in mine) == sorted(names)
