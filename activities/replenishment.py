@@ -19,7 +19,6 @@ from domain import forecasting, replenishment
 from domain.errors import PurchaseOrderRefused
 
 CHUNK = 250  # series forecast between heartbeats
-SEASON = {"D": 7, "W": 52, "M": 12}
 
 
 @dataclass
@@ -89,7 +88,7 @@ class ReplenishmentActivities:
     async def _propose(self, conn, batch: BatchInput, pairs: list[tuple[str, str]]) -> list[dict]:
         run = batch.run
         history, _ = await demand.history(conn, pairs, run.freq, date.fromisoformat(batch.as_of))
-        chosen = forecasting.forecast(history, horizon=12, period=SEASON[run.freq])
+        chosen = forecasting.forecast(history, horizon=12, period=forecasting.SEASON_LENGTH[run.freq])
         places = await pg_proposals.positions(conn, pairs)
         terms = await pg_proposals.supplier_terms(conn)
         rng = np.random.default_rng(self.seed if self.seed is not None else batch.offset)

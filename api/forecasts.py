@@ -14,7 +14,6 @@ from domain import forecasting, replenishment
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
 
 router = APIRouter(prefix="/v1/forecasts", tags=["replenishment"])
-SEASON = {"D": 7, "W": 52, "M": 12}
 Location = Annotated[str, Query(min_length=1, max_length=64, description="The location (required)")]
 Horizon = Annotated[int, Query(ge=1, le=104, description="Periods to forecast")]
 
@@ -29,7 +28,7 @@ async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> di
     if last is None:
         raise InvalidInput("sku", "there is no demand history at all yet (import some: stocksaga import-demand)")
     history, starts = await demand.history(conn, [(sku, location)], freq, last)
-    chosen = forecasting.forecast(history, horizon, period=SEASON[freq])
+    chosen = forecasting.forecast(history, horizon, period=forecasting.SEASON_LENGTH[freq])
     draws = replenishment.demand_draws(history[0], 1, np.random.default_rng(0), draws=4000)[:, 0]
     mean = draws.mean()
     path = chosen.paths[0]

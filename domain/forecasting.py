@@ -40,6 +40,7 @@ CANDIDATES = (
     Method("tsb", 0.1, 0.1), Method("tsb", 0.2, 0.05), Method("tsb", 0.1, 0.2), Method("tsb", 0.05, 0.05),
 )
 ETS = Method("ets")
+SEASON_LENGTH = {"D": 7, "W": 52, "M": 12}  # periods in a season, per period length
 
 
 def ses(history: np.ndarray, alpha: float) -> np.ndarray:

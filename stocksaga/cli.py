@@ -14,8 +14,9 @@ from api.app import create_app
 from db import demo, migrate, queries, verify
 from db.hotstore import HotStore
 from stocksaga import forecast_cli, import_demand, schedules
-from stocksaga.forecast_cli import SEASON
+from domain.forecasting import SEASON_LENGTH
 from stocksaga.devstack import run_dev
+from stocksaga.progress import progress
 from stocksaga.settings import Settings
 from workers.main import main as worker_main
 
@@ -27,14 +28,6 @@ def _engine(settings: Settings):
 def _hot_store(settings: Settings, engine):
     return HotStore(aioredis.from_url(settings.require_redis_url()), engine=engine, prefix=settings.redis_key_prefix,
                     event_ttl_seconds=settings.hot_store_event_ttl_seconds)
-
-
-def _progress(label: str):
-    def show(done: int, total: int) -> None:
-        end = "\n" if done >= total else ""
-        print(f"\r{label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    return show
 
 
 async def _migrate(settings: Settings) -> None:
@@ -78,7 +71,7 @@ async def _rebuild(settings: Settings) -> None:
     engine = _engine(settings)
     store = _hot_store(settings, engine)
     try:
-        count = await store.rebuild(engine, progress=_progress("rebuilding hot store"))
+        count = await store.rebuild(engine, progress=progress("rebuilding hot store"))
     finally:
         await store.redis.aclose()
         await engine.dispose()
@@ -88,7 +81,7 @@ async def _rebuild(settings: Settings) -> None:
 async def _demo(settings: Settings, sku_count: int) -> None:
     engine = _engine(settings)
     try:
-        booked = await demo.load(engine, sku_count, progress=_progress("loading demo data"))
+        booked = await demo.load(engine, sku_count, progress=progress("loading demo data"))
     finally:
         await engine.dispose()
     print(f"demo data loaded: {booked} new receipts")
@@ -145,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt = forecast.add_parser("backtest", help="accuracy of every method and the automatic choice on a holdout, "
                                               "and fill rate against stock at each service level")
     bt.add_argument("--csv", type=Path, required=True, help="demand history: sku, period_start, qty")
-    bt.add_argument("--freq", choices=sorted(SEASON), default="M", help="period length: day, week or month (sets the season)")
+    bt.add_argument("--freq", choices=sorted(SEASON_LENGTH), default="M", help="period length: day, week or month (sets the season)")
     bt.add_argument("--horizon", type=_positive, default=12, help="periods held out at the end")
     bt.add_argument("--lead-time", type=_non_negative, default=1, help="supplier lead time in periods")
     bt.add_argument("--service-levels", type=_levels, default=(0.9, 0.95, 0.99), help="fill-rate targets, e.g. 0.9,0.95,0.99")

@@ -10,8 +10,8 @@ import numpy as np
 
 from domain import backtest, forecasting
 from stocksaga import demand_csv
+from stocksaga.progress import progress
 
-SEASON = {"D": 7, "W": 52, "M": 12}
 REFERENCE = (  # single methods to compare with, as in ../shared/data/README.md
     ("naive", lambda h: h[:, -1]),
     ("mean", lambda h: h.mean(axis=1)),
@@ -28,20 +28,6 @@ def _ses_statsmodels(history: np.ndarray) -> np.ndarray:
         warnings.simplefilter("ignore")
         return np.array([SimpleExpSmoothing(row, initialization_method="estimated").fit().forecast(1)[0]
                          for row in history])
-
-
-def progress(label: str):
-    """A bar on a terminal; in a log, only the line that says it is done."""
-    started = time.monotonic()
-    live = sys.stderr.isatty()
-
-    def show(done: int, total: int) -> None:
-        if done == total or (live and done % max(total // 50, 1) == 0):
-            bar = "#" * int(30 * done / total)
-            print(f"\r{label}: [{bar:<30}] {done}/{total} {time.monotonic() - started:5.1f}s",
-                  end="\n" if done >= total else "", file=sys.stderr, flush=True)
-
-    return show
 
 
 def run(csv: Path, freq: str, horizon: int, lead_time: int, levels: tuple[float, ...], plot: Path | None,
@@ -68,7 +54,7 @@ def run(csv: Path, freq: str, horizon: int, lead_time: int, levels: tuple[float,
     rows = [(name, np.repeat(fn(train)[:, None], horizon, axis=1)) for name, fn in REFERENCE]
     rows.insert(2, ("ses (statsmodels)", np.repeat(_ses_statsmodels(train)[:, None], horizon, axis=1)))
     began = time.monotonic()
-    chosen = forecasting.forecast(train, horizon, period=SEASON[freq])
+    chosen = forecasting.forecast(train, horizon, period=forecasting.SEASON_LENGTH[freq])
     seconds = time.monotonic() - began
     rows.append(("automatic choice", chosen.paths))
     print(f"\n{'method':<20}{'MASE':>8}{'RMSSE':>8}{'bias':>8}")

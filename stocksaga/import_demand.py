@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from db import demand, queries
 from db.tables import skus
 from stocksaga import demand_csv
-from stocksaga.forecast_cli import progress
+from stocksaga.progress import progress
 
 BATCH = 5000
 
