@@ -30,6 +30,7 @@ class RunInput:
     parallel: int = 2
     default_supplier: str = "SUP-AUTO"
     auto_approve_max_value: float = 0.0  # proposals worth at most this are approved and ordered at once
+    holding_cost_rate: float = 0.25  # yearly, of the unit cost: with a supplier's order cost, orders are sized by EOQ
     heartbeat_seconds: float = 60.0  # a batch silent this long is retried on another worker, from its last heartbeat
 
 
@@ -104,8 +105,14 @@ class ReplenishmentActivities:
             policy = replenishment.policy(history[i], per_period, lead, run.service_level, rng)
             position = (place["on_hand"] + place["in_transit_in"] - place["reserved"] - place["allocated"]
                         - int(place["backordered"]))
+            eoq = None
+            unit_cost = float(place["unit_cost"])
+            if float(supplier["order_cost"]) > 0 and unit_cost > 0 and run.holding_cost_rate > 0:
+                yearly = per_period * 365 / demand.DAYS_PER_PERIOD[run.freq]
+                eoq = replenishment.economic_order_quantity(yearly, float(supplier["order_cost"]),
+                                                            unit_cost * run.holding_cost_rate)
             quantity = replenishment.order_quantity(position, policy.reorder_point, policy.order_up_to,
-                                                    supplier["min_order_quantity"], supplier["pack_size"])
+                                                    supplier["min_order_quantity"], supplier["pack_size"], eoq)
             if quantity <= 0 or not history[i].any():
                 continue
             rows.append(dict(
@@ -118,7 +125,7 @@ class ReplenishmentActivities:
                     "lead_time_source": "learned" if "learned_lead_time_days" in supplier else "supplier",
                     "lead_time_demand": round(policy.lead_time_demand, 2), "safety_stock": policy.safety_stock,
                     "reorder_point": policy.reorder_point, "order_up_to": policy.order_up_to,
-                    "target_fill_rate": run.service_level,
+                    "target_fill_rate": run.service_level, "economic_order_quantity": eoq,
                     "position": {"on_hand": place["on_hand"], "in_transit_in": place["in_transit_in"],
                                  "reserved": place["reserved"], "allocated": place["allocated"],
                                  "backordered": int(place["backordered"]), "total": position},

@@ -64,6 +64,8 @@ class SupplierIn(BaseModel):
     pack_size: int = Field(default=1, ge=1, le=100_000)
     simulated_confirm_seconds: float | None = Field(default=None, ge=0, description="Simulated supplier: confirm by itself after this")
     simulated_failure_rate: float = Field(default=0.0, ge=0, lt=1, description="Simulated supplier: share of calls it fails")
+    order_cost: float = Field(default=0.0, ge=0, le=1_000_000,
+                              description="Cost of placing one order; with HOLDING_COST_RATE, orders are sized by EOQ")
 
 
 class RunAction(BaseModel):

@@ -321,8 +321,10 @@ suppliers = sa.Table(
     sa.Column("pack_size", sa.Integer, nullable=False, server_default="1"),
     sa.Column("simulated_confirm_seconds", sa.Float),  # set: the simulated supplier confirms by itself after this
     sa.Column("simulated_failure_rate", sa.Float, nullable=False, server_default="0"),
+    sa.Column("order_cost", sa.Numeric(12, 2), nullable=False, server_default="0"),  # per order; > 0: EOQ sizes orders
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.CheckConstraint("lead_time_days >= 0 AND min_order_quantity >= 1 AND pack_size >= 1", name="ck_suppliers_terms"),
+    sa.CheckConstraint("order_cost >= 0", name="ck_suppliers_order_cost"),
     sa.CheckConstraint("simulated_failure_rate >= 0 AND simulated_failure_rate < 1", name="ck_suppliers_failure_rate"),
 )
 

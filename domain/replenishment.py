@@ -86,11 +86,13 @@ def policy(history: np.ndarray, forecast_per_period: float, lead_time: int, targ
 def order_quantity(position: int, reorder_point: int, up_to: int, minimum: int = 1, pack: int = 1,
                    eoq: int | None = None) -> int:
     """Units to order when the inventory position is at or below the reorder point: up to
-    `up_to` (or the economic order quantity if given), at least the supplier's minimum,
-    rounded up to whole packs. Zero above the reorder point."""
+    `up_to`, or, given an economic order quantity, that many but at least enough to lift the
+    position above the reorder point; at least the supplier's minimum, rounded up to whole
+    packs. Zero above the reorder point."""
     if position > reorder_point:
         return 0
-    wanted = max(eoq if eoq else up_to - position, minimum, 1)
+    wanted = max(eoq, reorder_point + 1 - position) if eoq else up_to - position
+    wanted = max(wanted, minimum, 1)
     return int(-(-wanted // pack) * pack)
 
 

@@ -36,7 +36,7 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
 def run_input(settings: Settings) -> RunInput:
     return RunInput(freq=settings.replenishment_freq, service_level=settings.replenishment_service_level,
                     batch_size=settings.replenishment_batch_size, parallel=settings.replenishment_parallel,
-                    default_supplier=settings.replenishment_supplier,
+                    default_supplier=settings.replenishment_supplier, holding_cost_rate=settings.holding_cost_rate,
                     auto_approve_max_value=settings.auto_approve_max_value)
 
 

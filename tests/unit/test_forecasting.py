@@ -104,6 +104,7 @@ def test_order_quantity_respects_minimum_and_pack_and_orders_nothing_above_the_r
     assert replenishment.order_quantity(position=18, reorder_point=20, up_to=20, minimum=10) == 10
     assert replenishment.order_quantity(position=5, reorder_point=20, up_to=50, pack=12) == 48
     assert replenishment.order_quantity(position=5, reorder_point=20, up_to=50, eoq=70, pack=25) == 75
+    assert replenishment.order_quantity(position=5, reorder_point=20, up_to=50, eoq=10) == 16  # above the reorder point
 
 
 def test_economic_order_quantity_is_wilsons_formula():

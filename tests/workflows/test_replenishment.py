@@ -163,3 +163,22 @@ async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_
     async with engine.connect() as conn:
         mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=100_000) if p["sku"] in names]
     assert sorted(p["sku"] for p in mine) == sorted(names)
+
+
+async def test_a_supplier_with_an_order_cost_gets_economic_order_quantities(temporal_env, worker, engine, region):
+    names, supplier = region
+    async with engine.begin() as conn:
+        await conn.execute(suppliers.update().where(suppliers.c.supplier_id == supplier).values(order_cost=200))
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    await temporal_env.client.execute_workflow(
+        ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, holding_cost_rate=0.25),
+        id=run_id, task_queue=worker.task_queue)
+    async with engine.connect() as conn:
+        mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=100_000) if p["sku"] in names]
+    assert mine
+    for p in mine:
+        why = p["reasoning"]
+        yearly = why["forecast_per_period"] * 365 / 30.44  # monthly periods
+        wilson = (2 * yearly * 200 / (2 * 0.25)) ** 0.5  # order cost 200, holding 25% of a unit cost of 2
+        assert abs(why["economic_order_quantity"] - wilson) <= 1  # the reasoning rounds the forecast
+        assert p["quantity"] == max(why["economic_order_quantity"], why["reorder_point"] + 1 - why["position"]["total"])

@@ -4,7 +4,8 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-26
 
-Imported demand history, replenishment proposals, and the supplier of each sku.
+Imported demand history, replenishment proposals, the supplier of each sku, and a
+supplier's cost per order (economic order quantities).
 """
 
 from alembic import op
@@ -19,6 +20,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column('skus', sa.Column('supplier_id', sa.Text(), nullable=True))
+    op.add_column('suppliers', sa.Column('order_cost', sa.Numeric(precision=12, scale=2), server_default='0',
+                                         nullable=False))
+    op.create_check_constraint('ck_suppliers_order_cost', 'suppliers', 'order_cost >= 0')
     op.create_table('demand_imports',
     sa.Column('sku', sa.Text(), nullable=False),
     sa.Column('location_id', sa.Text(), nullable=False),
@@ -58,4 +62,6 @@ def downgrade() -> None:
     op.drop_index('ix_proposals_status', table_name='proposals')
     op.drop_table('proposals')
     op.drop_table('demand_imports')
+    op.drop_constraint('ck_suppliers_order_cost', 'suppliers', type_='check')
+    op.drop_column('suppliers', 'order_cost')
     op.drop_column('skus', 'supplier_id')
