@@ -240,7 +240,7 @@ class OrderWorkflow:
         while any(state != "shipped" for state in self._shipments.values()) or self._awaiting_backorders():
             await workflow.wait_condition(lambda: bool(self._ready()) or bool(self._filled) or self._cancel is not None)
             if self._cancel is not None:
-                if self._status == OrderStatus.BACKORDERED:
+                if self._status == OrderStatus.BACKORDERED and self._shipments:  # something has left
                     await self._cancel_backorders()
                 else:
                     await self._compensate(OrderStatus.CANCELLED, self._cancel)

@@ -129,3 +129,16 @@ async def test_a_fill_for_a_paid_order_still_picking_becomes_a_shipment_of_its_o
                                           "AND payload->>'order_id' = :o"), {"o": order_id})
     assert picks == 2
     await assert_sound(engine, hot_store, sku)
+
+
+async def test_cancelling_a_paid_order_of_nothing_but_backorders_cancels_it_and_asks_for_a_refund(
+        temporal_env, worker, engine, hot_store, sku, location):
+    handle, order_id = await backordered_order(temporal_env, worker, engine, hot_store, sku, location, 0, 3)
+    assert await status(handle) == "backordered"  # paid, nothing to pick yet
+    assert await handle.execute_update(OrderWorkflow.cancel, CancelRequest("found it elsewhere")) == "cancelled"
+    row = await order_row(engine, order_id)
+    assert (row["status"], row["backorders"][0]["status"]) == ("cancelled", "cancelled")
+    async with engine.connect() as conn:
+        refunds = await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE topic = 'payment.refund_requested' "
+                                            "AND ordering_key = :o"), {"o": order_id})
+    assert refunds == 1
