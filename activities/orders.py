@@ -13,7 +13,6 @@ from db import ledger
 from db import orders as pg_orders
 from db import reservations as pg_reservations
 from db.hotstore import HoldLine, HotStore
-from domain.errors import IdempotencyConflict, InsufficientStock
 from domain.reservations import ReservationStatus
 from domain.stock import MovementKind
 
@@ -24,6 +23,15 @@ class OrderLine:
     sku: str
     location_id: str
     quantity: int
+
+
+def fills_by_order(fills: list[dict]) -> dict[str, list[OrderLine]]:
+    """Backorder fills (db/orders.fill_backorders) as the lines each order is told of."""
+    by_order: dict[str, list[OrderLine]] = {}
+    for fill in fills:
+        by_order.setdefault(fill["order_id"], []).append(
+            OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"]))
+    return by_order
 
 
 @dataclass
@@ -164,10 +172,8 @@ class OrderActivities:
                 if not trust_new:  # a reservation id used elsewhere: the second pass replays it
                     raise
         for line in o.lines:  # the API admitted these; after a hot-store rebuild they may be gone
-            try:
-                await self.hot_store.reserve(HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity))
-            except (InsufficientStock, IdempotencyConflict):
-                await self.hot_store.load(self.engine, [line.sku])
+            await self.hot_store.mirror_hold(self.engine, HoldLine(line.reservation_id, line.sku, line.location_id,
+                                                                   line.quantity))
 
     @activity.defn(name="reject_order")
     @business_errors_are_final

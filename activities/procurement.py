@@ -13,7 +13,6 @@ from activities.stock import business_errors_are_final
 from db import orders as pg_orders
 from db import procurement as pg_procurement
 from db.hotstore import HoldLine, HotStore
-from domain.errors import IdempotencyConflict, InsufficientStock
 
 
 @dataclass
@@ -115,11 +114,8 @@ class ProcurementActivities:
         for sku, quantity in req.lines.items():
             await self.hot_store.adjust(sku, req.location_id, quantity, f"po:{req.po_id}:{req.event_id}:{sku}")
         for fill in fills:
-            try:
-                await self.hot_store.reserve(HoldLine(fill["reservation_id"], fill["sku"], fill["location_id"],
-                                                      fill["quantity"]))
-            except (InsufficientStock, IdempotencyConflict):
-                await self.hot_store.load(self.engine, [fill["sku"]])
+            await self.hot_store.mirror_hold(self.engine, HoldLine(fill["reservation_id"], fill["sku"],
+                                                                   fill["location_id"], fill["quantity"]))
         return Receipt(po["status"], fills)
 
     @activity.defn(name="close_purchase_order")

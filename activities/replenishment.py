@@ -74,31 +74,32 @@ class ReplenishmentActivities:
         details = activity.info().heartbeat_details
         done = int(details[0]) if details else 0
         stored = int(details[1]) if len(details) > 1 else 0
+        async with self.engine.connect() as conn:
+            terms = await pg_proposals.supplier_terms(conn)  # the same for every chunk of the batch
         while done < batch.limit:
             async with self.engine.connect() as conn:
                 pairs = await demand.keys(conn, batch.offset + done, min(CHUNK, batch.limit - done))
                 if not pairs:
                     break
-                rows = await self._propose(conn, batch, pairs)
+                rows = await self._propose(conn, batch, pairs, terms)
             async with self.engine.begin() as conn:
                 stored += await pg_proposals.store(conn, rows)
             done += len(pairs)
             activity.heartbeat(done, stored)
         return stored
 
-    async def _propose(self, conn, batch: BatchInput, pairs: list[tuple[str, str]]) -> list[dict]:
+    async def _propose(self, conn, batch: BatchInput, pairs: list[tuple[str, str]], terms: dict[str, dict]) -> list[dict]:
         run = batch.run
         history, _ = await demand.history(conn, pairs, run.freq, date.fromisoformat(batch.as_of))
         chosen = forecasting.forecast(history, horizon=12, period=forecasting.SEASON_LENGTH[run.freq])
         places = await pg_proposals.positions(conn, pairs)
-        terms = await pg_proposals.supplier_terms(conn)
         rng = np.random.default_rng(self.seed if self.seed is not None else batch.offset)
         rows = []
         for i, (sku, location) in enumerate(pairs):
             place = places[(sku, location)]
             supplier = terms.get(place["supplier_id"] or run.default_supplier)
-            if supplier is None:
-                continue  # no one to order from: nothing to propose
+            if supplier is None or not history[i].any():
+                continue  # no one to order from, or no demand to plan for: nothing to propose
             lead_days = supplier.get("learned_lead_time_days", supplier["lead_time_days"])
             lead = max(math.ceil(lead_days / demand.DAYS_PER_PERIOD[run.freq]), 0)
             per_period = float(chosen.paths[i, :lead + 1].mean())
@@ -113,11 +114,11 @@ class ReplenishmentActivities:
                                                             unit_cost * run.holding_cost_rate)
             quantity = replenishment.order_quantity(position, policy.reorder_point, policy.order_up_to,
                                                     supplier["min_order_quantity"], supplier["pack_size"], eoq)
-            if quantity <= 0 or not history[i].any():
+            if quantity <= 0:
                 continue
             rows.append(dict(
                 run_id=run.run_id, sku=sku, location_id=location, supplier_id=supplier["supplier_id"], quantity=quantity,
-                value=round(quantity * float(place["unit_cost"]), 2),
+                value=round(quantity * unit_cost, 2),
                 reasoning={
                     "method": chosen.methods[i], "forecast_per_period": round(per_period, 3),
                     "sigma_per_period": round(float(history[i][-24:].std()), 3), "period": run.freq,

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from db import ledger
 from db import reservations as pg_reservations
 from db.hotstore import HoldLine, HotStore
-from domain.errors import IdempotencyConflict, InsufficientStock, StockError
+from domain.errors import InsufficientStock, StockError
 from domain.stock import MovementKind, delta_for
 
 
@@ -71,10 +71,7 @@ class StockActivities:
     async def reserve_stock(self, req: ReserveStockInput) -> pg_reservations.ReservationState:
         line = pg_reservations.ReservationLine(req.reservation_id, req.sku, req.location_id, req.quantity, req.order_id)
         [state] = await pg_reservations.reserve(self.engine, [line], actor="workflow", max_quantity=self.max_line_quantity)
-        try:
-            await self.hot_store.reserve(HoldLine(req.reservation_id, req.sku, req.location_id, req.quantity))
-        except (InsufficientStock, IdempotencyConflict):
-            await self.hot_store.load(self.engine, [req.sku])  # Redis drifted; Postgres wins
+        await self.hot_store.mirror_hold(self.engine, HoldLine(req.reservation_id, req.sku, req.location_id, req.quantity))
         return state
 
     @activity.defn(name="change_reservation")

@@ -25,7 +25,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.orders import OrderLine
+from activities.orders import fills_by_order
 from activities.transfers import TransferInput
 from api.app_state import temporal_client
 from api.deps import ConnDep
@@ -33,7 +33,7 @@ from db import procurement as pg_procurement
 from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
 from domain import wms
-from domain.errors import IdempotencyConflict, InsufficientStock, InvalidInput, StockError
+from domain.errors import InsufficientStock, InvalidInput, StockError
 from stocksaga.settings import Settings
 from workflows.order_messages import WarehouseStep
 from workflows.orders import OrderWorkflow
@@ -157,14 +157,11 @@ class Processor:
         """Hold the filled units in the hot store too, and tell each order's workflow, which
         confirms and picks them. A workflow that has finished has released them already
         (its compensation releases every hold of the order in Postgres)."""
-        by_order: dict[str, list[OrderLine]] = {}
-        for fill in fills:
-            line = OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"])
-            try:
-                await self.hot_store.reserve(HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity))
-            except (InsufficientStock, IdempotencyConflict):
-                await self.hot_store.load(self.engine, [line.sku])
-            by_order.setdefault(fill["order_id"], []).append(line)
+        by_order = fills_by_order(fills)
+        for lines in by_order.values():
+            for line in lines:
+                await self.hot_store.mirror_hold(self.engine, HoldLine(line.reservation_id, line.sku, line.location_id,
+                                                                       line.quantity))
         client = await self.temporal()
         for order_id, lines in by_order.items():
             try:

@@ -82,6 +82,14 @@ class HotStore:
             raise IdempotencyConflict(line.reservation_id)
         raise InsufficientStock(line.sku, line.location_id, line.quantity, int(value))
 
+    async def mirror_hold(self, engine: AsyncEngine, line: HoldLine) -> None:
+        """Postgres holds this line: hold it here too. If Redis disagrees (it drifted, or was
+        rebuilt without the hold), the sku is reloaded from Postgres, which has the hold."""
+        try:
+            await self.reserve(line)
+        except (InsufficientStock, IdempotencyConflict):
+            await self.load(engine, [line.sku])
+
     async def reserve_all(self, lines: list[HoldLine]) -> None:
         """All lines or none: each line is atomic in its own slot; if one is refused, the
         lines already held are rolled back before the refusal is raised."""

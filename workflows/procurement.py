@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.orders import OrderLine
+    from activities.orders import fills_by_order
     from activities.procurement import (
         ClosePurchaseOrder, ConfirmPurchaseOrder, Escalation, ProcurementActivities, PurchaseOrderInput,
         ReceivePurchaseOrder,
@@ -163,11 +163,7 @@ class ProcurementWorkflow:
             return
         self._received_any = True
         self._status = receipt.status
-        by_order: dict[str, list[OrderLine]] = {}
-        for fill in receipt.fills:
-            by_order.setdefault(fill["order_id"], []).append(
-                OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"]))
-        for order_id, filled in by_order.items():
+        for order_id, filled in fills_by_order(receipt.fills).items():
             try:
                 await workflow.get_external_workflow_handle(f"order-{order_id}").signal("backorder_filled", filled)
             except Exception:  # noqa: BLE001 - the order has ended; its compensation released every hold of it

@@ -119,12 +119,12 @@ class StallsAfterFirstChunk(ReplenishmentActivities):
         super().__init__(engine, seed=1)
         self.stalled, self.chunks = stalled, 0
 
-    async def _propose(self, conn, batch, pairs):
+    async def _propose(self, conn, batch, pairs, terms):
         self.chunks += 1
         if self.chunks > 1:
             self.stalled.set()
             await asyncio.Event().wait()
-        return await super()._propose(conn, batch, pairs)
+        return await super()._propose(conn, batch, pairs, terms)
 
 
 async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_it_stopped(
@@ -151,9 +151,9 @@ async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_
     counted = []
     original = ReplenishmentActivities._propose
 
-    async def counting(self, conn, batch, pairs):
+    async def counting(self, conn, batch, pairs, terms):
         counted.extend(pairs)
-        return await original(self, conn, batch, pairs)
+        return await original(self, conn, batch, pairs, terms)
 
     monkeypatch.setattr(ReplenishmentActivities, "_propose", counting)
     async with build_worker(temporal_env.client, engine, hot_store, task_queue, max_line_quantity=1_000_000):
