@@ -31,6 +31,7 @@ class RunInput:
     default_supplier: str = "SUP-AUTO"
     auto_approve_max_value: float = 0.0  # proposals worth at most this are approved and ordered at once
     holding_cost_rate: float = 0.25  # yearly, of the unit cost: with a supplier's order cost, orders are sized by EOQ
+    po_confirm_deadline_seconds: float = 48 * 3600  # of the purchase orders auto-approval places
     heartbeat_seconds: float = 60.0  # a batch silent this long is retried on another worker, from its last heartbeat
 
 

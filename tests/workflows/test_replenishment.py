@@ -3,6 +3,7 @@ auto-approval into purchase orders on the time-skipping server, and a forecast b
 resumes from its last heartbeat after its worker died."""
 
 import asyncio
+import json
 import uuid
 from datetime import date, timedelta
 
@@ -64,8 +65,8 @@ async def test_auto_approval_orders_small_proposals_at_once(temporal_env, worker
     names, supplier = region
     run_id = f"run-{uuid.uuid4().hex[:8]}"
     result = await temporal_env.client.execute_workflow(
-        ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, auto_approve_max_value=30),
-        id=run_id, task_queue=worker.task_queue)
+        ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, auto_approve_max_value=30,
+                                            po_confirm_deadline_seconds=7200), id=run_id, task_queue=worker.task_queue)
     async with engine.connect() as conn:
         mine = {p["sku"]: p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names}
     cheap = [p for p in mine.values() if p["value"] <= 30]
@@ -73,6 +74,9 @@ async def test_auto_approval_orders_small_proposals_at_once(temporal_env, worker
     assert all(p["status"] == "proposed" for p in mine.values() if p["value"] > 30)
     po = temporal_env.client.get_workflow_handle(f"po-{cheap[0]['po_id']}")
     assert (await po.query(ProcurementWorkflow.state))["status"] in ("submitted", "confirmed")
+    history = await po.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert json.loads(started.input.payloads[0].data)["confirm_deadline_seconds"] == 7200  # the run's, not a default
     await po.terminate()
 
 
