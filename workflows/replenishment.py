@@ -68,7 +68,8 @@ class ReplenishmentWorkflow:
         ordered = []
         for proposal_id in await workflow.execute_activity_method(ReplenishmentActivities.auto_approvable, run, **SHORT):
             po = await workflow.execute_activity_method(
-                ReplenishmentActivities.approve, ApproveInput(proposal_id, "auto-approve", run.po_confirm_deadline_seconds), **SHORT)
+                ReplenishmentActivities.approve,
+                ApproveInput(proposal_id, "auto-approve", run.po_confirm_deadline_seconds), **SHORT)
             try:
                 await workflow.start_child_workflow(ProcurementWorkflow.run, po, id=f"po-{po.po_id}",
                                                     parent_close_policy=ParentClosePolicy.ABANDON)
