@@ -2,6 +2,7 @@
 store proposals (heartbeating, so a run whose worker died resumes where it stopped), and
 turn an approved proposal into a purchase order."""
 
+import asyncio
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +16,7 @@ from activities.stock import business_errors_are_final
 from db import demand
 from db import procurement as pg_procurement
 from db import proposals as pg_proposals
-from domain import forecasting, replenishment
+from domain import backtest, forecasting, replenishment
 from domain.errors import PurchaseOrderRefused
 
 CHUNK = 250  # series forecast between heartbeats
@@ -33,6 +34,7 @@ class RunInput:
     holding_cost_rate: float = 0.25  # yearly, of the unit cost: with a supplier's order cost, orders are sized by EOQ
     po_confirm_deadline_seconds: float = 48 * 3600  # of the purchase orders auto-approval places
     heartbeat_seconds: float = 60.0  # a batch silent this long is retried on another worker, from its last heartbeat
+    calibration_sample: int = 1000  # series replayed to learn the level spread the service level needs; 0: none
 
 
 @dataclass
@@ -47,6 +49,13 @@ class BatchInput:
     as_of: str  # ISO date: the last period of history
     offset: int
     limit: int
+    spread: float = 0.0  # level spread learned by calibrate_replenishment
+
+
+@dataclass
+class CalibrateInput:
+    run: RunInput
+    as_of: str
 
 
 @dataclass
@@ -66,6 +75,30 @@ class ReplenishmentActivities:
         async with self.engine.connect() as conn:
             latest = await demand.latest_period(conn, run.freq)
             return RunPlan(latest.isoformat() if latest else None, await demand.count_keys(conn))
+
+    @activity.defn(name="calibrate_replenishment")
+    async def calibrate(self, req: CalibrateInput) -> float:
+        """The level spread the run's service level needs (domain.backtest.calibrate_spreads),
+        learned by replaying the policy over the last periods of an evenly spaced sample of
+        the series with demand, at the default supplier's lead time."""
+        run = req.run
+        if run.calibration_sample <= 0:
+            return 0.0
+        async with self.engine.connect() as conn:
+            total = await demand.count_keys(conn)
+            pairs = await demand.keys(conn, 0, total)
+            step = max(len(pairs) // run.calibration_sample, 1)
+            history, _ = await demand.history(conn, pairs[::step][:run.calibration_sample], run.freq,
+                                              date.fromisoformat(req.as_of))
+            supplier = (await pg_proposals.supplier_terms(conn)).get(run.default_supplier)
+        history = history[(history[:, -backtest.CALIBRATION_ORIGINS - 24:] > 0).sum(axis=1) >= 2]
+        if not len(history):
+            return 0.0
+        lead_days = supplier.get("learned_lead_time_days", supplier["lead_time_days"]) if supplier else 0
+        lead = max(math.ceil(lead_days / demand.DAYS_PER_PERIOD[run.freq]), 0)
+        spreads = await asyncio.to_thread(backtest.calibrate_spreads, history, lead, (run.service_level,),
+                                          seed=self.seed if self.seed is not None else 11)
+        return spreads[0]
 
     @activity.defn(name="forecast_batch")
     async def forecast_batch(self, batch: BatchInput) -> int:
@@ -104,7 +137,7 @@ class ReplenishmentActivities:
             lead_days = supplier.get("learned_lead_time_days", supplier["lead_time_days"])
             lead = max(math.ceil(lead_days / demand.DAYS_PER_PERIOD[run.freq]), 0)
             per_period = float(chosen.paths[i, :lead + 1].mean())
-            policy = replenishment.policy(history[i], per_period, lead, run.service_level, rng)
+            policy = replenishment.policy(history[i], per_period, lead, run.service_level, rng, batch.spread)
             position = (place["on_hand"] + place["in_transit_in"] - place["reserved"] - place["allocated"]
                         - int(place["backordered"]))
             eoq = None
@@ -127,7 +160,8 @@ class ReplenishmentActivities:
                     "lead_time_source": "learned" if "learned_lead_time_days" in supplier else "supplier",
                     "lead_time_demand": round(policy.lead_time_demand, 2), "safety_stock": policy.safety_stock,
                     "reorder_point": policy.reorder_point, "order_up_to": policy.order_up_to,
-                    "target_fill_rate": run.service_level, "economic_order_quantity": eoq,
+                    "target_fill_rate": run.service_level, "level_spread": batch.spread,
+                    "economic_order_quantity": eoq,
                     "position": {"on_hand": place["on_hand"], "in_transit_in": place["in_transit_in"],
                                  "reserved": place["reserved"], "allocated": place["allocated"],
                                  "backordered": int(place["backordered"]), "total": position},

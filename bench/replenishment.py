@@ -80,15 +80,17 @@ async def main(count: int, batch_size: int, parallel: int) -> None:
         try:
             client = await Client.connect(f"127.0.0.1:{port}")
             began = time.perf_counter()
-            result = await client.execute_workflow(
+            handle = await client.start_workflow(
                 ReplenishmentWorkflow.run, RunInput(run_id="bench", batch_size=batch_size, parallel=parallel),
                 id="replenishment-bench", task_queue="stocksaga")
+            result = await handle.result()
             seconds = time.perf_counter() - began
+            spread = (await handle.query(ReplenishmentWorkflow.progress))["level_spread"]
             async with engine.connect() as conn:
                 stored = await conn.scalar(sa.text("SELECT count(*) FROM proposals WHERE run_id = 'bench'"))
             print(f"run: {result.series} series in {seconds:.1f}s = {result.series / seconds:.0f} series/s; "
                   f"{stored} proposals; worker peak memory {peak_kib(worker.pid) / 1024:.0f} MiB "
-                  f"(batches of {batch_size}, {parallel} at a time)")
+                  f"(batches of {batch_size}, {parallel} at a time; level spread calibrated to {spread:.3f})")
         finally:
             for proc in procs:
                 proc.terminate()

@@ -6,6 +6,13 @@ each draw weighs the past periods at random, takes its periods by those weights,
 jitters their sizes by a lognormal factor (mean 1) so that the tails reach past the
 largest value seen. Draws are never negative, unlike a Gaussian interval on intermittent
 demand.
+
+The past is not the future: the rate of the coming periods can differ from the rate of the
+window (a part comes into fashion, a fleet ages). Each draw's level is therefore scaled by
+a lognormal factor of mean 1 and log-spread `spread`. How much spread a fill-rate target
+needs is not guessed but calibrated: `domain.backtest.calibrate_spreads` replays the
+policy over the recent past and picks, per target, the least spread that would have
+reached it.
 """
 
 from dataclasses import dataclass
@@ -18,12 +25,13 @@ DRAWS = 1000
 
 
 def demand_draws(history: np.ndarray, periods: int, rng: np.random.Generator, draws: int = DRAWS,
-                 window: int = WINDOW, jitter: float = JITTER) -> np.ndarray:
+                 window: int = WINDOW, jitter: float = JITTER, spread: float = 0.0) -> np.ndarray:
     """(draws, periods) simulated future demand of one series, each period >= 0.
 
     A Bayesian bootstrap: each draw first weighs the recent periods at random (Dirichlet),
     so that how often and how much demand comes is itself uncertain, as it is after two
-    years of history; then picks its periods by those weights and jitters their sizes."""
+    years of history; then picks its periods by those weights and jitters their sizes; then
+    scales the whole draw by the level factor (see the module's doc)."""
     recent = np.asarray(history, dtype=float)[-window:]
     if not len(recent) or not recent.any():
         return np.zeros((draws, periods))
@@ -31,10 +39,17 @@ def demand_draws(history: np.ndarray, periods: int, rng: np.random.Generator, dr
     picks = (rng.random((draws, periods))[:, :, None] > weights[:, None, :]).sum(axis=2)
     out = recent[np.minimum(picks, len(recent) - 1)]
     sizes = recent[recent > 0]
-    spread = jitter * (np.log(sizes).std() if len(sizes) > 1 else 0.5)
+    size_spread = jitter * (np.log(sizes).std() if len(sizes) > 1 else 0.5)
+    if size_spread > 0:
+        out *= rng.lognormal(-0.5 * size_spread**2, size_spread, size=out.shape)
     if spread > 0:
-        out *= rng.lognormal(-0.5 * spread**2, spread, size=out.shape)
+        out *= level_factors(rng.standard_normal((draws, 1)), spread)
     return out
+
+
+def level_factors(z: np.ndarray, spread: float) -> np.ndarray:
+    """Lognormal factors of mean 1 and log-spread `spread` from standard normal draws `z`."""
+    return np.exp(spread * z - 0.5 * spread**2)
 
 
 def expected_excess(sorted_totals: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -50,16 +65,22 @@ def order_up_to(draws: np.ndarray, lead_time: int, target_fill: float) -> int:
     for periodic review every period with backorders: units short per review cycle are
     E[(D over L+1 - S)+] - E[(D over L - S)+], against the demand of one period.
     `draws`: (n, lead_time + 1) simulated demand of the coming periods."""
-    if not 0 < target_fill < 1:
-        raise ValueError(f"target fill rate must be between 0 and 1, got {target_fill}")
-    cycle = np.sort(draws.sum(axis=1))
-    before = np.sort(draws[:, :lead_time].sum(axis=1))
+    return order_up_to_levels(draws, lead_time, (target_fill,))[0]
+
+
+def order_up_to_levels(draws: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> list[int]:
+    """`order_up_to` for several targets at once, from one fill-rate curve."""
+    for target in targets:
+        if not 0 < target < 1:
+            raise ValueError(f"target fill rate must be between 0 and 1, got {target}")
     per_period = draws[:, -1].mean()
     if per_period <= 0:
-        return 0
+        return [0] * len(targets)
+    cycle = np.sort(draws.sum(axis=1))
+    before = np.sort(draws[:, :lead_time].sum(axis=1))
     levels = np.arange(0, int(np.ceil(cycle[-1])) + 2)
     fill = 1 - (expected_excess(cycle, levels) - expected_excess(before, levels)) / per_period
-    return int(levels[np.argmax(fill >= target_fill)]) if (fill >= target_fill).any() else int(levels[-1])
+    return [int(levels[np.argmax(fill >= t)]) if (fill >= t).any() else int(levels[-1]) for t in targets]
 
 
 @dataclass(frozen=True)
@@ -74,8 +95,8 @@ class Policy:
 
 
 def policy(history: np.ndarray, forecast_per_period: float, lead_time: int, target_fill: float,
-           rng: np.random.Generator) -> Policy:
-    draws = demand_draws(history, lead_time + 1, rng)
+           rng: np.random.Generator, spread: float = 0.0) -> Policy:
+    draws = demand_draws(history, lead_time + 1, rng, spread=spread)
     level = order_up_to(draws, lead_time, target_fill)
     lead_demand = forecast_per_period * lead_time
     reorder = max(level - int(round(forecast_per_period)), 0)  # review every period: S less one period's demand

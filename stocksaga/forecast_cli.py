@@ -65,33 +65,49 @@ def run(csv: Path, freq: str, horizon: int, lead_time: int, levels: tuple[float,
     print(f"automatic choice in {seconds:.1f}s: " + ", ".join(f"{n} {c}" for n, c in sorted(zip(names, counts), key=lambda x: -x[1])))
 
     print(f"\nreplenishment: review every period, lead time {lead_time}, backorders; over the {horizon} held-out periods")
-    ours = backtest.simulate(series, start, horizon, lead_time, levels, backtest.bootstrap_rule(),
+    spreads = backtest.calibrate_spreads(train, lead_time, levels, origins=min(horizon, 12),
+                                         progress=progress("calibrating on the periods before the holdout"))
+    print("level spread per target, learned before the holdout: "
+          + ", ".join(f"{t:g}: {s:.3f}" for t, s in zip(levels, spreads)))
+    ours = backtest.simulate(series, start, horizon, lead_time, levels, backtest.bootstrap_rule(spreads=spreads),
                              progress("stocksaga (bootstrap)"))
     gauss = backtest.simulate(series, start, horizon, lead_time, levels, backtest.gaussian_rule(),
                               progress("gaussian baseline"))
-    print(f"{'target':>8}{'fill':>9}{'miss':>8}{'on-hand':>9}   {'gaussian':>8}{'miss':>8}{'on-hand':>9}")
-    for o, g in zip(ours, gauss):
-        print(f"{o.target:>8.2f}{o.fill_rate:>9.4f}{o.fill_rate - o.target:>+8.4f}{o.average_on_hand:>9.2f}   "
+    fill, _, held = backtest.spread_curve(series, start, horizon, lead_time, levels,
+                                          progress=progress("hindsight: every spread on the holdout"))
+    needed = backtest.on_hand_needed(fill, held, levels)
+    print(f"{'target':>8}{'fill':>9}{'miss':>8}{'on-hand':>9}{'needed':>8}   {'gaussian':>8}{'miss':>8}{'on-hand':>9}")
+    for o, n, g in zip(ours, needed, gauss):
+        print(f"{o.target:>8.2f}{o.fill_rate:>9.4f}{o.fill_rate - o.target:>+8.4f}{o.average_on_hand:>9.2f}"
+              f"{'-' if n is None else f'{n:.2f}':>8}   "
               f"{g.fill_rate:>8.4f}{g.fill_rate - g.target:>+8.4f}{g.average_on_hand:>9.2f}")
+    print("needed: the least average on-hand at which the same rule reached the target on the holdout, "
+          "found in hindsight over every spread")
     if plot:
-        draw(plot, ours, gauss, csv.name, lead_time)
+        draw(plot, ours, gauss, (fill, held), csv.name, lead_time)
         print(f"\nplot: {plot}")
     return 0
 
 
-def draw(path: Path, ours: list, gauss: list, title: str, lead_time: int) -> None:
+def draw(path: Path, ours: list, gauss: list, hindsight: tuple, title: str, lead_time: int) -> None:
     import matplotlib  # noqa: PLC0415 (only this command draws)
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for label, outcomes, style in (("stocksaga (smoothed Bayesian bootstrap)", ours, "o-"), ("gaussian baseline", gauss, "s--")):
+    fill, held = hindsight
+    for k, o in enumerate(ours):
+        ax.plot(held[:, k], fill[:, k], "-", color="grey", linewidth=0.8, alpha=0.6,
+                label="same rule, every spread, in hindsight" if k == 0 else None)
+    for label, outcomes, style in (("stocksaga (bootstrap, calibrated spread)", ours, "o-"), ("gaussian baseline", gauss, "s--")):
         ax.plot([o.average_on_hand for o in outcomes], [o.fill_rate for o in outcomes], style, label=label)
         for o in outcomes:
             ax.annotate(f"{o.target:g}", (o.average_on_hand, o.fill_rate), textcoords="offset points", xytext=(5, -12))
     for o in ours:
         ax.axhline(o.target, color="grey", linewidth=0.5, linestyle=":")
+    ax.set_xlim(0, 1.3 * max(o.average_on_hand for o in ours + gauss))
+    ax.set_ylim(min(o.fill_rate for o in ours + gauss) - 0.03, 1.0)
     ax.set_xlabel("average units on hand per series and period")
     ax.set_ylabel("achieved fill rate")
     ax.set_title(f"{title}: fill rate against stock held (lead time {lead_time})")

@@ -38,7 +38,8 @@ def run_input(settings: Settings) -> RunInput:
                     batch_size=settings.replenishment_batch_size, parallel=settings.replenishment_parallel,
                     default_supplier=settings.replenishment_supplier, holding_cost_rate=settings.holding_cost_rate,
                     po_confirm_deadline_seconds=settings.po_confirmation_deadline_hours * 3600,
-                    auto_approve_max_value=settings.auto_approve_max_value)
+                    auto_approve_max_value=settings.auto_approve_max_value,
+                    calibration_sample=settings.replenishment_calibration_sample)
 
 
 def replenishment_schedule(settings: Settings) -> Schedule:

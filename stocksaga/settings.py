@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     replenishment_supplier: str = Field(default="SUP-AUTO", description="Supplier of skus that name none")
     replenishment_batch_size: int = Field(default=2000, gt=0, description="Series per forecasting activity")
     replenishment_parallel: int = Field(default=2, gt=0, description="Forecasting activities at a time")
+    replenishment_calibration_sample: int = Field(
+        default=1000, ge=0, description="Series replayed to calibrate the level spread the service level needs (0: none)")
     holding_cost_rate: float = Field(
         default=0.25, ge=0, le=10, description="Yearly cost of holding a unit, as a share of its unit cost (EOQ)")
     auto_approve_max_value: float = Field(

@@ -58,7 +58,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
             transfers.lost_alert, webhooks.deliver,
             procurement.submit, procurement.confirm, procurement.receive, procurement.close, procurement.escalate,
-            replenishment.plan, replenishment.forecast_batch, replenishment.auto_approvable, replenishment.approve,
+            replenishment.plan, replenishment.calibrate, replenishment.forecast_batch, replenishment.auto_approvable, replenishment.approve,
             ping,
         ],
         **({"workflow_runner": RUNNER} | options),

@@ -2,6 +2,9 @@
 POST /v1/replenishment/runs): forecast every (sku, location) in parallel batches, store
 proposals with their reasoning, and order at once what the auto-approve policy allows.
 
+Before the batches, one activity calibrates the level spread the service level needs
+(domain.backtest.calibrate_spreads) on a sample of the series; every batch plans with it.
+
 Each batch is one activity that heartbeats its progress, so a batch whose worker dies is
 retried from where it stopped; at most `parallel` batches run at a time.
 """
@@ -16,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.replenishment import ApproveInput, BatchInput, ReplenishmentActivities, RunInput
+    from activities.replenishment import ApproveInput, BatchInput, CalibrateInput, ReplenishmentActivities, RunInput
     from domain.errors import NON_RETRYABLE
     from workflows.procurement import ProcurementWorkflow
 
@@ -41,10 +44,12 @@ class ReplenishmentWorkflow:
         self._done = 0
         self._total = 0
         self._proposals = 0
+        self._spread: float | None = None
 
     @workflow.query
     def progress(self) -> dict:
-        return {"series_done": self._done, "series": self._total, "proposals": self._proposals}
+        return {"series_done": self._done, "series": self._total, "proposals": self._proposals,
+                "level_spread": self._spread}
 
     @workflow.run
     async def run(self, run: RunInput) -> RunResult:
@@ -53,13 +58,19 @@ class ReplenishmentWorkflow:
         self._total = plan.total
         if plan.as_of is None:
             return RunResult(run.run_id, None, plan.total, 0)
+        spread = 0.0
+        if workflow.patched("calibrated-level-spread"):
+            spread = await workflow.execute_activity_method(ReplenishmentActivities.calibrate,
+                                                            CalibrateInput(run, plan.as_of), **BATCH)
+            workflow.set_current_details(f"level spread {spread:.3f} for a fill rate of {run.service_level:g}")
+        self._spread = spread
         gate = asyncio.Semaphore(max(run.parallel, 1))
 
         async def batch(offset: int) -> None:
             async with gate:
                 limit = min(run.batch_size, plan.total - offset)
                 self._proposals += await workflow.execute_activity_method(
-                    ReplenishmentActivities.forecast_batch, BatchInput(run, plan.as_of, offset, limit),
+                    ReplenishmentActivities.forecast_batch, BatchInput(run, plan.as_of, offset, limit, spread),
                     heartbeat_timeout=timedelta(seconds=run.heartbeat_seconds), **BATCH)
                 self._done += limit
                 workflow.set_current_details(f"{self._done}/{self._total} series, {self._proposals} proposals")

@@ -130,3 +130,58 @@ def test_with_the_level_exactly_covering_lead_time_and_review_nothing_is_short_o
     series = np.array([[3.0] * 20])
     outcome = backtest.simulate(series, 8, 12, 2, (0.95,), lambda h, lead, targets: [3 * (lead + 1)] * len(targets))
     assert outcome[0].fill_rate == 1.0
+
+
+def test_a_level_spread_keeps_the_mean_and_widens_the_tail():
+    history = np.array([0, 3, 0, 1, 0, 0, 4, 2, 0, 1, 0, 2] * 2, dtype=float)
+    plain = replenishment.demand_draws(history, 2, np.random.default_rng(8), draws=20000).sum(axis=1)
+    spread = replenishment.demand_draws(history, 2, np.random.default_rng(8), draws=20000, spread=0.5).sum(axis=1)
+    assert spread.mean() == pytest.approx(plain.mean(), rel=0.05)
+    assert np.quantile(spread, 0.99) > 1.2 * np.quantile(plain, 0.99)
+    assert (spread >= 0).all()
+
+
+def test_order_up_to_levels_agrees_with_one_target_at_a_time():
+    draws = replenishment.demand_draws(np.array([0, 2, 0, 5, 1, 0] * 4, dtype=float), 3, np.random.default_rng(2))
+    targets = (0.8, 0.9, 0.99)
+    assert replenishment.order_up_to_levels(draws, 2, targets) == [replenishment.order_up_to(draws, 2, t) for t in targets]
+
+
+def test_the_fill_rate_error_is_zero_when_every_series_fills_alike_and_grows_when_they_differ():
+    demanded = np.array([10.0, 10, 10, 10])
+    alike, se = backtest.fill_rate(np.array([[9.0, 9, 9, 9]]), demanded)
+    assert alike[0] == pytest.approx(0.9) and se[0] == pytest.approx(0.0)
+    mixed, se = backtest.fill_rate(np.array([[10.0, 10, 8, 8]]), demanded)
+    # residuals of 1, 1, -1, -1 units: sqrt(4 * 4/3) / 40
+    assert mixed[0] == pytest.approx(0.9) and se[0] == pytest.approx(np.sqrt(16 / 3) / 40)
+
+
+def test_pick_spreads_takes_the_least_spread_reaching_each_target_within_its_error():
+    spreads = (0.0, 0.1, 0.2)
+    fill = np.array([[0.90, 0.94], [0.92, 0.96], [0.94, 0.98]])
+    error = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    assert backtest.pick_spreads(fill, error, (0.90, 0.97), spreads) == [0.0, pytest.approx(0.15)]
+    assert backtest.pick_spreads(fill, error, (0.99,), spreads) == [0.2]  # none reaches it: the largest
+    assert backtest.pick_spreads(fill[:, 1:] + 0.0, error[:, 1:] + 0.01, (0.97,), spreads) == [0.1]  # 0.96 + 0.01
+
+
+def test_on_hand_needed_interpolates_where_the_curve_reaches_the_target():
+    fill = np.array([[0.90], [0.94], [0.98]])
+    held = np.array([[2.0], [4.0], [8.0]])
+    assert backtest.on_hand_needed(fill, held, (0.96,)) == [pytest.approx(6.0)]
+    assert backtest.on_hand_needed(np.hstack([fill, fill]), np.hstack([held, held]), (0.85, 0.99)) == [2.0, None]
+
+
+def test_calibration_learns_a_larger_spread_where_demand_drifts_and_reaches_its_target_on_the_replay():
+    rng = np.random.default_rng(5)
+    rates = np.linspace(0.5, 3.0, 30)
+    steady = rng.poisson(1.5, size=(40, 30)).astype(float)
+    drifting = rng.poisson(rates, size=(40, 30)).astype(float)  # demand grows period after period
+    targets = (0.9, 0.97)
+    calm = backtest.calibrate_spreads(steady, 1, targets, origins=8)
+    rising = backtest.calibrate_spreads(drifting, 1, targets, origins=8)
+    assert rising[1] > calm[1]
+    replay = backtest.simulate(drifting, 22, 8, 1, targets, backtest.bootstrap_rule(seed=11, spreads=rising))
+    plain = backtest.simulate(drifting, 22, 8, 1, targets, backtest.bootstrap_rule(seed=11))
+    assert replay[1].fill_rate > plain[1].fill_rate
+    assert replay[1].fill_rate >= 0.97 - 0.02  # reached on the periods it learned from, give or take the noise

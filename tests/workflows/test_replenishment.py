@@ -17,7 +17,7 @@ from activities import replenishment as repl
 from activities.replenishment import BatchInput, ReplenishmentActivities, RunInput
 from db import demand
 from db import proposals as pg_proposals
-from db.tables import proposals, purchase_orders, skus, suppliers
+from db.tables import demand_imports, proposals, purchase_orders, skus, suppliers
 from workflows.procurement import ProcurementWorkflow
 from workers.main import RUNNER, build_worker
 from workflows.replenishment import ReplenishmentWorkflow
@@ -59,6 +59,33 @@ async def test_a_run_proposes_for_every_series_below_its_reorder_point_and_expla
         assert p["quantity"] == why["order_up_to"] - why["position"]["total"] and p["value"] == 2 * p["quantity"]
     bigger = {p["sku"]: p["quantity"] for p in mine}
     assert bigger[names[5]] > bigger[names[0]]  # six times the demand, more to order
+
+
+async def test_a_run_plans_with_the_level_spread_it_calibrated_and_without_when_told_not_to(
+        temporal_env, worker, engine, region, location):
+    names, supplier = region
+    async with engine.begin() as conn:  # demand that has been climbing for a year, larger than any other test's
+        rising = [dict(sku=s, location_id=location, period_start=start, quantity=500 + (m > 24) * 400 * (m - 24))
+                  for s in names for m, start in enumerate(demand.period_starts("M", date(2040, 12, 1), 36))]
+        await conn.execute(sa.delete(demand_imports).where(demand_imports.c.sku.in_(names)))
+        await demand.import_rows(conn, rising)
+    spreads = {}
+    for sample in (0, 100_000):
+        run_id = f"run-{uuid.uuid4().hex[:8]}"
+        handle = await temporal_env.client.start_workflow(
+            ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, calibration_sample=sample),
+            id=run_id, task_queue=worker.task_queue)
+        await handle.result()
+        learned = (await handle.query(ReplenishmentWorkflow.progress))["level_spread"]
+        async with engine.connect() as conn:
+            mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names]
+        assert mine and {p["reasoning"]["level_spread"] for p in mine} == {learned}
+        spreads[sample] = learned
+        history = await handle.fetch_history()
+        calibrated = [e for e in history.events
+                      if e.activity_task_scheduled_event_attributes.activity_type.name == "calibrate_replenishment"]
+        assert len(calibrated) == 1
+    assert spreads[0] == 0.0 and spreads[100_000] > 0.0  # the bootstrap of the past alone fell short on the climb
 
 
 async def test_auto_approval_orders_small_proposals_at_once(temporal_env, worker, engine, region):
@@ -142,7 +169,7 @@ async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_
     stalled = asyncio.Event()
     dying = StallsAfterFirstChunk(engine, stalled)
     first = Worker(temporal_env.client, task_queue=task_queue, workflows=[ReplenishmentWorkflow],
-                   activities=[dying.plan, dying.forecast_batch, dying.auto_approvable, dying.approve],
+                   activities=[dying.plan, dying.calibrate, dying.forecast_batch, dying.auto_approvable, dying.approve],
                    workflow_runner=RUNNER, graceful_shutdown_timeout=timedelta(seconds=0),
                    max_cached_workflows=0)  # no sticky queue: the test server would keep its tasks for the dead worker
     running = asyncio.create_task(first.run())
