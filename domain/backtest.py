@@ -86,12 +86,12 @@ def gaussian_rule(window: int = 24) -> LevelRule:
 def run_levels(series: np.ndarray, start: int, lead_time: int, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Play order-up-to levels over periods [start, start + len(levels)) of every series at
     once. `levels`: (periods, k, series), set from the history before each period; each of
-    the k policies starts full. Returns the units filled at once and the average on-hand,
-    (k, series) each."""
+    the k policies starts full. Returns the units filled at once, (periods, k, series), and
+    the average on-hand, (k, series)."""
     periods, k, n = levels.shape
     net = levels[0].astype(float)
     pipeline = np.zeros((lead_time + 1, k, n))  # arrivals due in 0..L periods
-    filled = np.zeros((k, n))
+    filled = np.zeros((periods, k, n))
     on_hand = np.zeros((k, n))
     for h in range(periods):
         if h:
@@ -99,22 +99,26 @@ def run_levels(series: np.ndarray, start: int, lead_time: int, levels: np.ndarra
         net += pipeline[0]
         pipeline = np.concatenate([pipeline[1:], np.zeros((1, k, n))])
         demand = series[:, start + h]
-        filled += np.minimum(demand, np.maximum(net, 0))
+        filled[h] = np.minimum(demand, np.maximum(net, 0))
         net -= demand
         on_hand += np.maximum(net, 0)
     return filled, on_hand / periods
 
 
 def fill_rate(filled: np.ndarray, demanded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fill rate over all series (last axis) and its standard error, treating the series as
-    a sample (delta method for a ratio): how far a replay's fill rate can be trusted."""
-    total = demanded.sum()
+    """Fill rate of each policy over all periods and series, and its standard error with the
+    periods as the sample (delta method for a ratio): a replayed year is a small sample of
+    years, and the spread between its periods says how far its fill rate can be trusted.
+    `filled`: (periods, k, series) units filled at once; `demanded`: (periods, series)."""
+    per_period = demanded.sum(axis=1)
+    total = per_period.sum()
     if total <= 0:
-        return np.ones(filled.shape[:-1]), np.zeros(filled.shape[:-1])
-    rate = filled.sum(axis=-1) / total
-    n = filled.shape[-1]
-    residual = filled - rate[..., None] * demanded
-    return rate, np.sqrt((residual**2).sum(axis=-1) * n / max(n - 1, 1)) / total
+        return np.ones(filled.shape[1]), np.zeros(filled.shape[1])
+    got = filled.sum(axis=2)  # (periods, k)
+    rate = got.sum(axis=0) / total
+    periods = len(per_period)
+    residual = got - per_period[:, None] * rate
+    return rate, np.sqrt((residual**2).sum(axis=0) * periods / max(periods - 1, 1)) / total
 
 
 def simulate(series: np.ndarray, start: int, periods: int, lead_time: int, targets: tuple[float, ...],
@@ -127,7 +131,7 @@ def simulate(series: np.ndarray, start: int, periods: int, lead_time: int, targe
         if progress:
             progress(n + 1, len(series))
     filled, on_hand = run_levels(series, start, lead_time, levels)
-    fill, _ = fill_rate(filled, series[:, start:start + periods].sum(axis=1))
+    fill, _ = fill_rate(filled, series[:, start:start + periods].T)
     return [Outcome(t, float(fill[i]), float(on_hand[i].mean())) for i, t in enumerate(targets)]
 
 
@@ -147,7 +151,7 @@ def spread_curve(series: np.ndarray, start: int, periods: int, lead_time: int, t
                 levels[j, h, :, n] = order_up_to_levels(base * level_factors(z, s), lead_time, targets)
         if progress:
             progress(n + 1, len(series))
-    demanded = series[:, start:start + periods].sum(axis=1)
+    demanded = series[:, start:start + periods].T
     fill, error, on_hand = [], [], []
     for j in range(len(spreads)):
         filled, held = run_levels(series, start, lead_time, levels[j])

@@ -147,12 +147,12 @@ def test_order_up_to_levels_agrees_with_one_target_at_a_time():
     assert replenishment.order_up_to_levels(draws, 2, targets) == [replenishment.order_up_to(draws, 2, t) for t in targets]
 
 
-def test_the_fill_rate_error_is_zero_when_every_series_fills_alike_and_grows_when_they_differ():
-    demanded = np.array([10.0, 10, 10, 10])
-    alike, se = backtest.fill_rate(np.array([[9.0, 9, 9, 9]]), demanded)
-    assert alike[0] == pytest.approx(0.9) and se[0] == pytest.approx(0.0)
-    mixed, se = backtest.fill_rate(np.array([[10.0, 10, 8, 8]]), demanded)
-    # residuals of 1, 1, -1, -1 units: sqrt(4 * 4/3) / 40
+def test_the_fill_rate_error_is_zero_when_every_period_fills_alike_and_grows_when_they_differ():
+    demanded = np.array([[6.0, 4], [6, 4], [6, 4], [6, 4]])  # four periods, two series
+    alike, se = backtest.fill_rate(np.array([[[5.0, 4]], [[6, 3]], [[5, 4]], [[4, 5]]]), demanded)
+    assert alike[0] == pytest.approx(0.9) and se[0] == pytest.approx(0.0)  # 9 of 10 in every period
+    mixed, se = backtest.fill_rate(np.array([[[6.0, 4]], [[6, 4]], [[4, 4]], [[4, 4]]]), demanded)
+    # 10, 10, 8 and 8 of 10: residuals of 1, 1, -1, -1 units: sqrt(4 * 4/3) / 40
     assert mixed[0] == pytest.approx(0.9) and se[0] == pytest.approx(np.sqrt(16 / 3) / 40)
 
 
