@@ -13,6 +13,7 @@ from api import (
     wms,
 )
 from api.app_state import temporal_client
+from db.display import DisplayCache
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
 
@@ -27,6 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis_client = aioredis.from_url(settings.require_redis_url())
         app.state.hot_store = HotStore(redis_client, engine=app.state.engine, prefix=settings.redis_key_prefix,
                                        event_ttl_seconds=settings.hot_store_event_ttl_seconds)
+        app.state.display = DisplayCache(app.state.hot_store, app.state.engine,
+                                         ttl_seconds=settings.availability_cache_ttl_seconds,
+                                         meta_ttl_seconds=settings.availability_meta_ttl_seconds)
         app.state.temporal = None  # connected on first use, so the API starts while Temporal is down
         app.state.sites = checkout.SiteCache()
         yield

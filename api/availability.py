@@ -1,38 +1,18 @@
 """What a product page shows: available units in total, per location and per region, a
-status and a message. Units come from the Redis hot store, the same numbers checkout
-admission uses (a hold counts the moment it is admitted); the sku's threshold, regions and
-incoming units come from Postgres (the display cache arrives with the flash-sale work)."""
+status and a message, from the display cache (db/display.py): a hit reads one Redis key
+and never Postgres. Units are the hot store's, the same numbers checkout admission uses
+(a hold counts the moment it is admitted)."""
 
-import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
-from api.deps import ConnDep, HotStoreDep, SkuPath
-from db.tables import locations, skus, stock_levels
-from domain.availability import status_of
-from domain.errors import UnknownSku
+from api.deps import SkuPath
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
 
 
-@router.get("/{sku}", summary="Availability for customers: total, per location, per region, status and message")
-async def availability(sku: SkuPath, conn: ConnDep, hot_store: HotStoreDep) -> dict:
-    threshold = await conn.scalar(sa.select(skus.c.low_stock_threshold).where(skus.c.sku == sku))
-    if threshold is None:
-        raise UnknownSku(sku)
-    s, l = stock_levels, locations
-    rows = (await conn.execute(
-        sa.select(s.c.location_id, s.c.in_transit_in, l.c.service_regions)
-        .join(l, l.c.location_id == s.c.location_id)
-        .where(s.c.sku == sku, s.c.sellable, l.c.active)
-        .order_by(s.c.location_id)
-    )).all()
-    free = await hot_store.available(sku)
-    per_location = {row.location_id: free.get(row.location_id, 0) for row in rows}
-    per_region: dict[str, int] = {}
-    for row in rows:
-        for region in row.service_regions:
-            per_region[region] = per_region.get(region, 0) + per_location[row.location_id]
-    total = sum(per_location.values())
-    status, message = status_of(total, sum(row.in_transit_in for row in rows), threshold)
-    return {"sku": sku, "available": total, "status": status, "message": message,
-            "locations": per_location, "regions": dict(sorted(per_region.items()))}
+@router.get("/{sku}", summary="Availability for customers: total, per location, per region, status and message",
+            response_description="`X-Cache: hit` when served from the display cache without a rebuild")
+async def availability(sku: SkuPath, request: Request) -> Response:
+    raw, hit = await request.app.state.display.get(sku)
+    return Response(raw, media_type="application/json", headers={"X-Cache": "hit" if hit else "miss"})

@@ -4,6 +4,8 @@ Keys are hash-tagged by sku so each Lua script touches one cluster slot:
   {prefix}:stock:{SKU}            hash  "<location>|on_hand" / "|reserved" / "|allocated" / "|sellable", "_loaded"
   {prefix}:hold:{SKU}:<res id>    "<location>|<qty>|<state>[|<admitted at>]"  (reserved, confirmed, released, picked)
   {prefix}:evt:{SKU}:<event id>   marker of an applied receive/adjust, kept for a week
+  {prefix}:ver:{SKU}              counter bumped by every change of the sku's levels
+  {prefix}:avail:{SKU}            the product-page display entry (db/display.py), dropped by every change
 A sku that is not loaded answers "not_loaded"; the store then loads it from Postgres.
 Postgres always wins: `rebuild` rewrites the hot store from it, and `drift` reports the
 difference (invariant 4).
@@ -65,6 +67,16 @@ class HotStore:
     def event_key(self, sku: str, event_id: str) -> str:
         return f"{self.prefix}:evt:{{{sku}}}:{event_id}"
 
+    def version_key(self, sku: str) -> str:
+        return f"{self.prefix}:ver:{{{sku}}}"
+
+    def display_key(self, sku: str) -> str:
+        return f"{self.prefix}:avail:{{{sku}}}"
+
+    def _changes(self, sku: str) -> list[str]:
+        """The keys every script that changes a sku's levels bumps and drops."""
+        return [self.version_key(sku), self.display_key(sku)]
+
     # admission ----------------------------------------------------------------------
     async def reserve(self, line: HoldLine) -> int | None:
         """Hold one line. Returns units left available (None on a replay); raises
@@ -73,7 +85,7 @@ class HotStore:
         validation.identifier("location_id", line.location_id)
         validation.identifier("reservation_id", line.reservation_id)
         validation.quantity(line.quantity)
-        keys = [self.stock_key(line.sku), self.hold_key(line.sku, line.reservation_id)]
+        keys = [self.stock_key(line.sku), self.hold_key(line.sku, line.reservation_id), *self._changes(line.sku)]
         args = [line.location_id, line.quantity]
         status, value = await self._run_loading(self._reserve, line.sku, keys, args)
         if status == 1:
@@ -107,7 +119,7 @@ class HotStore:
         """release | confirm | deallocate | pick | rollback a hold. Returns 'done', 'replayed',
         or the hold's state when the move does not apply to it ('unknown' if never held)."""
         src, dst, take, put, pick = _TRANSITIONS[action]
-        keys = [self.stock_key(sku), self.hold_key(sku, reservation_id)]
+        keys = [self.stock_key(sku), self.hold_key(sku, reservation_id), *self._changes(sku)]
         ok, value = await self._transition(keys=keys, args=[src, dst, take, put, "1" if pick else "0", self.event_ttl])
         return value.decode()
 
@@ -120,7 +132,7 @@ class HotStore:
         idempotent by event id. Returns on_hand after (None on a replay, or when the sku was
         not in Redis: it is then loaded from Postgres, which already counts the change);
         raises InsufficientStock if holds would exceed on_hand."""
-        keys = [self.stock_key(sku), self.event_key(sku, event_id)]
+        keys = [self.stock_key(sku), self.event_key(sku, event_id), *self._changes(sku)]
         status, value = await self._adjust(keys=keys, args=[location_id, delta, self.event_ttl])
         if status == -1:
             if self.engine is None:
@@ -225,7 +237,8 @@ class HotStore:
                     loc, qty, state = (value or b"||").decode().split("|")[:3]
                     if state in ("reserved", "confirmed"):
                         pipe.set(key, f"{loc}|{qty}|released", ex=self.event_ttl)
-                pipe.delete(self.stock_key(sku))
+                pipe.delete(self.stock_key(sku), self.display_key(sku))
+                pipe.incr(self.version_key(sku))
                 pipe.hset(self.stock_key(sku), mapping={**fields[sku], "_loaded": 1})
                 if hold_values[sku]:
                     pipe.mset(hold_values[sku])

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     payment_extension_minutes: float = Field(default=5.0, ge=0)
     max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    availability_cache_ttl_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How long a product-page availability entry lives (every change drops it)")
+    availability_meta_ttl_seconds: float = Field(
+        default=60.0, gt=0, le=86400,
+        description="How long availability keeps a sku's threshold, places, regions and incoming units from Postgres")
     reconcile_interval_seconds: int = Field(default=60, gt=0, description="How often reconciliation runs")
     wms_hmac_secret: str = Field(
         default="dev-wms-secret", min_length=8,

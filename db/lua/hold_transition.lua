@@ -1,5 +1,5 @@
 -- Move a hold between states and its units between buckets; idempotent by hold state.
--- KEYS[1] stock hash   KEYS[2] hold key
+-- KEYS[1] stock hash   KEYS[2] hold key   KEYS[3] version   KEYS[4] display entry
 -- ARGV[1] from state   ARGV[2] to state ('' = forget the hold: rollback of a reserve)
 -- ARGV[3] bucket to take the units from ('' = none)   ARGV[4] bucket to put them in ('' = none)
 -- ARGV[5] also take the units from on_hand ('1' for pick)   ARGV[6] seconds to keep an ended hold
@@ -16,6 +16,8 @@ qty = tonumber(qty)
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], loc .. '|' .. ARGV[3], -qty) end
 if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[1], loc .. '|' .. ARGV[4], qty) end
 if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], loc .. '|on_hand', -qty) end
+redis.call('INCR', KEYS[3])
+redis.call('DEL', KEYS[4])
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[2])
 elseif ARGV[2] == 'reserved' or ARGV[2] == 'confirmed' then

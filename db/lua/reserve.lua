@@ -1,5 +1,6 @@
 -- Hold qty units of one sku at one location, atomically; idempotent by reservation id.
 -- KEYS[1] stock hash {prefix}:stock:{sku}   KEYS[2] hold {prefix}:hold:{sku}:<reservation id>
+-- KEYS[3] version {prefix}:ver:{sku}   KEYS[4] display entry {prefix}:avail:{sku} (a change bumps one, drops the other)
 -- The hold is "<location>|<qty>|reserved|<admitted at, unix s>": the time finds orphans.
 -- ARGV[1] location id   ARGV[2] quantity
 -- Returns {1, available_after} | {1, 'replayed'} | {0, available} | {-1, 'not_loaded'} | {-2, 'conflict'}
@@ -22,5 +23,7 @@ if available < qty then
   return {0, available}
 end
 redis.call('HINCRBY', KEYS[1], loc .. '|reserved', qty)
+redis.call('INCR', KEYS[3])
+redis.call('DEL', KEYS[4])
 redis.call('SET', KEYS[2], loc .. '|' .. qty .. '|reserved|' .. redis.call('TIME')[1])
 return {1, available - qty}

@@ -98,10 +98,14 @@ async def test_an_order_for_more_than_is_in_stock_is_409_listing_each_short_line
 
 async def test_availability_reports_status_message_and_regions(client, engine, sku, location):
     await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 3, f"r-{sku}"))
-    body = client.get(f"/v1/availability/{sku}").json()
+    response = client.get(f"/v1/availability/{sku}")
+    body = response.json()
     assert (body["available"], body["status"], body["message"]) == (3, "low_stock", "Only 3 left")
     assert body["locations"] == {location: 3} and body["regions"] == {"DE": 3, "EU": 3}
-    assert client.get("/v1/availability/NOPE").status_code == 404
+    again = client.get(f"/v1/availability/{sku}")
+    assert (response.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit") and again.json() == body
+    missing = client.get("/v1/availability/NOPE")
+    assert missing.status_code == 404 and missing.json()["field"] == "sku"
 
 
 async def test_an_order_while_temporal_is_down_is_503_and_keeps_no_hold(client, engine, hot_store, sku, location):

@@ -300,8 +300,8 @@ async def test_without_a_database_an_unloaded_sku_is_refused_by_name(redis_clien
 # one cluster slot per sku ---------------------------------------------------------------------
 
 async def test_every_key_of_a_sku_hashes_to_one_cluster_slot(hot_store, stocked, sku, location, redis_client):
-    keys = [hot_store.stock_key(sku)] + [hot_store.hold_key(sku, rid()) for _ in range(5)] + [
-        hot_store.event_key(sku, f"evt-{i}") for i in range(5)]
+    keys = [hot_store.stock_key(sku), hot_store.version_key(sku), hot_store.display_key(sku)] + [
+        hot_store.hold_key(sku, rid()) for _ in range(5)] + [hot_store.event_key(sku, f"evt-{i}") for i in range(5)]
     assert {key_slot(k.encode()) for k in keys} == {key_slot(sku.encode())}
 
     # and so does every key the scripts actually wrote for it
@@ -313,7 +313,7 @@ async def test_every_key_of_a_sku_hashes_to_one_cluster_slot(hot_store, stocked,
     written = [k async for k in redis_client.scan_iter(match=f"{hot_store.prefix}:*{{{sku}}}*")]
     assert sorted(written) == sorted(
         k.encode() for k in (hot_store.stock_key(sku), hot_store.hold_key(sku, line.reservation_id),
-                             hot_store.event_key(sku, "evt-slot")))
+                             hot_store.event_key(sku, "evt-slot"), hot_store.version_key(sku)))
     assert {key_slot(k) for k in written} == {key_slot(sku.encode())}
 
 
