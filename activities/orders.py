@@ -53,6 +53,7 @@ class OrderInput:
     allow_backorder: bool = False
     hold_seconds: float = 15 * 60
     payment_extension_seconds: float = 5 * 60
+    from_hold: str | None = None  # a flash sale's hold the lines' units come from (db/reservations.hand_over_in)
 
 
 @dataclass
@@ -156,6 +157,10 @@ class OrderActivities:
             try:
                 async with self.engine.begin() as conn:
                     new = await _insert_order(conn, o, "reserved", expires_at=req.expires_at)
+                    if o.from_hold:
+                        for line in o.lines:
+                            await pg_reservations.hand_over_in(conn, o.from_hold, pg_reservations.ReservationLine(
+                                line.reservation_id, line.sku, line.location_id, line.quantity), actor="order-workflow")
                     await pg_reservations.reserve_in(
                         conn,
                         [pg_reservations.ReservationLine(line.reservation_id, line.sku, line.location_id, line.quantity,

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import (
-    availability, catalog, checkout, errors, forecasts, orders, procurement, replenishment, reports, stock, webhooks,
-    wms,
+    availability, catalog, checkout, errors, flash_sales, forecasts, orders, procurement, replenishment, reports, stock,
+    webhooks, wms,
 )
 from api.app_state import temporal_client
 from db.display import DisplayCache
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.display = DisplayCache(app.state.hot_store, app.state.engine,
                                          ttl_seconds=settings.availability_cache_ttl_seconds,
                                          meta_ttl_seconds=settings.availability_meta_ttl_seconds)
+        app.state.flash_sales = None  # api/flash_sales.py builds it on first use
         app.state.temporal = None  # connected on first use, so the API starts while Temporal is down
         app.state.sites = checkout.SiteCache()
         yield
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(procurement.router)
     app.include_router(replenishment.router)
     app.include_router(forecasts.router)
+    app.include_router(flash_sales.router)
     wms.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")

@@ -80,3 +80,42 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decided_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "buyer"
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+SaleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$")]
+
+
+class FlashSaleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sale_id: SaleId | None = Field(default=None, description="Your id for the sale (a repeat of the same body is a "
+                                                               "no-op); one is made up when left out")
+    sku: Identifier
+    quantity: int = Field(gt=0, le=1_000_000, description="Units for sale")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime = Field(description="first_come: the sale ends; lottery: the entries close and the draw is made")
+    location_id: Identifier | None = Field(default=None, description="Where the units come from; default: the "
+                                                                        "sellable location with the most free units")
+    pools: int = Field(default=10, ge=1, le=1000, description="Pools the units are split into; a buyer's pool is a "
+                                                             "hash of the user id, falling back to neighbouring pools")
+    per_user_limit: int = Field(default=1, ge=1, le=1_000_000)
+    rate_limit: float = Field(default=1000.0, gt=0, le=1_000_000, description="Purchase (or entry) requests per "
+                                                                               "second over the sale (token bucket)")
+    burst: int | None = Field(default=None, ge=1, le=1_000_000, description="Token bucket size; default: one "
+                                                                           "second of the rate")
+    mode: Literal["first_come", "lottery"] = "first_come"
+    hold_seconds: int = Field(default=600, ge=10, le=86_400, description="How long a winner's order holds its units "
+                                                                       "unpaid")
+    purchase_window_seconds: int = Field(default=300, ge=1, le=86_400, description="lottery: how long a drawn winner "
+                                                                                   "may buy before the window passes on")
+
+
+class PurchaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: Identifier
+    quantity: int = Field(default=1, gt=0, le=1_000_000)
+    shipping: ShippingIn | None = None
+
+
+class EntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: Identifier

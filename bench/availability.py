@@ -14,7 +14,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 import uuid
 
 import redis.asyncio as aioredis

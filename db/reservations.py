@@ -169,3 +169,26 @@ async def of_order(conn: AsyncConnection, order_id: str) -> list[dict]:
         sa.select(reservations).where(reservations.c.order_id == order_id).order_by(reservations.c.reservation_id)
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def hand_over_in(conn: AsyncConnection, parent_id: str, line: ReservationLine, actor: str = "system") -> bool:
+    """Pass `line.quantity` units of the live hold `parent_id` (a flash sale's stock) to the
+    new hold `line`, inside the caller's transaction, which then reserves `line` itself: the
+    parent shrinks by a release booked under `handover:{line id}`, so the reserve that
+    follows finds the units free again and `reserved` ends where it was. Idempotent by the
+    line's id. Returns False, changing nothing, when the parent no longer holds that many
+    (the sale ended): the line then reserves from general availability like any order."""
+    parent = (await conn.execute(
+        sa.select(reservations).where(reservations.c.reservation_id == parent_id).with_for_update())).first()
+    if parent is None or parent.status != ReservationStatus.ACTIVE.value or parent.quantity < line.quantity:
+        return False
+    moved = await apply_in(conn, MovementRequest(
+        kind=MovementKind.RELEASE, sku=parent.sku, location_id=parent.location_id, quantity=line.quantity,
+        idempotency_key=f"handover:{line.reservation_id}", reference_type="reservation", reference_id=parent_id,
+        actor=actor, reason=f"to {line.reservation_id}"))
+    if moved.replayed:
+        return True
+    left = parent.quantity - line.quantity
+    await conn.execute(reservations.update().where(reservations.c.reservation_id == parent_id).values(
+        **({"quantity": left} if left else {"status": ReservationStatus.RELEASED.value}), updated_at=sa.func.now()))
+    return True

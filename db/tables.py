@@ -385,3 +385,51 @@ proposals = sa.Table(
     sa.UniqueConstraint("run_id", "sku", "location_id", name="uq_proposals_run_line"),
     sa.Index("ix_proposals_status", "status", "created_at"),
 )
+
+FLASH_SALE_MODES = ("first_come", "lottery")
+FLASH_SALE_STATUSES = ("scheduled", "open", "drawn", "ended", "cancelled")
+
+# A flash sale: `quantity` units of a sku at a location, sold from pools between
+# starts_at and ends_at (first_come), or to winners drawn from the entries made in that
+# window (lottery). Its stock is the hold `fs-{sale_id}` while it runs.
+flash_sales = sa.Table(
+    "flash_sales",
+    metadata,
+    sa.Column("sale_id", sa.Text, primary_key=True),
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), nullable=False),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),  # asked for
+    sa.Column("held", sa.BigInteger),  # taken out of general availability at the start
+    sa.Column("sold", sa.BigInteger),
+    sa.Column("returned", sa.BigInteger),  # given back to general availability at the end
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("pools", sa.Integer, nullable=False),
+    sa.Column("per_user_limit", sa.Integer, nullable=False),
+    sa.Column("rate_limit", sa.Float, nullable=False),  # purchase (or entry) requests per second
+    sa.Column("burst", sa.Integer, nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("hold_seconds", sa.Integer, nullable=False),  # of a winner's order
+    sa.Column("purchase_window_seconds", sa.Integer, nullable=False),  # of a lottery winner
+    sa.Column("status", sa.Text, nullable=False, server_default="scheduled"),
+    sa.Column("request", JSONB, nullable=False),  # as created, to tell a repeat from a conflict
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("quantity > 0", name="ck_flash_sales_quantity"),
+    sa.CheckConstraint("ends_at > starts_at", name="ck_flash_sales_window"),
+    sa.CheckConstraint(_in("mode", FLASH_SALE_MODES), name="ck_flash_sales_mode"),
+    sa.CheckConstraint(_in("status", FLASH_SALE_STATUSES), name="ck_flash_sales_status"),
+)
+
+# Lottery entries after the draw: each entrant's rank, and the round whose purchase window
+# it was given (none yet: it waits for unused windows to pass to it).
+flash_sale_entries = sa.Table(
+    "flash_sale_entries",
+    metadata,
+    sa.Column("sale_id", sa.Text, sa.ForeignKey("flash_sales.sale_id"), primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("window_round", sa.Integer),
+    sa.Column("window_ends_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("sale_id", "rank", name="uq_flash_sale_entries_rank"),
+)

@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.orders import OrderActivities
+from activities.flash_sales import FlashSaleActivities
 from activities.procurement import ProcurementActivities, SimulatedSupplier
 from activities.reconciliation import ReconciliationActivities
 from activities.replenishment import ReplenishmentActivities
@@ -19,6 +20,7 @@ from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
+from workflows.flash_sales import FlashSaleWorkflow
 from workflows.health import HealthWorkflow, ping
 from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
@@ -29,7 +31,7 @@ from workflows.transfers import TransferWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow, TransferWorkflow,
-             WebhookDeliveryWorkflow, ProcurementWorkflow, ReplenishmentWorkflow]
+             WebhookDeliveryWorkflow, ProcurementWorkflow, ReplenishmentWorkflow, FlashSaleWorkflow]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
 # `import time` is the sandbox's restricted proxy and non-deterministic calls are refused
@@ -39,7 +41,8 @@ RUNNER = SandboxedWorkflowRunner()
 
 
 def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
-                 max_line_quantity: int, webhook_timeout_seconds: float = 5.0, **options) -> Worker:
+                 max_line_quantity: int, webhook_timeout_seconds: float = 5.0, flash_sale_rng=None,
+                 **options) -> Worker:
     stock = StockActivities(engine, hot_store, max_line_quantity)
     orders = OrderActivities(engine, hot_store, max_line_quantity)
     reconciliation = ReconciliationActivities(engine, hot_store)
@@ -47,6 +50,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
     webhooks = WebhookActivities(engine, webhook_timeout_seconds)
     procurement = ProcurementActivities(engine, hot_store, SimulatedSupplier())
     replenishment = ReplenishmentActivities(engine)
+    flash = FlashSaleActivities(engine, hot_store, flash_sale_rng)
     return Worker(
         client,
         task_queue=task_queue,
@@ -59,6 +63,7 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
             transfers.lost_alert, webhooks.deliver,
             procurement.submit, procurement.confirm, procurement.receive, procurement.close, procurement.escalate,
             replenishment.plan, replenishment.calibrate, replenishment.forecast_batch, replenishment.auto_approvable, replenishment.approve,
+            flash.open, flash.draw, flash.grant, flash.close,
             ping,
         ],
         **({"workflow_runner": RUNNER} | options),

@@ -13,9 +13,11 @@ local loc, qty, state = string.match(held, '^([^|]*)|(%d+)|(%a+)')
 if state == ARGV[2] then return {1, 'replayed'} end
 if state ~= ARGV[1] then return {0, state} end
 qty = tonumber(qty)
-if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], loc .. '|' .. ARGV[3], -qty) end
-if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[1], loc .. '|' .. ARGV[4], qty) end
-if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], loc .. '|on_hand', -qty) end
+if qty > 0 then  -- a flash sale's hold can be down to 0 (and Lua would send '-0', which Redis refuses)
+  if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], loc .. '|' .. ARGV[3], -qty) end
+  if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[1], loc .. '|' .. ARGV[4], qty) end
+  if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], loc .. '|on_hand', -qty) end
+end
 redis.call('INCR', KEYS[3])
 redis.call('DEL', KEYS[4])
 if ARGV[2] == '' then

@@ -1,0 +1,263 @@
+"""Flash sales: create (starts FlashSaleWorkflow), read, purchase (first come, or a lottery
+winner in their window), enter a lottery, end now.
+
+A purchase is one Lua script in Redis (db/flashstore.py): losers are answered from it at
+once and start nothing; a winner's units pass from the sale's hold to an order, whose
+OrderWorkflow starts with the sale's hold time.
+"""
+
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.orders import OrderInput, OrderLine
+from api.app_state import temporal_client
+from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
+from db import flash_sales as pg_sales
+from db.flashstore import FlashStore, Purchase
+from db.hotstore import HotStore
+from db.tables import locations, skus, stock_levels
+from domain import validation
+from domain.errors import InvalidInput, UnknownLocation, UnknownSku
+from stocksaga.settings import Settings
+from workflows.flash_sales import FlashSaleWorkflow, SaleInput
+from workflows.orders import OrderWorkflow, search_attributes
+
+router = APIRouter(prefix="/v1/flash-sales", tags=["flash sales"])
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200,
+                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$",
+                                       description="Your key for this purchase: a retry with it returns the first answer")]
+
+
+def _error(status: int, error: str, message: str, field: str | None = None, headers: dict | None = None,
+           **extra) -> JSONResponse:
+    body = {"error": error, "message": message} | ({"field": field} if field else {}) | extra
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def _view(sale: dict, live: dict | None = None) -> dict:
+    out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in sale.items()
+           if k not in ("request", "created_at", "updated_at")}
+    if live is not None:
+        out["live"] = live
+    return out
+
+
+class FlashSales:
+    """What the routes do, apart from HTTP: tests drive it with their own Temporal client."""
+
+    def __init__(self, engine: AsyncEngine, hot_store: HotStore, settings: Settings,
+                 temporal: Callable[[], Awaitable[Client]]):
+        self.engine, self.settings, self.temporal = engine, settings, temporal
+        self.store = FlashStore(hot_store)
+        self.hot_store = hot_store
+        self._sales: dict[str, dict] = {}  # what a purchase needs of a sale; it never changes after creation
+
+    async def create(self, body: FlashSaleIn) -> tuple[dict, bool]:
+        if body.ends_at <= body.starts_at:
+            raise InvalidInput("ends_at", "must be after starts_at")
+        if body.ends_at <= datetime.now(timezone.utc):
+            raise InvalidInput("ends_at", "is in the past")
+        if body.per_user_limit > body.quantity:
+            raise InvalidInput("per_user_limit", f"is more than the {body.quantity} units for sale")
+        request = body.model_dump(mode="json")
+        sale_id = body.sale_id or f"FS-{uuid.uuid4().hex[:12]}"
+        async with self.engine.begin() as conn:
+            if await conn.scalar(sa.select(skus.c.sku).where(skus.c.sku == body.sku)) is None:
+                raise UnknownSku(body.sku)
+            location = body.location_id or await self._fullest(conn, body.sku)
+            if await conn.scalar(sa.select(locations.c.location_id).where(locations.c.location_id == location)) is None:
+                raise UnknownLocation(location)
+            sale, created = await pg_sales.create(conn, {
+                "sale_id": sale_id, "sku": body.sku, "location_id": location, "quantity": body.quantity,
+                "starts_at": body.starts_at, "ends_at": body.ends_at, "pools": body.pools,
+                "per_user_limit": body.per_user_limit, "rate_limit": body.rate_limit,
+                "burst": body.burst or max(math.ceil(body.rate_limit), 1), "mode": body.mode,
+                "hold_seconds": body.hold_seconds, "purchase_window_seconds": body.purchase_window_seconds,
+                "request": request})
+        try:
+            await (await self.temporal()).start_workflow(
+                FlashSaleWorkflow.run,
+                SaleInput(sale_id, sale["mode"], sale["starts_at"].isoformat(), sale["ends_at"].isoformat(),
+                          sale["purchase_window_seconds"]),
+                id=f"flash-sale-{sale_id}", task_queue=self.settings.task_queue,
+                static_summary=f"Flash sale {sale_id}: {sale['quantity']} x {sale['sku']} @ {sale['location_id']} "
+                               f"({sale['mode']})")
+        except WorkflowAlreadyStartedError:
+            pass
+        return sale, created
+
+    async def _fullest(self, conn, sku: str) -> str:
+        free = await self.hot_store.available(sku)
+        if free and max(free.values()) > 0:
+            return max(sorted(free), key=lambda loc: free[loc])
+        found = await conn.scalar(sa.select(stock_levels.c.location_id).where(stock_levels.c.sku == sku,
+                                                                             stock_levels.c.sellable)
+                                  .order_by(stock_levels.c.location_id).limit(1))
+        if found is None:
+            raise InvalidInput("location_id", f"sku {sku!r} is stocked nowhere: name the location")
+        return found
+
+    async def sale(self, sale_id: str) -> dict | None:
+        known = self._sales.get(sale_id)
+        if known is None:
+            async with self.engine.connect() as conn:
+                known = await pg_sales.get(conn, sale_id)
+            if known is None:
+                return None
+            self._sales[sale_id] = known = {k: known[k] for k in (
+                "sale_id", "sku", "location_id", "pools", "hold_seconds", "mode")}
+        return known
+
+    async def purchase(self, sale_id: str, body: PurchaseIn, key: str) -> tuple[Purchase, dict | None]:
+        """The script's verdict, and for a winner the order it got (its saga started)."""
+        sale = await self.sale(sale_id)
+        if sale is None:
+            return Purchase("unknown"), None
+        order_id = f"{sale_id}-{uuid.uuid4().hex[:10]}"
+        verdict = await self.store.purchase(sale["sku"], sale_id, sale["pools"], pg_sales.hold_id(sale_id),
+                                            body.user_id, body.quantity, order_id, f"{order_id}-1", key)
+        if verdict.outcome not in ("won", "replayed"):
+            return verdict, None
+        order = await self._start_order(sale, verdict, body)
+        if verdict.outcome == "won" and verdict.left == 0:
+            try:
+                await (await self.temporal()).get_workflow_handle(f"flash-sale-{sale_id}").signal(FlashSaleWorkflow.sold_out)
+            except RPCError:
+                pass  # the sale ends on its own at its end time
+        return verdict, order
+
+    async def _start_order(self, sale: dict, won: Purchase, body: PurchaseIn) -> dict:
+        line = OrderLine(f"{won.order_id}-1", sale["sku"], sale["location_id"], won.quantity)
+        payload = OrderInput(won.order_id, body.user_id, [line], [{"sku": sale["sku"], "quantity": won.quantity}],
+                             body.shipping.model_dump() if body.shipping else {}, hold_seconds=sale["hold_seconds"],
+                             payment_extension_seconds=self.settings.payment_extension_minutes * 60,
+                             from_hold=pg_sales.hold_id(sale["sale_id"]))
+        try:
+            await (await self.temporal()).start_workflow(
+                OrderWorkflow.run, payload, id=f"order-{won.order_id}", task_queue=self.settings.task_queue,
+                search_attributes=search_attributes(payload),
+                static_summary=f"Flash sale {sale['sale_id']} order for {body.user_id}: "
+                               f"{won.quantity} x {sale['sku']} @ {sale['location_id']}")
+        except WorkflowAlreadyStartedError:
+            pass
+        return {"order_id": won.order_id, "reservation_id": line.reservation_id, "sku": sale["sku"],
+                "location_id": sale["location_id"], "quantity": won.quantity, "pools": won.pools,
+                "expires_at": (datetime.now(timezone.utc) + timedelta(seconds=sale["hold_seconds"])).isoformat()}
+
+
+def _service(request: Request) -> FlashSales:
+    app = request.app
+    if getattr(app.state, "flash_sales", None) is None:
+        async def temporal() -> Client:
+            return await temporal_client(app)
+        app.state.flash_sales = FlashSales(app.state.engine, app.state.hot_store, app.state.settings, temporal)
+    return app.state.flash_sales
+
+
+_UNAVAILABLE = (RPCError, RuntimeError, OSError)  # Temporal unreachable
+
+
+@router.post("", status_code=201, summary="Schedule a flash sale: its FlashSaleWorkflow moves the units into pools "
+                                          "at the start and returns the unsold ones at the end")
+async def create_sale(body: FlashSaleIn, request: Request) -> JSONResponse:
+    try:
+        sale, created = await _service(request).create(body)
+    except _UNAVAILABLE as err:
+        return _error(503, "temporal_unavailable", f"could not start the sale's workflow ({err}); "
+                                                   "send the same request again")
+    return JSONResponse(status_code=201 if created else 200, content=_view(sale),
+                        headers={"Location": f"/v1/flash-sales/{sale['sale_id']}"})
+
+
+@router.get("/{sale_id}", summary="A sale: its terms, status, and while it runs, the units left per pool")
+async def get_sale(sale_id: str, request: Request) -> JSONResponse:
+    validation.identifier("sale_id", sale_id)
+    service = _service(request)
+    async with service.engine.connect() as conn:
+        sale = await pg_sales.get(conn, sale_id)
+    if sale is None:
+        return _error(404, "unknown_sale", f"flash sale {sale_id!r} does not exist", "sale_id")
+    return JSONResponse(content=_view(sale, await service.store.state(sale["sku"], sale_id)))
+
+
+_REFUSALS = {
+    "sold_out": (409, "every unit of the sale is taken"),
+    "limit": (409, "this user has bought as many as the sale allows"),
+    "no_window": (409, "this user has no open purchase window (lottery: not drawn, not yet, or it passed)"),
+}
+
+
+@router.post("/{sale_id}/purchase", summary="Buy: 201 with the order for a winner; 409 sold_out at once for the rest",
+             responses={404: {"description": "unknown_sale"}, 409: {"description": "sold_out, per_user_limit, "
+                        "no_purchase_window, sale_closed"}, 429: {"description": "rate_limited, with Retry-After"}})
+async def purchase(sale_id: str, body: PurchaseIn, request: Request, key: IdempotencyKey) -> JSONResponse:
+    validation.identifier("sale_id", sale_id)
+    try:
+        verdict, order = await _service(request).purchase(sale_id, body, key)
+    except _UNAVAILABLE as err:
+        return _error(503, "temporal_unavailable", f"the units are yours but the order saga could not start ({err}); "
+                                                   "retry with the same Idempotency-Key")
+    outcome = verdict.outcome
+    if order is not None:
+        return JSONResponse(status_code=201, content=order, headers={"Location": f"/v1/orders/{order['order_id']}"})
+    if outcome == "unknown":
+        return _error(404, "unknown_sale", f"flash sale {sale_id!r} does not exist or has not opened", "sale_id")
+    if outcome == "rate_limited":
+        seconds = max(math.ceil(verdict.retry_after_ms / 1000), 1)
+        return _error(429, "rate_limited", f"too many requests for this sale; retry in {seconds} s",
+                      headers={"Retry-After": str(seconds)})
+    if outcome == "closed":
+        return _error(409, "sale_closed", f"the sale is {verdict.status}, not open for purchases")
+    status, message = _REFUSALS[outcome]
+    error = {"limit": "per_user_limit", "no_window": "no_purchase_window"}.get(outcome, outcome)
+    extra = {"may_still_buy": verdict.may_still_buy} if outcome == "limit" else {}
+    return _error(status, error, message, "quantity" if outcome == "limit" else None, **extra)
+
+
+@router.post("/{sale_id}/entries", status_code=201, summary="Enter a lottery sale while its entries are open")
+async def enter(sale_id: str, body: EntryIn, request: Request) -> JSONResponse:
+    validation.identifier("sale_id", sale_id)
+    service = _service(request)
+    sale = await service.sale(sale_id)
+    if sale is None:
+        return _error(404, "unknown_sale", f"flash sale {sale_id!r} does not exist", "sale_id")
+    if sale["mode"] != "lottery":
+        return _error(409, "not_a_lottery", "this sale sells first come, first served: POST .../purchase")
+    outcome, wait_ms = await service.store.enter(sale["sku"], sale_id, body.user_id)
+    if outcome in ("entered", "already"):
+        return JSONResponse(status_code=201 if outcome == "entered" else 200,
+                            content={"sale_id": sale_id, "user_id": body.user_id, "entered": True})
+    if outcome == "rate_limited":
+        seconds = max(math.ceil(wait_ms / 1000), 1)
+        return _error(429, "rate_limited", f"too many requests for this sale; retry in {seconds} s",
+                      headers={"Retry-After": str(seconds)})
+    if outcome == "unknown":
+        return _error(409, "sale_not_open", "the sale has not started yet")
+    return _error(409, "entries_closed", "entries are closed: the draw has been made")
+
+
+@router.post("/{sale_id}/end", status_code=202, summary="End the sale now (before its start: cancel it); "
+                                                        "unsold units go back")
+async def end(sale_id: str, request: Request) -> JSONResponse:
+    validation.identifier("sale_id", sale_id)
+    service = _service(request)
+    if await service.sale(sale_id) is None:
+        return _error(404, "unknown_sale", f"flash sale {sale_id!r} does not exist", "sale_id")
+    try:
+        await (await service.temporal()).get_workflow_handle(f"flash-sale-{sale_id}").signal(FlashSaleWorkflow.end)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return _error(409, "sale_ended", "the sale has already ended")
+        raise
+    return JSONResponse(status_code=202, content={"sale_id": sale_id, "ending": True})

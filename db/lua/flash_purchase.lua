@@ -1,0 +1,60 @@
+-- Buy from a flash sale, atomically: rate limit, purchase window (lottery), per-user limit,
+-- pools with fallback, and the units handed from the sale's hold to the buyer's own hold.
+-- KEYS[1] sale hash {prefix}:fs:{sku}:<sale>   KEYS[2] units bought per user
+-- KEYS[3] purchase windows per user (lottery)   KEYS[4] answer of this idempotency key
+-- KEYS[5] the sale's hold   KEYS[6] the buyer's hold (new)
+-- ARGV[1] user id   ARGV[2] quantity   ARGV[3] pool order, comma separated (home first)
+-- ARGV[4] order id   ARGV[5] seconds to keep the answer
+-- Returns {'won', order id, pools taken from "pool:units,..."} | {'replayed', answer}
+--   | {'rate_limited', ms to wait} | {'limit', units the user may still buy} | {'sold_out'}
+--   | {'no_window'} | {'closed', status} | {'unknown'}
+local answer = redis.call('GET', KEYS[4])
+if answer then return {'replayed', answer} end
+local sale = redis.call('HMGET', KEYS[1], 'status', 'mode', 'rate', 'burst', 'tokens', 'ts', 'limit')
+if not sale[1] then return {'unknown'} end
+if sale[1] ~= 'open' then return {'closed', sale[1]} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate, burst = tonumber(sale[3]), tonumber(sale[4])
+local tokens = math.min(burst, tonumber(sale[5]) + (now - tonumber(sale[6])) * rate / 1000)
+if tokens < 1 then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+  return {'rate_limited', tostring(math.ceil((1 - tokens) * 1000 / rate))}
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', now)
+local user, qty = ARGV[1], tonumber(ARGV[2])
+if sale[2] == 'lottery' then
+  local until_ms = redis.call('HGET', KEYS[3], user)
+  if not until_ms or tonumber(until_ms) < now then return {'no_window'} end
+end
+local had = tonumber(redis.call('HGET', KEYS[2], user) or '0')
+local limit = tonumber(sale[7])
+if had + qty > limit then return {'limit', tostring(limit - had)} end
+local order = {}
+for pool in string.gmatch(ARGV[3], '%d+') do order[#order + 1] = pool end
+local left, total = {}, 0
+for i, pool in ipairs(order) do
+  left[i] = tonumber(redis.call('HGET', KEYS[1], 'pool:' .. pool) or '0')
+  total = total + left[i]
+end
+if total < qty then return {'sold_out'} end
+local need, taken = qty, {}
+for i, pool in ipairs(order) do
+  if need == 0 then break end
+  local take = math.min(need, left[i])
+  if take > 0 then
+    redis.call('HINCRBY', KEYS[1], 'pool:' .. pool, -take)
+    taken[#taken + 1] = pool .. ':' .. take
+    need = need - take
+  end
+end
+redis.call('HINCRBY', KEYS[2], user, qty)
+redis.call('HINCRBY', KEYS[1], 'sold', qty)
+-- the units stay reserved at the location: they only change hands, from the sale to the buyer
+local held = redis.call('GET', KEYS[5])
+local loc, units = string.match(held, '^([^|]*)|(%d+)|')
+redis.call('SET', KEYS[5], loc .. '|' .. (tonumber(units) - qty) .. '|reserved')
+redis.call('SET', KEYS[6], loc .. '|' .. qty .. '|reserved|' .. t[1])
+local pools = table.concat(taken, ',')
+redis.call('SET', KEYS[4], ARGV[4] .. '|' .. qty .. '|' .. pools, 'EX', tonumber(ARGV[5]))
+return {'won', ARGV[4], pools, tostring(total - qty)}
