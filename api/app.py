@@ -2,7 +2,6 @@
 
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,19 +12,20 @@ from api import (
     webhooks, wms,
 )
 from api.app_state import temporal_client
+from api.fastpath import FastPaths
 from db.display import DisplayCache
 from db.hotstore import HotStore
 from stocksaga.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastPaths:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.engine = create_async_engine(settings.require_database_url(), pool_size=10, max_overflow=20)
-        redis_client = aioredis.from_url(settings.require_redis_url())
+        redis_client = settings.redis_client()
         app.state.hot_store = HotStore(redis_client, engine=app.state.engine, prefix=settings.redis_key_prefix,
                                        event_ttl_seconds=settings.hot_store_event_ttl_seconds)
         app.state.display = DisplayCache(app.state.hot_store, app.state.engine,
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         healthy = all(v == "ok" for v in results.values())
         return JSONResponse(status_code=200 if healthy else 503, content={"status": "ok" if healthy else "degraded", **results})
 
-    return app
+    return FastPaths(app)
 
 
 async def _check(awaitable) -> str:

@@ -157,7 +157,10 @@ class FlashSales:
 
 
 def _service(request: Request) -> FlashSales:
-    app = request.app
+    return service_of(request.app)
+
+
+def service_of(app) -> FlashSales:
     if getattr(app.state, "flash_sales", None) is None:
         async def temporal() -> Client:
             return await temporal_client(app)
@@ -191,11 +194,35 @@ async def get_sale(sale_id: str, request: Request) -> JSONResponse:
     return JSONResponse(content=_view(sale, await service.store.state(sale["sku"], sale_id)))
 
 
-_REFUSALS = {
-    "sold_out": (409, "every unit of the sale is taken"),
-    "limit": (409, "this user has bought as many as the sale allows"),
-    "no_window": (409, "this user has no open purchase window (lottery: not drawn, not yet, or it passed)"),
-}
+async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, key: str) -> tuple[int, dict, dict]:
+    """(status, body, headers) of a purchase: what the route and its fast path (api/fastpath.py) answer."""
+    try:
+        verdict, order = await service.purchase(sale_id, body, key)
+    except _UNAVAILABLE as err:
+        return 503, {"error": "temporal_unavailable", "message": f"the units are yours but the order saga could not "
+                                                                 f"start ({err}); retry with the same Idempotency-Key"}, {}
+    outcome = verdict.outcome
+    if order is not None:
+        return 201, order, {"Location": f"/v1/orders/{order['order_id']}"}
+    if outcome == "unknown":
+        return 404, {"error": "unknown_sale", "field": "sale_id",
+                     "message": f"flash sale {sale_id!r} does not exist or has not opened"}, {}
+    if outcome == "rate_limited":
+        seconds = max(math.ceil(verdict.retry_after_ms / 1000), 1)
+        return 429, {"error": "rate_limited", "message": f"too many requests for this sale; retry in {seconds} s"}, \
+            {"Retry-After": str(seconds)}
+    if outcome == "closed":
+        return 409, {"error": "sale_closed", "message": f"the sale is {verdict.status}, not open for purchases"}, {}
+    if outcome == "limit":
+        return 409, {"error": "per_user_limit", "field": "quantity", "may_still_buy": verdict.may_still_buy,
+                     "message": "this user has bought as many as the sale allows"}, {}
+    if outcome == "no_window":
+        return 409, {"error": "no_purchase_window",
+                     "message": "this user has no open purchase window (lottery: not drawn, not yet, or it passed)"}, {}
+    return 409, SOLD_OUT, {}
+
+
+SOLD_OUT = {"error": "sold_out", "message": "every unit of the sale is taken"}
 
 
 @router.post("/{sale_id}/purchase", summary="Buy: 201 with the order for a winner; 409 sold_out at once for the rest",
@@ -203,26 +230,8 @@ _REFUSALS = {
                         "no_purchase_window, sale_closed"}, 429: {"description": "rate_limited, with Retry-After"}})
 async def purchase(sale_id: str, body: PurchaseIn, request: Request, key: IdempotencyKey) -> JSONResponse:
     validation.identifier("sale_id", sale_id)
-    try:
-        verdict, order = await _service(request).purchase(sale_id, body, key)
-    except _UNAVAILABLE as err:
-        return _error(503, "temporal_unavailable", f"the units are yours but the order saga could not start ({err}); "
-                                                   "retry with the same Idempotency-Key")
-    outcome = verdict.outcome
-    if order is not None:
-        return JSONResponse(status_code=201, content=order, headers={"Location": f"/v1/orders/{order['order_id']}"})
-    if outcome == "unknown":
-        return _error(404, "unknown_sale", f"flash sale {sale_id!r} does not exist or has not opened", "sale_id")
-    if outcome == "rate_limited":
-        seconds = max(math.ceil(verdict.retry_after_ms / 1000), 1)
-        return _error(429, "rate_limited", f"too many requests for this sale; retry in {seconds} s",
-                      headers={"Retry-After": str(seconds)})
-    if outcome == "closed":
-        return _error(409, "sale_closed", f"the sale is {verdict.status}, not open for purchases")
-    status, message = _REFUSALS[outcome]
-    error = {"limit": "per_user_limit", "no_window": "no_purchase_window"}.get(outcome, outcome)
-    extra = {"may_still_buy": verdict.may_still_buy} if outcome == "limit" else {}
-    return _error(status, error, message, "quantity" if outcome == "limit" else None, **extra)
+    status, content, headers = await purchase_answer(service_of(request.app), sale_id, body, key)
+    return JSONResponse(status_code=status, content=content, headers=headers or None)
 
 
 @router.post("/{sale_id}/entries", status_code=201, summary="Enter a lottery sale while its entries are open")

@@ -60,9 +60,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def open_loop(host: str, port: int, rate: float, total: int, connections: int,
-                    make: Callable[[int], tuple[str, str, bytes, dict]], classify: Callable[[Reply], str]) -> Run:
+                    make: Callable[[int], tuple[str, str, bytes, dict]], classify: Callable[[Reply], str],
+                    from_send: bool = False, on_reply: Callable[[int, Reply], None] | None = None) -> Run:
     """Send `total` requests at `rate` per second over `connections` keep-alive connections.
-    `make(n)` -> (method, path, body, headers); `classify(reply)` labels its latency."""
+    `make(n)` -> (method, path, body, headers); `classify(reply)` labels its latency, timed
+    from the scheduled moment, or with `from_send` from when a connection took it (a burst
+    of everyone at once, where the schedule is "now" for all); `on_reply(n, reply)` sees each
+    answer."""
     pool = [await Connection.open(host, port) for _ in range(connections)]
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for conn in pool:
@@ -72,12 +76,15 @@ async def open_loop(host: str, port: int, rate: float, total: int, connections: 
 
     async def one(n: int, due: float) -> None:
         conn = await idle.get()
+        sent = time.perf_counter()
         try:
             method, path, body, headers = make(n)
             reply = await conn.request(method, path, body, headers)
         finally:
             idle.put_nowait(conn)
-        run.latencies.setdefault(classify(reply), []).append(time.perf_counter() - due)
+        run.latencies.setdefault(classify(reply), []).append(time.perf_counter() - (sent if from_send else due))
+        if on_reply:
+            on_reply(n, reply)
 
     tasks = []
     for n in range(total):

@@ -70,6 +70,7 @@ class FlashStore:
         mapping = {"status": "entering" if sale["mode"] == "lottery" else "open", "mode": sale["mode"],
                    "limit": sale["per_user_limit"], "rate": sale["rate_limit"], "burst": sale["burst"],
                    "tokens": sale["burst"], "ts": int(time.time() * 1000), "pools": sale["pools"], "sold": 0,
+                   "held": sale["held"] or 0,
                    **{f"pool:{n}": units for n, units in enumerate(pools)}}
         if await self.redis.hsetnx(key, "hold", hold_id):
             await self.redis.hset(key, mapping=mapping)

@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the REST API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, default=1, help="API processes sharing the port (settings from the "
+                                                            "environment); default 1")
 
     verify = sub.add_parser("verify", help="check every stock invariant; exit 1 with a report on any violation")
     verify.add_argument("--sku", help="check one sku only")
@@ -188,8 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         settings.require_database_url(), settings.require_redis_url()
         # keep-alive past uvicorn's 5 s default: pooled client connections (and load balancers,
         # which mostly idle out at 60 s) otherwise race the server closing them
-        uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port,
-                    timeout_keep_alive=75)
+        where = dict(host=args.host or settings.api_host, port=args.port or settings.api_port, timeout_keep_alive=75)
+        if args.workers < 1:
+            print("error: --workers must be at least 1", file=sys.stderr)
+            return 2
+        if args.workers > 1:  # each process builds its own app from the environment
+            uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **where)
+        else:
+            uvicorn.run(create_app(settings), **where)
     elif args.command == "verify":
         hot = not args.no_hot_store and bool(settings.redis_url)
         return asyncio.run(_verify(settings, args.sku, hot))

@@ -28,6 +28,17 @@ class Settings(BaseSettings):
     payment_extension_minutes: float = Field(default=5.0, ge=0)
     max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    redis_max_connections: int = Field(
+        default=200, ge=1, le=100_000, description="Redis connections per process; past that, requests wait for one")
+
+    def redis_client(self):
+        """A Redis client whose pool waits (up to 5 s) for a free connection under a rush
+        instead of failing the request."""
+        import redis.asyncio as aioredis  # noqa: PLC0415 (settings stay importable without a client)
+
+        pool = aioredis.BlockingConnectionPool.from_url(self.require_redis_url(), max_connections=self.redis_max_connections,
+                                                        timeout=5)
+        return aioredis.Redis(connection_pool=pool)
     availability_cache_ttl_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="How long a product-page availability entry lives (every change drops it)")
     availability_meta_ttl_seconds: float = Field(

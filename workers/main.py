@@ -4,7 +4,6 @@ import asyncio
 import logging
 import sys
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -77,7 +76,7 @@ async def run(settings: Settings) -> None:
     # bytecode caches whatever the environment says (a read-only tree just goes uncached).
     sys.dont_write_bytecode = False
     engine = create_async_engine(settings.require_database_url(), pool_size=10)
-    redis_client = aioredis.from_url(settings.require_redis_url())
+    redis_client = settings.redis_client()
     hot_store = HotStore(redis_client, engine=engine, prefix=settings.redis_key_prefix,
                          event_ttl_seconds=settings.hot_store_event_ttl_seconds)
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)

@@ -12,7 +12,12 @@ local answer = redis.call('GET', KEYS[4])
 if answer then return {'replayed', answer} end
 local sale = redis.call('HMGET', KEYS[1], 'status', 'mode', 'rate', 'burst', 'tokens', 'ts', 'limit')
 if not sale[1] then return {'unknown'} end
-if sale[1] ~= 'open' then return {'closed', sale[1]} end
+if sale[1] ~= 'open' then
+  if sale[1] == 'closed' and tonumber(redis.call('HGET', KEYS[1], 'sold')) >= tonumber(redis.call('HGET', KEYS[1], 'held')) then
+    return {'sold_out'}  -- it ended because the last unit went
+  end
+  return {'closed', sale[1]}
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate, burst = tonumber(sale[3]), tonumber(sale[4])

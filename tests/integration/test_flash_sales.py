@@ -136,6 +136,13 @@ async def test_closing_gives_the_unsold_units_back_in_redis_and_postgres(engine,
     assert await hot_store.drift(engine, sku) == []
 
 
+async def test_after_a_sale_that_sold_out_has_closed_buyers_still_hear_sold_out(engine, hot_store, sku, location):
+    store, sale = await open_sale(engine, hot_store, sku, location, 1, pools=1)
+    assert (await buy(store, sale, "first")).outcome == "won"
+    await store.stop(sku, sale["sale_id"])
+    assert (await buy(store, sale, "late")).outcome == "sold_out"
+
+
 # over HTTP (Temporal unreachable: losers and refusals must not need it) ---------------------
 
 def test_a_sale_with_bad_terms_is_refused_naming_the_field(client, sku, location):
@@ -190,3 +197,24 @@ async def test_purchases_and_entries_name_what_is_wrong(client, engine, hot_stor
     entry = client.post(f"/v1/flash-sales/{sale_id}/entries", json={"user_id": "u"})
     assert (entry.status_code, entry.json()["error"]) == (409, "not_a_lottery")
     assert (await store.state(sku, sale_id))["left"] == 3  # none of it took a unit
+
+
+async def test_the_purchase_fast_path_answers_exactly_as_the_route_does(client, engine, hot_store, sku, location,
+                                                                          monkeypatch):
+    import re
+
+    from api import fastpath
+    store, sale = await open_sale(engine, hot_store, sku, location, 1, pools=1, limit=1)
+    assert (await buy(store, sale, "first")).outcome == "won"
+    fast_path = fastpath._PATH
+    cases = [({"user_id": "late"}, {"Idempotency-Key": "fp-1"}),
+             ({"user_id": "first"}, {"Idempotency-Key": "fp-2"}),
+             ({"user_id": "late", "quantity": 5}, {"Idempotency-Key": "fp-3"}),
+             ({"user_id": "bad user"}, {"Idempotency-Key": "fp-4"}),
+             ({"user_id": "late"}, {})]
+    for body, headers in cases:
+        monkeypatch.setattr(fastpath, "_PATH", fast_path)
+        fast = client.post(f"/v1/flash-sales/{sale['sale_id']}/purchase", json=body, headers=headers)
+        monkeypatch.setattr(fastpath, "_PATH", re.compile("^$"))  # nothing matches: every request reaches the route
+        slow = client.post(f"/v1/flash-sales/{sale['sale_id']}/purchase", json=body, headers=headers)
+        assert (fast.status_code, fast.json()) == (slow.status_code, slow.json()), (body, slow.json())

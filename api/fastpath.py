@@ -1,0 +1,56 @@
+"""The flash-sale purchase without FastAPI's layers: under a rush almost every request is
+a loser answered from one Redis script, and routing through some sixty routes, the
+middleware stack and dependency solving cost more than the script does. This ASGI wrapper
+answers `POST /v1/flash-sales/{id}/purchase` itself (the same `purchase_answer` as the
+route) when the request is well formed; anything else, a malformed request included, goes
+on to the FastAPI app, so errors read exactly as everywhere else. A purchase is
+idempotent by its key, so handing a request on after a failure here is safe."""
+
+import json
+import re
+
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from api.flash_sales import purchase_answer, service_of
+from api.schemas import PurchaseIn
+
+_PATH = re.compile(r"^/v1/flash-sales/([A-Za-z0-9][A-Za-z0-9._:-]{0,63})/purchase$")
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+
+
+class FastPaths:
+    def __init__(self, app):
+        self.app = app
+
+    def __getattr__(self, name):  # state, openapi, routes ...: the FastAPI app's
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not (found := _PATH.match(scope["path"])):
+            return await self.app(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+
+        async def replay():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        key = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"idempotency-key"), None)
+        try:
+            if key is None or not _KEY.match(key):
+                raise ValueError("no usable Idempotency-Key")
+            request = PurchaseIn.model_validate_json(body)
+            status, content, headers = await purchase_answer(service_of(self.app), found.group(1), request, key)
+        except (ValueError, ValidationError, OSError, RuntimeError, LookupError, RedisError):
+            return await self.app(scope, replay, send)  # FastAPI names the problem (or answers 500 its way)
+        payload = json.dumps(content, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+            *[(k.lower().encode(), v.encode()) for k, v in headers.items()]]})
+        await send({"type": "http.response.body", "body": payload})
