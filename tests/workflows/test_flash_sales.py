@@ -40,7 +40,7 @@ def sale_body(sku, location, quantity, **terms) -> FlashSaleIn:
 
 
 async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_ends(
-        temporal_env, sales, engine, hot_store, sku, location):
+        temporal_env, sales, engine, hot_store, sku, location, record_history):
     await stock(engine, hot_store, sku, location, 8)
     sale, created = await sales.create(sale_body(sku, location, 5, per_user_limit=2))
     assert created
@@ -79,6 +79,7 @@ async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_e
     async with engine.connect() as conn:
         stored = await pg_sales.get(conn, sale["sale_id"])
     assert (stored["status"], stored["sold"], stored["returned"]) == ("ended", 3, 2)
+    await record_history(handle, "flash-sale-first-come")
 
 
 async def test_a_sale_that_sells_out_ends_without_waiting_for_its_end_time(temporal_env, sales, engine, hot_store,
@@ -109,7 +110,7 @@ async def test_ending_a_sale_before_it_starts_cancels_it_and_holds_nothing(tempo
 
 
 async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ranked(
-        temporal_env, sales, engine, hot_store, sku, location):
+        temporal_env, sales, engine, hot_store, sku, location, record_history):
     await stock(engine, hot_store, sku, location, 3)
     now = datetime.now(timezone.utc)
     sale, _ = await sales.create(FlashSaleIn(sku=sku, location_id=location, quantity=3, mode="lottery",
@@ -125,9 +126,6 @@ async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ran
     verdict, _ = await sales.purchase(sale_id, PurchaseIn(user_id="e00"), "early")
     assert verdict.outcome == "closed"  # nobody buys before the draw
 
-    # the entries close after 3 s; the draw ranks everyone, round 1 opens 3 windows
-    await status_becomes(handle, "purchasing")
-
     async def ranked():
         async with engine.connect() as conn:
             rows = (await conn.execute(sa.select(flash_sale_entries.c.user_id, flash_sale_entries.c.window_round)
@@ -135,6 +133,11 @@ async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ran
                                        .order_by(flash_sale_entries.c.rank))).all()
         return [(r.user_id, r.window_round) for r in rows]
 
+    async def round_opened(n):
+        while not any(r == n for _, r in await ranked()):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(round_opened(1), 20)  # after 3 s the entries close, the draw ranks everyone, 3 windows open
     ranks = await ranked()
     assert sorted(u for u, _ in ranks) == entrants
     first = [u for u, r in ranks if r == 1]
@@ -145,10 +148,7 @@ async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ran
     for user in first[:2]:  # two winners buy; the third lets the window lapse
         assert (await sales.purchase(sale_id, PurchaseIn(user_id=user), f"w-{user}"))[0].outcome == "won"
 
-    async def second_round():  # after 4 s, round 2: one unit left, one window, for the next in rank
-        while not any(r == 2 for _, r in await ranked()):
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(second_round(), 20)
+    await asyncio.wait_for(round_opened(2), 20)  # after 4 s, round 2: one unit left, one window, for the next in rank
     ranks = await ranked()
     [nxt] = [u for u, r in ranks if r == 2]
     assert nxt == ranks[3][0]
@@ -157,6 +157,7 @@ async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ran
     result = await asyncio.wait_for(handle.result(), 20)  # sold out: it ends
     assert (result.entrants, result.rounds, result.sold, result.returned) == (12, 2, 3, 0)
     await assert_sound(engine, hot_store, sku)
+    await record_history(handle, "flash-sale-lottery")
 
 
 def test_the_draw_of_a_real_sale_does_not_follow_arrival():

@@ -17,7 +17,8 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_there_are_recorded_histories_of_every_order_path():
     names = {path.stem for path in HISTORIES}
     assert {"order-shipped", "order-expired", "order-payment-failed", "order-rejected",
-            "order-cancelled-packed", "order-extended-then-paid", "hold-released"} <= names
+            "order-cancelled-packed", "order-extended-then-paid", "hold-released", "flash-sale-first-come",
+            "flash-sale-lottery"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
