@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from temporalio.service import RPCError
 
 from api.flash_sales import FlashSales
 from api.schemas import FlashSaleIn, PurchaseIn
@@ -19,11 +20,29 @@ from workflows.flash_sales import FlashSaleWorkflow
 
 
 @pytest.fixture
-def sales(temporal_env, worker, engine, hot_store) -> FlashSales:
+async def sales(temporal_env, worker, engine, hot_store):
+    """The API's flash-sale service on the test server. The winners' orders it starts are
+    ended with the test: on a task queue whose worker is gone, their expiry timers would hold
+    up the server's time skipping for every later test."""
     async def client():
         return temporal_env.client
 
-    return FlashSales(engine, hot_store, Settings(_env_file=None, task_queue=worker.task_queue), client)
+    service = FlashSales(engine, hot_store, Settings(_env_file=None, task_queue=worker.task_queue), client)
+    started = []
+    start_order = service._start_order
+
+    async def recording(sale, won, body):
+        order = await start_order(sale, won, body)
+        started.append(order["order_id"])
+        return order
+
+    service._start_order = recording
+    yield service
+    for order_id in started:
+        try:
+            await temporal_env.client.get_workflow_handle(f"order-{order_id}").terminate("test over")
+        except RPCError:
+            pass  # it had finished
 
 
 async def status_becomes(handle, wanted: str, seconds: float = 20) -> None:
@@ -33,8 +52,21 @@ async def status_becomes(handle, wanted: str, seconds: float = 20) -> None:
     await asyncio.wait_for(poll(), seconds)
 
 
-def sale_body(sku, location, quantity, **terms) -> FlashSaleIn:
-    now = datetime.now(timezone.utc)
+async def server_now(env) -> datetime:
+    """The test server's clock: other tests skip it ahead of the wall clock, and the sale's
+    workflow times its start and end by it."""
+    return (await env.get_current_time()).astimezone(timezone.utc)
+
+
+async def ended(env, handle):
+    """The sale's result, waited for in real time: skipping the shared test server's clock
+    ahead would fire other tests' timers on task queues no worker serves any more, and the
+    server stops skipping for good."""
+    with env.auto_time_skipping_disabled():
+        return await asyncio.wait_for(handle.result(), 30)
+
+
+def sale_body(sku, location, quantity, now: datetime, **terms) -> FlashSaleIn:
     return FlashSaleIn(sku=sku, location_id=location, quantity=quantity, starts_at=now - timedelta(seconds=1),
                        ends_at=now + timedelta(hours=1), **terms)
 
@@ -42,7 +74,7 @@ def sale_body(sku, location, quantity, **terms) -> FlashSaleIn:
 async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_ends(
         temporal_env, sales, engine, hot_store, sku, location, record_history):
     await stock(engine, hot_store, sku, location, 8)
-    sale, created = await sales.create(sale_body(sku, location, 5, per_user_limit=2))
+    sale, created = await sales.create(sale_body(sku, location, 5, await server_now(temporal_env), per_user_limit=2))
     assert created
     handle = temporal_env.client.get_workflow_handle_for(FlashSaleWorkflow.run, f"flash-sale-{sale['sale_id']}")
     await status_becomes(handle, "open")
@@ -71,7 +103,7 @@ async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_e
     assert pg["reserved"] == 5  # handed over, not added
 
     await handle.signal(FlashSaleWorkflow.end)
-    result = await handle.result()
+    result = await ended(temporal_env, handle)
     assert (result.status, result.held, result.sold, result.returned) == ("ended", 5, 3, 2)
     pg, _ = await levels(engine, hot_store, sku, location)
     assert pg["reserved"] in (3, 0)  # the orders' holds (or none, if time skipped past their expiry)
@@ -85,25 +117,25 @@ async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_e
 async def test_a_sale_that_sells_out_ends_without_waiting_for_its_end_time(temporal_env, sales, engine, hot_store,
                                                                            sku, location):
     await stock(engine, hot_store, sku, location, 2)
-    sale, _ = await sales.create(sale_body(sku, location, 2, pools=2))
+    sale, _ = await sales.create(sale_body(sku, location, 2, await server_now(temporal_env), pools=2))
     handle = temporal_env.client.get_workflow_handle_for(FlashSaleWorkflow.run, f"flash-sale-{sale['sale_id']}")
     await status_becomes(handle, "open")
     outcomes = [(await sales.purchase(sale["sale_id"], PurchaseIn(user_id=f"u{n}"), f"k{n}"))[0].outcome
                 for n in range(4)]
     assert outcomes == ["won", "won", "sold_out", "sold_out"]
-    result = await asyncio.wait_for(handle.result(), 20)
+    result = await ended(temporal_env, handle)
     assert (result.sold, result.returned) == (2, 0)
 
 
 async def test_ending_a_sale_before_it_starts_cancels_it_and_holds_nothing(temporal_env, sales, engine, hot_store,
                                                                            sku, location):
     await stock(engine, hot_store, sku, location, 4)
-    now = datetime.now(timezone.utc)
+    now = await server_now(temporal_env)
     sale, _ = await sales.create(FlashSaleIn(sku=sku, location_id=location, quantity=3,
                                              starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2)))
     handle = temporal_env.client.get_workflow_handle_for(FlashSaleWorkflow.run, f"flash-sale-{sale['sale_id']}")
     await handle.signal(FlashSaleWorkflow.end)
-    result = await handle.result()
+    result = await ended(temporal_env, handle)
     assert (result.status, result.held, result.returned) == ("cancelled", 0, 0)
     pg, _ = await levels(engine, hot_store, sku, location)
     assert pg["reserved"] == 0
@@ -112,7 +144,7 @@ async def test_ending_a_sale_before_it_starts_cancels_it_and_holds_nothing(tempo
 async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ranked(
         temporal_env, sales, engine, hot_store, sku, location, record_history):
     await stock(engine, hot_store, sku, location, 3)
-    now = datetime.now(timezone.utc)
+    now = await server_now(temporal_env)
     sale, _ = await sales.create(FlashSaleIn(sku=sku, location_id=location, quantity=3, mode="lottery",
                                              starts_at=now - timedelta(seconds=1), ends_at=now + timedelta(seconds=3),
                                              purchase_window_seconds=4))
@@ -154,7 +186,7 @@ async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ran
     assert nxt == ranks[3][0]
     assert (await sales.purchase(sale_id, PurchaseIn(user_id=first[2]), "lapsed"))[0].outcome == "no_window"
     assert (await sales.purchase(sale_id, PurchaseIn(user_id=nxt), f"w-{nxt}"))[0].outcome == "won"
-    result = await asyncio.wait_for(handle.result(), 20)  # sold out: it ends
+    result = await ended(temporal_env, handle)  # sold out: it ends
     assert (result.entrants, result.rounds, result.sold, result.returned) == (12, 2, 3, 0)
     await assert_sound(engine, hot_store, sku)
     await record_history(handle, "flash-sale-lottery")
