@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -334,4 +334,48 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     assert httpx.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity
     assert httpx.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"][0]["status"] == "approved"
     assert httpx.get(f"{api}/v1/forecasts/21134203/plot.png", params={"location": "FC-LYS"}).content[:4] == b"\x89PNG"
+    verify_clean(stack)
+
+
+def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(stack):
+    """300 buyers at once for 20 units on the running system: 20 orders, the rest sold_out
+    without a saga; a winner pays like any buyer; ending the sale returns nothing (sold
+    out) and the product page shows what is left for everyone else."""
+    api = stack["api"]
+    sku = asyncio.run(new_stocked_sku(stack, 30))
+    now = datetime.now(timezone.utc)
+    created = httpx.post(f"{api}/v1/flash-sales", timeout=30, json={
+        "sku": sku, "location_id": "FC-BER", "quantity": 20, "pools": 4, "starts_at": now.isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat()})
+    assert created.status_code == 201, created.text
+    sale_id = created.json()["sale_id"]
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{api}/v1/flash-sales/{sale_id}").json().get("live") is None:
+        assert time.monotonic() < deadline, "the sale never opened"
+        time.sleep(0.2)
+    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 10  # 20 went into the pools
+
+    async def rush():
+        async with httpx.AsyncClient(base_url=api, timeout=120, limits=httpx.Limits(max_connections=100)) as client:
+            return await asyncio.gather(*[
+                client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": f"fan-{n}"},
+                            headers={"Idempotency-Key": f"{sale_id}-{n}"}) for n in range(300)])
+
+    answers = asyncio.run(rush())
+    codes = sorted(r.status_code for r in answers)
+    assert (codes.count(201), codes.count(409)) == (20, 280)
+    assert {r.json()["error"] for r in answers if r.status_code == 409} == {"sold_out"}
+    winner = next(r.json()["order_id"] for r in answers if r.status_code == 201)
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{api}/v1/orders/{winner}").json().get("status") != "reserved":
+        assert time.monotonic() < deadline, "the winner's order was never persisted"
+        time.sleep(0.2)
+    paid = httpx.post(f"{api}/v1/orders/{winner}/payment", json={"event": "succeeded"}, timeout=60)
+    assert paid.json()["status"] == "allocated", paid.text
+    deadline = time.monotonic() + 60
+    while (sale := httpx.get(f"{api}/v1/flash-sales/{sale_id}").json())["status"] != "ended":
+        assert time.monotonic() < deadline, "the sold-out sale never ended"
+        time.sleep(0.2)
+    assert (sale["held"], sale["sold"], sale["returned"]) == (20, 20, 0)
+    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 10
     verify_clean(stack)
