@@ -41,8 +41,9 @@ class FlashStore:
         self.hot_store = hot_store
         self.redis = hot_store.redis
         self.prefix = hot_store.prefix
-        self._purchase = self.redis.register_script((_LUA / "flash_purchase.lua").read_text())
-        self._enter = self.redis.register_script((_LUA / "flash_enter.lua").read_text())
+        bucket = (_LUA / "token_bucket.lua").read_text()
+        self._purchase = self.redis.register_script(bucket + (_LUA / "flash_purchase.lua").read_text())
+        self._enter = self.redis.register_script(bucket + (_LUA / "flash_enter.lua").read_text())
 
     def sale_key(self, sku: str, sale_id: str) -> str:
         return f"{self.prefix}:fs:{{{sku}}}:{sale_id}"

@@ -1,5 +1,6 @@
 -- Buy from a flash sale, atomically: rate limit, purchase window (lottery), per-user limit,
 -- pools with fallback, and the units handed from the sale's hold to the buyer's own hold.
+-- (take_token comes from token_bucket.lua, put in front of this script.)
 -- KEYS[1] sale hash {prefix}:fs:{sku}:<sale>   KEYS[2] units bought per user
 -- KEYS[3] purchase windows per user (lottery)   KEYS[4] answer of this idempotency key
 -- KEYS[5] the sale's hold   KEYS[6] the buyer's hold (new)
@@ -10,7 +11,7 @@
 --   | {'no_window'} | {'closed', status} | {'unknown'}
 local answer = redis.call('GET', KEYS[4])
 if answer then return {'replayed', answer} end
-local sale = redis.call('HMGET', KEYS[1], 'status', 'mode', 'rate', 'burst', 'tokens', 'ts', 'limit')
+local sale = redis.call('HMGET', KEYS[1], 'status', 'mode', 'limit')
 if not sale[1] then return {'unknown'} end
 if sale[1] ~= 'open' then
   if sale[1] == 'closed' and tonumber(redis.call('HGET', KEYS[1], 'sold')) >= tonumber(redis.call('HGET', KEYS[1], 'held')) then
@@ -18,22 +19,15 @@ if sale[1] ~= 'open' then
   end
   return {'closed', sale[1]}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rate, burst = tonumber(sale[3]), tonumber(sale[4])
-local tokens = math.min(burst, tonumber(sale[5]) + (now - tonumber(sale[6])) * rate / 1000)
-if tokens < 1 then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-  return {'rate_limited', tostring(math.ceil((1 - tokens) * 1000 / rate))}
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', now)
+local now, t, wait = take_token(KEYS[1])
+if not now then return {'rate_limited', tostring(wait)} end
 local user, qty = ARGV[1], tonumber(ARGV[2])
 if sale[2] == 'lottery' then
   local until_ms = redis.call('HGET', KEYS[3], user)
   if not until_ms or tonumber(until_ms) < now then return {'no_window'} end
 end
 local had = tonumber(redis.call('HGET', KEYS[2], user) or '0')
-local limit = tonumber(sale[7])
+local limit = tonumber(sale[3])
 if had + qty > limit then return {'limit', tostring(limit - had)} end
 local order = {}
 for pool in string.gmatch(ARGV[3], '%d+') do order[#order + 1] = pool end
