@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -101,6 +102,25 @@ async def _import_demand(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _worker_health(settings: Settings, timeout: float) -> int:
+    import uuid  # noqa: PLC0415
+
+    from temporalio.client import Client  # noqa: PLC0415
+
+    from workflows.health import HealthWorkflow  # noqa: PLC0415
+
+    try:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        await client.execute_workflow(HealthWorkflow.run, "health", id=f"health-{uuid.uuid4()}",
+                                      task_queue=settings.task_queue,
+                                      execution_timeout=timedelta(seconds=timeout))
+    except Exception as err:  # noqa: BLE001 (any failure is "unhealthy", with the reason)
+        print(f"unhealthy: {err}", file=sys.stderr)
+        return 1
+    print("healthy: a worker completed a workflow on task queue " + settings.task_queue)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stocksaga", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -114,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="bring the database schema to the newest migration")
     sub.add_parser("worker", help="run a Temporal worker")
+    health = sub.add_parser("worker-health", help="exit 0 when a worker serves the task queue (a trivial workflow "
+                                                  "completes within --timeout seconds), else 1; for health checks")
+    health.add_argument("--timeout", type=float, default=10.0)
     api = sub.add_parser("api", help="serve the REST API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
@@ -181,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if args.command == "dev":
         return run_dev(settings, args)
+    if args.command == "worker-health":
+        return asyncio.run(_worker_health(settings, args.timeout))
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "worker":
