@@ -62,7 +62,8 @@ class FlashSaleActivities:
     async def open(self, ref: SaleRef) -> Opened:
         async with self.engine.begin() as conn:
             sale = await pg_sales.open_in(conn, ref.sale_id)
-        await self.store.open(sale, pg_sales.hold_id(ref.sale_id))
+        if sale["status"] in ("open", "drawn"):  # not a sale that has ended since
+            await self.store.open(sale, pg_sales.hold_id(ref.sale_id))
         return Opened(sale["held"] or 0)
 
     @activity.defn(name="draw_flash_sale")

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,7 +29,8 @@ from db.flashstore import FlashStore, Purchase
 from db.hotstore import HotStore
 from db.tables import locations, skus, stock_levels
 from domain import validation
-from domain.errors import InvalidInput, UnknownLocation, UnknownSku
+from api.errors import STATUS
+from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
 from stocksaga.settings import Settings
 from workflows.flash_sales import FlashSaleWorkflow, SaleInput
 from workflows.orders import OrderWorkflow, search_attributes
@@ -91,6 +93,7 @@ class FlashSales:
                 SaleInput(sale_id, sale["mode"], sale["starts_at"].isoformat(), sale["ends_at"].isoformat(),
                           sale["purchase_window_seconds"]),
                 id=f"flash-sale-{sale_id}", task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a repeat never re-runs an ended sale
                 static_summary=f"Flash sale {sale_id}: {sale['quantity']} x {sale['sku']} @ {sale['location_id']} "
                                f"({sale['mode']})")
         except WorkflowAlreadyStartedError:
@@ -146,6 +149,7 @@ class FlashSales:
         try:
             await (await self.temporal()).start_workflow(
                 OrderWorkflow.run, payload, id=f"order-{won.order_id}", task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a repeat never revives an ended order
                 search_attributes=search_attributes(payload),
                 static_summary=f"Flash sale {sale['sale_id']} order for {body.user_id}: "
                                f"{won.quantity} x {sale['sku']} @ {sale['location_id']}")
@@ -198,6 +202,8 @@ async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, k
     """(status, body, headers) of a purchase: what the route and its fast path (api/fastpath.py) answer."""
     try:
         verdict, order = await service.purchase(sale_id, body, key)
+    except IdempotencyConflict as err:
+        return STATUS[IdempotencyConflict], err.to_dict(), {}
     except _UNAVAILABLE as err:
         return 503, {"error": "temporal_unavailable", "message": f"the units are yours but the order saga could not "
                                                                  f"start ({err}); retry with the same Idempotency-Key"}, {}
@@ -205,13 +211,17 @@ async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, k
     if order is not None:
         return 201, order, {"Location": f"/v1/orders/{order['order_id']}"}
     if outcome == "unknown":
-        return 404, {"error": "unknown_sale", "field": "sale_id",
-                     "message": f"flash sale {sale_id!r} does not exist or has not opened"}, {}
+        if await service.sale(sale_id) is not None:
+            return 409, {"error": "sale_not_open", "message": "the sale has not started yet"}, {}
+        return 404, {"error": "unknown_sale", "field": "sale_id", "message": f"flash sale {sale_id!r} does not exist"}, {}
     if outcome == "rate_limited":
         seconds = max(math.ceil(verdict.retry_after_ms / 1000), 1)
         return 429, {"error": "rate_limited", "message": f"too many requests for this sale; retry in {seconds} s"}, \
             {"Retry-After": str(seconds)}
     if outcome == "closed":
+        if verdict.status == "entering":
+            return 409, {"error": "sale_not_open", "message": "the lottery is taking entries: purchases open "
+                                                              "to its winners after the draw"}, {}
         return 409, {"error": "sale_closed", "message": f"the sale is {verdict.status}, not open for purchases"}, {}
     if outcome == "limit":
         return 409, {"error": "per_user_limit", "field": "quantity", "may_still_buy": verdict.may_still_buy,
@@ -268,5 +278,7 @@ async def end(sale_id: str, request: Request) -> JSONResponse:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return _error(409, "sale_ended", "the sale has already ended")
-        raise
+        return _error(503, "temporal_unavailable", f"could not reach the sale's workflow ({err}); send it again")
+    except (RuntimeError, OSError) as err:
+        return _error(503, "temporal_unavailable", f"could not reach the sale's workflow ({err}); send it again")
     return JSONResponse(status_code=202, content={"sale_id": sale_id, "ending": True})

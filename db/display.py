@@ -74,7 +74,3 @@ class DisplayCache:
                      "places": [[r.location_id, list(r.service_regions), r.in_transit_in] for r in rows]}
             await self.redis.set(self.meta_key(sku), json.dumps(facts), px=self.meta_ttl_ms)
         return facts["threshold"], [Place(p[0], tuple(p[1]), p[2]) for p in facts["places"]]
-
-    async def forget(self, sku: str) -> None:
-        """Drop the entry and the cached facts (a threshold, place or region changed)."""
-        await self.redis.delete(self.hot_store.display_key(sku), self.meta_key(sku))

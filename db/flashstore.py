@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db.hotstore import HoldLine, HotStore
+from domain.errors import IdempotencyConflict
 from domain.flash_sales import fallback_order, home_pool, split
 
 _LUA = Path(__file__).parent / "lua"
@@ -44,6 +45,9 @@ class FlashStore:
         bucket = (_LUA / "token_bucket.lua").read_text()
         self._purchase = self.redis.register_script(bucket + (_LUA / "flash_purchase.lua").read_text())
         self._enter = self.redis.register_script(bucket + (_LUA / "flash_enter.lua").read_text())
+        self._create = self.redis.register_script(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+            "redis.call('HSET', KEYS[1], unpack(ARGV))\nreturn 1")
 
     def sale_key(self, sku: str, sale_id: str) -> str:
         return f"{self.prefix}:fs:{{{sku}}}:{sale_id}"
@@ -61,9 +65,12 @@ class FlashStore:
         return f"{self.prefix}:fsk:{{{sku}}}:{sale_id}:{key}"
 
     async def open(self, sale: dict, hold_id: str) -> None:
-        """Mirror the sale's hold and set up its pools and limits, once (a repeat changes
-        nothing: the pools may already be selling)."""
+        """Mirror the sale's hold and set up its pools and limits, once: when the sale is set
+        up already (it may be selling), a repeat changes nothing. The hash is written in one
+        step, so a crash cannot leave half a sale."""
         key = self.sale_key(sale["sku"], sale["sale_id"])
+        if await self.redis.exists(key):
+            return
         if sale["held"]:
             await self.hot_store.mirror_hold(self.hot_store.engine, HoldLine(
                 hold_id, sale["sku"], sale["location_id"], sale["held"]))
@@ -71,10 +78,8 @@ class FlashStore:
         mapping = {"status": "entering" if sale["mode"] == "lottery" else "open", "mode": sale["mode"],
                    "limit": sale["per_user_limit"], "rate": sale["rate_limit"], "burst": sale["burst"],
                    "tokens": sale["burst"], "ts": int(time.time() * 1000), "pools": sale["pools"], "sold": 0,
-                   "held": sale["held"] or 0,
-                   **{f"pool:{n}": units for n, units in enumerate(pools)}}
-        if await self.redis.hsetnx(key, "hold", hold_id):
-            await self.redis.hset(key, mapping=mapping)
+                   "held": sale["held"] or 0, "hold": hold_id, **{f"pool:{n}": units for n, units in enumerate(pools)}}
+        await self._create(keys=[key], args=[item for pair in mapping.items() for item in pair])
 
     async def purchase(self, sku: str, sale_id: str, pools: int, hold_id: str, user_id: str, quantity: int,
                        order_id: str, reservation_id: str, idempotency_key: str) -> Purchase:
@@ -88,7 +93,9 @@ class FlashStore:
         if outcome == "won":
             return Purchase("won", reply[1], quantity, reply[2], int(reply[3]))
         if outcome == "replayed":
-            order_id, units, taken = reply[1].split("|", 2)
+            order_id, units, taken, buyer = reply[1].split("|", 3)
+            if (buyer, int(units)) != (user_id, quantity):
+                raise IdempotencyConflict(idempotency_key)  # the key was used for another purchase
             return Purchase("replayed", order_id, int(units), taken)
         if outcome == "rate_limited":
             return Purchase(outcome, retry_after_ms=int(reply[1]))

@@ -75,13 +75,13 @@ class FlashSaleWorkflow:
     async def run(self, sale: SaleInput) -> SaleResult:
         ref = SaleRef(sale.sale_id)
         await self._until(datetime.fromisoformat(sale.starts_at), lambda: self._end)
-        if self._end:
+        ends_at = datetime.fromisoformat(sale.ends_at)
+        if self._end or workflow.now() >= ends_at:  # ended before it began (or began too late to sell)
             closed: Closed = await workflow.execute_activity_method(
                 FlashSaleActivities.close, SaleRef(sale.sale_id, cancelled=True), **STEP)
             self._status = "cancelled"
             return SaleResult(sale.sale_id, "cancelled", 0, closed.sold, closed.returned)
         self._held = (await workflow.execute_activity_method(FlashSaleActivities.open, ref, **STEP)).held
-        ends_at = datetime.fromisoformat(sale.ends_at)
         if sale.mode == "lottery":
             self._status = "entering"
             await self._until(ends_at, lambda: self._end)

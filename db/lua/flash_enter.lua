@@ -6,6 +6,6 @@ local sale = redis.call('HMGET', KEYS[1], 'status')
 if not sale[1] then return {'unknown'} end
 if sale[1] ~= 'entering' then return {'closed', sale[1]} end
 local now, _, wait = take_token(KEYS[1])
-if not now then return {'rate_limited', tostring(wait)} end
+if not now then return {'rate_limited', string.format('%d', wait)} end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return {'already'} end
 return {'entered'}

@@ -6,9 +6,12 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from db import flash_sales as pg_sales
 from db.flashstore import FlashStore
 from db.verify import check
+from domain.errors import IdempotencyConflict
 from domain.flash_sales import fallback_order, home_pool
 from tests.integration.test_hotstore import receive_in_postgres
 
@@ -98,6 +101,10 @@ async def test_a_purchase_repeated_with_its_key_answers_the_same_and_takes_nothi
     assert (first.outcome, again.outcome) == ("won", "replayed") and again.order_id == first.order_id
     state = await store.state(sku, sale["sale_id"])
     assert (state["sold"], state["left"]) == (1, 4)
+    with pytest.raises(IdempotencyConflict):  # the key was alice's purchase: bob cannot have her answer
+        await buy(store, sale, "bob", key="k-alice")
+    with pytest.raises(IdempotencyConflict):
+        await buy(store, sale, "alice", 2, key="k-alice")
 
 
 async def test_a_rush_of_two_thousand_buyers_for_a_hundred_units_sells_each_unit_once(
@@ -196,7 +203,11 @@ async def test_purchases_and_entries_name_what_is_wrong(client, engine, hot_stor
     assert (too_many.status_code, too_many.json()["error"], too_many.json()["may_still_buy"]) == (409, "per_user_limit", 1)
     entry = client.post(f"/v1/flash-sales/{sale_id}/entries", json={"user_id": "u"})
     assert (entry.status_code, entry.json()["error"]) == (409, "not_a_lottery")
-    assert (await store.state(sku, sale_id))["left"] == 3  # none of it took a unit
+    first = client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": "u"}, headers={"Idempotency-Key": "k4"})
+    assert first.status_code == 503  # won in Redis; the order saga cannot start here (no Temporal)
+    stolen = client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": "v"}, headers={"Idempotency-Key": "k4"})
+    assert (stolen.status_code, stolen.json()["field"]) == (422, "idempotency_key")
+    assert (await store.state(sku, sale_id))["left"] == 2  # only the one win took a unit
 
 
 async def test_the_purchase_fast_path_answers_exactly_as_the_route_does(client, engine, hot_store, sku, location,
@@ -218,3 +229,17 @@ async def test_the_purchase_fast_path_answers_exactly_as_the_route_does(client, 
         monkeypatch.setattr(fastpath, "_PATH", re.compile("^$"))  # nothing matches: every request reaches the route
         slow = client.post(f"/v1/flash-sales/{sale['sale_id']}/purchase", json=body, headers=headers)
         assert (fast.status_code, fast.json()) == (slow.status_code, slow.json()), (body, slow.json())
+
+
+async def test_buying_before_the_sale_opens_is_409_sale_not_open(client, engine, sku, location):
+    now = datetime.now(timezone.utc)
+    sale_id = f"S{uuid.uuid4().hex[:10]}-later"
+    async with engine.begin() as conn:
+        await pg_sales.create(conn, dict(
+            sale_id=sale_id, sku=sku, location_id=location, quantity=5,
+            starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2), pools=1, per_user_limit=1,
+            rate_limit=10.0, burst=10, mode="first_come", hold_seconds=600, purchase_window_seconds=60,
+            request={"later": True}))
+    early = client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": "eager"},
+                        headers={"Idempotency-Key": "early-1"})
+    assert (early.status_code, early.json()["error"]) == (409, "sale_not_open")
