@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from db import verify
-from db.hotstore import HotStore
+from db.hotstore import IN_FLIGHT_SECONDS, HotStore
 from db.tables import reservations
 
 
@@ -50,7 +50,8 @@ class ReconciliationActivities:
         drifted = await self.hot_store.drift(self.engine)
         skus = sorted({v.sku for v in drifted})
         for start in range(0, len(skus), 200):
-            await self.hot_store.load(self.engine, skus[start:start + 200])
+            # orders keep flowing while this runs: holds admitted moments ago stay held
+            await self.hot_store.load(self.engine, skus[start:start + 200], in_flight_seconds=IN_FLIGHT_SECONDS)
             activity.heartbeat(start)
         return Report(len(drifted), [str(v) for v in drifted[:100]])
 

@@ -11,6 +11,7 @@ Postgres always wins: `rebuild` rewrites the hot store from it, and `drift` repo
 difference (invariant 4).
 """
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from domain.errors import IdempotencyConflict, InsufficientStock
 
 _LUA = Path(__file__).parent / "lua"
 _FIELDS = ("on_hand", "reserved", "allocated")
+IN_FLIGHT_SECONDS = 60.0  # a hold admitted in Redis this recently is still being persisted by its saga
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class HotStore:
         try:
             await self.reserve(line)
         except (InsufficientStock, IdempotencyConflict):
-            await self.load(engine, [line.sku])
+            await self.load(engine, [line.sku], in_flight_seconds=IN_FLIGHT_SECONDS)
 
     async def reserve_all(self, lines: list[HoldLine]) -> None:
         """All lines or none: each line is atomic in its own slot; if one is refused, the
@@ -191,12 +193,15 @@ class HotStore:
         return found
 
     # rebuild from Postgres ------------------------------------------------------------
-    async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True) -> None:
+    async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True,
+                   in_flight_seconds: float = 0.0) -> None:
         """Copy the levels and live holds of `skus` from Postgres into Redis.
 
         replace=True (rebuild, repair) overwrites what Redis has: Postgres wins. A hold
-        admitted in Redis but not yet persisted is released by it too; the order workflow's
-        re-check in Postgres then decides, and the reconciler repairs any drift.
+        admitted in Redis but not persisted is released, unless it was admitted within
+        `in_flight_seconds`: repairs made while orders flow (the reconciler, a disagreeing
+        mirror) keep such holds, whose sagas are persisting them, or they would hand the
+        same units out twice; a full rebuild (0) starts from Postgres alone.
         replace=False (first use) loads only skus not loaded yet, atomically per sku, so
         holds admitted by a concurrent caller are never wiped.
         """
@@ -227,21 +232,31 @@ class HotStore:
                                            args=[len(fields[sku]), *pairs, *hold_values[sku].values()])
             return
         existing = await self._hold_keys(skus)
+        now = time.time()
         for sku in skus:  # one MULTI per sku: every key of a sku is in one cluster slot
-            # Holds Redis has but Postgres does not hold: mark them released rather than
-            # delete them, so a retried reserve of that id is still seen as a repeat.
+            # Holds Redis has but Postgres does not: one admitted moments ago is on its way
+            # (its saga persists it within seconds), so it stays, its units still reserved;
+            # otherwise a rebuild during a rush would hand its units out again. Older ones
+            # are marked released rather than deleted, so a retried reserve of that id is
+            # still seen as a repeat.
             stale = [key for key in existing[sku] if key.decode() not in hold_values[sku]]
             values = await self.redis.mget(stale) if stale else []
+            released = []
+            for key, value in zip(stale, values):
+                loc, qty, state, *admitted = (value or b"||").decode().split("|")
+                if state == "reserved" and admitted and now - float(admitted[0]) < in_flight_seconds:
+                    field = f"{loc}|reserved"
+                    fields[sku][field] = fields[sku].get(field, 0) + int(qty)
+                elif state in ("reserved", "confirmed"):
+                    released.append((key, f"{loc}|{qty}|released"))
             async with self.redis.pipeline(transaction=True) as pipe:
-                for key, value in zip(stale, values):
-                    loc, qty, state = (value or b"||").decode().split("|")[:3]
-                    if state in ("reserved", "confirmed"):
-                        pipe.set(key, f"{loc}|{qty}|released", ex=self.event_ttl)
+                for key, value in released:
+                    pipe.set(key, value, ex=self.event_ttl)
                 pipe.delete(self.stock_key(sku), self.display_key(sku))
                 pipe.incr(self.version_key(sku))
                 pipe.hset(self.stock_key(sku), mapping={**fields[sku], "_loaded": 1})
-                if hold_values[sku]:
-                    pipe.mset(hold_values[sku])
+                for key, value in hold_values[sku].items():  # SETs, not MSET: a cluster pipeline refuses MSET
+                    pipe.set(key, value)
                 await pipe.execute()
 
     async def _hold_keys(self, skus: list[str]) -> dict[str, list[bytes]]:

@@ -26,6 +26,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cluster_ports(count: int) -> list[int]:
+    """Free ports for Redis Cluster nodes: each node also listens on its port + 10000 (the
+    cluster bus), which must be free and below 65536 too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port + 10000 < 65536 and port not in ports and not port_is_open(port + 10000):
+            ports.append(port)
+    return ports
+
+
 def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
@@ -81,6 +92,38 @@ def start_redis(datadir: Path, port: int) -> tuple[str, subprocess.Popen]:
     )
     wait_for_port(port, "redis-server", proc)
     return f"redis://127.0.0.1:{port}/0", proc
+
+
+def start_redis_cluster(datadir: Path, ports: list[int], timeout: float = 30.0) -> list[subprocess.Popen]:
+    """A real Redis Cluster of len(ports) masters on 127.0.0.1, the 16,384 slots split evenly
+    (what `redis-cli --cluster create` does, without needing redis-cli)."""
+    import redis  # noqa: PLC0415 (only tests and benchmarks start a cluster)
+
+    procs = []
+    for port in ports:
+        node = datadir / str(port)
+        node.mkdir(parents=True, exist_ok=True)
+        procs.append(subprocess.Popen(
+            [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+             "--cluster-enabled", "yes", "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
+             "--logfile", str(node / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for_port(port, "redis-server (cluster node)", procs[-1])
+    clients = [redis.Redis(host="127.0.0.1", port=port) for port in ports]
+    share = 16384 // len(ports)
+    for n, client in enumerate(clients):
+        last = 16383 if n == len(ports) - 1 else (n + 1) * share - 1
+        client.execute_command("CLUSTER ADDSLOTS", *range(n * share, last + 1))
+    for client in clients[1:]:
+        client.execute_command("CLUSTER MEET", "127.0.0.1", ports[0])
+    deadline = time.monotonic() + timeout
+    while not all(c.cluster("INFO").get("cluster_state") == "ok" and len(c.cluster("NODES")) == len(ports)
+                  for c in clients):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Redis Cluster did not come up: see redis.log under " + str(datadir))
+        time.sleep(0.1)
+    for client in clients:
+        client.close()
+    return procs
 
 
 def temporal_binary(name: str = "temporal") -> str:

@@ -6,6 +6,7 @@ RECEIVE through the ledger) and reaches Redis by `load` or by first use, as in p
 """
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -414,3 +415,22 @@ async def test_a_retried_multi_line_reserve_does_not_undo_the_holds_of_the_first
     with pytest.raises(InsufficientStock):
         await hot_store.reserve_all([first, HoldLine(rid(), scarce, location, 2)])
     assert (await hot_store.levels(plenty))[location]["reserved"] == 3
+
+
+async def test_a_repair_while_orders_flow_keeps_holds_admitted_moments_ago(hot_store, stocked, sku, location,
+                                                                           engine, redis_client):
+    """The reconciler repairs drift while a rush is admitting holds that their sagas have not
+    persisted yet. Releasing those would hand the same units out again."""
+    await stocked(sku, 10)
+    fresh = HoldLine(rid(), sku, location, 4)
+    await hot_store.reserve(fresh)  # admitted just now, not in Postgres yet
+    stale = HoldLine(rid(), sku, location, 3)
+    await hot_store.reserve(stale)
+    await redis_client.set(hot_store.hold_key(sku, stale.reservation_id), f"{location}|3|reserved|{int(time.time()) - 600}")
+    await hot_store.load(engine, [sku], in_flight_seconds=60)
+    assert (await hot_store.levels(sku))[location]["reserved"] == 4  # the fresh one stays, the stale one goes
+    assert await redis_client.get(hot_store.hold_key(sku, stale.reservation_id)) == f"{location}|3|released".encode()
+    with pytest.raises(InsufficientStock):  # the fresh hold's units are not handed out again
+        await hot_store.reserve(HoldLine(rid(), sku, location, 7))
+    await hot_store.load(engine, [sku])  # a full rebuild starts from Postgres alone
+    assert (await hot_store.levels(sku))[location]["reserved"] == 0
