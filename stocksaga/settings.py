@@ -30,11 +30,17 @@ class Settings(BaseSettings):
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     redis_max_connections: int = Field(
         default=200, ge=1, le=100_000, description="Redis connections per process; past that, requests wait for one")
+    redis_cluster: bool = Field(default=False, description="REDIS_URL names a node of a Redis Cluster")
 
     def redis_client(self):
         """A Redis client whose pool waits (up to 5 s) for a free connection under a rush
-        instead of failing the request."""
+        instead of failing the request; a cluster client when REDIS_CLUSTER is set."""
         import redis.asyncio as aioredis  # noqa: PLC0415 (settings stay importable without a client)
+
+        if self.redis_cluster:
+            from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
+
+            return RedisCluster.from_url(self.require_redis_url(), max_connections=self.redis_max_connections)
 
         pool = aioredis.BlockingConnectionPool.from_url(self.require_redis_url(), max_connections=self.redis_max_connections,
                                                         timeout=5)

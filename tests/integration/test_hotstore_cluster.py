@@ -37,3 +37,21 @@ async def test_the_cluster_really_spreads_skus_over_its_three_masters(redis_clie
         await stocked(sku, 1)
         nodes.add(redis_client.get_node_from_key(hot_store.stock_key(sku)).name)
     assert len(redis_client.get_primaries()) == 3 and len(nodes) >= 2
+
+
+async def test_redis_cluster_in_the_settings_gives_a_cluster_client_the_hot_store_works_with(
+        cluster_ports, engine, location, new_sku):
+    from db.hotstore import HoldLine, HotStore
+    from stocksaga.settings import Settings
+    from tests.integration.test_hotstore import receive_in_postgres
+
+    settings = Settings(_env_file=None, redis_url=f"redis://127.0.0.1:{cluster_ports[1]}/0", redis_cluster=True)
+    client = settings.redis_client()
+    try:
+        assert isinstance(client, RedisCluster)
+        store = HotStore(client, engine=engine, prefix="settings")
+        sku = await new_sku()
+        await receive_in_postgres(engine, sku, location, 3)
+        assert await store.reserve(HoldLine("R-settings-1", sku, location, 2)) == 1  # loaded on first use
+    finally:
+        await client.aclose()
