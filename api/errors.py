@@ -3,6 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from domain.errors import (
     IdempotencyConflict,
@@ -32,6 +33,27 @@ async def _stock_error(request: Request, err: StockError) -> JSONResponse:
     return JSONResponse(status_code=STATUS.get(type(err), 400), content=err.to_dict())
 
 
+def _bad_value(err: DBAPIError) -> str | None:
+    """Why Postgres (or its driver) refused a value it cannot store, if that is what
+    happened: a NUL character in text, a number past 64 bits (SQLSTATE class 22, data
+    exception). None for any other database failure, which stays a 500."""
+    cause = err.orig
+    while cause is not None:
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if (state and str(state).startswith("22")) or type(cause).__name__ in ("DataError", "CharacterNotInRepertoireError"):
+            return str(getattr(cause, "args", [cause])[0]).splitlines()[0]
+        cause = cause.__cause__
+    return None
+
+
+async def _database_error(request: Request, err: DBAPIError) -> JSONResponse:
+    reason = _bad_value(err)
+    if reason is None:
+        raise err
+    return JSONResponse(status_code=422, content={"error": "invalid_input", "field": None,
+                                                  "message": f"a value cannot be stored: {reason}"})
+
+
 async def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, flattened: one entry per field with its dotted path and the reason."""
     problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in err.errors()]
@@ -52,3 +74,4 @@ def _field(loc: tuple) -> str:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StockError, _stock_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)

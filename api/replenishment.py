@@ -3,7 +3,7 @@ UI) and the proposals buyers approve or reject."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.common import WorkflowIDReusePolicy
@@ -82,13 +82,16 @@ async def proposals(
     return {"proposals": rows, "next_after": rows[-1]["proposal_id"] if len(rows) == limit else None}
 
 
+ProposalId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A proposal's id")]
+
+
 def _unknown(proposal_id: int) -> JSONResponse:
     return JSONResponse(status_code=404, content={"error": "unknown_proposal", "field": "proposal_id",
                                                   "message": f"proposal {proposal_id} does not exist"})
 
 
 @router.post("/proposals/{proposal_id}/approve", summary="Approve: a purchase order is created and its saga started")
-async def approve(proposal_id: int, body: DecisionIn, request: Request, conn: ConnDep) -> JSONResponse:
+async def approve(proposal_id: ProposalId, body: DecisionIn, request: Request, conn: ConnDep) -> JSONResponse:
     if await pg_proposals.get(conn, proposal_id) is None:
         return _unknown(proposal_id)
     settings = request.app.state.settings
@@ -106,7 +109,7 @@ async def approve(proposal_id: int, body: DecisionIn, request: Request, conn: Co
 
 
 @router.post("/proposals/{proposal_id}/reject", summary="Reject a proposal")
-async def reject(proposal_id: int, body: DecisionIn, request: Request) -> JSONResponse:
+async def reject(proposal_id: ProposalId, body: DecisionIn, request: Request) -> JSONResponse:
     async with request.app.state.engine.begin() as conn:
         current = await pg_proposals.get(conn, proposal_id)
         if current is None:

@@ -19,8 +19,9 @@ class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: AnyHttpUrl
     topics: list[Topic] = Field(min_length=1)
-    secret: Annotated[str, Field(min_length=16, max_length=200)] | None = Field(
-        default=None, description="Signs each delivery; generated (and shown once) when left out")
+    secret: Annotated[str, Field(min_length=16, max_length=200, pattern=r"^[!-~]+$")] | None = Field(
+        default=None, description="Signs each delivery (printable ASCII, no spaces); generated (and shown once) "
+                                  "when left out")
 
 
 @router.post("", status_code=201, summary="Subscribe a URL to topics; deliveries are signed and ordered per key")

@@ -114,3 +114,16 @@ async def test_an_order_while_temporal_is_down_is_503_and_keeps_no_hold(client, 
     response = client.post("/v1/orders", json=body, headers={"Idempotency-Key": f"down-{sku}"})
     assert response.status_code == 503 and response.json()["error"] == "temporal_unavailable"
     assert (await hot_store.levels(sku))[location]["reserved"] == 0
+
+
+def test_values_postgres_cannot_store_are_422_not_500(client):
+    """Found by schemathesis: a NUL character in text and an id past 64 bits reached
+    Postgres and came back as 500s."""
+    nul = client.post("/v1/suppliers", json={"supplier_id": "SUP-NUL", "name": "bad\u0000name", "lead_time_days": 3})
+    assert (nul.status_code, nul.json()["error"]) == (422, "invalid_input")
+    assert "cannot be stored" in nul.json()["message"], nul.json()
+    secret = client.post("/v1/webhooks", json={"url": "https://example.com/hook", "topics": ["stock.low"],
+                                               "secret": "0123456789abcdef\u0000"})
+    assert (secret.status_code, secret.json()["field"]) == (422, "secret")
+    huge = client.post(f"/v1/replenishment/proposals/{2**70}/reject", json={})
+    assert (huge.status_code, huge.json()["field"]) == (422, "proposal_id")
