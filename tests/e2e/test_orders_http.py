@@ -379,3 +379,16 @@ def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(
     assert (sale["held"], sale["sold"], sale["returned"]) == (20, 20, 0)
     assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 10
     verify_clean(stack)
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack):
+    """Generated requests (valid and invalid) for every operation of the running API's
+    OpenAPI schema: no 5xx answer, and every answer matches its documented schema."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "schemathesis"), "run", f"{stack['api']}/openapi.json",
+         "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
+         "--workers", "1", "--seed", "1", "--request-timeout", "30", "--no-color"],
+        capture_output=True, text=True, timeout=600)
+    summary = result.stdout[result.stdout.rfind("SUMMARY"):]
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "passed" in summary, summary
