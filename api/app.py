@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import (
-    availability, catalog, checkout, errors, flash_sales, forecasts, orders, procurement, replenishment, reports, stock,
-    webhooks, wms,
+    availability, catalog, checkout, errors, flash_sales, forecasts, observability, orders, procurement, replenishment,
+    reports, stock, webhooks, wms,
 )
 from api.app_state import temporal_client
 from api.fastpath import FastPaths
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastPaths:
     app.include_router(replenishment.router)
     app.include_router(forecasts.router)
     app.include_router(flash_sales.router)
+    app.include_router(observability.router)
     wms.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")

@@ -11,6 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import checkout
 from api.app_state import temporal_client
 from api.deps import ConnDep, HotStoreDep, SettingsDep
+from api.observability import RESERVATION
 from api.schemas import CancelIn, OrderIn, PaymentIn
 from db import idempotency
 from db import orders as pg_orders
@@ -40,7 +41,8 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
         return JSONResponse(status_code=claim.status_code, content=claim.response)
     order_id = claim.state["order_id"]
     try:
-        lines, backorders = await checkout.admit(engine, hot_store, request.app.state.sites, order_id, order)
+        with RESERVATION.time():
+            lines, backorders = await checkout.admit(engine, hot_store, request.app.state.sites, order_id, order)
     except checkout.Shortage as short:
         await idempotency.finish(engine, key, "orders", claim.state, 409, short.body())
         return JSONResponse(status_code=409, content=short.body())

@@ -25,3 +25,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+def head() -> str:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

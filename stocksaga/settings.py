@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     redis_max_connections: int = Field(
         default=200, ge=1, le=100_000, description="Redis connections per process; past that, requests wait for one")
+    worker_metrics_address: str = Field(
+        default="", description="host:port where the worker serves the Temporal SDK's Prometheus metrics (empty: off)")
     redis_cluster: bool = Field(default=False, description="REDIS_URL names a node of a Redis Cluster")
 
     def redis_client(self):

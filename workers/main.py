@@ -39,6 +39,15 @@ WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow
 RUNNER = SandboxedWorkflowRunner()
 
 
+def metrics_runtime(address: str):
+    """A Temporal runtime that serves the SDK's own worker metrics (task slots, poll and
+    schedule-to-start latencies, activity and workflow outcomes) for Prometheus at
+    http://ADDRESS/metrics."""
+    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig  # noqa: PLC0415
+
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
 def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
                  max_line_quantity: int, webhook_timeout_seconds: float = 5.0, flash_sale_rng=None,
                  **options) -> Worker:
@@ -79,7 +88,9 @@ async def run(settings: Settings) -> None:
     redis_client = settings.redis_client()
     hot_store = HotStore(redis_client, engine=engine, prefix=settings.redis_key_prefix,
                          event_ttl_seconds=settings.hot_store_event_ttl_seconds)
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                  **({"runtime": metrics_runtime(settings.worker_metrics_address)}
+                                     if settings.worker_metrics_address else {}))
     logging.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
     try:
         await build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity,

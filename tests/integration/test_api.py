@@ -127,3 +127,28 @@ def test_values_postgres_cannot_store_are_422_not_500(client):
     assert (secret.status_code, secret.json()["field"]) == (422, "secret")
     huge = client.post(f"/v1/replenishment/proposals/{2**70}/reject", json={})
     assert (huge.status_code, huge.json()["field"]) == (422, "proposal_id")
+
+
+async def test_metrics_count_orders_by_status_from_postgres_and_time_admissions(client, engine, sku, location):
+    from sqlalchemy import func, select
+
+    from db.tables import orders
+
+    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 1, f"r-{sku}"))
+    client.post("/v1/orders", json=ORDER | {"lines": [{"sku": sku, "quantity": 1}]},
+                headers={"Idempotency-Key": f"metrics-{sku}"})  # admitted, then 503 (no Temporal here)
+    text = client.get("/metrics").text
+    async with engine.connect() as conn:
+        shipped = await conn.scalar(select(func.count()).select_from(orders).where(orders.c.status == "shipped"))
+    assert f'stocksaga_orders{{status="shipped"}} {float(shipped)}' in text
+    admissions = [line for line in text.splitlines() if line.startswith("stocksaga_reservation_seconds_count")]
+    assert admissions and float(admissions[0].split()[-1]) >= 1
+    for name in ("stocksaga_wms_dead_letters", "stocksaga_webhook_deliveries_failing", "stocksaga_hot_store_drift"):
+        assert f"# TYPE {name} gauge" in text
+
+
+def test_readyz_says_what_is_not_ready(client):
+    response = client.get("/readyz")  # Temporal is unreachable for these tests
+    body = response.json()
+    assert response.status_code == 503 and body["status"] == "not ready"
+    assert (body["postgres"], body["redis"]) == ("ok", "ok") and body["temporal"].startswith("error")

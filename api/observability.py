@@ -1,0 +1,68 @@
+"""What the API shows about itself: Prometheus metrics at `/metrics` and readiness at
+`/readyz` (`/healthz` is in app.py).
+
+Gauges that count rows (orders by status, dead letters, failing webhook deliveries) are
+read from Postgres when scraped, so every API process answers the same; the hot-store
+drift is what the last reconciliation found (the worker leaves it in Redis). Latencies
+are this process's own.
+"""
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+
+from db import migrate
+from db.tables import ORDER_STATUSES, orders, webhook_deliveries, wms_events
+
+router = APIRouter(tags=["ops"])
+REGISTRY = CollectorRegistry()
+ORDERS = Gauge("stocksaga_orders", "Orders by status", ["status"], registry=REGISTRY)
+DEAD_LETTERS = Gauge("stocksaga_wms_dead_letters", "Warehouse events kept because they could not be applied "
+                     "(dead) or whose workflow step is still owed (booked)", ["status"], registry=REGISTRY)
+WEBHOOKS_FAILING = Gauge("stocksaga_webhook_deliveries_failing",
+                         "Pending webhook deliveries whose last attempt failed", registry=REGISTRY)
+DRIFT = Gauge("stocksaga_hot_store_drift", "Hot-store levels the last reconciliation found differing from Postgres",
+              registry=REGISTRY)
+RESERVATION = Histogram("stocksaga_reservation_seconds", "Time to hold a new order's lines in the hot store "
+                        "(checkout admission)", registry=REGISTRY,
+                        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+
+
+def drift_key(prefix: str) -> str:
+    return f"{prefix}:metrics:drift"
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    async with request.app.state.engine.connect() as conn:
+        counts = dict((await conn.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status))).all())
+        dead = dict((await conn.execute(sa.select(wms_events.c.status, sa.func.count())
+                                        .where(wms_events.c.status != "processed").group_by(wms_events.c.status))).all())
+        failing = await conn.scalar(sa.select(sa.func.count()).select_from(webhook_deliveries).where(
+            webhook_deliveries.c.status == "pending", webhook_deliveries.c.last_error.is_not(None)))
+    for status in ORDER_STATUSES:
+        ORDERS.labels(status).set(counts.get(status, 0))
+    for status in ("dead", "booked"):
+        DEAD_LETTERS.labels(status).set(dead.get(status, 0))
+    WEBHOOKS_FAILING.set(failing)
+    hot_store = request.app.state.hot_store
+    DRIFT.set(int(await hot_store.redis.get(drift_key(hot_store.prefix)) or 0))
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/readyz", summary="Ready for traffic: Postgres at the newest migration, Redis and Temporal answer")
+async def readyz(request: Request) -> JSONResponse:
+    from api.app import _check, _ping_temporal  # noqa: PLC0415 (the health checks live with the app)
+
+    async def schema() -> None:
+        async with request.app.state.engine.connect() as conn:
+            current = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        if current != migrate.head():
+            raise RuntimeError(f"schema at {current}, this code needs {migrate.head()}: run stocksaga migrate")
+
+    results = {"postgres": await _check(schema()), "redis": await _check(request.app.state.hot_store.redis.ping()),
+               "temporal": await _check(_ping_temporal(request.app))}
+    ready = all(v == "ok" for v in results.values())
+    return JSONResponse(status_code=200 if ready else 503, content={"status": "ready" if ready else "not ready",
+                                                                    **results})
