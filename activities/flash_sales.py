@@ -93,8 +93,7 @@ class FlashSaleActivities:
             ends_at = datetime.now(timezone.utc) + timedelta(seconds=sale["purchase_window_seconds"])
             users = await pg_sales.grant_windows(conn, req.sale_id, req.round,
                                                  windows_to_grant(left, sale["per_user_limit"], waiting), ends_at)
-        until_ms = int((time.time() + sale["purchase_window_seconds"]) * 1000)
-        await self.store.grant(sale["sku"], req.sale_id, users, until_ms)
+        await self.store.grant(sale["sku"], req.sale_id, users, int(ends_at.timestamp() * 1000))
         async with self.engine.connect() as conn:
             waiting = await pg_sales.waiting(conn, req.sale_id)
         return Granted(len(users), left, waiting)

@@ -53,7 +53,7 @@ class ReconciliationActivities:
             # orders keep flowing while this runs: holds admitted moments ago stay held
             await self.hot_store.load(self.engine, skus[start:start + 200], in_flight_seconds=IN_FLIGHT_SECONDS)
             activity.heartbeat(start)
-        await self.hot_store.redis.set(f"{self.hot_store.prefix}:metrics:drift", len(drifted))  # for /metrics
+        await self.hot_store.redis.set(self.hot_store.drift_key(), len(drifted))  # for /metrics
         return Report(len(drifted), [str(v) for v in drifted[:100]])
 
     @activity.defn(name="check_invariants")

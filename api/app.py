@@ -2,9 +2,7 @@
 
 from contextlib import asynccontextmanager
 
-import sqlalchemy as sa
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import (
@@ -31,7 +29,8 @@ def create_app(settings: Settings | None = None) -> FastPaths:
         app.state.display = DisplayCache(app.state.hot_store, app.state.engine,
                                          ttl_seconds=settings.availability_cache_ttl_seconds,
                                          meta_ttl_seconds=settings.availability_meta_ttl_seconds)
-        app.state.flash_sales = None  # api/flash_sales.py builds it on first use
+        app.state.flash_sales = flash_sales.FlashSales(app.state.engine, app.state.hot_store, settings,
+                                                       lambda: temporal_client(app))
         app.state.temporal = None  # connected on first use, so the API starts while Temporal is down
         app.state.sites = checkout.SiteCache()
         yield
@@ -60,33 +59,4 @@ def create_app(settings: Settings | None = None) -> FastPaths:
     app.include_router(observability.router)
     wms.install(app)
 
-    @app.get("/healthz", tags=["ops"], summary="Whether Postgres, Redis and Temporal answer")
-    async def healthz(request: Request) -> JSONResponse:
-        checks = {
-            "postgres": _check(_ping_postgres(request.app)),
-            "redis": _check(request.app.state.hot_store.redis.ping()),
-            "temporal": _check(_ping_temporal(request.app)),
-        }
-        results = {name: await outcome for name, outcome in checks.items()}
-        healthy = all(v == "ok" for v in results.values())
-        return JSONResponse(status_code=200 if healthy else 503, content={"status": "ok" if healthy else "degraded", **results})
-
     return FastPaths(app)
-
-
-async def _check(awaitable) -> str:
-    try:
-        await awaitable
-        return "ok"
-    except Exception as err:  # a health check reports, it does not raise
-        return f"error: {type(err).__name__}: {err}"[:300]
-
-
-async def _ping_postgres(app: FastAPI) -> None:
-    async with app.state.engine.connect() as conn:
-        await conn.execute(sa.text("SELECT 1"))
-
-
-async def _ping_temporal(app: FastAPI) -> None:
-    client = await temporal_client(app)
-    await client.service_client.check_health()

@@ -22,7 +22,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import OrderInput, OrderLine
-from api.app_state import temporal_client
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
 from db import flash_sales as pg_sales
 from db.flashstore import FlashStore, Purchase
@@ -165,11 +164,7 @@ def _service(request: Request) -> FlashSales:
 
 
 def service_of(app) -> FlashSales:
-    if getattr(app.state, "flash_sales", None) is None:
-        async def temporal() -> Client:
-            return await temporal_client(app)
-        app.state.flash_sales = FlashSales(app.state.engine, app.state.hot_store, app.state.settings, temporal)
-    return app.state.flash_sales
+    return app.state.flash_sales  # built in the app's lifespan
 
 
 _UNAVAILABLE = (RPCError, RuntimeError, OSError)  # Temporal unreachable

@@ -1,5 +1,5 @@
-"""What the API shows about itself: Prometheus metrics at `/metrics` and readiness at
-`/readyz` (`/healthz` is in app.py).
+"""What the API shows about itself: Prometheus metrics at `/metrics`, health at `/healthz`
+and readiness at `/readyz`.
 
 Gauges that count rows (orders by status, dead letters, failing webhook deliveries) are
 read from Postgres when scraped, so every API process answers the same; the hot-store
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 
+from api.app_state import temporal_client
 from db import migrate
 from db.tables import ORDER_STATUSES, orders, webhook_deliveries, wms_events
 
@@ -29,10 +30,6 @@ RESERVATION = Histogram("stocksaga_reservation_seconds", "Time to hold a new ord
                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
 
-def drift_key(prefix: str) -> str:
-    return f"{prefix}:metrics:drift"
-
-
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     async with request.app.state.engine.connect() as conn:
@@ -47,22 +44,49 @@ async def metrics(request: Request) -> Response:
         DEAD_LETTERS.labels(status).set(dead.get(status, 0))
     WEBHOOKS_FAILING.set(failing)
     hot_store = request.app.state.hot_store
-    DRIFT.set(int(await hot_store.redis.get(drift_key(hot_store.prefix)) or 0))
+    DRIFT.set(int(await hot_store.redis.get(hot_store.drift_key()) or 0))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _check(awaitable) -> str:
+    try:
+        await awaitable
+        return "ok"
+    except Exception as err:  # a health check reports, it does not raise
+        return f"error: {type(err).__name__}: {err}"[:300]
+
+
+async def _ping_postgres(request: Request) -> None:
+    async with request.app.state.engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+
+
+async def _schema_at_head(request: Request) -> None:
+    async with request.app.state.engine.connect() as conn:
+        current = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+    if current != (head := migrate.head()):
+        raise RuntimeError(f"schema at {current}, this code needs {head}: run stocksaga migrate")
+
+
+async def _ping_temporal(request: Request) -> None:
+    await (await temporal_client(request.app)).service_client.check_health()
+
+
+async def _checks(request: Request, postgres) -> dict[str, str]:
+    return {"postgres": await _check(postgres(request)), "redis": await _check(request.app.state.hot_store.redis.ping()),
+            "temporal": await _check(_ping_temporal(request))}
+
+
+@router.get("/healthz", summary="Whether Postgres, Redis and Temporal answer")
+async def healthz(request: Request) -> JSONResponse:
+    results = await _checks(request, _ping_postgres)
+    healthy = all(v == "ok" for v in results.values())
+    return JSONResponse(status_code=200 if healthy else 503, content={"status": "ok" if healthy else "degraded", **results})
 
 
 @router.get("/readyz", summary="Ready for traffic: Postgres at the newest migration, Redis and Temporal answer")
 async def readyz(request: Request) -> JSONResponse:
-    from api.app import _check, _ping_temporal  # noqa: PLC0415 (the health checks live with the app)
-
-    async def schema() -> None:
-        async with request.app.state.engine.connect() as conn:
-            current = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-        if current != migrate.head():
-            raise RuntimeError(f"schema at {current}, this code needs {migrate.head()}: run stocksaga migrate")
-
-    results = {"postgres": await _check(schema()), "redis": await _check(request.app.state.hot_store.redis.ping()),
-               "temporal": await _check(_ping_temporal(request.app))}
+    results = await _checks(request, _schema_at_head)
     ready = all(v == "ok" for v in results.values())
     return JSONResponse(status_code=200 if ready else 503, content={"status": "ready" if ready else "not ready",
                                                                     **results})

@@ -71,17 +71,14 @@ async def close_in(conn: AsyncConnection, sale_id: str, cancelled: bool = False,
     sale = await get(conn, sale_id, lock=True)
     if sale["status"] in ("ended", "cancelled"):
         return sale
-    returned = 0
-    if sale["held"]:
-        hold = (await conn.execute(sa.select(reservations.c.status, reservations.c.quantity)
-                                   .where(reservations.c.reservation_id == hold_id(sale_id)))).one()
-        if hold.status == "active":
-            returned = hold.quantity
-            await pg_reservations.change_in(conn, hold_id(sale_id), "release", actor="flash-sale",
-                                            reason="flash sale ended: unsold units back on sale")
+    returned = await still_held(conn, sale_id)
+    if returned:
+        await pg_reservations.change_in(conn, hold_id(sale_id), "release", actor="flash-sale",
+                                        reason="flash sale ended: unsold units back on sale")
     held = sale["held"] or 0
-    values = {"status": "cancelled" if cancelled and not held else "ended", "returned": held - sold if sold is not None
-              else returned, "sold": sold if sold is not None else held - returned, "updated_at": sa.func.now()}
+    sold = held - returned if sold is None else sold
+    values = {"status": "cancelled" if cancelled and not held else "ended", "sold": sold, "returned": held - sold,
+              "updated_at": sa.func.now()}
     await conn.execute(flash_sales.update().where(flash_sales.c.sale_id == sale_id).values(**values))
     return sale | values
 

@@ -6,6 +6,7 @@ Keys are hash-tagged by sku so each Lua script touches one cluster slot:
   {prefix}:evt:{SKU}:<event id>   marker of an applied receive/adjust, kept for a week
   {prefix}:ver:{SKU}              counter bumped by every change of the sku's levels
   {prefix}:avail:{SKU}            the product-page display entry (db/display.py), dropped by every change
+  {prefix}:metrics:drift          levels the last reconciliation found drifted
 A sku that is not loaded answers "not_loaded"; the store then loads it from Postgres.
 Postgres always wins: `rebuild` rewrites the hot store from it, and `drift` reports the
 difference (invariant 4).
@@ -74,6 +75,10 @@ class HotStore:
 
     def display_key(self, sku: str) -> str:
         return f"{self.prefix}:avail:{{{sku}}}"
+
+    def drift_key(self) -> str:
+        """How many levels the last reconciliation found drifted (for /metrics)."""
+        return f"{self.prefix}:metrics:drift"
 
     def _changes(self, sku: str) -> list[str]:
         """The keys every script that changes a sku's levels bumps and drops."""

@@ -6,7 +6,6 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-import redis.asyncio as aioredis
 import uvicorn
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
@@ -27,7 +26,7 @@ def _engine(settings: Settings):
 
 
 def _hot_store(settings: Settings, engine):
-    return HotStore(aioredis.from_url(settings.require_redis_url()), engine=engine, prefix=settings.redis_key_prefix,
+    return HotStore(settings.redis_client(), engine=engine, prefix=settings.redis_key_prefix,
                     event_ttl_seconds=settings.hot_store_event_ttl_seconds)
 
 

@@ -34,19 +34,6 @@ class Settings(BaseSettings):
         default="", description="host:port where the worker serves the Temporal SDK's Prometheus metrics (empty: off)")
     redis_cluster: bool = Field(default=False, description="REDIS_URL names a node of a Redis Cluster")
 
-    def redis_client(self):
-        """A Redis client whose pool waits (up to 5 s) for a free connection under a rush
-        instead of failing the request; a cluster client when REDIS_CLUSTER is set."""
-        import redis.asyncio as aioredis  # noqa: PLC0415 (settings stay importable without a client)
-
-        if self.redis_cluster:
-            from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
-
-            return RedisCluster.from_url(self.require_redis_url(), max_connections=self.redis_max_connections)
-
-        pool = aioredis.BlockingConnectionPool.from_url(self.require_redis_url(), max_connections=self.redis_max_connections,
-                                                        timeout=5)
-        return aioredis.Redis(connection_pool=pool)
     availability_cache_ttl_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="How long a product-page availability entry lives (every change drops it)")
     availability_meta_ttl_seconds: float = Field(
@@ -103,6 +90,20 @@ class Settings(BaseSettings):
         if not self.redis_url:
             raise SystemExit("REDIS_URL is not set. Set it (redis://host:6379/0) or run `stocksaga dev`.")
         return self.redis_url
+
+    def redis_client(self):
+        """A Redis client whose pool waits (up to 5 s) for a free connection under a rush
+        instead of failing the request; a cluster client when REDIS_CLUSTER is set."""
+        import redis.asyncio as aioredis  # noqa: PLC0415 (settings stay importable without a client)
+
+        if self.redis_cluster:
+            from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
+
+            return RedisCluster.from_url(self.require_redis_url(), max_connections=self.redis_max_connections)
+
+        pool = aioredis.BlockingConnectionPool.from_url(self.require_redis_url(), max_connections=self.redis_max_connections,
+                                                        timeout=5)
+        return aioredis.Redis(connection_pool=pool)
 
     @property
     def hold_seconds(self) -> float:
