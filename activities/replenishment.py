@@ -65,6 +65,12 @@ class ApproveInput:
     confirm_deadline_seconds: float = 48 * 3600
 
 
+def _lead_time(supplier: dict, freq: str) -> tuple[float, int]:
+    """A supplier's lead time in days (learned from receipts when it can be) and in whole periods."""
+    days = supplier.get("learned_lead_time_days", supplier["lead_time_days"])
+    return days, max(math.ceil(days / demand.DAYS_PER_PERIOD[freq]), 0)
+
+
 class ReplenishmentActivities:
     def __init__(self, engine: AsyncEngine, seed: int | None = None):
         self.engine = engine
@@ -94,8 +100,7 @@ class ReplenishmentActivities:
         history = history[(history[:, -backtest.CALIBRATION_ORIGINS - 24:] > 0).sum(axis=1) >= 2]
         if not len(history):
             return 0.0
-        lead_days = supplier.get("learned_lead_time_days", supplier["lead_time_days"]) if supplier else 0
-        lead = max(math.ceil(lead_days / demand.DAYS_PER_PERIOD[run.freq]), 0)
+        lead = _lead_time(supplier, run.freq)[1] if supplier else 0
         spreads = await asyncio.to_thread(backtest.calibrate_spreads, history, lead, (run.service_level,),
                                           seed=self.seed if self.seed is not None else 11)
         return spreads[0]
@@ -134,8 +139,7 @@ class ReplenishmentActivities:
             supplier = terms.get(place["supplier_id"] or run.default_supplier)
             if supplier is None or not history[i].any():
                 continue  # no one to order from, or no demand to plan for: nothing to propose
-            lead_days = supplier.get("learned_lead_time_days", supplier["lead_time_days"])
-            lead = max(math.ceil(lead_days / demand.DAYS_PER_PERIOD[run.freq]), 0)
+            lead_days, lead = _lead_time(supplier, run.freq)
             per_period = float(chosen.paths[i, :lead + 1].mean())
             policy = replenishment.policy(history[i], per_period, lead, run.service_level, rng, batch.spread)
             position = (place["on_hand"] + place["in_transit_in"] - place["reserved"] - place["allocated"]

@@ -193,6 +193,13 @@ async def get_sale(sale_id: str, request: Request) -> JSONResponse:
     return JSONResponse(content=_view(sale, await service.store.state(sale["sku"], sale_id)))
 
 
+def _rate_limited(wait_ms: int) -> tuple[int, dict, dict]:
+    """429 with the whole seconds to wait, from the token bucket's milliseconds."""
+    seconds = max(math.ceil(wait_ms / 1000), 1)
+    return 429, {"error": "rate_limited", "message": f"too many requests for this sale; retry in {seconds} s"}, \
+        {"Retry-After": str(seconds)}
+
+
 async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, key: str) -> tuple[int, dict, dict]:
     """(status, body, headers) of a purchase: what the route and its fast path (api/fastpath.py) answer."""
     try:
@@ -210,9 +217,7 @@ async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, k
             return 409, {"error": "sale_not_open", "message": "the sale has not started yet"}, {}
         return 404, {"error": "unknown_sale", "field": "sale_id", "message": f"flash sale {sale_id!r} does not exist"}, {}
     if outcome == "rate_limited":
-        seconds = max(math.ceil(verdict.retry_after_ms / 1000), 1)
-        return 429, {"error": "rate_limited", "message": f"too many requests for this sale; retry in {seconds} s"}, \
-            {"Retry-After": str(seconds)}
+        return _rate_limited(verdict.retry_after_ms)
     if outcome == "closed":
         if verdict.status == "entering":
             return 409, {"error": "sale_not_open", "message": "the lottery is taking entries: purchases open "
@@ -253,9 +258,8 @@ async def enter(sale_id: str, body: EntryIn, request: Request) -> JSONResponse:
         return JSONResponse(status_code=201 if outcome == "entered" else 200,
                             content={"sale_id": sale_id, "user_id": body.user_id, "entered": True})
     if outcome == "rate_limited":
-        seconds = max(math.ceil(wait_ms / 1000), 1)
-        return _error(429, "rate_limited", f"too many requests for this sale; retry in {seconds} s",
-                      headers={"Retry-After": str(seconds)})
+        status, body, headers = _rate_limited(wait_ms)
+        return JSONResponse(status_code=status, content=body, headers=headers)
     if outcome == "unknown":
         return _error(409, "sale_not_open", "the sale has not started yet")
     return _error(409, "entries_closed", "entries are closed: the draw has been made")
