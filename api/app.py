@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import (
-    availability, catalog, checkout, errors, flash_sales, forecasts, observability, orders, procurement, replenishment,
-    reports, stock, webhooks, wms,
+    auth, availability, catalog, checkout, errors, flash_sales, forecasts, keys, observability, orders, procurement,
+    replenishment, reports, stock, webhooks, wms,
 )
 from api.app_state import temporal_client
 from api.fastpath import FastPaths
@@ -18,6 +18,7 @@ from stocksaga.settings import Settings
 
 def create_app(settings: Settings | None = None) -> FastPaths:
     settings = settings or Settings()
+    settings.refuse_weak_secrets()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastPaths:
                                                        lambda: temporal_client(app))
         app.state.temporal = None  # connected on first use, so the API starts while Temporal is down
         app.state.sites = checkout.SiteCache()
+        app.state.keys = auth.Keys(app.state.engine, settings)
         yield
         await redis_client.aclose()
         await app.state.engine.dispose()
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastPaths:
         lifespan=lifespan,
     )
     errors.install(app)
+    auth.install(app)
     app.include_router(stock.router)
     app.include_router(catalog.router)
     app.include_router(orders.router)
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastPaths:
     app.include_router(replenishment.router)
     app.include_router(forecasts.router)
     app.include_router(flash_sales.router)
+    app.include_router(keys.router)
     app.include_router(observability.router)
     wms.install(app)
 

@@ -6,12 +6,14 @@ and never Postgres. Units are the hot store's, the same numbers checkout admissi
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from api.auth import allow, OPERATOR, STOREFRONT
 from api.deps import SkuPath
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
 
 
-@router.get("/{sku}", summary="Availability for customers: total, per location, per region, status and message",
+@router.get("/{sku}", dependencies=[allow(STOREFRONT, OPERATOR)],
+            summary="Availability for customers: total, per location, per region, status and message",
             response_description="`X-Cache: hit` when served from the display cache without a rebuild")
 async def availability(sku: SkuPath, request: Request) -> Response:
     raw, hit = await request.app.state.display.get(sku)

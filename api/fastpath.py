@@ -2,19 +2,23 @@
 a loser answered from one Redis script, and routing through some sixty routes, the
 middleware stack and dependency solving cost more than the script does. This ASGI wrapper
 answers `POST /v1/flash-sales/{id}/purchase` itself (the same `purchase_answer` as the
-route) when the request is well formed; a malformed request goes on to the FastAPI app,
-so its errors read exactly as everywhere else."""
+route) when the request is well formed and carries a storefront (or admin) key; a
+malformed or unauthorised request goes on to the FastAPI app, so its errors read exactly
+as everywhere else."""
 
 import json
 import re
 
 from pydantic import ValidationError
 
+from api.auth import STOREFRONT, bearer_token
 from api.flash_sales import purchase_answer, service_of
+from domain import access
 from api.schemas import PurchaseIn
 
 _PATH = re.compile(r"^/v1/flash-sales/([A-Za-z0-9][A-Za-z0-9._:-]{0,63})/purchase$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+_BUYERS = frozenset({STOREFRONT})
 
 
 class FastPaths:
@@ -40,7 +44,11 @@ class FastPaths:
             return {"type": "http.request", "body": body, "more_body": False}
 
         key = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"idempotency-key"), None)
+        token = bearer_token(scope["headers"])
+        holder = await self.app.state.keys.holder(token) if token else None
         try:
+            if holder is None or not access.may(holder.role, _BUYERS):
+                raise ValueError("no key of the storefront")
             if key is None or not _KEY.match(key):
                 raise ValueError("no usable Idempotency-Key")
             request = PurchaseIn.model_validate_json(body)

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import OrderInput, OrderLine
+from api.auth import allow, ADMIN, OPERATOR, STOREFRONT
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
 from db import flash_sales as pg_sales
 from db.flashstore import FlashStore, Purchase
@@ -170,7 +171,8 @@ def service_of(app) -> FlashSales:
 _UNAVAILABLE = (RPCError, RuntimeError, OSError)  # Temporal unreachable
 
 
-@router.post("", status_code=201, summary="Schedule a flash sale: its FlashSaleWorkflow moves the units into pools "
+@router.post("", dependencies=[allow(ADMIN)],
+             status_code=201, summary="Schedule a flash sale: its FlashSaleWorkflow moves the units into pools "
                                           "at the start and returns the unsold ones at the end")
 async def create_sale(body: FlashSaleIn, request: Request) -> JSONResponse:
     try:
@@ -182,7 +184,8 @@ async def create_sale(body: FlashSaleIn, request: Request) -> JSONResponse:
                         headers={"Location": f"/v1/flash-sales/{sale['sale_id']}"})
 
 
-@router.get("/{sale_id}", summary="A sale: its terms, status, and while it runs, the units left per pool")
+@router.get("/{sale_id}", dependencies=[allow(STOREFRONT, OPERATOR)],
+            summary="A sale: its terms, status, and while it runs, the units left per pool")
 async def get_sale(sale_id: str, request: Request) -> JSONResponse:
     validation.identifier("sale_id", sale_id)
     service = _service(request)
@@ -235,7 +238,8 @@ async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, k
 SOLD_OUT = {"error": "sold_out", "message": "every unit of the sale is taken"}
 
 
-@router.post("/{sale_id}/purchase", summary="Buy: 201 with the order for a winner; 409 sold_out at once for the rest",
+@router.post("/{sale_id}/purchase", dependencies=[allow(STOREFRONT)],
+             summary="Buy: 201 with the order for a winner; 409 sold_out at once for the rest",
              responses={404: {"description": "unknown_sale"}, 409: {"description": "sold_out, per_user_limit, "
                         "no_purchase_window, sale_closed"}, 429: {"description": "rate_limited, with Retry-After"}})
 async def purchase(sale_id: str, body: PurchaseIn, request: Request, key: IdempotencyKey) -> JSONResponse:
@@ -244,7 +248,8 @@ async def purchase(sale_id: str, body: PurchaseIn, request: Request, key: Idempo
     return JSONResponse(status_code=status, content=content, headers=headers or None)
 
 
-@router.post("/{sale_id}/entries", status_code=201, summary="Enter a lottery sale while its entries are open")
+@router.post("/{sale_id}/entries", dependencies=[allow(STOREFRONT)],
+             status_code=201, summary="Enter a lottery sale while its entries are open")
 async def enter(sale_id: str, body: EntryIn, request: Request) -> JSONResponse:
     validation.identifier("sale_id", sale_id)
     service = _service(request)
@@ -265,7 +270,8 @@ async def enter(sale_id: str, body: EntryIn, request: Request) -> JSONResponse:
     return _error(409, "entries_closed", "entries are closed: the draw has been made")
 
 
-@router.post("/{sale_id}/end", status_code=202, summary="End the sale now (before its start: cancel it); "
+@router.post("/{sale_id}/end", dependencies=[allow(OPERATOR)],
+             status_code=202, summary="End the sale now (before its start: cancel it); "
                                                         "unsold units go back")
 async def end(sale_id: str, request: Request) -> JSONResponse:
     validation.identifier("sale_id", sale_id)

@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api.auth import allow, BUYER, OPERATOR
 from api.deps import ConnDep, SkuPath
 from db import demand, queries
 from domain import forecasting, replenishment
@@ -44,12 +45,14 @@ async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> di
     }
 
 
-@router.get("/{sku}", summary="Demand history, forecast and 80% interval of a sku at a location")
+@router.get("/{sku}", dependencies=[allow(BUYER, OPERATOR)],
+            summary="Demand history, forecast and 80% interval of a sku at a location")
 async def forecast(sku: SkuPath, location: Location, conn: ConnDep, request: Request, horizon: Horizon = 12) -> dict:
     return await _forecast(conn, request.app.state.settings, sku, location, horizon)
 
 
-@router.get("/{sku}/plot.png", summary="The same as a picture", response_class=Response,
+@router.get("/{sku}/plot.png", dependencies=[allow(BUYER, OPERATOR)],
+            summary="The same as a picture", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
 async def plot(sku: SkuPath, location: Location, conn: ConnDep, request: Request, horizon: Horizon = 12) -> Response:
     data = await _forecast(conn, request.app.state.settings, sku, location, horizon)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 
+from api.auth import allow, OPERATOR
 from api.app_state import temporal_client
 from db import migrate
 from db.tables import ORDER_STATUSES, orders, webhook_deliveries, wms_events
@@ -30,7 +31,7 @@ RESERVATION = Histogram("stocksaga_reservation_seconds", "Time to hold a new ord
                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", dependencies=[allow(OPERATOR)], include_in_schema=False)
 async def metrics(request: Request) -> Response:
     async with request.app.state.engine.connect() as conn:
         counts = dict((await conn.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status))).all())

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import allow, OPERATOR, STOREFRONT
 from api import checkout
 from api.app_state import temporal_client
 from api.deps import ConnDep, HotStoreDep, SettingsDep
@@ -29,7 +30,8 @@ def _refused(reason: str) -> JSONResponse:
     return JSONResponse(status_code=409, content={"error": "invalid_transition", "message": reason})
 
 
-@router.post("", status_code=201, summary="Place an order: hold stock for every line, or 409 listing what is short",
+@router.post("", dependencies=[allow(STOREFRONT)],
+             status_code=201, summary="Place an order: hold stock for every line, or 409 listing what is short",
              responses={409: {"description": "insufficient_stock, with each short line"},
                         422: {"description": "invalid input, or the key reused with another body"}})
 async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, settings: SettingsDep,
@@ -64,7 +66,8 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
     return JSONResponse(status_code=201, content=answer, headers={"Location": f"/v1/orders/{order_id}"})
 
 
-@router.get("/{order_id}", summary="Status, lines, reservations, shipments and timeline of an order")
+@router.get("/{order_id}", dependencies=[allow(STOREFRONT, OPERATOR)],
+            summary="Status, lines, reservations, shipments and timeline of an order")
 async def get_order(order_id: str, conn: ConnDep, request: Request) -> dict:
     validation.identifier("order_id", order_id)
     order = await pg_orders.get(conn, order_id)
@@ -100,14 +103,16 @@ async def _update(request: Request, conn, order_id: str, update, arg, refusal_of
     return JSONResponse(status_code=200, content={"order_id": order_id, "status": status})
 
 
-@router.post("/{order_id}/payment", summary="Payment started / succeeded / failed (a workflow Update)",
+@router.post("/{order_id}/payment", dependencies=[allow(STOREFRONT)],
+             summary="Payment started / succeeded / failed (a workflow Update)",
              responses={409: {"description": "late or out-of-order event, with the reason"}})
 async def payment(order_id: str, event: PaymentIn, request: Request, conn: ConnDep) -> JSONResponse:
     return await _update(request, conn, order_id, OrderWorkflow.payment, PaymentEvent(event.event, event.payment_ref),
                          lambda stored: payment_refusal(OrderStatus(stored["status"]), event.event))
 
 
-@router.post("/{order_id}/cancel", summary="Cancel an order that has not shipped (of a backordered one: what is still backordered)",
+@router.post("/{order_id}/cancel", dependencies=[allow(STOREFRONT, OPERATOR)],
+             summary="Cancel an order that has not shipped (of a backordered one: what is still backordered)",
              responses={409: {"description": "already shipped or finished, with the reason"}})
 async def cancel(order_id: str, body: CancelIn, request: Request, conn: ConnDep) -> JSONResponse:
     return await _update(request, conn, order_id, OrderWorkflow.cancel, CancelRequest(body.reason),

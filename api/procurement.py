@@ -12,6 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.procurement import PurchaseOrderInput
+from api.auth import allow, BUYER, OPERATOR
 from api.app_state import temporal_client
 from api.deps import ConnDep
 from api.schemas import CancelIn, ConfirmationIn, PurchaseOrderIn, SupplierIn
@@ -30,7 +31,8 @@ def _not_found(po_id: str) -> JSONResponse:
                                                   "message": f"purchase order {po_id!r} does not exist"})
 
 
-@router.post("/purchase-orders", status_code=201, summary="Order from a supplier: starts its ProcurementWorkflow",
+@router.post("/purchase-orders", dependencies=[allow(BUYER)],
+             status_code=201, summary="Order from a supplier: starts its ProcurementWorkflow",
              responses={404: {"description": "unknown supplier, location or sku"},
                         409: {"description": "the po_id exists with other lines"},
                         422: {"description": "invalid input, or a quantity off the supplier's minimum or pack size"}})
@@ -80,7 +82,8 @@ async def create_purchase_order(po: PurchaseOrderIn, request: Request) -> JSONRe
         return JSONResponse(status_code=201 if created else 200, content=await pg_procurement.get(conn, po_id))
 
 
-@router.get("/purchase-orders/{po_id}", summary="A purchase order: lines ordered and received, status, receipts")
+@router.get("/purchase-orders/{po_id}", dependencies=[allow(BUYER, OPERATOR)],
+            summary="A purchase order: lines ordered and received, status, receipts")
 async def get_purchase_order(po_id: str, conn: ConnDep, request: Request) -> JSONResponse:
     po = await pg_procurement.get(conn, po_id)
     if po is None:
@@ -111,22 +114,26 @@ async def _update(request: Request, conn, po_id: str, update, arg) -> JSONRespon
     return JSONResponse(content={"po_id": po_id, "status": status})
 
 
-@router.post("/purchase-orders/{po_id}/confirmation", summary="The supplier confirms (units become expected)")
+@router.post("/purchase-orders/{po_id}/confirmation", dependencies=[allow(BUYER)],
+             summary="The supplier confirms (units become expected)")
 async def confirm(po_id: str, body: ConfirmationIn, request: Request, conn: ConnDep) -> JSONResponse:
     return await _update(request, conn, po_id, ProcurementWorkflow.confirmation, Confirmation(body.expected_at))
 
 
-@router.post("/purchase-orders/{po_id}/cancel", summary="Cancel before anything was received")
+@router.post("/purchase-orders/{po_id}/cancel", dependencies=[allow(BUYER, OPERATOR)],
+             summary="Cancel before anything was received")
 async def cancel(po_id: str, body: CancelIn, request: Request, conn: ConnDep) -> JSONResponse:
     return await _update(request, conn, po_id, ProcurementWorkflow.cancel, CloseRequest(body.reason))
 
 
-@router.post("/purchase-orders/{po_id}/short-close", summary="Close after a partial receipt: the rest will not come")
+@router.post("/purchase-orders/{po_id}/short-close", dependencies=[allow(BUYER)],
+             summary="Close after a partial receipt: the rest will not come")
 async def short_close(po_id: str, body: CancelIn, request: Request, conn: ConnDep) -> JSONResponse:
     return await _update(request, conn, po_id, ProcurementWorkflow.short_close, CloseRequest(body.reason))
 
 
-@router.post("/suppliers", status_code=201, summary="Add or update a supplier and its terms")
+@router.post("/suppliers", dependencies=[allow(BUYER)],
+             status_code=201, summary="Add or update a supplier and its terms")
 async def put_supplier(supplier: SupplierIn, request: Request) -> dict:
     values = supplier.model_dump()
     async with request.app.state.engine.begin() as conn:
@@ -135,6 +142,6 @@ async def put_supplier(supplier: SupplierIn, request: Request) -> dict:
         return await pg_procurement.supplier(conn, supplier.supplier_id)
 
 
-@router.get("/suppliers", summary="Every supplier and its terms")
+@router.get("/suppliers", dependencies=[allow(BUYER, OPERATOR)], summary="Every supplier and its terms")
 async def list_suppliers(conn: ConnDep) -> list[dict]:
     return [as_json(dict(r._mapping)) for r in await conn.execute(sa.select(suppliers).order_by(suppliers.c.supplier_id))]

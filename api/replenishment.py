@@ -11,6 +11,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.replenishment import ApproveInput, approve_proposal
+from api.auth import allow, BUYER, OPERATOR
 from api.app_state import temporal_client
 from api.deps import ConnDep
 from api.schemas import DecisionIn, RunAction
@@ -40,7 +41,8 @@ async def _schedule_view(handle) -> dict:
     }
 
 
-@router.get("/runs", summary="The replenishment schedule: paused or not, next and recent runs")
+@router.get("/runs", dependencies=[allow(BUYER, OPERATOR)],
+            summary="The replenishment schedule: paused or not, next and recent runs")
 async def runs(request: Request) -> JSONResponse:
     try:
         handle = (await temporal_client(request.app)).get_schedule_handle(REPLENISHMENT)
@@ -49,7 +51,8 @@ async def runs(request: Request) -> JSONResponse:
         return _unavailable(err)
 
 
-@router.post("/runs", status_code=202, summary="Run now (trigger), pause, unpause, or backfill the schedule")
+@router.post("/runs", dependencies=[allow(BUYER)],
+             status_code=202, summary="Run now (trigger), pause, unpause, or backfill the schedule")
 async def run_action(body: RunAction, request: Request) -> JSONResponse:
     if body.action == "backfill" and not (body.start and body.end and body.start < body.end):
         raise InvalidInput("end", "backfill needs start and end, with end after start")
@@ -69,7 +72,7 @@ async def run_action(body: RunAction, request: Request) -> JSONResponse:
         return _unavailable(err)
 
 
-@router.get("/proposals", summary="Proposals with their reasoning, oldest first")
+@router.get("/proposals", dependencies=[allow(BUYER, OPERATOR)], summary="Proposals with their reasoning, oldest first")
 async def proposals(
     conn: ConnDep,
     status: Annotated[str | None, Query(pattern="^(proposed|approved|rejected|ordered)$")] = None,
@@ -90,7 +93,8 @@ def _unknown(proposal_id: int) -> JSONResponse:
                                                   "message": f"proposal {proposal_id} does not exist"})
 
 
-@router.post("/proposals/{proposal_id}/approve", summary="Approve: a purchase order is created and its saga started")
+@router.post("/proposals/{proposal_id}/approve", dependencies=[allow(BUYER)],
+             summary="Approve: a purchase order is created and its saga started")
 async def approve(proposal_id: ProposalId, body: DecisionIn, request: Request, conn: ConnDep) -> JSONResponse:
     if await pg_proposals.get(conn, proposal_id) is None:
         return _unknown(proposal_id)
@@ -108,7 +112,7 @@ async def approve(proposal_id: ProposalId, body: DecisionIn, request: Request, c
     return JSONResponse(content={"proposal_id": proposal_id, "status": "approved", "po_id": po.po_id})
 
 
-@router.post("/proposals/{proposal_id}/reject", summary="Reject a proposal")
+@router.post("/proposals/{proposal_id}/reject", dependencies=[allow(BUYER)], summary="Reject a proposal")
 async def reject(proposal_id: ProposalId, body: DecisionIn, request: Request) -> JSONResponse:
     async with request.app.state.engine.begin() as conn:
         current = await pg_proposals.get(conn, proposal_id)

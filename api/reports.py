@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.auth import allow, BUYER, OPERATOR
 from api.deps import ConnDep, LocationPath
 from db import queries, reports
 from domain import validation
@@ -14,7 +15,8 @@ from domain.errors import InvalidInput, UnknownLocation
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
-@router.get("/variance", summary="Cycle-count variance per sku and location over a period, largest value first")
+@router.get("/variance", dependencies=[allow(BUYER, OPERATOR)],
+            summary="Cycle-count variance per sku and location over a period, largest value first")
 async def variance(
     conn: ConnDep,
     sku: Annotated[str | None, Query(description="Only this sku")] = None,
@@ -36,12 +38,14 @@ async def variance(
     return {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None, **report}
 
 
-@router.get("/valuation", summary="Current stock value per location (on_hand x unit cost)")
+@router.get("/valuation", dependencies=[allow(BUYER, OPERATOR)],
+            summary="Current stock value per location (on_hand x unit cost)")
 async def valuation(conn: ConnDep) -> dict:
     return await reports.valuation(conn)
 
 
-@router.get("/valuation/{location_id}", summary="Stock value of one location, per sku")
+@router.get("/valuation/{location_id}", dependencies=[allow(BUYER, OPERATOR)],
+            summary="Stock value of one location, per sku")
 async def valuation_of_location(
     location_id: LocationPath,
     conn: ConnDep,

@@ -119,3 +119,29 @@ class PurchaseIn(BaseModel):
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: Identifier
+
+
+class ShippingMethodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["standard", "expedited", "next_day"]
+    cutoff: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(
+        description="Last order time for same-day dispatch, HH:MM in the location's timezone")
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+    type: Literal["fulfillment_center", "warehouse", "store", "dark_store"] = "fulfillment_center"
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        default="UTC", description="IANA name, e.g. Europe/Berlin")
+    service_regions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$")]] = Field(
+        default_factory=list, max_length=300, description="Countries (DE) or regions (US-EAST) it ships to")
+    hazmat: bool = False
+    oversized: bool = False
+    refrigerated: bool = False
+    shipping_methods: list[ShippingMethodIn] = Field(default_factory=list, max_length=3)
+    processing_capacity_per_day: int = Field(default=1000, ge=0, le=10_000_000)
+    utilisation: float = Field(default=0.0, ge=0, le=1)
+    active: bool = True

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from api.auth import allow, ADMIN, OPERATOR
 from api.deps import ConnDep
 from db import webhooks as pg_webhooks
 
@@ -24,7 +25,8 @@ class WebhookIn(BaseModel):
                                   "when left out")
 
 
-@router.post("", status_code=201, summary="Subscribe a URL to topics; deliveries are signed and ordered per key")
+@router.post("", dependencies=[allow(ADMIN)],
+             status_code=201, summary="Subscribe a URL to topics; deliveries are signed and ordered per key")
 async def create_webhook(body: WebhookIn, request: Request) -> JSONResponse:
     async with request.app.state.engine.begin() as conn:
         row = await pg_webhooks.create(conn, str(body.url), list(body.topics), body.secret)
@@ -33,12 +35,13 @@ async def create_webhook(body: WebhookIn, request: Request) -> JSONResponse:
         "signature": "X-Stocksaga-Signature: sha256=<hex HMAC-SHA256 of the body with this secret>"})
 
 
-@router.get("", summary="Subscriptions, with how many deliveries each has pending")
+@router.get("", dependencies=[allow(OPERATOR)], summary="Subscriptions, with how many deliveries each has pending")
 async def list_webhooks(conn: ConnDep) -> dict:
     return {"webhooks": await pg_webhooks.listed(conn)}
 
 
-@router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe (pending deliveries are dropped)",
+@router.delete("/{webhook_id}", dependencies=[allow(ADMIN)],
+               status_code=204, summary="Unsubscribe (pending deliveries are dropped)",
                responses={404: {"description": "no such webhook"}})
 async def delete_webhook(webhook_id: str, request: Request) -> Response:
     async with request.app.state.engine.begin() as conn:

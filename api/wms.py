@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import fills_by_order
 from activities.transfers import TransferInput
+from api.auth import allow, OPERATOR, WAREHOUSE
 from api.app_state import temporal_client
 from api.deps import ConnDep
 from db import procurement as pg_procurement
@@ -342,7 +343,7 @@ def _field(loc: list) -> str:
 
 
 @router.post(
-    "/events", summary="Warehouse events in: one event or {\"events\": [...]}; each processed once",
+    "/events", dependencies=[allow(WAREHOUSE)], summary="Warehouse events in: one event or {\"events\": [...]}; each processed once",
     responses={200: {"description": "a result per event: processed, duplicate, conflict or dead_letter"},
                401: {"description": "missing or bad X-Signature"},
                422: {"description": "an event that does not fit its type's shape; nothing was stored"}},
@@ -362,7 +363,8 @@ async def post_events(body: Annotated[bytes, Depends(verified_body)],
     return JSONResponse(status_code=200, content={"counts": counts, "results": results})
 
 
-@router.get("/dead-letters", summary="Events kept because they could not be applied, with the reason, oldest first")
+@router.get("/dead-letters", dependencies=[allow(WAREHOUSE, OPERATOR)],
+            summary="Events kept because they could not be applied, with the reason, oldest first")
 async def get_dead_letters(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                            subject: Annotated[str | None, Query(max_length=200, description="e.g. order:1234")] = None) -> dict:
     rows = await pg_wms.dead_letters(conn, limit=limit, subject=subject)
@@ -371,7 +373,8 @@ async def get_dead_letters(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1
                              for r in rows]}
 
 
-@router.post("/dead-letters/{event_id}/retry", summary="Process a dead letter again (once its cause is fixed)",
+@router.post("/dead-letters/{event_id}/retry", dependencies=[allow(WAREHOUSE)],
+             summary="Process a dead letter again (once its cause is fixed)",
              responses={404: {"description": "no dead letter with that id"}})
 async def retry_dead_letter(event_id: str, work: Annotated[Processor, Depends(processor)]) -> JSONResponse:
     result = await work.retry(event_id)

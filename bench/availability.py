@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.loadgen import open_loop, percentile
-from bench.scratch import scratch_store
+from bench.scratch import AUTH, BENCH_KEY, scratch_store
 from db import demo
 from db.hotstore import HoldLine, HotStore
 from stocksaga import embedded
@@ -32,7 +32,8 @@ async def main(rate: float, seconds: float, sku_count: int, changes: float) -> N
         await demo.load(engine, sku_count=sku_count)
         prefix = f"b{uuid.uuid4().hex[:6]}"
         port = embedded.free_port()
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix,
+               "ADMIN_API_KEY": BENCH_KEY}
         api = subprocess.Popen([sys.executable, "-m", "stocksaga.cli", "api", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         redis_client = aioredis.from_url(redis_url)
@@ -54,10 +55,10 @@ async def main(rate: float, seconds: float, sku_count: int, changes: float) -> N
                     await asyncio.sleep(1 / changes)
 
             await open_loop("127.0.0.1", port, 200, 400, 8, lambda n: ("GET", f"/v1/availability/{skus[n % len(skus)]}",
-                                                                   b"", {}), lambda r: "warm-up")
+                                                                   b"", AUTH), lambda r: "warm-up")
             changer = asyncio.create_task(churn()) if changes > 0 else None
             run = await open_loop("127.0.0.1", port, rate, total, 16,
-                                  lambda n: ("GET", f"/v1/availability/{rng.choice(skus)}", b"", {}),
+                                  lambda n: ("GET", f"/v1/availability/{rng.choice(skus)}", b"", AUTH),
                                   lambda r: r.headers.get("x-cache", f"status {r.status}") if r.status == 200
                                   else f"status {r.status}")
             if changer:

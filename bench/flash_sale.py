@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.loadgen import Connection, open_loop, percentile
-from bench.scratch import scratch_store
+from bench.scratch import AUTH, BENCH_KEY, scratch_store
 from db import demo
 from db.ledger import MovementRequest, apply_movement
 from db.tables import orders, stock_levels
@@ -43,7 +43,8 @@ SKU, LOCATION = "DEMO-0000", "FC-BER"
 async def call(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None):
     conn = await Connection.open("127.0.0.1", port)
     try:
-        reply = await conn.request(method, path, json.dumps(body).encode() if body is not None else b"", headers)
+        reply = await conn.request(method, path, json.dumps(body).encode() if body is not None else b"",
+                                   AUTH | (headers or {}))
     finally:
         await conn.close()
     return reply.status, json.loads(reply.body or b"null")
@@ -96,6 +97,7 @@ async def main(buyers: int, units: int, pools: int, connections: int, api_worker
         temporal_port, api_port = embedded.free_port(), embedded.free_port()
         procs = [embedded.start_temporal(None, temporal_port, None, tmp / "temporal.log")]
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"b{uuid.uuid4().hex[:6]}",
+               "ADMIN_API_KEY": BENCH_KEY,
                "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}"}
         try:
             for command in (["worker"], ["api", "--port", str(api_port), "--workers", str(api_workers)]):
@@ -122,7 +124,7 @@ async def main(buyers: int, units: int, pools: int, connections: int, api_worker
 
             def request(n: int):
                 body = json.dumps({"user_id": attempts[n]}).encode()
-                return "POST", f"/v1/flash-sales/{sale_id}/purchase", body, {"Idempotency-Key": f"a{n}"}
+                return "POST", f"/v1/flash-sales/{sale_id}/purchase", body, {"Idempotency-Key": f"a{n}", **AUTH}
 
             def seen(n: int, reply) -> None:
                 if reply.status == 201:
@@ -163,7 +165,7 @@ async def main(buyers: int, units: int, pools: int, connections: int, api_worker
             sustained = await open_loop("127.0.0.1", api_port, 1e9, int(sustain_seconds * 4000), connections,
                                         lambda n: ("POST", f"/v1/flash-sales/{sale_id}/purchase",
                                                    json.dumps({"user_id": f"late-{n}"}).encode(),
-                                                   {"Idempotency-Key": f"late-{n}"}),
+                                                   {"Idempotency-Key": f"late-{n}", **AUTH}),
                                         lambda r: str(r.status), from_send=True)
             rate = sustained.sent / sustained.seconds
             print(f"purchase endpoint, sustained after the sell-out: {sustained.sent} requests in "

@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
-from bench.scratch import scratch_store
+from bench.scratch import AUTH, BENCH_KEY, scratch_store
 from db import demo
 from db.ledger import MovementRequest, apply_movement
 from domain.stock import MovementKind
@@ -59,6 +59,7 @@ async def run(url: str, redis_url: str, tmp, orders: int, concurrency: int) -> N
             await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, "FC-BER", 1_000_000, f"bench-{sku}"))
         procs.append(embedded.start_temporal(None, temporal_port, None, tmp / "temporal.log"))
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"b{uuid.uuid4().hex[:6]}",
+               "ADMIN_API_KEY": BENCH_KEY,
                "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}"}
         for command in (["worker"], ["api", "--port", str(api_port)]):
             procs.append(subprocess.Popen([sys.executable, "-m", "stocksaga.cli", *command], env=env,
@@ -68,7 +69,7 @@ async def run(url: str, redis_url: str, tmp, orders: int, concurrency: int) -> N
         ship = {"country": "DE", "postal_code": "10115", "latitude": 52.5, "longitude": 13.4}
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=120,
-                                     limits=httpx.Limits(max_connections=concurrency * 2)) as http:
+                                     limits=httpx.Limits(max_connections=concurrency * 2), headers=AUTH) as http:
             async def one_order(n: int) -> None:
                 body = {"customer_id": "bench", "lines": [{"sku": SKUS[n % len(SKUS)], "quantity": 1}], "shipping": ship}
                 placed = await http.post("/v1/orders", json=body, headers={"Idempotency-Key": f"bench-{uuid.uuid4()}"})

@@ -14,6 +14,10 @@ from db import migrate
 from stocksaga import embedded
 from stocksaga.settings import Settings
 
+# The API processes a benchmark starts take this as their bootstrap admin key (ADMIN_API_KEY).
+BENCH_KEY = f"bench-{uuid.uuid4().hex}"
+AUTH = {"Authorization": f"Bearer {BENCH_KEY}"}
+
 
 @asynccontextmanager
 async def scratch_store():

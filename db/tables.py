@@ -433,3 +433,18 @@ flash_sale_entries = sa.Table(
     sa.Column("window_ends_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("sale_id", "rank", name="uq_flash_sale_entries_rank"),
 )
+
+API_ROLES = ("storefront", "warehouse", "buyer", "operator", "admin")
+
+# Who may call the API: a key's SHA-256 (never the key), its role, and when it was revoked.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.Text, primary_key=True),  # public: shown in lists, used to revoke
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("secret_hash", sa.Text, nullable=False, unique=True),  # hex SHA-256 of the whole key
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(_in("role", API_ROLES), name="ck_api_keys_role"),
+)

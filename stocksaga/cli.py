@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
 from api.app import create_app
-from db import demo, migrate, queries, verify
+from db import apikeys, demo, migrate, queries, verify
 from db.hotstore import HotStore
 from stocksaga import forecast_cli, import_demand, schedules
+from domain import access
+from domain.errors import InvalidInput
 from domain.forecasting import SEASON_LENGTH
 from stocksaga.devstack import run_dev
 from stocksaga.progress import progress
@@ -101,6 +103,30 @@ async def _import_demand(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _keys(settings: Settings, args) -> int:
+    engine = _engine(settings)
+    try:
+        if args.keys == "create":
+            key_id, token = await apikeys.create(engine, args.role, args.name)
+            print(f"created key {key_id} ({args.role}, {args.name!r}); it is shown this once, keep it safe:")
+            print(token)
+        elif args.keys == "list":
+            async with engine.connect() as conn:
+                rows = await apikeys.listing(conn)
+            for row in rows:
+                state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "live"
+                print(f"{row['key_id']:14} {row['role']:10} {state:24} {row['name']}")
+            print(f"{len(rows)} key(s)")
+        else:
+            if await apikeys.revoke(engine, args.key_id) is None:
+                print(f"error: key_id {args.key_id!r}: no such key (see `stocksaga keys list`)", file=sys.stderr)
+                return 2
+            print(f"key {args.key_id} revoked (API processes refuse it within {settings.api_key_cache_seconds:g}s)")
+    finally:
+        await engine.dispose()
+    return 0
+
+
 async def _worker_health(settings: Settings, timeout: float) -> int:
     import uuid  # noqa: PLC0415
 
@@ -145,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check every stock invariant; exit 1 with a report on any violation")
     verify.add_argument("--sku", help="check one sku only")
     verify.add_argument("--no-hot-store", action="store_true", help="skip comparing Redis with Postgres")
+
+    keys = sub.add_parser("keys", help="API keys: create, list, revoke").add_subparsers(dest="keys", required=True)
+    create = keys.add_parser("create", help="create a key of a role and print it (once)")
+    create.add_argument("--role", required=True, choices=access.ROLES)
+    create.add_argument("--name", required=True, help="who or what holds it, e.g. 'web shop'")
+    keys.add_parser("list", help="every key: id, role, live or revoked, name (never the key)")
+    revoke = keys.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
 
     sub.add_parser("rebuild-hot-store", help="reload the Redis hot store from Postgres")
     sub.add_parser("schedules", help="create or update the Temporal Schedules (reconciliation)")
@@ -209,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
     elif args.command == "worker":
         settings.require_database_url(), settings.require_redis_url()
+        settings.refuse_weak_secrets()
         worker_main()
     elif args.command == "api":
         settings.require_database_url(), settings.require_redis_url()
@@ -225,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "verify":
         hot = not args.no_hot_store and bool(settings.redis_url)
         return asyncio.run(_verify(settings, args.sku, hot))
+    elif args.command == "keys":
+        try:
+            return asyncio.run(_keys(settings, args))
+        except InvalidInput as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     elif args.command == "schedules":
         asyncio.run(_schedules(settings))
     elif args.command == "rebuild-hot-store":

@@ -8,6 +8,7 @@ and on Ctrl-C stop everything in reverse order. Data survives restarts in --data
 """
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,8 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
-from db import demo, migrate
+from db import apikeys, demo, migrate
+from domain import access
 from db.hotstore import HotStore
 from stocksaga import embedded, schedules
 from stocksaga.settings import Settings
@@ -30,7 +32,19 @@ def _say(message: str) -> None:
     print(f"[stocksaga dev] {message}", flush=True)
 
 
-async def _prepare(settings: Settings, demo_skus: int) -> None:
+def dev_keys(data_dir: Path) -> dict[str, str]:
+    """One key per role for this data dir, made on first start and kept in dev-keys.json
+    (development only: in production keys are made with `stocksaga keys create`)."""
+    path = data_dir / "dev-keys.json"
+    keys = json.loads(path.read_text()) if path.exists() else {}
+    if set(keys) != set(access.ROLES):
+        keys = {role: keys.get(role) or access.new_key()[1] for role in access.ROLES}
+        path.write_text(json.dumps(keys, indent=2) + "\n")
+        path.chmod(0o600)
+    return keys
+
+
+async def _prepare(settings: Settings, demo_skus: int, keys: dict[str, str]) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await schedules.ensure(client, settings)
     _say(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
@@ -40,6 +54,8 @@ async def _prepare(settings: Settings, demo_skus: int) -> None:
     try:
         await migrate.upgrade(engine)
         _say("schema migrated")
+        for role, token in keys.items():
+            await apikeys.create(engine, role, f"dev {role}", token=token)
         if demo_skus and not await demo.is_loaded(engine):
             booked = await demo.load(engine, demo_skus, progress=lambda n, total: _say(f"demo data: {n}/{total} skus"))
             _say(f"demo data loaded: {len(demo.LOCATIONS)} locations, {demo_skus} skus, {booked} receipts")
@@ -130,7 +146,8 @@ def run_dev(settings: Settings, args: Namespace) -> int:
         stack.adopt("temporal", embedded.start_temporal(data_dir / "temporal.db", temporal_port, ui_port, logs / "temporal.log"))
         settings = settings.model_copy(update=updates)
 
-        asyncio.run(_prepare(settings, args.demo_skus))
+        keys = dev_keys(data_dir)
+        asyncio.run(_prepare(settings, args.demo_skus, keys))
 
         env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
                "TEMPORAL_ADDRESS": settings.temporal_address, "API_PORT": str(api_port)}
@@ -145,6 +162,11 @@ def run_dev(settings: Settings, args: Namespace) -> int:
             f"  Health          http://127.0.0.1:{api_port}/healthz\n"
             f"  Stock of a sku  http://127.0.0.1:{api_port}/v1/stock/DEMO-0001\n"
             f"  Temporal Web UI http://127.0.0.1:{ui_port}\n"
+            "\n"
+            f"  Dev API keys (one per role; all in {data_dir / 'dev-keys.json'}):\n"
+            + "".join(f"    {role:10} {token}\n" for role, token in keys.items())
+            + f"  Try: curl -H 'Authorization: Bearer {keys['operator']}' "
+            f"http://127.0.0.1:{api_port}/v1/stock/DEMO-0001\n"
             "\n"
             "  To run commands against this stack in another shell:\n"
             f"    export DATABASE_URL='{settings.database_url}' REDIS_URL='{settings.redis_url}' "

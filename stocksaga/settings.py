@@ -6,6 +6,7 @@ embedded servers; every other command needs them.
 """
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,22 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often webhook delivery looks for new events")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="production: the API and worker refuse to start while a secret is a placeholder or too short")
+    admin_api_key: str = Field(
+        default="", description="Bootstrap admin key (at least 32 characters): the API stores its hash at start, so the "
+                                "first admin can create the other keys (empty: none)")
+    api_key_cache_seconds: float = Field(
+        default=10.0, ge=0, le=3600, description="How long a process trusts a checked key; a revoked key stops working "
+                                                 "within this time")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line with order and workflow ids where known")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    otel_traces_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none", description="Where OpenTelemetry traces go: nowhere, stdout, or OTLP over HTTP "
+                                    "(OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318)")
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
@@ -104,6 +121,30 @@ class Settings(BaseSettings):
         pool = aioredis.BlockingConnectionPool.from_url(self.require_redis_url(), max_connections=self.redis_max_connections,
                                                         timeout=5)
         return aioredis.Redis(connection_pool=pool)
+
+    def weak_secrets(self) -> list[str]:
+        """Secrets that are placeholders or too short (domain.access.weak_secrets), each with
+        the setting's name: WMS_HMAC_SECRET, ADMIN_API_KEY when set, and the password in
+        DATABASE_URL when it is a known placeholder."""
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+        from domain import access  # noqa: PLC0415
+
+        named = {"WMS_HMAC_SECRET": self.wms_hmac_secret}
+        if self.admin_api_key:
+            named["ADMIN_API_KEY"] = self.admin_api_key
+        weak = access.weak_secrets(named)
+        password = make_url(self.database_url).password if self.database_url else None
+        if password is not None and (password.lower() in access.PLACEHOLDERS or password.lower().startswith("change-me")):
+            weak.append("the password in DATABASE_URL is a placeholder")
+        return weak
+
+    def refuse_weak_secrets(self) -> None:
+        """In production, stop with every weak secret named; in development, let them be."""
+        weak = self.weak_secrets()
+        if self.environment == "production" and weak:
+            raise SystemExit("refusing to start in production (ENVIRONMENT=production) with weak secrets:\n  "
+                             + "\n  ".join(weak))
 
     @property
     def hold_seconds(self) -> float:

@@ -1,5 +1,6 @@
 """Starting and stopping `stocksaga dev` the way a user does, for the end-to-end tests."""
 
+import json
 import os
 import re
 import signal
@@ -42,3 +43,8 @@ def stop_dev(proc: subprocess.Popen, ports) -> None:
 def exported_env(lines: list[str]) -> dict[str, str]:
     text = "".join(lines)
     return {**os.environ, **dict(re.findall(r"(DATABASE_URL|REDIS_URL|TEMPORAL_ADDRESS)='([^']*)'", text))}
+
+
+def dev_keys(data_dir) -> dict[str, str]:
+    """The API keys `stocksaga dev` made for this data dir, by role."""
+    return json.loads((data_dir / "dev-keys.json").read_text())

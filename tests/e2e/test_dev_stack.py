@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 
 from stocksaga import embedded
-from tests.e2e.stack import exported_env, start_dev, stop_dev
+from tests.e2e.stack import dev_keys, exported_env, start_dev, stop_dev
 from workflows.holds import HoldInput, HoldWorkflow
 
 pytestmark = pytest.mark.e2e
@@ -31,13 +31,18 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
     ports = {"api": embedded.free_port(), "temporal": embedded.free_port(), "ui": embedded.free_port()}
     api = f"http://127.0.0.1:{ports['api']}"
     proc, lines = start_dev(tmp_path / "data", ports)
+    keys = dev_keys(tmp_path / "data")
+    operator = httpx.Client(headers={"Authorization": f"Bearer {keys['operator']}"})
     try:
         assert httpx.get(f"{api}/healthz").json() == {"status": "ok", "postgres": "ok", "redis": "ok", "temporal": "ok"}
         assert httpx.get(f"{api}/docs").status_code == 200
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/").status_code == 200
-        assert len(httpx.get(f"{api}/v1/locations").json()) == 4
-        assert len(httpx.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 300
-        assert httpx.get(f"{api}/v1/stock/DEMO-0001").json()["on_hand"] > 0
+        # the dev keys are printed, one per role, and only a key opens the API
+        assert all(token in "".join(lines) for token in keys.values()) and len(keys) == 5
+        assert httpx.get(f"{api}/v1/stock/DEMO-0001").status_code == 401
+        assert len(operator.get(f"{api}/v1/locations").json()) == 4
+        assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 300
+        assert operator.get(f"{api}/v1/stock/DEMO-0001").json()["on_hand"] > 0
 
         env = exported_env(lines)
         verify = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=env, capture_output=True, text=True)
@@ -53,8 +58,9 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
     proc, lines = start_dev(tmp_path / "data", ports)
     try:
         assert "demo data loaded" not in "".join(lines)
-        assert len(httpx.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 310
-        ledger = httpx.get(f"{api}/v1/stock/DEMO-0001/ST-RNO/movements").json()["movements"]
+        assert dev_keys(tmp_path / "data") == keys  # the same keys after a restart
+        assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 310
+        ledger = operator.get(f"{api}/v1/stock/DEMO-0001/ST-RNO/movements").json()["movements"]
         assert [m["kind"] for m in ledger][:3] == ["release", "reserve", "receive"]
         verify = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=exported_env(lines),
                                 capture_output=True, text=True)

@@ -20,19 +20,23 @@ from db.ledger import MovementRequest, apply_movement
 from db.tables import skus
 from domain.stock import MovementKind
 from stocksaga import embedded
-from tests.e2e.stack import exported_env, start_dev, stop_dev
+from tests.e2e.stack import dev_keys, exported_env, start_dev, stop_dev
 from workflows.orders import OrderWorkflow, ShipmentEvent
 
 pytestmark = pytest.mark.e2e
+http = httpx.Client(timeout=30)  # carries the dev stack's admin key once `stack` has started it
 SHIP_TO_BERLIN = {"country": "DE", "postal_code": "10115", "latitude": 52.53, "longitude": 13.38, "speed": "standard"}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     ports = {"api": embedded.free_port(), "temporal": embedded.free_port(), "ui": embedded.free_port()}
-    proc, lines = start_dev(tmp_path_factory.mktemp("dev") / "data", ports)
+    data_dir = tmp_path_factory.mktemp("dev") / "data"
+    proc, lines = start_dev(data_dir, ports)
     env = exported_env(lines)
-    yield {"api": f"http://127.0.0.1:{ports['api']}", "env": env}
+    keys = dev_keys(data_dir)
+    http.headers["Authorization"] = f"Bearer {keys['admin']}"
+    yield {"api": f"http://127.0.0.1:{ports['api']}", "env": env, "keys": keys}
     stop_dev(proc, ports)
 
 
@@ -48,7 +52,7 @@ def order(lines, **options) -> dict:
 
 
 def post(api, body, key=None):
-    return httpx.post(f"{api}/v1/orders", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex}, timeout=30)
+    return http.post(f"{api}/v1/orders", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex}, timeout=30)
 
 
 async def new_stocked_sku(stack, quantity: int, location: str = "FC-BER") -> str:
@@ -66,7 +70,7 @@ async def new_stocked_sku(stack, quantity: int, location: str = "FC-BER") -> str
 def test_an_order_lives_from_checkout_to_shipped_over_http(stack):
     api = stack["api"]
     sku = asyncio.run(new_stocked_sku(stack, 10))
-    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 10
+    assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 10
 
     key = uuid.uuid4().hex
     created = post(api, order([(sku, 3)]), key)
@@ -76,10 +80,10 @@ def test_an_order_lives_from_checkout_to_shipped_over_http(stack):
     assert [(r["sku"], r["location_id"], r["quantity"]) for r in body["reservations"]] == [(sku, "FC-BER", 3)]
     assert post(api, order([(sku, 3)]), key).json() == body  # same key, same body: same answer
     assert post(api, order([(sku, 4)]), key).status_code == 422  # same key, another body
-    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 7
+    assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 7
 
     order_id = body["order_id"]
-    started = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "started", "payment_ref": "psp-1"}, timeout=30)
+    started = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "started", "payment_ref": "psp-1"}, timeout=30)
     assert started.json()["status"] == "payment_pending"
 
     async def waiting_for_payment() -> list[str]:
@@ -93,9 +97,9 @@ def test_an_order_lives_from_checkout_to_shipped_over_http(stack):
 
     assert asyncio.run(waiting_for_payment()) == [f"order-{order_id}"]
 
-    paid = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-1"}, timeout=30)
+    paid = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-1"}, timeout=30)
     assert paid.json()["status"] == "allocated"
-    late = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "failed"}, timeout=30)
+    late = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "failed"}, timeout=30)
     assert late.status_code == 409 and "already succeeded" in late.json()["message"]
 
     async def warehouse_does_its_work() -> str:
@@ -106,13 +110,13 @@ def test_an_order_lives_from_checkout_to_shipped_over_http(stack):
         return (await handle.result()).status
 
     assert asyncio.run(warehouse_does_its_work()) == "shipped"
-    shipped = httpx.get(f"{api}/v1/orders/{order_id}").json()
+    shipped = http.get(f"{api}/v1/orders/{order_id}").json()
     assert shipped["status"] == "shipped"
     assert shipped["shipments"][0]["status"] == "shipped" and shipped["shipments"][0]["tracking"] == "DHL-1"
     assert [t["status"] for t in shipped["timeline"]][:3] == ["reserved", "payment_pending", "allocated"]
-    cancel = httpx.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "too late"}, timeout=30)
+    cancel = http.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "too late"}, timeout=30)
     assert cancel.status_code == 409 and "shipped" in cancel.json()["message"]
-    stock = httpx.get(f"{api}/v1/stock/{sku}").json()
+    stock = http.get(f"{api}/v1/stock/{sku}").json()
     assert (stock["on_hand"], stock["available"]) == (7, 7)
     verify_clean(stack)
 
@@ -122,13 +126,13 @@ def test_a_cancelled_order_gives_its_units_back_and_refuses_late_payment(stack):
     sku = asyncio.run(new_stocked_sku(stack, 5))
     order_id = post(api, order([(sku, 5)])).json()["order_id"]
     assert post(api, order([(sku, 1)])).status_code == 409  # all 5 are held
-    cancelled = httpx.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "changed my mind"}, timeout=30)
+    cancelled = http.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "changed my mind"}, timeout=30)
     assert cancelled.json()["status"] == "cancelled"
-    late = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded"}, timeout=30)
+    late = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded"}, timeout=30)
     assert late.status_code == 409 and "cancelled" in late.json()["message"]
-    assert httpx.get(f"{api}/v1/orders/{order_id}").json()["status"] == "cancelled"
-    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 5
-    assert httpx.get(f"{api}/v1/orders/nope-404").status_code == 404
+    assert http.get(f"{api}/v1/orders/{order_id}").json()["status"] == "cancelled"
+    assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 5
+    assert http.get(f"{api}/v1/orders/nope-404").status_code == 404
     verify_clean(stack)
 
 
@@ -142,29 +146,29 @@ def test_a_short_line_is_backordered_when_the_buyer_allows_it(stack):
     assert created.json()["backorders"] == [{"sku": sku, "location_id": "FC-BER", "quantity": 1}]
     order_id = created.json()["order_id"]
     for _ in range(50):
-        stored = httpx.get(f"{api}/v1/orders/{order_id}").json()
+        stored = http.get(f"{api}/v1/orders/{order_id}").json()
         if stored.get("backorders"):
             break
     assert stored["backorders"] == [{"sku": sku, "location_id": "FC-BER", "quantity": 1, "filled": 0, "status": "open"}]
 
     # paid, the two units ship; the order then waits as backordered until a receipt fills it
-    paid = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "p"}, timeout=30)
+    paid = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "p"}, timeout=30)
     assert paid.json()["status"] == "allocated"
     ship_all(api, order_id, "S1")
     assert wait_for_status(api, order_id, "backordered")
     receipt = wms(api, wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": 4}]}))[0]
     assert [(f["order_id"], f["quantity"]) for f in receipt["result"]["backorders_filled"]] == [(order_id, 1)]
-    stock = httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()
+    stock = http.get(f"{api}/v1/stock/{sku}/FC-BER").json()
     # the filled unit is the order's at once: held by the receipt, allocated once the workflow confirms it
     assert (stock["on_hand"], stock["reserved"] + stock["allocated"], stock["available"]) == (4, 1, 3)
-    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 3
+    assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 3
     assert wait_for_status(api, order_id, "picking")
     ship_all(api, order_id, "B1")
     assert wait_for_status(api, order_id, "shipped")
-    stored = httpx.get(f"{api}/v1/orders/{order_id}").json()
+    stored = http.get(f"{api}/v1/orders/{order_id}").json()
     assert stored["backorders"][0]["status"] == "filled"
     assert {s["shipment_id"]: s["status"] for s in stored["shipments"]} == {"S1": "shipped", "B1": "shipped"}
-    assert httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()["on_hand"] == 3
+    assert http.get(f"{api}/v1/stock/{sku}/FC-BER").json()["on_hand"] == 3
     verify_clean(stack)
 
 
@@ -176,7 +180,7 @@ def ship_all(api, order_id, shipment_id) -> None:
 
 def wait_for_status(api, order_id, status) -> bool:
     for _ in range(100):
-        if httpx.get(f"{api}/v1/orders/{order_id}").json()["status"] == status:
+        if http.get(f"{api}/v1/orders/{order_id}").json()["status"] == status:
             return True
         time.sleep(0.1)
     return False
@@ -188,12 +192,12 @@ def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
 
     async def rush() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=100)
-        async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits, headers=http.headers) as client:
             placed = await asyncio.gather(*[
                 client.post("/v1/orders", json=order([(sku, 1)]), headers={"Idempotency-Key": f"rush-{sku}-{n}"})
                 for n in range(500)])
         winners = [r.json()["order_id"] for r in placed if r.status_code == 201]
-        async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits, headers=http.headers) as client:
             paid = await asyncio.gather(*[
                 client.post(f"/v1/orders/{o}/payment", json={"event": "succeeded", "payment_ref": o}) for o in winners])
         return placed, paid
@@ -202,7 +206,7 @@ def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
     codes = sorted(r.status_code for r in placed)
     assert (codes.count(201), codes.count(409)) == (50, 450)
     assert all(p.json()["status"] == "allocated" for p in paid)
-    level = httpx.get(f"{api}/v1/stock/{sku}").json()["locations"][0]
+    level = http.get(f"{api}/v1/stock/{sku}").json()["locations"][0]
     assert (level["on_hand"], level["reserved"], level["allocated"], level["available"]) == (50, 0, 50, 0)
     verify_clean(stack)
 
@@ -210,7 +214,7 @@ def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
 def wms(api, *events, secret="dev-wms-secret"):
     """POST warehouse events signed the way a warehouse system signs them (the dev secret)."""
     raw = json.dumps({"events": list(events)}).encode()
-    response = httpx.post(f"{api}/v1/wms/events", content=raw, timeout=60,
+    response = http.post(f"{api}/v1/wms/events", content=raw, timeout=60,
                           headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)})
     assert response.status_code == 200, response.text
     return response.json()["results"]
@@ -224,7 +228,7 @@ def wms_event(kind, location, payload):
 def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
     api = stack["api"]
     sku = asyncio.run(new_stocked_sku(stack, 0))
-    at = lambda loc: httpx.get(f"{api}/v1/stock/{sku}/{loc}").json()  # noqa: E731
+    at = lambda loc: http.get(f"{api}/v1/stock/{sku}/{loc}").json()  # noqa: E731
 
     receipt = wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": 40}]})
     assert [r["status"] for r in wms(api, receipt, wms_event("DAMAGE_REPORT", "FC-BER",
@@ -246,21 +250,21 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
     created = post(api, order([(sku, 3)])).json()
     order_id = created["order_id"]
     location = created["reservations"][0]["location_id"]
-    paid = httpx.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "p"}, timeout=30)
+    paid = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "p"}, timeout=30)
     assert paid.json()["status"] == "allocated"
     shipment = {"order_id": order_id, "shipment_id": "S1", "lines": [{"sku": sku, "quantity": 3}]}
     ship = wms_event("SHIP_COMPLETE", location, {**shipment, "tracking": "UPS-7"})
     assert wms(api, ship)[0]["status"] == "dead_letter"  # before its pick: kept
-    dead = httpx.get(f"{api}/v1/wms/dead-letters", params={"subject": f"order:{order_id}"}).json()["dead_letters"]
+    dead = http.get(f"{api}/v1/wms/dead-letters", params={"subject": f"order:{order_id}"}).json()["dead_letters"]
     assert [d["event_id"] for d in dead] == [ship["event_id"]] and "out of order" in dead[0]["reason"]
     picked, packed = wms(api, wms_event("PICK_COMPLETE", location, shipment), wms_event("PACK_COMPLETE", location, shipment))
     assert picked["status"] == packed["status"] == "processed"
     assert [r["event_id"] for r in packed["retried"]] == [ship["event_id"]]
     assert wait_for_status(api, order_id, "shipped")
-    assert httpx.get(f"{api}/v1/orders/{order_id}").json()["shipments"][0]["tracking"] == "UPS-7"
-    variance = httpx.get(f"{api}/v1/reports/variance", params={"sku": sku}).json()["total"]
+    assert http.get(f"{api}/v1/orders/{order_id}").json()["shipments"][0]["tracking"] == "UPS-7"
+    variance = http.get(f"{api}/v1/reports/variance", params={"sku": sku}).json()["total"]
     assert (variance["counts"], variance["net_variance"]) == (1, -1)
-    valued = {row["location_id"]: row for row in httpx.get(f"{api}/v1/reports/valuation").json()["locations"]}
+    valued = {row["location_id"]: row for row in http.get(f"{api}/v1/reports/valuation").json()["locations"]}
     assert valued["FC-LYS"]["on_hand"] >= 6 and valued["FC-LYS"]["value"] > 0  # demo stock at demo costs
     verify_clean(stack)
 
@@ -268,24 +272,24 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
 def test_a_purchase_order_lives_from_creation_to_received_over_http(stack):
     api = stack["api"]
     sku = asyncio.run(new_stocked_sku(stack, 0))
-    created = httpx.post(f"{api}/v1/purchase-orders", timeout=30, json={
+    created = http.post(f"{api}/v1/purchase-orders", timeout=30, json={
         "supplier_id": "SUP-MANUAL", "location_id": "FC-BER", "lines": [{"sku": sku, "quantity": 20}]})
     assert created.status_code == 201, created.text
     po_id = created.json()["po_id"]
-    confirmed = httpx.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
+    confirmed = http.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
     assert confirmed.json()["status"] == "confirmed"
-    assert httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()["in_transit_in"] == 20
+    assert http.get(f"{api}/v1/stock/{sku}/FC-BER").json()["in_transit_in"] == 20
     for quantity in (12, 8):
         routed = wms(api, wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": quantity}],
                                                                       "purchase_order_id": po_id}))[0]
         assert routed["result"] == {"routed_to": f"po-{po_id}"}
     for _ in range(100):
-        po = httpx.get(f"{api}/v1/purchase-orders/{po_id}").json()
+        po = http.get(f"{api}/v1/purchase-orders/{po_id}").json()
         if po["status"] == "received":
             break
         time.sleep(0.1)
     assert po["lines"] == {sku: {"ordered": 20, "received": 20}}
-    stock = httpx.get(f"{api}/v1/stock/{sku}/FC-BER").json()
+    stock = http.get(f"{api}/v1/stock/{sku}/FC-BER").json()
     assert (stock["on_hand"], stock["in_transit_in"]) == (20, 0)
     verify_clean(stack)
 
@@ -306,34 +310,34 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     assert imported.returncode == 0 and "for 3 skus at FC-LYS" in imported.stdout, imported.stderr
     assert f"to {date.today().replace(day=1)}" in imported.stdout  # moved up to now, to meet the ledger's picks
 
-    paused = httpx.post(f"{api}/v1/replenishment/runs", json={"action": "pause", "note": "stocktake"}, timeout=30)
+    paused = http.post(f"{api}/v1/replenishment/runs", json={"action": "pause", "note": "stocktake"}, timeout=30)
     assert paused.status_code == 202 and paused.json()["paused"] is True and paused.json()["note"] == "stocktake"
-    assert httpx.post(f"{api}/v1/replenishment/runs", json={"action": "unpause"}, timeout=30).json()["paused"] is False
-    assert httpx.post(f"{api}/v1/replenishment/runs", json={"action": "backfill"}, timeout=30).json()["field"] == "end"
-    assert httpx.post(f"{api}/v1/replenishment/runs", json={"action": "trigger"}, timeout=30).status_code == 202
+    assert http.post(f"{api}/v1/replenishment/runs", json={"action": "unpause"}, timeout=30).json()["paused"] is False
+    assert http.post(f"{api}/v1/replenishment/runs", json={"action": "backfill"}, timeout=30).json()["field"] == "end"
+    assert http.post(f"{api}/v1/replenishment/runs", json={"action": "trigger"}, timeout=30).status_code == 202
     for _ in range(300):
-        found = httpx.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"]
+        found = http.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"]
         if found:
             break
         time.sleep(0.2)
     [proposal] = found
     assert proposal["location_id"] == "FC-LYS" and proposal["reasoning"]["method"] and proposal["quantity"] > 0
-    approved = httpx.post(f"{api}/v1/replenishment/proposals/{proposal['proposal_id']}/approve", json={}, timeout=30)
+    approved = http.post(f"{api}/v1/replenishment/proposals/{proposal['proposal_id']}/approve", json={}, timeout=30)
     assert approved.status_code == 200, approved.text
     po_id = approved.json()["po_id"]
-    confirmed = httpx.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
+    confirmed = http.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
     assert confirmed.json()["status"] == "confirmed", confirmed.text
     quantity = proposal["quantity"]
-    assert httpx.get(f"{api}/v1/stock/21134203/FC-LYS").json()["in_transit_in"] == quantity
+    assert http.get(f"{api}/v1/stock/21134203/FC-LYS").json()["in_transit_in"] == quantity
     wms(api, wms_event("RECEIVING_COMPLETE", "FC-LYS", {"lines": [{"sku": "21134203", "quantity": quantity}],
                                                         "purchase_order_id": po_id}))
     for _ in range(100):
-        if httpx.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity:
+        if http.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity:
             break
         time.sleep(0.1)
-    assert httpx.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity
-    assert httpx.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"][0]["status"] == "approved"
-    assert httpx.get(f"{api}/v1/forecasts/21134203/plot.png", params={"location": "FC-LYS"}).content[:4] == b"\x89PNG"
+    assert http.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity
+    assert http.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"][0]["status"] == "approved"
+    assert http.get(f"{api}/v1/forecasts/21134203/plot.png", params={"location": "FC-LYS"}).content[:4] == b"\x89PNG"
     verify_clean(stack)
 
 
@@ -344,19 +348,20 @@ def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(
     api = stack["api"]
     sku = asyncio.run(new_stocked_sku(stack, 30))
     now = datetime.now(timezone.utc)
-    created = httpx.post(f"{api}/v1/flash-sales", timeout=30, json={
+    created = http.post(f"{api}/v1/flash-sales", timeout=30, json={
         "sku": sku, "location_id": "FC-BER", "quantity": 20, "pools": 4, "starts_at": now.isoformat(),
         "ends_at": (now + timedelta(hours=1)).isoformat()})
     assert created.status_code == 201, created.text
     sale_id = created.json()["sale_id"]
     deadline = time.monotonic() + 30
-    while httpx.get(f"{api}/v1/flash-sales/{sale_id}").json().get("live") is None:
+    while http.get(f"{api}/v1/flash-sales/{sale_id}").json().get("live") is None:
         assert time.monotonic() < deadline, "the sale never opened"
         time.sleep(0.2)
-    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 10  # 20 went into the pools
+    assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 10  # 20 went into the pools
 
     async def rush():
-        async with httpx.AsyncClient(base_url=api, timeout=120, limits=httpx.Limits(max_connections=100)) as client:
+        async with httpx.AsyncClient(base_url=api, timeout=120, limits=httpx.Limits(max_connections=100),
+                                     headers={"Authorization": f"Bearer {stack['keys']['storefront']}"}) as client:
             return await asyncio.gather(*[
                 client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": f"fan-{n}"},
                             headers={"Idempotency-Key": f"{sale_id}-{n}"}) for n in range(300)])
@@ -367,17 +372,17 @@ def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(
     assert {r.json()["error"] for r in answers if r.status_code == 409} == {"sold_out"}
     winner = next(r.json()["order_id"] for r in answers if r.status_code == 201)
     deadline = time.monotonic() + 30
-    while httpx.get(f"{api}/v1/orders/{winner}").json().get("status") != "reserved":
+    while http.get(f"{api}/v1/orders/{winner}").json().get("status") != "reserved":
         assert time.monotonic() < deadline, "the winner's order was never persisted"
         time.sleep(0.2)
-    paid = httpx.post(f"{api}/v1/orders/{winner}/payment", json={"event": "succeeded"}, timeout=60)
+    paid = http.post(f"{api}/v1/orders/{winner}/payment", json={"event": "succeeded"}, timeout=60)
     assert paid.json()["status"] == "allocated", paid.text
     deadline = time.monotonic() + 60
-    while (sale := httpx.get(f"{api}/v1/flash-sales/{sale_id}").json())["status"] != "ended":
+    while (sale := http.get(f"{api}/v1/flash-sales/{sale_id}").json())["status"] != "ended":
         assert time.monotonic() < deadline, "the sold-out sale never ended"
         time.sleep(0.2)
     assert (sale["held"], sale["sold"], sale["returned"]) == (20, 20, 0)
-    assert httpx.get(f"{api}/v1/availability/{sku}").json()["available"] == 10
+    assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 10
     verify_clean(stack)
 
 
@@ -387,7 +392,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack):
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "run", f"{stack['api']}/openapi.json",
          "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
-         "--workers", "1", "--seed", "1", "--request-timeout", "30", "--no-color"],
+         "--workers", "1", "--seed", "1", "--request-timeout", "30", "--no-color",
+         "--header", f"Authorization: Bearer {stack['keys']['admin']}"],
         capture_output=True, text=True, timeout=600)
     summary = result.stdout[result.stdout.rfind("SUMMARY"):]
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -1,21 +1,10 @@
 """REST reads over the real app (lifespan included) against the real Postgres and Redis."""
 
 import pytest
-from fastapi.testclient import TestClient
-
-from api.app import create_app
 from db.ledger import MovementRequest, apply_movement
 from db.reservations import ReservationLine, reserve
 from domain.stock import MovementKind
 from stocksaga.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def client(database_url, redis_url, key_prefix):
-    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
-                        temporal_address="127.0.0.1:1")
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 @pytest.fixture

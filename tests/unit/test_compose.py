@@ -73,3 +73,10 @@ def test_no_secret_has_a_default_and_the_app_reads_an_env_file():
     example = (ROOT / "stocksaga.env.example").read_text()
     secrets = dict(line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#"))
     assert all(v.startswith("change-me") for k, v in secrets.items() if SECRET.search(k))
+
+
+def test_the_app_runs_as_production_with_a_required_admin_key():
+    for app in ("api", "worker"):
+        environment = SERVICES[app]["environment"]
+        assert environment["ENVIRONMENT"] == "production", app  # placeholders refused at start
+    assert SERVICES["api"]["environment"]["ADMIN_API_KEY"].startswith("${ADMIN_API_KEY:?")
