@@ -65,3 +65,34 @@ def test_migrate_on_a_migrated_database_changes_nothing(demo_db):
     engine, env = demo_db
     result = stocksaga("migrate", env=env)
     assert result.returncode == 0 and "newest migration" in result.stdout
+
+
+async def test_keys_are_created_listed_and_revoked_and_bad_input_exits_2(demo_db):
+    engine, env = demo_db
+    made = stocksaga("keys", "create", "--role", "warehouse", "--name", "dock 3", env=env)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    key_id = token.split("_")[1]
+    assert token.startswith(f"ssk_{key_id}_")
+    listed = stocksaga("keys", "list", env=env)
+    assert f"{key_id}" in listed.stdout and "warehouse" in listed.stdout and "live" in listed.stdout
+    assert token not in listed.stdout
+    assert stocksaga("keys", "revoke", key_id, env=env).returncode == 0
+    assert "revoked" in stocksaga("keys", "list", env=env).stdout
+
+    unknown = stocksaga("keys", "revoke", "nope", env=env)
+    assert unknown.returncode == 2 and "key_id 'nope': no such key" in unknown.stderr
+    bad_role = stocksaga("keys", "create", "--role", "root", "--name", "x", env=env)
+    assert bad_role.returncode == 2 and "invalid choice: 'root'" in bad_role.stderr
+    blank = stocksaga("keys", "create", "--role", "buyer", "--name", " ", env=env)
+    assert blank.returncode == 2 and "name: must be 1-100 characters" in blank.stderr
+
+
+@pytest.mark.parametrize("command", ["api", "worker"])
+def test_production_refuses_to_start_with_placeholder_secrets(command, demo_db):
+    _, env = demo_db
+    result = stocksaga(command, env=env | {"ENVIRONMENT": "production", "WMS_HMAC_SECRET": "change-me-to-a-long-random-string",
+                                           "ADMIN_API_KEY": "short"})
+    assert result.returncode == 1
+    assert "refusing to start in production" in result.stderr
+    assert "WMS_HMAC_SECRET is a placeholder" in result.stderr and "ADMIN_API_KEY has 5 characters" in result.stderr
