@@ -3,12 +3,16 @@
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from stocksaga import telemetry
 from stocksaga.settings import Settings
 
 
 async def temporal_client(app: FastAPI) -> Client:
-    """Connected on first use, so the API starts (and serves reads) while Temporal is down."""
+    """Connected on first use, so the API starts (and serves reads) while Temporal is down.
+    With tracing on, what it starts or signals carries the request's span (the workflow's
+    spans continue the request's trace)."""
     if app.state.temporal is None:
         settings: Settings = app.state.settings
-        app.state.temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        app.state.temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                                  interceptors=telemetry.temporal_interceptors(settings))
     return app.state.temporal

@@ -18,6 +18,7 @@ from activities.stock import StockActivities
 from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
 from db.hotstore import HotStore
+from stocksaga import telemetry
 from stocksaga.settings import Settings
 from workflows.flash_sales import FlashSaleWorkflow
 from workflows.health import HealthWorkflow, ping
@@ -88,7 +89,10 @@ async def run(settings: Settings) -> None:
     redis_client = settings.redis_client()
     hot_store = HotStore(redis_client, engine=engine, prefix=settings.redis_key_prefix,
                          event_ttl_seconds=settings.hot_store_event_ttl_seconds)
+    # The worker takes the client's interceptors: with tracing on, RunWorkflow and RunActivity
+    # spans continue the trace of whoever started the workflow (the API's request).
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                  interceptors=telemetry.temporal_interceptors(settings),
                                   **({"runtime": metrics_runtime(settings.worker_metrics_address)}
                                      if settings.worker_metrics_address else {}))
     logging.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
@@ -101,9 +105,11 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = Settings()
+    telemetry.configure_logging(settings, "worker")
+    telemetry.setup_tracing(settings, "stocksaga-worker")
     try:
-        asyncio.run(run(Settings()))
+        asyncio.run(run(settings))
     except KeyboardInterrupt:
         pass
 
