@@ -13,6 +13,7 @@ from api.app_state import temporal_client
 from api.fastpath import FastPaths
 from db.display import DisplayCache
 from db.hotstore import HotStore
+from stocksaga import telemetry
 from stocksaga.settings import Settings
 
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastPaths:
         description="Inventory and order engine: exact stock from a Postgres ledger, fast admission in Redis, "
         "durable sagas in Temporal.",
         lifespan=lifespan,
+        telemetry=telemetry.fastapi_telemetry(settings),
     )
     errors.install(app)
     auth.install(app)
@@ -64,3 +66,12 @@ def create_app(settings: Settings | None = None) -> FastPaths:
     wms.install(app)
 
     return FastPaths(app)
+
+
+def create_app_from_env() -> FastPaths:
+    """What each process of `stocksaga api --workers N` runs: a new interpreter each, so
+    logging and tracing are set up here rather than inherited from the command."""
+    settings = Settings()
+    telemetry.configure_logging(settings, "api")
+    telemetry.setup_tracing(settings, "stocksaga-api")
+    return create_app(settings)

@@ -3,7 +3,12 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.app_state import TemporalUnavailable
 
 from domain.errors import (
     IdempotencyConflict,
@@ -46,7 +51,33 @@ def _bad_value(err: DBAPIError) -> str | None:
     return None
 
 
+def unavailable(service: str | None, err: BaseException) -> JSONResponse:
+    """503 for a part that is down for now (restarting, failing over): the client sends the
+    same request again (with the same Idempotency-Key, so nothing happens twice)."""
+    reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+    return JSONResponse(status_code=503, headers={"Retry-After": "1"}, content={
+        "error": f"{service.lower()}_unavailable" if service else "service_unavailable", "field": None,
+        "message": f"{service or 'a backing service'} is unavailable ({reason}); send the request again"})
+
+
+def _connection_lost(err: DBAPIError) -> bool:
+    """Whether Postgres was unreachable or the connection dropped (a restart, a failover),
+    rather than the statement failing."""
+    if err.connection_invalidated:
+        return True
+    cause = err.orig
+    while cause is not None:
+        if isinstance(cause, (OSError, ConnectionError)) or type(cause).__name__ in (
+                "ConnectionDoesNotExistError", "CannotConnectNowError", "AdminShutdownError", "InterfaceError",
+                "ConnectionFailureError", "TooManyConnectionsError"):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 async def _database_error(request: Request, err: DBAPIError) -> JSONResponse:
+    if _connection_lost(err):
+        return unavailable("Postgres", err)
     reason = _bad_value(err)
     if reason is None:
         raise err
@@ -71,7 +102,31 @@ def _field(loc: tuple) -> str:
     return out
 
 
+async def _temporal_error(request: Request, err: Exception) -> JSONResponse:
+    if isinstance(err, RPCError) and err.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        raise err
+    return unavailable("Temporal", err)
+
+
+async def _redis_error(request: Request, err: Exception) -> JSONResponse:
+    return unavailable("Redis", err)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StockError, _stock_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    # a part that is down answers 503 with Retry-After wherever a route did not handle it itself
+    app.add_exception_handler(TemporalUnavailable, _temporal_error)
+    app.add_exception_handler(RPCError, _temporal_error)
+    app.add_exception_handler(RedisConnectionError, _redis_error)
+    app.add_exception_handler(RedisTimeoutError, _redis_error)
+    app.add_exception_handler(OSError, _os_error)
+
+
+async def _os_error(request: Request, err: OSError) -> JSONResponse:
+    """A connection refused or reset on the way to a part (asyncpg raises these raw when it
+    cannot connect)."""
+    if isinstance(err, (ConnectionError, TimeoutError)):
+        return unavailable(None, err)
+    raise err

@@ -45,15 +45,15 @@ class FastPaths:
 
         key = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"idempotency-key"), None)
         token = bearer_token(scope["headers"])
-        holder = await self.app.state.keys.holder(token) if token else None
         try:
+            holder = await self.app.state.keys.holder(token) if token else None
             if holder is None or not access.may(holder.role, _BUYERS):
                 raise ValueError("no key of the storefront")
             if key is None or not _KEY.match(key):
                 raise ValueError("no usable Idempotency-Key")
             request = PurchaseIn.model_validate_json(body)
-        except (ValueError, ValidationError):
-            return await self.app(scope, replay, send)  # FastAPI names the problem
+        except Exception:  # noqa: BLE001 (a bad request, a wrong key, Postgres down: FastAPI names the problem)
+            return await self.app(scope, replay, send)
         # From here on it runs once: a failure is the server's (500), not retried on the route.
         status, content, headers = await purchase_answer(service_of(self.app), found.group(1), request, key)
         payload = json.dumps(content, separators=(",", ":")).encode()

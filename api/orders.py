@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import allow, OPERATOR, STOREFRONT
 from api import checkout
+from api.auth import OPERATOR, STOREFRONT, allow
 from api.app_state import temporal_client
 from api.deps import ConnDep, HotStoreDep, SettingsDep
 from api.observability import RESERVATION
@@ -18,6 +18,7 @@ from db import idempotency
 from db import orders as pg_orders
 from domain import validation
 from domain.orders import OrderStatus, cancel_refusal, payment_refusal
+from stocksaga import telemetry
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -42,6 +43,7 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
     if claim.status_code is not None:
         return JSONResponse(status_code=claim.status_code, content=claim.response)
     order_id = claim.state["order_id"]
+    telemetry.bind(order_id=order_id)  # on this request's log lines, the access line included
     try:
         with RESERVATION.time():
             lines, backorders = await checkout.admit(engine, hot_store, request.app.state.sites, order_id, order)
@@ -70,6 +72,7 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
             summary="Status, lines, reservations, shipments and timeline of an order")
 async def get_order(order_id: str, conn: ConnDep, request: Request) -> dict:
     validation.identifier("order_id", order_id)
+    telemetry.bind(order_id=order_id)
     order = await pg_orders.get(conn, order_id)
     if order is not None:
         return order
@@ -87,6 +90,7 @@ async def get_order(order_id: str, conn: ConnDep, request: Request) -> dict:
 
 async def _update(request: Request, conn, order_id: str, update, arg, refusal_of_finished) -> JSONResponse:
     validation.identifier("order_id", order_id)
+    telemetry.bind(order_id=order_id)
     handle = (await temporal_client(request.app)).get_workflow_handle(f"order-{order_id}")
     try:
         status = await handle.execute_update(update, arg)

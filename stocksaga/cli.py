@@ -13,7 +13,7 @@ from temporalio.client import Client
 from api.app import create_app
 from db import apikeys, demo, migrate, queries, verify
 from db.hotstore import HotStore
-from stocksaga import forecast_cli, import_demand, schedules
+from stocksaga import forecast_cli, import_demand, schedules, telemetry
 from domain import access
 from domain.errors import InvalidInput
 from domain.forecasting import SEASON_LENGTH
@@ -249,13 +249,17 @@ def main(argv: list[str] | None = None) -> int:
         settings.require_database_url(), settings.require_redis_url()
         # keep-alive past uvicorn's 5 s default: pooled client connections (and load balancers,
         # which mostly idle out at 60 s) otherwise race the server closing them
-        where = dict(host=args.host or settings.api_host, port=args.port or settings.api_port, timeout_keep_alive=75)
+        where = dict(host=args.host or settings.api_host, port=args.port or settings.api_port, timeout_keep_alive=75,
+                     log_config=telemetry.uvicorn_log_config(settings))
         if args.workers < 1:
             print("error: --workers must be at least 1", file=sys.stderr)
             return 2
-        if args.workers > 1:  # each process builds its own app from the environment
-            uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **where)
+        telemetry.configure_logging(settings, "api")
+        if args.workers > 1:  # each process builds its own app (and its logging and tracing) from the environment
+            settings.refuse_weak_secrets()
+            uvicorn.run("api.app:create_app_from_env", factory=True, workers=args.workers, **where)
         else:
+            telemetry.setup_tracing(settings, "stocksaga-api")
             uvicorn.run(create_app(settings), **where)
     elif args.command == "verify":
         hot = not args.no_hot_store and bool(settings.redis_url)

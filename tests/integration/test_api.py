@@ -141,3 +141,30 @@ def test_readyz_says_what_is_not_ready(client):
     body = response.json()
     assert response.status_code == 503 and body["status"] == "not ready"
     assert (body["postgres"], body["redis"]) == ("ok", "ok") and body["temporal"].startswith("error")
+
+
+def test_an_order_only_temporal_knows_is_a_503_with_retry_after_while_temporal_is_down(client):
+    answer = client.get("/v1/orders/not-in-postgres-1")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert answer.json()["error"] == "temporal_unavailable" and "send the request again" in answer.json()["message"]
+
+
+def test_a_postgres_or_redis_that_is_down_is_a_503_not_a_500(database_url, redis_url, key_prefix, sku, location):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.engine import make_url
+
+    from api.app import create_app
+    from stocksaga import embedded
+    from tests.integration.conftest import ADMIN_KEY, app_settings
+
+    closed = embedded.free_port()
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    no_postgres = make_url(database_url).set(host="127.0.0.1", port=closed).render_as_string(hide_password=False)
+    with TestClient(create_app(app_settings(no_postgres, redis_url, key_prefix)), headers=admin) as down:
+        answer = down.get(f"/v1/stock/{sku}")
+        assert answer.status_code == 503 and answer.json()["error"] in ("postgres_unavailable", "service_unavailable")
+        assert str(closed) in answer.json()["message"]  # the address that did not answer
+    with TestClient(create_app(app_settings(database_url, f"redis://127.0.0.1:{closed}/0", key_prefix)),
+                    headers=admin) as down:
+        answer = down.get(f"/v1/availability/{sku}")
+        assert answer.status_code == 503 and answer.json()["error"] == "redis_unavailable", answer.text
