@@ -2,7 +2,9 @@
 
 import asyncio
 import logging
+import signal
 import sys
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client
@@ -96,9 +98,13 @@ async def run(settings: Settings) -> None:
                                   **({"runtime": metrics_runtime(settings.worker_metrics_address)}
                                      if settings.worker_metrics_address else {}))
     logging.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    worker = build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity,
+                          settings.webhook_timeout_seconds, graceful_shutdown_timeout=timedelta(seconds=10))
+    # SIGTERM (docker stop, systemd, Kubernetes) stops polling and lets running activities
+    # finish for up to 10 s, as Ctrl-C does; the process then exits normally, flushing spans.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.shutdown()))
     try:
-        await build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity,
-                           settings.webhook_timeout_seconds).run()
+        await worker.run()
     finally:
         await redis_client.aclose()
         await engine.dispose()
