@@ -9,16 +9,14 @@ as everywhere else."""
 import json
 import re
 
-from pydantic import ValidationError
-
 from api.auth import STOREFRONT, bearer_token
 from api.flash_sales import purchase_answer, service_of
-from domain import access
 from api.schemas import PurchaseIn
+from domain import access
 
 _PATH = re.compile(r"^/v1/flash-sales/([A-Za-z0-9][A-Za-z0-9._:-]{0,63})/purchase$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
-_BUYERS = frozenset({STOREFRONT})
+_PURCHASERS = frozenset({STOREFRONT})  # and the admin (access.may)
 
 
 class FastPaths:
@@ -47,7 +45,7 @@ class FastPaths:
         token = bearer_token(scope["headers"])
         try:
             holder = await self.app.state.keys.holder(token) if token else None
-            if holder is None or not access.may(holder.role, _BUYERS):
+            if holder is None or not access.may(holder.role, _PURCHASERS):
                 raise ValueError("no key of the storefront")
             if key is None or not _KEY.match(key):
                 raise ValueError("no usable Idempotency-Key")

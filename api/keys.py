@@ -10,14 +10,14 @@ from api.auth import ADMIN, allow
 from api.deps import ConnDep
 from db import apikeys
 from db.queries import as_json
-from domain import validation
+from domain import access, validation
 
 router = APIRouter(prefix="/v1/api-keys", tags=["access"])
 
 
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["storefront", "warehouse", "buyer", "operator", "admin"]
+    role: Literal[access.ROLES]
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
 
 

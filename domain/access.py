@@ -39,12 +39,16 @@ def may(role: str, allowed: frozenset[str]) -> bool:
     return role == SUPERUSER or role in allowed
 
 
+def is_placeholder(value: str) -> bool:
+    return value.lower() in PLACEHOLDERS or value.lower().startswith("change-me")
+
+
 def weak_secrets(named: dict[str, str]) -> list[str]:
     """The names among `named` whose value is a placeholder or shorter than 32 characters,
     each with the reason, for a service that must not start with them."""
     weak = []
     for name, value in named.items():
-        if value.lower() in PLACEHOLDERS or value.lower().startswith("change-me"):
+        if is_placeholder(value):
             weak.append(f"{name} is a placeholder; set a random secret of at least {MIN_SECRET_LENGTH} characters")
         elif len(value) < MIN_SECRET_LENGTH:
             weak.append(f"{name} has {len(value)} characters; use at least {MIN_SECRET_LENGTH}")

@@ -67,8 +67,9 @@ class Settings(BaseSettings):
         default="development",
         description="production: the API and worker refuse to start while a secret is a placeholder or too short")
     admin_api_key: str = Field(
-        default="", description="Bootstrap admin key (at least 32 characters): the API stores its hash at start, so the "
-                                "first admin can create the other keys (empty: none)")
+        default="", description="Bootstrap admin key (at least 32 characters): the API compares requests with its hash "
+                                "in memory and stores it nowhere; with it the first admin creates the other keys "
+                                "(empty: none)")
     api_key_cache_seconds: float = Field(
         default=10.0, ge=0, le=3600, description="How long a process trusts a checked key; a revoked key stops working "
                                                  "within this time")
@@ -135,7 +136,7 @@ class Settings(BaseSettings):
             named["ADMIN_API_KEY"] = self.admin_api_key
         weak = access.weak_secrets(named)
         password = make_url(self.database_url).password if self.database_url else None
-        if password is not None and (password.lower() in access.PLACEHOLDERS or password.lower().startswith("change-me")):
+        if password is not None and access.is_placeholder(password):
             weak.append("the password in DATABASE_URL is a placeholder")
         return weak
 
