@@ -47,6 +47,14 @@ class ReconciliationActivities:
 
     @activity.defn(name="repair_hot_store")
     async def repair_hot_store(self) -> Report:
+        # A Redis that lost its data (restarted empty, failed over to an empty replica) has
+        # no levels at all: skus used since come back on first use, the rest are put back
+        # here. Loaded only where still absent (atomically per sku), so holds admitted in
+        # the meantime are never wiped.
+        missing = await self.hot_store.unloaded(self.engine)
+        for start in range(0, len(missing), 200):
+            await self.hot_store.load(self.engine, missing[start:start + 200], replace=False)
+            activity.heartbeat(start)
         drifted = await self.hot_store.drift(self.engine)
         skus = sorted({v.sku for v in drifted})
         for start in range(0, len(skus), 200):
@@ -54,7 +62,11 @@ class ReconciliationActivities:
             await self.hot_store.load(self.engine, skus[start:start + 200], in_flight_seconds=IN_FLIGHT_SECONDS)
             activity.heartbeat(start)
         await self.hot_store.redis.set(self.hot_store.drift_key(), len(drifted))  # for /metrics
-        return Report(len(drifted), [str(v) for v in drifted[:100]])
+        details = [str(v) for v in drifted[:100]]
+        if missing:
+            details.append(f"{len(missing)} sku(s) missing from Redis loaded from Postgres: {', '.join(missing[:20])}"
+                           + (" ..." if len(missing) > 20 else ""))
+        return Report(len(drifted), details)
 
     @activity.defn(name="check_invariants")
     async def check_invariants(self) -> Report:

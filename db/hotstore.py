@@ -287,6 +287,21 @@ class HotStore:
                 progress(min(start + batch, len(skus)), len(skus))
         return len(skus)
 
+    async def unloaded(self, engine: AsyncEngine, batch: int = 1000) -> list[str]:
+        """Skus Postgres has levels for that Redis does not hold at all: never used since the
+        last rebuild, or lost with a Redis that came back empty."""
+        async with engine.connect() as conn:
+            skus = list(await conn.scalars(sa.select(stock_levels.c.sku).distinct().order_by(stock_levels.c.sku)))
+        missing: list[str] = []
+        for start in range(0, len(skus), batch):
+            chunk = skus[start:start + batch]
+            async with self.redis.pipeline(transaction=False) as pipe:  # one key per command: fine on a cluster
+                for sku in chunk:
+                    pipe.hexists(self.stock_key(sku), "_loaded")
+                loaded = await pipe.execute()
+            missing += [sku for sku, present in zip(chunk, loaded) if not present]
+        return missing
+
     async def drift(self, engine: AsyncEngine, sku: str | None = None) -> list[Violation]:
         """Invariant 4: loaded hot-store levels that differ from the Postgres projection."""
         query = sa.select(stock_levels.c.sku, stock_levels.c.location_id, *[stock_levels.c[f] for f in _FIELDS])

@@ -54,6 +54,31 @@ async def test_an_orphaned_hold_is_released_and_drift_repaired(temporal_env, own
     assert result.invariant_violations.count == 0
 
 
+async def test_skus_lost_with_an_emptied_redis_are_loaded_again_without_wiping_new_holds(temporal_env, own_store):
+    """Redis came back empty: a sku used since was loaded on first use (and holds a new
+    admission); the others are put back by the reconciliation, the new hold stays."""
+    engine, hot_store = own_store
+    for sku in ("ORPHANED", "PERSISTED", "DRIFTED"):
+        await stock(engine, hot_store, sku, "FC-R", 10)
+    await reserve(engine, [ReservationLine("kept-2", "PERSISTED", "FC-R", 3)])
+    await hot_store.reserve(HoldLine("kept-2", "PERSISTED", "FC-R", 3))
+    await hot_store.redis.delete(*[key async for key in hot_store.redis.scan_iter(match=f"{hot_store.prefix}:*")])
+    await hot_store.reserve(HoldLine("new-1", "DRIFTED", "FC-R", 2))  # first use after the loss: loaded, then held
+    assert await hot_store.unloaded(engine) == ["ORPHANED", "PERSISTED"]
+
+    queue = f"tq-{uuid.uuid4()}"
+    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000):
+        result = await temporal_env.client.execute_workflow(
+            ReconciliationWorkflow.run, ReconciliationInput(), id=f"reconcile-{uuid.uuid4()}", task_queue=queue)
+
+    assert await hot_store.unloaded(engine) == []
+    assert "2 sku(s) missing from Redis loaded from Postgres: ORPHANED, PERSISTED" in result.drift_repaired.details
+    assert (await hot_store.levels("PERSISTED"))["FC-R"] == {"on_hand": 10, "reserved": 3, "allocated": 0}
+    assert (await hot_store.levels("ORPHANED"))["FC-R"] == {"on_hand": 10, "reserved": 0, "allocated": 0}
+    assert (await hot_store.levels("DRIFTED"))["FC-R"]["reserved"] == 2  # admitted moments ago: kept
+    assert await hot_store.transition("PERSISTED", "kept-2", "release") == "done"  # its hold came back too
+
+
 async def test_the_reconciliation_schedule_is_created_on_the_dev_server_and_updated_in_place():
     # Schedules are not implemented by the time-skipping server: use the CLI dev server.
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=embedded.temporal_binary(),
