@@ -210,7 +210,7 @@ class OrderActivities:
         steps = [("allocated", req.event_key, None)]
         async with self.engine.begin() as conn:
             states = [await pg_reservations.change_in(conn, rid, "confirm", actor="order-workflow")
-                      for rid in sorted(req.reservation_ids)]
+                      for rid in await pg_reservations.in_lock_order(conn, req.reservation_ids)]
             if req.picking:
                 steps.append(await self._request_picking(conn, req.picking))
             await pg_orders.record_steps(conn, req.order_id, steps, payment_ref=req.payment_ref)
@@ -238,7 +238,7 @@ class OrderActivities:
         """PICK / PACK / SHIP of one shipment; a pick takes its units off the shelf."""
         async with self.engine.begin() as conn:
             states = [await pg_reservations.change_in(conn, rid, "pick", actor="warehouse")
-                      for rid in sorted(req.reservation_ids)]
+                      for rid in await pg_reservations.in_lock_order(conn, req.reservation_ids)]
             await pg_orders.set_shipment(conn, req.order_id, req.shipment_id, req.step, req.tracking)
             await pg_orders.record(conn, req.order_id, req.order_status, req.event_key,
                                    {"shipment_id": req.shipment_id, "step": req.step})
@@ -303,7 +303,8 @@ class OrderActivities:
         released = []
         async with self.engine.begin() as conn:
             await pg_orders.cancel_backorders(conn, req.order_id)
-            for r in await pg_reservations.of_order(conn, req.order_id):
+            held = await pg_reservations.of_order(conn, req.order_id)
+            for r in sorted(held, key=lambda r: (r["sku"], r["location_id"], r["reservation_id"])):  # lock order
                 if ReservationStatus(r["status"]) in (ReservationStatus.ACTIVE, ReservationStatus.PAYMENT_PENDING):
                     released.append(await pg_reservations.change_in(conn, r["reservation_id"], "release",
                                                                     actor="order-workflow", reason=req.reason))

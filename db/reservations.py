@@ -164,6 +164,16 @@ async def reserve_in(
     return [done[line.reservation_id] for line in lines]
 
 
+async def in_lock_order(conn: AsyncConnection, reservation_ids: list[str]) -> list[str]:
+    """`reservation_ids` in the order every transaction that changes several holds locks
+    their stock rows: by (sku, location), as reserve_in does. A confirm or pick taking them
+    in another order (by id) could deadlock with a multi-line reserve of the same rows."""
+    rows = await conn.execute(sa.select(reservations.c.reservation_id, reservations.c.sku, reservations.c.location_id)
+                              .where(reservations.c.reservation_id.in_(reservation_ids)))
+    where = {r.reservation_id: (r.sku, r.location_id) for r in rows}
+    return sorted(reservation_ids, key=lambda rid: (*where.get(rid, ("", "")), rid))
+
+
 async def of_order(conn: AsyncConnection, order_id: str) -> list[dict]:
     rows = await conn.execute(
         sa.select(reservations).where(reservations.c.order_id == order_id).order_by(reservations.c.reservation_id)
