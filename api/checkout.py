@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import Backorder, OrderInput, OrderLine
 from api.schemas import OrderIn
@@ -120,6 +121,46 @@ async def start(client: Client, settings: Settings, order_id: str, order: OrderI
     except WorkflowAlreadyStartedError:
         pass  # a retry of a request that got this far
     return datetime.now(timezone.utc) + timedelta(seconds=settings.hold_seconds)
+
+
+async def started(client: Client, order_id: str) -> tuple[list[OrderLine], list[Backorder], datetime] | None:
+    """What an earlier attempt of this order started its saga with (lines, backorders, hold
+    expiry), read from the workflow's history; None if no saga was started. A retry that
+    finds one answers with it: planning again could choose other locations (the stock moved
+    since), whose reservation ids Redis would rightly refuse."""
+    handle = client.get_workflow_handle(f"order-{order_id}")
+    try:
+        async for event in handle.fetch_history_events():
+            began = event
+            break
+        else:
+            return None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    [payload] = await client.data_converter.decode(
+        began.workflow_execution_started_event_attributes.input.payloads, [OrderInput])
+    at = began.event_time.ToDatetime(tzinfo=timezone.utc)
+    return payload.lines, payload.backorders, at + timedelta(seconds=payload.hold_seconds)
+
+
+async def forget_attempt(hot_store: HotStore, order_id: str, order: OrderIn, site_count: int) -> int:
+    """Roll back the Redis holds an earlier attempt of this order left without starting its
+    saga (the API died between admission and start), so that admitting it again starts from
+    clean. Its reservation ids are `<order id>-<n>`, n at most one per line and site."""
+    most = len(order.lines) * max(site_count, 1)
+    undone = 0
+    for line in order.lines:
+        ids = [f"{order_id}-{n}" for n in range(1, most + 1)]
+        async with hot_store.redis.pipeline(transaction=False) as pipe:  # one sku: one cluster slot
+            for rid in ids:
+                pipe.exists(hot_store.hold_key(line.sku, rid))
+            found = await pipe.execute()
+        for rid, present in zip(ids, found):
+            if present and await hot_store.transition(line.sku, rid, "rollback") == "done":
+                undone += 1
+    return undone
 
 
 async def give_back(hot_store: HotStore, lines: list[OrderLine]) -> None:

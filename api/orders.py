@@ -10,7 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import checkout
 from api.auth import OPERATOR, STOREFRONT, allow
-from api.app_state import temporal_client
+from api.app_state import TemporalUnavailable, temporal_client
 from api.deps import ConnDep, HotStoreDep, SettingsDep
 from api.observability import RESERVATION
 from api.schemas import CancelIn, OrderIn, PaymentIn
@@ -44,18 +44,26 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
         return JSONResponse(status_code=claim.status_code, content=claim.response)
     order_id = claim.state["order_id"]
     telemetry.bind(order_id=order_id)  # on this request's log lines, the access line included
-    try:
-        with RESERVATION.time():
-            lines, backorders = await checkout.admit(engine, hot_store, request.app.state.sites, order_id, order)
-    except checkout.Shortage as short:
-        await idempotency.finish(engine, key, "orders", claim.state, 409, short.body())
-        return JSONResponse(status_code=409, content=short.body())
-    try:
-        expires_at = await checkout.start(await temporal_client(request.app), settings, order_id, order, lines, backorders)
-    except (RPCError, RuntimeError, OSError) as err:  # Temporal unreachable
-        await checkout.give_back(hot_store, lines)
-        return JSONResponse(status_code=503, content={
-            "error": "temporal_unavailable", "message": f"could not start the order saga ({err}); retry with the same Idempotency-Key"})
+    earlier = None
+    if claim.again:  # an earlier attempt claimed the key and never recorded its answer
+        earlier = await _earlier_attempt(request, hot_store, order_id, order)
+    if earlier is not None:
+        lines, backorders, expires_at = earlier
+    else:
+        try:
+            with RESERVATION.time():
+                lines, backorders = await checkout.admit(engine, hot_store, request.app.state.sites, order_id, order)
+        except checkout.Shortage as short:
+            await idempotency.finish(engine, key, "orders", claim.state, 409, short.body())
+            return JSONResponse(status_code=409, content=short.body())
+        try:
+            expires_at = await checkout.start(await temporal_client(request.app), settings, order_id, order, lines,
+                                              backorders)
+        except (RPCError, RuntimeError, OSError) as err:  # Temporal unreachable
+            await checkout.give_back(hot_store, lines)
+            return JSONResponse(status_code=503, content={
+                "error": "temporal_unavailable",
+                "message": f"could not start the order saga ({err}); retry with the same Idempotency-Key"})
     answer = {
         "order_id": order_id,
         "status": OrderStatus.RESERVED.value,
@@ -66,6 +74,22 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
     }
     await idempotency.finish(engine, key, "orders", claim.state, 201, answer)
     return JSONResponse(status_code=201, content=answer, headers={"Location": f"/v1/orders/{order_id}"})
+
+
+async def _earlier_attempt(request: Request, hot_store, order_id: str, order: OrderIn):
+    """A retry of a placement whose first attempt did not record its answer (the API or
+    Postgres went away): the saga that attempt started, if it got that far; otherwise its
+    leftover holds are rolled back and the order is admitted afresh."""
+    try:
+        client = await temporal_client(request.app)
+        earlier = await checkout.started(client, order_id)
+    except (RPCError, RuntimeError, OSError) as err:  # Temporal unreachable: we cannot tell, so do not guess
+        raise TemporalUnavailable(f"could not look up the order saga of an earlier attempt ({err})") from err
+    if earlier is None:
+        async with request.app.state.engine.connect() as conn:
+            sites = await request.app.state.sites.get(conn)
+        await checkout.forget_attempt(hot_store, order_id, order, len(sites))
+    return earlier
 
 
 @router.get("/{order_id}", dependencies=[allow(STOREFRONT, OPERATOR)],

@@ -30,6 +30,7 @@ from activities.transfers import TransferInput
 from api.auth import allow, OPERATOR, WAREHOUSE
 from api.app_state import temporal_client
 from api.deps import ConnDep
+from db import orders as pg_orders
 from db import procurement as pg_procurement
 from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
@@ -230,14 +231,26 @@ class Processor:
         except WorkflowUpdateFailedError as err:
             raise pg_wms.Refused(f"order {p.order_id}: {getattr(err.cause, 'message', err.cause)}") from None
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise pg_wms.Refused(f"unknown order {p.order_id}, or its workflow has finished") from None
-            if "already completed" in str(err) or err.status == RPCStatusCode.FAILED_PRECONDITION:
+            finished = "already completed" in str(err) or err.status == RPCStatusCode.FAILED_PRECONDITION
+            if err.status != RPCStatusCode.NOT_FOUND and not finished:
+                raise
+            if await self._step_recorded(p.order_id, p.shipment_id, step.step):
+                # The step went through and the order ended since; only this event's own record
+                # was lost (the API or Postgres went away before writing it). It is a repeat.
+                answer = "repeat"
+            elif finished:
                 raise pg_wms.Refused(f"order {p.order_id} is finished: {err.message}") from None
-            raise
+            else:
+                raise pg_wms.Refused(f"unknown order {p.order_id}, or its workflow has finished") from None
         result = {"order_id": p.order_id, "shipment_id": p.shipment_id, "step": step.step, "workflow": answer}
         await pg_wms.processed(self.engine, event, result)
         return {"event_id": event.event_id, "status": "processed", "result": result}
+
+    async def _step_recorded(self, order_id: str, shipment_id: str, step: str) -> bool:
+        """Whether the order's timeline has this shipment step (the OrderWorkflow records each
+        one under the key it mints for it, workflows/orders.py _key)."""
+        async with self.engine.connect() as conn:
+            return await pg_orders.has_event(conn, order_id, f"order:{order_id}:{shipment_id}-{step}")
 
     # --- dead letters ----------------------------------------------------------------
     async def retry(self, event_id: str) -> dict | None:

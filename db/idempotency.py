@@ -22,6 +22,7 @@ class Claim:
     state: dict  # what the first request stored when it claimed the key (e.g. the order id)
     status_code: int | None = None  # set once the first request finished
     response: dict | None = None
+    again: bool = False  # the key was claimed before: by an attempt that failed, or one still running
 
 
 async def claim(engine: AsyncEngine, key: str, scope: str, body: dict, state: dict) -> Claim:
@@ -42,7 +43,7 @@ async def claim(engine: AsyncEngine, key: str, scope: str, body: dict, state: di
         )).one()
     if row.request_hash != digest:
         raise IdempotencyConflict(key)
-    return Claim(row.response["state"], row.status_code, row.response.get("body"))
+    return Claim(row.response["state"], row.status_code, row.response.get("body"), again=True)
 
 
 async def finish(engine: AsyncEngine, key: str, scope: str, claim_state: dict, status_code: int, body: dict) -> None:

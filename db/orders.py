@@ -82,6 +82,12 @@ async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[s
     return changed.first() is not None
 
 
+async def has_event(conn: AsyncConnection, order_id: str, event_key: str) -> bool:
+    """Whether the order's timeline holds the entry recorded under `event_key`."""
+    return (await conn.scalar(sa.select(sa.exists().where(order_events.c.order_id == order_id,
+                                                          order_events.c.event_key == event_key)))) is True
+
+
 async def open_backorders(conn: AsyncConnection, order_id: str, lines: list[tuple[str, str, int]]) -> None:
     if lines:
         await conn.execute(
