@@ -126,7 +126,19 @@ def install(app: FastAPI) -> None:
 
 async def _os_error(request: Request, err: OSError) -> JSONResponse:
     """A connection refused or reset on the way to a part (asyncpg raises these raw when it
-    cannot connect)."""
-    if isinstance(err, (ConnectionError, TimeoutError)):
-        return unavailable(None, err)
+    cannot connect), or its unix socket missing while the server is down (a FileNotFoundError
+    with no file name: a file the code opened would name it)."""
+    if isinstance(err, (ConnectionError, TimeoutError)) or (isinstance(err, FileNotFoundError) and not err.filename):
+        return unavailable(_part_raising(err), err)
     raise err
+
+
+def _part_raising(err: BaseException) -> str | None:
+    """Which client library the error came out of, by the frames it passed through."""
+    tb = err.__traceback__
+    part = None
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        part = "Postgres" if "/asyncpg/" in path else "Redis" if "/redis/" in path else part
+        tb = tb.tb_next
+    return part
