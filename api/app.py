@@ -2,7 +2,8 @@
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import (
@@ -47,7 +48,13 @@ def create_app(settings: Settings | None = None) -> FastPaths:
         "durable sagas in Temporal.",
         lifespan=lifespan,
         telemetry=telemetry.fastapi_telemetry(settings),
+        **({} if settings.docs_are_public else {"openapi_url": None, "docs_url": None, "redoc_url": None}),
     )
+    if not settings.docs_are_public:
+        @app.get("/openapi.json", include_in_schema=False, dependencies=[auth.allow(*auth.ANY_ROLE)])
+        async def openapi(request: Request) -> JSONResponse:
+            return JSONResponse(request.app.openapi())
+
     errors.install(app)
     auth.install(app)
     app.include_router(stock.router)

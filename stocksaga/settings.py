@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         default="", description="Bootstrap admin key (at least 32 characters): the API compares requests with its hash "
                                 "in memory and stores it nowhere; with it the first admin creates the other keys "
                                 "(empty: none)")
+    api_docs_public: bool | None = Field(
+        default=None, description="Serve /openapi.json, /docs and /redoc without a key (empty: yes in development; "
+                                  "no in production, where /openapi.json takes a key of any role and the doc pages "
+                                  "are off)")
     api_key_cache_seconds: float = Field(
         default=10.0, ge=0, le=3600, description="How long a process trusts a checked key; a revoked key stops working "
                                                  "within this time")
@@ -122,6 +126,10 @@ class Settings(BaseSettings):
         pool = aioredis.BlockingConnectionPool.from_url(self.require_redis_url(), max_connections=self.redis_max_connections,
                                                         timeout=5)
         return aioredis.Redis(connection_pool=pool)
+
+    @property
+    def docs_are_public(self) -> bool:
+        return self.api_docs_public if self.api_docs_public is not None else self.environment != "production"
 
     def weak_secrets(self) -> list[str]:
         """Secrets that are placeholders or too short (domain.access.weak_secrets), each with

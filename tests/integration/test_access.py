@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from db import apikeys
+from stocksaga.settings import Settings
 from tests.integration.conftest import ADMIN_KEY, app_settings
 
 ST, WH, BU, OP = "storefront", "warehouse", "buyer", "operator"
@@ -179,3 +180,25 @@ def test_admin_adds_and_changes_a_location(app):
     assert zone.status_code == 422 and zone.json()["field"] == "timezone"
     listed = {loc["location_id"]: loc for loc in app.get("/v1/locations", headers=admin).json()}
     assert listed["DS-LDS"]["timezone"] == "Europe/London"
+
+
+def test_closed_docs_answer_401_without_a_key_and_the_schema_to_a_key_of_any_role(database_url, redis_url, key_prefix,
+                                                                                   keys):
+    closed = create_app(app_settings(database_url, redis_url, key_prefix, api_docs_public=False))
+    with TestClient(closed) as client:
+        answer = client.get("/openapi.json")
+        assert answer.status_code == 401 and answer.json()["field"] == "Authorization"
+        for role in (ST, WH, BU, OP, "admin"):
+            schema = client.get("/openapi.json", headers={"Authorization": f"Bearer {keys[role]}"})
+            assert schema.status_code == 200 and "/v1/orders" in schema.json()["paths"], role
+        assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+
+
+def test_docs_are_public_in_development_and_closed_in_production_unless_set():
+    assert Settings(_env_file=None).docs_are_public
+    assert not Settings(_env_file=None, environment="production").docs_are_public
+    assert Settings(_env_file=None, environment="production", api_docs_public=True).docs_are_public
+
+
+def test_open_docs_need_no_key(app):
+    assert app.get("/docs").status_code == 200 and app.get("/openapi.json").status_code == 200
