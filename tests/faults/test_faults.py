@@ -10,7 +10,7 @@ Postgres and Redis are never touched). Clients behave as the API asks them to: a
 that fails with a connection error or a 5xx is sent again with the same Idempotency-Key.
 
 What was injected and when (seconds since the orders began, orders answered by then) is
-printed at the end (`pytest -s`) and written to `fault-report.txt` under the test's tmp dir.
+printed after the test summary and written to `fault-report.txt` under the test's tmp dir.
 """
 
 import asyncio
@@ -345,7 +345,7 @@ async def seed(database_url: str) -> None:
 
 
 # --- the test ----------------------------------------------------------------------------
-def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path):
+def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path, fault_report):
     began = time.monotonic()
     journal = Journal()
     report: list[str] = []
@@ -428,7 +428,7 @@ def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path):
     text = "\n".join(report) + "\n"
     path = tmp_path / "fault-report.txt"
     path.write_text(text)
-    print("\n" + text + f"(report written to {path})", flush=True)
+    fault_report(text + f"(also in {path})\n")
 
     # --- the acceptance --------------------------------------------------------------------
     assert len(admitted) > 100 and ORDERS - len(admitted) > 50, "the run should both admit and refuse orders"
