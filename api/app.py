@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastPaths:
     app.include_router(observability.router)
     wms.install(app)
 
-    return FastPaths(app)
+    return FastPaths(app, traced=telemetry.tracing_enabled(settings))
 
 
 def create_app_from_env() -> FastPaths:

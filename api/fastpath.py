@@ -8,6 +8,9 @@ as everywhere else."""
 
 import json
 import re
+from contextlib import nullcontext
+
+from opentelemetry import propagate, trace
 
 from api.auth import STOREFRONT, bearer_token
 from api.flash_sales import purchase_answer, service_of
@@ -16,12 +19,14 @@ from domain import access
 
 _PATH = re.compile(r"^/v1/flash-sales/([A-Za-z0-9][A-Za-z0-9._:-]{0,63})/purchase$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+_ROUTE = "/v1/flash-sales/{sale_id}/purchase"
 _PURCHASERS = frozenset({STOREFRONT})  # and the admin (access.may)
 
 
 class FastPaths:
-    def __init__(self, app):
+    def __init__(self, app, traced: bool = False):
         self.app = app
+        self.traced = traced  # tracing on: the answers it makes get a server span as FastAPI's do
 
     def __getattr__(self, name):  # state, openapi, routes ...: the FastAPI app's
         return getattr(self.app, name)
@@ -53,9 +58,23 @@ class FastPaths:
         except Exception:  # noqa: BLE001 (a bad request, a wrong key, Postgres down: FastAPI names the problem)
             return await self.app(scope, replay, send)
         # From here on it runs once: a failure is the server's (500), not retried on the route.
-        status, content, headers = await purchase_answer(service_of(self.app), found.group(1), request, key)
+        with self._span(scope) as span:
+            status, content, headers = await purchase_answer(service_of(self.app), found.group(1), request, key)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
         payload = json.dumps(content, separators=(",", ":")).encode()
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
             *[(k.lower().encode(), v.encode()) for k, v in headers.items()]]})
         await send({"type": "http.response.body", "body": payload})
+
+    def _span(self, scope):
+        """A server span named as FastAPI names the route's, continuing the caller's trace
+        (traceparent); a winner's OrderWorkflow then joins the trace like any order's."""
+        if not self.traced:
+            return nullcontext()
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        return trace.get_tracer("stocksaga.fastpath").start_as_current_span(
+            f"POST {_ROUTE}", context=propagate.extract(carrier), kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": "POST", "http.route": _ROUTE, "url.path": scope["path"],
+                        "stocksaga.fast_path": True})

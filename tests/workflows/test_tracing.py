@@ -136,3 +136,20 @@ def test_fastapi_traces_requests_but_not_probes_and_nothing_when_tracing_is_off(
     with app(Settings(_env_file=None)) as off:
         assert off.get("/v1/things/b").status_code == 200
     assert finished(spans) == ()
+
+
+def test_a_purchase_answered_by_the_fast_path_gets_a_server_span_in_the_callers_trace(
+        spans, database_url, redis_url, key_prefix):
+    """The fast path answers without FastAPI (so without its spans): it makes the route's span itself."""
+    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
+                        temporal_address="127.0.0.1:1", admin_api_key=ADMIN_KEY, **TRACING)
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    spans.clear()
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
+        answer = api.post("/v1/flash-sales/NO-SUCH-SALE/purchase", json={"user_id": "u1"},
+                          headers={"Idempotency-Key": "fp-trace-1", "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
+    assert answer.status_code == 404 and answer.json()["error"] == "unknown_sale"
+    [span] = [s for s in finished(spans) if s.kind == SpanKind.SERVER]
+    assert span.name == "POST /v1/flash-sales/{sale_id}/purchase"
+    assert span.attributes["stocksaga.fast_path"] is True and span.attributes["http.response.status_code"] == 404
+    assert format(span.context.trace_id, "032x") == caller_trace and span.parent.span_id == 0x00f067aa0ba902b7
