@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
+from redis.exceptions import LockError, RedisError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -16,8 +17,9 @@ from api.observability import RESERVATION
 from api.schemas import CancelIn, OrderIn, PaymentIn
 from db import idempotency
 from db import orders as pg_orders
+from db.hotstore import HoldLine
 from domain import validation
-from domain.orders import OrderStatus, cancel_refusal, payment_refusal
+from domain.orders import AWAITING_PAYMENT, OrderStatus, cancel_refusal, payment_refusal
 from stocksaga import telemetry
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
@@ -31,9 +33,13 @@ def _refused(reason: str) -> JSONResponse:
     return JSONResponse(status_code=409, content={"error": "invalid_transition", "message": reason})
 
 
+ATTEMPT_LEASE_SECONDS = 30  # a placement still unanswered after this is taken for dead: a repeat may redo it
+
+
 @router.post("", dependencies=[allow(STOREFRONT)],
              status_code=201, summary="Place an order: hold stock for every line, or 409 listing what is short",
-             responses={409: {"description": "insufficient_stock, with each short line"},
+             responses={409: {"description": "insufficient_stock, with each short line; or request_in_progress "
+                                             "(a request with this key is still running: send it again shortly)"},
                         422: {"description": "invalid input, or the key reused with another body"}})
 async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, settings: SettingsDep,
                        hot_store: HotStoreDep) -> JSONResponse:
@@ -44,52 +50,87 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
         return JSONResponse(status_code=claim.status_code, content=claim.response)
     order_id = claim.state["order_id"]
     telemetry.bind(order_id=order_id)  # on this request's log lines, the access line included
+    # One attempt at a time per key: a repeat sent while the first still runs (a client's
+    # timeout, a proxy's retry) must not take the first one's holds for leftovers.
+    lease = hot_store.redis.lock(f"{hot_store.prefix}:placing:{key}", timeout=ATTEMPT_LEASE_SECONDS, blocking=False)
+    if not await lease.acquire():
+        return JSONResponse(status_code=409, headers={"Retry-After": "1"}, content={
+            "error": "request_in_progress", "field": "Idempotency-Key",
+            "message": f"a request with Idempotency-Key {key} is still being processed; send it again in a moment"})
+    try:
+        status, answer = await _place(request, settings, hot_store, key, claim, order_id, order)
+    finally:
+        try:
+            await lease.release()
+        except (LockError, RedisError):  # it expired, or Redis lost it: it ends by itself either way
+            pass
+    if status != 201:
+        return JSONResponse(status_code=status, content=answer)
+    return JSONResponse(status_code=201, content=answer, headers={"Location": f"/v1/orders/{order_id}"})
+
+
+async def _place(request: Request, settings, hot_store, key: str, claim, order_id: str,
+                 order: OrderIn) -> tuple[int, dict]:
+    engine = request.app.state.engine
     earlier = None
     if claim.again:  # an earlier attempt claimed the key and never recorded its answer
         earlier = await _earlier_attempt(request, hot_store, order_id, order)
     if earlier is not None:
-        lines, backorders, expires_at = earlier
+        status, lines, backorders, expires_at = earlier
     else:
         try:
             with RESERVATION.time():
                 lines, backorders = await checkout.admit(engine, hot_store, request.app.state.sites, order_id, order)
         except checkout.Shortage as short:
             await idempotency.finish(engine, key, "orders", claim.state, 409, short.body())
-            return JSONResponse(status_code=409, content=short.body())
+            return 409, short.body()
         try:
             expires_at = await checkout.start(await temporal_client(request.app), settings, order_id, order, lines,
                                               backorders)
         except (RPCError, RuntimeError, OSError) as err:  # Temporal unreachable
             await checkout.give_back(hot_store, lines)
-            return JSONResponse(status_code=503, content={
-                "error": "temporal_unavailable",
-                "message": f"could not start the order saga ({err}); retry with the same Idempotency-Key"})
+            return 503, {"error": "temporal_unavailable",
+                         "message": f"could not start the order saga ({err}); retry with the same Idempotency-Key"}
+        status = OrderStatus.RESERVED.value
     answer = {
         "order_id": order_id,
-        "status": OrderStatus.RESERVED.value,
+        "status": status,
         "reservations": [{"reservation_id": l.reservation_id, "sku": l.sku, "location_id": l.location_id,
                           "quantity": l.quantity} for l in lines],
         "backorders": [{"sku": b.sku, "location_id": b.location_id, "quantity": b.quantity} for b in backorders],
         "expires_at": expires_at.isoformat(),
     }
     await idempotency.finish(engine, key, "orders", claim.state, 201, answer)
-    return JSONResponse(status_code=201, content=answer, headers={"Location": f"/v1/orders/{order_id}"})
+    return 201, answer
 
 
 async def _earlier_attempt(request: Request, hot_store, order_id: str, order: OrderIn):
-    """A retry of a placement whose first attempt did not record its answer (the API or
-    Postgres went away): the saga that attempt started, if it got that far; otherwise its
-    leftover holds are rolled back and the order is admitted afresh."""
+    """A repeat of a placement whose earlier attempt ended without recording its answer (the
+    API or Postgres went away): (status, lines, backorders, expiry) of the saga that attempt
+    started, if it got that far; otherwise its leftover holds are rolled back (None: the
+    order is admitted afresh)."""
+    engine = request.app.state.engine
     try:
-        client = await temporal_client(request.app)
-        earlier = await checkout.started(client, order_id)
+        earlier = await checkout.started(await temporal_client(request.app), order_id)
     except (RPCError, RuntimeError, OSError) as err:  # Temporal unreachable: we cannot tell, so do not guess
         raise TemporalUnavailable(f"could not look up the order saga of an earlier attempt ({err})") from err
     if earlier is None:
-        async with request.app.state.engine.connect() as conn:
+        async with engine.connect() as conn:
             sites = await request.app.state.sites.get(conn)
         await checkout.forget_attempt(hot_store, order_id, order, len(sites))
-    return earlier
+        return None
+    lines, backorders, expires_at = earlier
+    async with engine.connect() as conn:
+        now = await pg_orders.status_of(conn, order_id)  # None until the saga has written the order
+    status = OrderStatus(now[0]) if now else OrderStatus.RESERVED
+    if now and now[1] is not None:
+        expires_at = now[1]  # extended when payment started
+    if status in AWAITING_PAYMENT:
+        # The attempt may have given its holds back after all (the saga's start timed out
+        # but went through): hold them again. A hold that is there is a repeat.
+        for line in lines:
+            await hot_store.mirror_hold(engine, HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity))
+    return status.value, lines, backorders, expires_at
 
 
 @router.get("/{order_id}", dependencies=[allow(STOREFRONT, OPERATOR)],

@@ -82,6 +82,13 @@ async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[s
     return changed.first() is not None
 
 
+async def status_of(conn: AsyncConnection, order_id: str) -> tuple[str, datetime | None] | None:
+    """(status, expires_at) of an order, None if there is no such order (yet)."""
+    row = (await conn.execute(sa.select(orders.c.status, orders.c.expires_at)
+                              .where(orders.c.order_id == order_id))).first()
+    return (row.status, row.expires_at) if row else None
+
+
 async def has_event(conn: AsyncConnection, order_id: str, event_key: str) -> bool:
     """Whether the order's timeline holds the entry recorded under `event_key`."""
     return (await conn.scalar(sa.select(sa.exists().where(order_events.c.order_id == order_id,

@@ -116,8 +116,8 @@ class Journal:
 
 
 class Buyers:
-    """An HTTP client that keeps the API's contract: retry on connection errors and 5xx,
-    with the same Idempotency-Key and body, until REQUEST_DEADLINE."""
+    """An HTTP client that keeps the API's contract: retry on connection errors, 5xx and
+    409 request_in_progress, with the same Idempotency-Key and body, until REQUEST_DEADLINE."""
 
     def __init__(self, http: httpx.AsyncClient, journal: Journal, wms_secret: str):
         self.http = http
@@ -133,7 +133,8 @@ class Buyers:
             attempts += 1
             try:
                 response = await self.http.request(method, path, **kwargs)
-                if response.status_code < 500:
+                in_progress = response.status_code == 409 and "request_in_progress" in response.text
+                if response.status_code < 500 and not in_progress:
                     response.attempts = attempts
                     return response
                 reason = f"{response.status_code} {response.text[:80]}"

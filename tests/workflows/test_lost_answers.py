@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from db import orders as pg_orders
 from db import wms as pg_wms
 from db.hotstore import HoldLine
 from db.tables import idempotency_records
@@ -70,6 +71,15 @@ async def test_a_repeat_of_a_placement_whose_answer_was_lost_answers_with_the_sa
     assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", "p-lost")) == "allocated"
     await end(api, temporal_env, first.json()["order_id"])
     await assert_sound(engine, hot_store, sku)
+
+
+async def persisted(engine, order_id: str) -> None:
+    for _ in range(100):
+        async with engine.connect() as conn:
+            if await pg_orders.status_of(conn, order_id) is not None:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id} never reached Postgres")
 
 
 async def end(api, temporal_env, order_id: str) -> None:
@@ -138,6 +148,65 @@ async def test_a_warehouse_step_resent_after_its_order_finished_is_a_repeat_not_
     assert once_more["status"] == "duplicate"
     # A step the order never took is still refused once the order has ended.
     [never] = await processor.process_all([ev("PICK_COMPLETE", location, {**shipment, "shipment_id": "S2"})])
-    assert never["status"] == "dead_letter" and "finished" in never["reason"]
+    assert never["status"] == "dead_letter" and "finished" in never["reason"], never  # either refusal of an ended order
     assert (await levels(engine, hot_store, sku, location))[0] == {"on_hand": 7, "reserved": 0, "allocated": 0}
+    await assert_sound(engine, hot_store, sku)
+
+
+async def test_a_repeat_sent_while_the_first_attempt_still_runs_is_told_to_wait_and_takes_nothing(
+        api, temporal_env, engine, hot_store, sku, location):
+    await stock(engine, hot_store, sku, location, 3)
+    key = f"racing-{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:  # the first attempt has claimed the key and holds its unit ...
+        await conn.execute(idempotency_records.insert().values(
+            idempotency_key=f"orders:{key}", scope="orders", request_hash=_hash(order_of(sku, 1)),
+            response={"state": {"order_id": "racing00000001"}}))
+    await hot_store.reserve_all([HoldLine("racing00000001-1", sku, location, 1)])
+    first = hot_store.redis.lock(f"{hot_store.prefix}:placing:{key}", timeout=30, blocking=False)
+    assert await first.acquire()  # ... and is still running
+
+    again = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 1), headers={"Idempotency-Key": key})
+    assert again.status_code == 409 and again.json()["error"] == "request_in_progress", again.text
+    assert again.json()["field"] == "Idempotency-Key" and again.headers["Retry-After"] == "1"
+    assert (await hot_store.levels(sku))[location]["reserved"] == 1  # the first attempt's hold is untouched
+
+    await first.release()  # the first attempt died without an answer: now the repeat takes over
+    later = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 1), headers={"Idempotency-Key": key})
+    assert later.status_code == 201 and later.json()["order_id"] == "racing00000001", later.text
+    assert (await hot_store.levels(sku))[location]["reserved"] == 1  # held once
+    await end(api, temporal_env, "racing00000001")
+
+
+async def test_a_repeat_that_finds_the_saga_puts_back_holds_the_first_attempt_gave_back(
+        api, temporal_env, engine, hot_store, sku, location):
+    await stock(engine, hot_store, sku, location, 5)
+    key = f"given-back-{uuid.uuid4().hex[:8]}"
+    first = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    [held] = first.json()["reservations"]
+    await persisted(engine, first.json()["order_id"])  # its saga has written (and mirrored) the hold by now
+    # Starting the saga timed out although it went through: the attempt gave its holds back and answered 503.
+    await forget_answer(engine, key)
+    assert await hot_store.transition(sku, held["reservation_id"], "rollback") == "done"
+
+    again = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.json()["reservations"] == first.json()["reservations"], again.text
+    assert (await hot_store.levels(sku))[location]["reserved"] == 2  # held again, once
+    await end(api, temporal_env, first.json()["order_id"])
+    await assert_sound(engine, hot_store, sku)
+
+
+async def test_a_repeat_after_the_order_ended_answers_with_how_it_ended_and_holds_nothing(
+        api, temporal_env, engine, hot_store, sku, location):
+    await stock(engine, hot_store, sku, location, 5)
+    key = f"ended-{uuid.uuid4().hex[:8]}"
+    first = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    await forget_answer(engine, key)
+    await end(api, temporal_env, first.json()["order_id"])
+
+    again = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.json()["status"] == "cancelled", again.text
+    assert again.json()["reservations"] == first.json()["reservations"]
+    assert (await hot_store.levels(sku))[location]["reserved"] == 0  # nothing held for an order that has ended
     await assert_sound(engine, hot_store, sku)
