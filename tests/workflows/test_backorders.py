@@ -58,6 +58,11 @@ async def test_a_receipt_fills_the_backorder_and_the_order_ships_the_rest_after_
     assert row["backorders"] == [{"sku": sku, "location_id": location, "quantity": 3, "filled": 3, "status": "filled"}]
     # the 3 units are the order's at once: only 2 of the 5 received are free for others
     assert (await levels(engine, hot_store, sku, location))[0]["on_hand"] == 5
+    for _ in range(200):  # the workflow confirms the fill in Postgres, then in Redis: sound once it is picking
+        if await status(handle) == "picking":
+            break
+        await asyncio.sleep(0.02)
+    assert await status(handle) == "picking"
     await assert_sound(engine, hot_store, sku)
 
     await ship(processor, location, order_id, "B1")
