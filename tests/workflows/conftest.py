@@ -1,5 +1,10 @@
-"""A session-wide Temporal time-skipping test server (real Temporal, offline) and a worker
-wired to the real Postgres and Redis of tests/conftest.py, on a fresh task queue per test."""
+"""A Temporal time-skipping test server per module (real Temporal, offline) and a worker
+wired to the real Postgres and Redis of tests/conftest.py, on a fresh task queue per test.
+
+The server's clock is shared: a workflow a test leaves running on its (then unpolled) task
+queue gets its timers fired by a later test's time skipping, and the task nobody polls
+stalls the server's skipping for everyone after. So the `worker` fixture terminates, when
+its test ends, every workflow started through the session client during that test."""
 
 import os
 import uuid
@@ -7,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from temporalio.client import Client, Interceptor, OutboundInterceptor
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -19,8 +26,31 @@ from stocksaga.settings import Settings
 from workers.main import build_worker
 
 
-@pytest.fixture(scope="session")
+class _Started(Interceptor):
+    """Remembers the id of every workflow started through the client it is on."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        ids = self.ids
+
+        class Recording(OutboundInterceptor):
+            async def start_workflow(self, input):
+                handle = await super().start_workflow(input)
+                ids.append(input.id)
+                return handle
+
+        return Recording(next)
+
+
+STARTED = _Started()
+
+
+@pytest.fixture(scope="module")
 async def temporal_env():
+    """One time-skipping server per test module: a module's skipped clock never fires the
+    timers another module left behind."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=embedded.temporal_binary("temporal-test-server")
     )
@@ -31,6 +61,8 @@ async def temporal_env():
         namespace=env.client.namespace,
         search_attributes={name: kinds[kind] for name, kind in (a.split("=") for a in embedded.ORDER_SEARCH_ATTRIBUTES)},
     ))
+    config = env.client.config()
+    env._client = Client(**{**config, "interceptors": [*config["interceptors"], STARTED]})  # noqa: SLF001
     yield env
     await env.shutdown()
 
@@ -38,8 +70,14 @@ async def temporal_env():
 @pytest.fixture
 async def worker(temporal_env, engine, hot_store):
     task_queue = f"tq-{uuid.uuid4()}"
+    first = len(STARTED.ids)
     async with build_worker(temporal_env.client, engine, hot_store, task_queue, max_line_quantity=1_000_000) as running:
         yield running
+        for workflow_id in STARTED.ids[first:]:  # what the test left running (see the module's doc)
+            try:
+                await temporal_env.client.get_workflow_handle(workflow_id).terminate("the test is over")
+            except RPCError:
+                pass  # it had ended
 
 
 @pytest.fixture
