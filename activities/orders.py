@@ -13,6 +13,7 @@ from db import ledger
 from db import orders as pg_orders
 from db import reservations as pg_reservations
 from db.hotstore import HoldLine, HotStore
+from domain.errors import HoldExpired
 from domain.reservations import ReservationStatus
 from domain.stock import MovementKind
 
@@ -132,7 +133,8 @@ class RequestRefund:
     order_id: str
     payment_ref: str | None
     event_key: str
-
+    reason: str | None = None
+    status: str | None = "cancelled"  # None: a payment the order did not keep; its status stays
 
 async def _insert_order(conn, o: OrderInput, status: str, **fields) -> bool:
     return await pg_orders.insert_order(
@@ -156,6 +158,9 @@ class OrderActivities:
         for trust_new in (True, False):
             try:
                 async with self.engine.begin() as conn:
+                    await pg_orders.lock(conn, o.order_id)  # a release in flight finishes first, and wins
+                    if await pg_orders.hold_has_expired(conn, req.expires_at):
+                        raise HoldExpired(o.order_id)  # its release may have run already: hold nothing
                     new = await _insert_order(conn, o, "reserved", expires_at=req.expires_at)
                     if o.from_hold:
                         for line in o.lines:
@@ -256,6 +261,7 @@ class OrderActivities:
         reached Postgres has its Redis hold released if present."""
         undo: list[tuple[OrderLine, str]] = []
         async with self.engine.begin() as conn:
+            await pg_orders.lock(conn, req.order_id)  # a persist in flight commits first: its holds are seen
             stored = await pg_reservations.of_order(conn, req.order_id)
             known = {r["reservation_id"]: ReservationStatus(r["status"]) for r in stored}
             # A backorder filled just before this compensation may not have reached the
@@ -316,6 +322,9 @@ class OrderActivities:
     @business_errors_are_final
     async def request_refund(self, req: RequestRefund) -> None:
         async with self.engine.begin() as conn:
+            if req.status is None:
+                await pg_orders.refund_payment(conn, req.order_id, req.payment_ref, req.reason or "", req.event_key)
+                return
             await pg_orders.enqueue(conn, "payment.refund_requested", req.order_id,
                                     {"order_id": req.order_id, "payment_ref": req.payment_ref}, req.event_key)
             await pg_orders.record(conn, req.order_id, "cancelled", req.event_key, {"refund_requested": req.payment_ref})

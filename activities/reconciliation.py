@@ -4,13 +4,11 @@ invariants. Each reports what it found, so the workflow's result is the drift me
 import time
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from db import verify
 from db.hotstore import IN_FLIGHT_SECONDS, HotStore
-from db.tables import reservations
 
 
 @dataclass
@@ -31,17 +29,10 @@ class ReconciliationActivities:
 
     @activity.defn(name="release_orphan_holds")
     async def release_orphan_holds(self, req: OrphanSweep) -> Report:
-        candidates = await self.hot_store.reserved_holds(time.time() - req.older_than_seconds)
-        if not candidates:
-            return Report(0)
-        async with self.engine.connect() as conn:
-            persisted = set(await conn.scalars(sa.select(reservations.c.reservation_id).where(
-                reservations.c.reservation_id.in_([h.reservation_id for h in candidates]))))
         released = []
-        for hold in candidates:
-            if hold.reservation_id not in persisted:
-                if await self.hot_store.transition(hold.sku, hold.reservation_id, "release") == "done":
-                    released.append(f"{hold.reservation_id}: {hold.quantity} x {hold.sku} @ {hold.location_id}")
+        for hold in await self.hot_store.unpersisted_holds(self.engine, time.time() - req.older_than_seconds):
+            if await self.hot_store.transition(hold.sku, hold.reservation_id, "release") == "done":
+                released.append(f"{hold.reservation_id}: {hold.quantity} x {hold.sku} @ {hold.location_id}")
             activity.heartbeat(hold.reservation_id)
         return Report(len(released), released[:100])
 

@@ -8,14 +8,16 @@ else (a database or Redis outage) is retried by Temporal until it succeeds.
 import functools
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db import ledger
+from db.failures import unstorable_value
 from db import reservations as pg_reservations
 from db.hotstore import HoldLine, HotStore
-from domain.errors import InsufficientStock, StockError
+from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.stock import MovementKind, delta_for
 
 
@@ -48,7 +50,9 @@ class MovementInput:
 
 
 def business_errors_are_final(fn):
-    """Turn a StockError into a non-retryable ApplicationError that carries its details."""
+    """Turn a StockError into a non-retryable ApplicationError that carries its details; so
+    too a value Postgres cannot store (InvalidInput): retrying cannot change it, and a saga
+    that waited on it would keep its units past their expiry."""
 
     @functools.wraps(fn)
     async def wrapper(*args, **kwargs):
@@ -56,6 +60,12 @@ def business_errors_are_final(fn):
             return await fn(*args, **kwargs)
         except StockError as err:
             raise ApplicationError(str(err), err.to_dict(), type=type(err).__name__, non_retryable=True) from err
+        except (DBAPIError, UnicodeEncodeError) as err:
+            reason = unstorable_value(err)
+            if reason is None:
+                raise  # Postgres away or busy: retried
+            bad = InvalidInput("value", f"Postgres cannot store it: {reason}")
+            raise ApplicationError(str(bad), bad.to_dict(), type="InvalidInput", non_retryable=True) from err
 
     return wrapper
 

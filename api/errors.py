@@ -1,15 +1,18 @@
 """Business errors as HTTP answers: the status says what kind, the body names the field."""
 
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app_state import TemporalUnavailable
-
+from db.failures import connection_lost, unstorable_value
 from domain.errors import (
     IdempotencyConflict,
     InsufficientStock,
@@ -21,6 +24,7 @@ from domain.errors import (
     UnknownReservation,
     UnknownSku,
 )
+from domain.validation import PATTERN_REASONS
 
 STATUS = {
     InvalidInput: 422,
@@ -38,19 +42,6 @@ async def _stock_error(request: Request, err: StockError) -> JSONResponse:
     return JSONResponse(status_code=STATUS.get(type(err), 400), content=err.to_dict())
 
 
-def _bad_value(err: DBAPIError) -> str | None:
-    """Why Postgres (or its driver) refused a value it cannot store, if that is what
-    happened: a NUL character in text, a number past 64 bits (SQLSTATE class 22, data
-    exception). None for any other database failure, which stays a 500."""
-    cause = err.orig
-    while cause is not None:
-        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-        if (state and str(state).startswith("22")) or type(cause).__name__ in ("DataError", "CharacterNotInRepertoireError"):
-            return str(getattr(cause, "args", [cause])[0]).splitlines()[0]
-        cause = cause.__cause__
-    return None
-
-
 def unavailable(service: str | None, err: BaseException) -> JSONResponse:
     """503 for a part that is down for now (restarting, failing over): the client sends the
     same request again (with the same Idempotency-Key, so nothing happens twice)."""
@@ -60,25 +51,10 @@ def unavailable(service: str | None, err: BaseException) -> JSONResponse:
         "message": f"{service or 'a backing service'} is unavailable ({reason}); send the request again"})
 
 
-def _connection_lost(err: DBAPIError) -> bool:
-    """Whether Postgres was unreachable or the connection dropped (a restart, a failover),
-    rather than the statement failing."""
-    if err.connection_invalidated:
-        return True
-    cause = err.orig
-    while cause is not None:
-        if isinstance(cause, (OSError, ConnectionError)) or type(cause).__name__ in (
-                "ConnectionDoesNotExistError", "CannotConnectNowError", "AdminShutdownError", "InterfaceError",
-                "ConnectionFailureError", "TooManyConnectionsError"):
-            return True
-        cause = cause.__cause__
-    return False
-
-
 async def _database_error(request: Request, err: DBAPIError) -> JSONResponse:
-    if _connection_lost(err):
+    if connection_lost(err):
         return unavailable("Postgres", err)
-    reason = _bad_value(err)
+    reason = unstorable_value(err)
     if reason is None:
         raise err
     return JSONResponse(status_code=422, content={"error": "invalid_input", "field": None,
@@ -87,9 +63,32 @@ async def _database_error(request: Request, err: DBAPIError) -> JSONResponse:
 
 async def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, flattened: one entry per field with its dotted path and the reason."""
-    problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in err.errors()]
+    problems = [{"field": _field(e["loc"]), "message": reason(e)} for e in err.errors()]
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
     return JSONResponse(status_code=422, content={"error": "invalid_input", **first, "problems": problems})
+
+
+def reason(error: dict) -> str:
+    """Pydantic's message for one error, with a known pattern said in words rather than as
+    the regular expression it is."""
+    if error["type"] == "string_pattern_mismatch":
+        return PATTERN_REASONS.get(error.get("ctx", {}).get("pattern"), error["msg"])
+    return error["msg"]
+
+
+async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
+    """Starlette's own answers (404 no such route, 405 wrong method, 400 a body FastAPI
+    could not parse) in the one error shape: {error, field, message}."""
+    try:
+        name = HTTPStatus(err.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        name = "http_error"
+    message = err.detail if isinstance(err.detail, str) else HTTPStatus(err.status_code).phrase
+    if err.status_code == 400 and message == "There was an error parsing the body":
+        message = "the body could not be parsed as JSON (too deeply nested, or not JSON)"
+    return JSONResponse(status_code=err.status_code, headers=getattr(err, "headers", None),
+                        content={"error": name, "field": "body" if err.status_code == 400 else None,
+                                 "message": message})
 
 
 def _field(loc: tuple) -> str:
@@ -114,6 +113,7 @@ async def _redis_error(request: Request, err: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StockError, _stock_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
     # a part that is down answers 503 with Retry-After wherever a route did not handle it itself

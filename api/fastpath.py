@@ -6,6 +6,7 @@ route) when the request is well formed and carries a storefront (or admin) key; 
 malformed or unauthorised request goes on to the FastAPI app, so its errors read exactly
 as everywhere else."""
 
+import email.message
 import json
 import re
 from contextlib import nullcontext
@@ -54,7 +55,9 @@ class FastPaths:
                 raise ValueError("no key of the storefront")
             if key is None or not _KEY.match(key):
                 raise ValueError("no usable Idempotency-Key")
-            request = PurchaseIn.model_validate_json(body)
+            if not _json_body(scope["headers"]):
+                raise ValueError("not a JSON body")  # the route answers 422, as for any JSON route
+            request = PurchaseIn.model_validate(json.loads(body))  # as FastAPI reads it: json.loads, then python mode
         except Exception:  # noqa: BLE001 (a bad request, a wrong key, Postgres down: FastAPI names the problem)
             return await self.app(scope, replay, send)
         # From here on it runs once: a failure is the server's (500), not retried on the route.
@@ -78,3 +81,16 @@ class FastPaths:
             f"POST {_ROUTE}", context=propagate.extract(carrier), kind=trace.SpanKind.SERVER,
             attributes={"http.request.method": "POST", "http.route": _ROUTE, "url.path": scope["path"],
                         "stocksaga.fast_path": True})
+
+
+def _json_body(headers) -> bool:
+    """Whether FastAPI would read the body as JSON: application/json or application/*+json.
+    Anything else, no content type included (FastAPI's strict_content_type), reaches the
+    model as bytes and fails it with a 422."""
+    value = next((v.decode("latin-1") for k, v in headers if k == b"content-type"), None)
+    if not value:
+        return False
+    message = email.message.Message()
+    message["content-type"] = value
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))

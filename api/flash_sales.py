@@ -119,7 +119,7 @@ class FlashSales:
             if known is None:
                 return None
             self._sales[sale_id] = known = {k: known[k] for k in (
-                "sale_id", "sku", "location_id", "pools", "hold_seconds", "mode")}
+                "sale_id", "sku", "location_id", "pools", "hold_seconds", "mode", "per_user_limit")}
         return known
 
     async def purchase(self, sale_id: str, body: PurchaseIn, key: str) -> tuple[Purchase, dict | None]:
@@ -227,8 +227,12 @@ async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, k
                                                               "to its winners after the draw"}, {}
         return 409, {"error": "sale_closed", "message": f"the sale is {verdict.status}, not open for purchases"}, {}
     if outcome == "limit":
-        return 409, {"error": "per_user_limit", "field": "quantity", "may_still_buy": verdict.may_still_buy,
-                     "message": "this user has bought as many as the sale allows"}, {}
+        limit = (await service.sale(sale_id))["per_user_limit"]
+        may = verdict.may_still_buy
+        message = (f"the sale allows {limit} per user and this user has bought them all" if may == 0 else
+                   f"the sale allows {limit} per user; this user may buy {may} more, not {body.quantity}")
+        return 409, {"error": "per_user_limit", "field": "quantity", "limit": limit, "may_still_buy": may,
+                     "message": message}, {}
     if outcome == "no_window":
         return 409, {"error": "no_purchase_window",
                      "message": "this user has no open purchase window (lottery: not drawn, not yet, or it passed)"}, {}

@@ -1,16 +1,17 @@
 """API keys: POST / GET / DELETE /v1/api-keys (admin only). A new key is shown once."""
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
 from api.auth import ADMIN, allow
 from api.deps import ConnDep
 from db import apikeys
 from db.queries import as_json
 from domain import access, validation
+from domain.validation import Text
 
 router = APIRouter(prefix="/v1/api-keys", tags=["access"])
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/api-keys", tags=["access"])
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal[access.ROLES]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+    name: Text(100)
 
 
 @router.post("", dependencies=[allow(ADMIN)], status_code=201,

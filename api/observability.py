@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, His
 
 from api.auth import allow, OPERATOR
 from api.app_state import temporal_client
-from db import migrate
+from db import migrate, verify
 from db.tables import ORDER_STATUSES, orders, webhook_deliveries, wms_events
 
 router = APIRouter(tags=["ops"])
@@ -24,6 +24,11 @@ DEAD_LETTERS = Gauge("stocksaga_wms_dead_letters", "Warehouse events kept becaus
                      "(dead) or whose workflow step is still owed (booked)", ["status"], registry=REGISTRY)
 WEBHOOKS_FAILING = Gauge("stocksaga_webhook_deliveries_failing",
                          "Pending webhook deliveries whose last attempt failed", registry=REGISTRY)
+HOLDS_OVERDUE = Gauge("stocksaga_holds_overdue", "Live holds past their expiry by more than HOLD_OVERDUE_GRACE_SECONDS "
+                      "(their order awaits payment or has ended): units kept from buyers", registry=REGISTRY)
+ACTIVITIES_RETRYING = Gauge("stocksaga_activities_failing", "Activities that have failed more than "
+                            "ACTIVITY_RETRY_ALERT_ATTEMPTS times and are still being retried (a saga stuck on a step)",
+                            registry=REGISTRY)
 DRIFT = Gauge("stocksaga_hot_store_drift", "Hot-store levels the last reconciliation found differing from Postgres",
               registry=REGISTRY)
 RESERVATION = Histogram("stocksaga_reservation_seconds", "Time to hold a new order's lines in the hot store "
@@ -39,11 +44,16 @@ async def metrics(request: Request) -> Response:
                                         .where(wms_events.c.status != "processed").group_by(wms_events.c.status))).all())
         failing = await conn.scalar(sa.select(sa.func.count()).select_from(webhook_deliveries).where(
             webhook_deliveries.c.status == "pending", webhook_deliveries.c.last_error.is_not(None)))
+        settings = request.app.state.settings
+        overdue, retrying = await verify.stuck(conn, settings.hold_overdue_grace_seconds,
+                                               settings.activity_retry_alert_attempts)
     for status in ORDER_STATUSES:
         ORDERS.labels(status).set(counts.get(status, 0))
     for status in ("dead", "booked"):
         DEAD_LETTERS.labels(status).set(dead.get(status, 0))
     WEBHOOKS_FAILING.set(failing)
+    HOLDS_OVERDUE.set(overdue)
+    ACTIVITIES_RETRYING.set(retrying)
     hot_store = request.app.state.hot_store
     DRIFT.set(int(await hot_store.redis.get(hot_store.drift_key()) or 0))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import LockError, RedisError
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import checkout
@@ -19,7 +20,9 @@ from db import idempotency
 from db import orders as pg_orders
 from db.hotstore import HoldLine
 from domain import validation
-from domain.orders import AWAITING_PAYMENT, OrderStatus, cancel_refusal, payment_refusal
+from domain.orders import (
+    AWAITING_PAYMENT, PAYMENT_REFUNDED, OrderStatus, cancel_refusal, payment_refusal, refund_due, refund_key,
+)
 from stocksaga import telemetry
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
@@ -46,8 +49,8 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
     engine = request.app.state.engine
     body = order.model_dump()
     claim = await idempotency.claim(engine, key, "orders", body, {"order_id": uuid.uuid4().hex[:16]})
-    if claim.status_code is not None:
-        return JSONResponse(status_code=claim.status_code, content=claim.response)
+    if claim.status_code is not None:  # a repeat of a placement that was answered
+        return JSONResponse(status_code=claim.status_code, content=await _as_now(engine, claim.response))
     order_id = claim.state["order_id"]
     telemetry.bind(order_id=order_id)  # on this request's log lines, the access line included
     # One attempt at a time per key: a repeat sent while the first still runs (a client's
@@ -67,6 +70,20 @@ async def create_order(order: OrderIn, request: Request, key: IdempotencyKey, se
     if status != 201:
         return JSONResponse(status_code=status, content=answer)
     return JSONResponse(status_code=201, content=answer, headers={"Location": f"/v1/orders/{order_id}"})
+
+
+async def _as_now(engine, answer: dict) -> dict:
+    """The first answer to a placement, with the order's status and expiry as they are now:
+    a repeat after the order was paid or cancelled says so, not `reserved`. A refusal (409)
+    is answered as it was."""
+    if "order_id" not in answer:
+        return answer
+    async with engine.connect() as conn:
+        now = await pg_orders.status_of(conn, answer["order_id"])
+    if now is None:  # the saga has not written the order yet: it is as first answered
+        return answer
+    status, expires_at = now
+    return {**answer, "status": status, "expires_at": expires_at.isoformat() if expires_at else answer["expires_at"]}
 
 
 async def _place(request: Request, settings, hot_store, key: str, claim, order_id: str,
@@ -153,37 +170,65 @@ async def get_order(order_id: str, conn: ConnDep, request: Request) -> dict:
             "expires_at": view.expires_at.isoformat() if view.expires_at else None}
 
 
-async def _update(request: Request, conn, order_id: str, update, arg, refusal_of_finished) -> JSONResponse:
+async def _update(request: Request, conn, order_id: str, update, arg, when_finished) -> JSONResponse:
+    """Send a payment or cancel Update; `when_finished(stored order)` answers for an order
+    whose saga has ended."""
     validation.identifier("order_id", order_id)
     telemetry.bind(order_id=order_id)
     handle = (await temporal_client(request.app)).get_workflow_handle(f"order-{order_id}")
     try:
         status = await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as err:
-        return _refused(str(err.cause.message if err.cause else err))
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == PAYMENT_REFUNDED:
+            return _refunded(cause.message, cause.details[0]["payment_ref"] if cause.details else None)
+        return _refused(str(cause.message if cause else err))
     except RPCError as err:
         stored = await pg_orders.get(conn, order_id)
         if stored is None:
             return JSONResponse(status_code=404, content={"error": "unknown_order", "field": "order_id",
                                                           "message": f"order {order_id!r} does not exist"})
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):  # the saga has finished
-            return _refused(refusal_of_finished(stored) or f"order is {stored['status']}")
+            return await when_finished(stored)
         raise
     return JSONResponse(status_code=200, content={"order_id": order_id, "status": status})
 
 
+def _refunded(message: str, payment_ref: str | None) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"error": "payment_refunded", "field": "event", "message": message,
+                                                  "payment_ref": payment_ref, "refund_requested": True})
+
+
 @router.post("/{order_id}/payment", dependencies=[allow(STOREFRONT)],
              summary="Payment started / succeeded / failed (a workflow Update)",
-             responses={409: {"description": "late or out-of-order event, with the reason"}})
+             responses={409: {"description": "late or out-of-order event, with the reason; payment_refunded: a "
+                                             "succeeded payment the order does not keep (it was cancelled or ended "
+                                             "first), for which payment.refund_requested was written"}})
 async def payment(order_id: str, event: PaymentIn, request: Request, conn: ConnDep) -> JSONResponse:
+    async def finished(stored: dict) -> JSONResponse:
+        status = OrderStatus(stored["status"])
+        if event.event == "succeeded":
+            reason = refund_due(status, event.payment_ref, pg_orders.paid_with(stored))
+            if reason is not None:  # money was taken for an order that has ended without it
+                async with request.app.state.engine.begin() as tx:
+                    await pg_orders.refund_payment(tx, order_id, event.payment_ref, reason,
+                                                   refund_key(order_id, event.payment_ref))
+                return _refunded(f"{reason}; a refund was requested for payment {event.payment_ref}",
+                                 event.payment_ref)
+        return _refused(payment_refusal(status, event.event) or f"order is {status.value}")
+
     return await _update(request, conn, order_id, OrderWorkflow.payment, PaymentEvent(event.event, event.payment_ref),
-                         lambda stored: payment_refusal(OrderStatus(stored["status"]), event.event))
+                         finished)
 
 
 @router.post("/{order_id}/cancel", dependencies=[allow(STOREFRONT, OPERATOR)],
              summary="Cancel an order that has not shipped (of a backordered one: what is still backordered)",
-             responses={409: {"description": "already shipped or finished, with the reason"}})
+             responses={409: {"description": "already shipped or finished, or its payment came first, with the "
+                                             "reason"}})
 async def cancel(order_id: str, body: CancelIn, request: Request, conn: ConnDep) -> JSONResponse:
-    return await _update(request, conn, order_id, OrderWorkflow.cancel, CancelRequest(body.reason),
-                         lambda stored: cancel_refusal(OrderStatus(stored["status"]),
-                                                       any(s["status"] == "shipped" for s in stored["shipments"])))
+    async def finished(stored: dict) -> JSONResponse:
+        status = OrderStatus(stored["status"])
+        return _refused(cancel_refusal(status, any(s["status"] == "shipped" for s in stored["shipments"]))
+                        or f"order is {status.value}")
+
+    return await _update(request, conn, order_id, OrderWorkflow.cancel, CancelRequest(body.reason), finished)

@@ -1,22 +1,24 @@
-"""Request bodies. Pydantic checks shapes; each error names its field (api/errors.py)."""
+"""Request bodies. Pydantic checks shapes; each error names its field (api/errors.py).
+Every string is an Identifier, a Text, a Country or a fixed choice (domain/validation.py);
+every quantity a strict Quantity."""
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+from domain.validation import Country, Identifier, Quantity, Text
 
 
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: Identifier
-    quantity: int = Field(gt=0, le=1_000_000)
+    quantity: Quantity
 
 
 class ShippingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166 alpha-2, e.g. DE")
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    country: Country
+    postal_code: Text(16)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     speed: Literal["standard", "expedited", "next_day"] = "standard"
@@ -34,12 +36,19 @@ class OrderIn(BaseModel):
 class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event: Literal["started", "succeeded", "failed"]
-    payment_ref: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    payment_ref: Text(200) | None = Field(default=None, description="The payment's reference at the payment "
+                                                                  "service; required with succeeded (a refund names it)")
+
+    @model_validator(mode="after")
+    def _succeeded_names_its_payment(self):
+        if self.event == "succeeded" and self.payment_ref is None:
+            raise ValueError("payment_ref is required with succeeded: money was taken, and a refund must name it")
+        return self
 
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Text(500, note=True)
 
 
 class PurchaseOrderIn(BaseModel):
@@ -58,10 +67,10 @@ class ConfirmationIn(BaseModel):
 class SupplierIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     supplier_id: Identifier
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    lead_time_days: int = Field(default=7, ge=0, le=365)
-    min_order_quantity: int = Field(default=1, ge=1, le=1_000_000)
-    pack_size: int = Field(default=1, ge=1, le=100_000)
+    name: Text(200)
+    lead_time_days: int = Field(default=7, strict=True, ge=0, le=365)
+    min_order_quantity: int = Field(default=1, strict=True, ge=1, le=1_000_000)
+    pack_size: int = Field(default=1, strict=True, ge=1, le=100_000)
     simulated_confirm_seconds: float | None = Field(default=None, ge=0, description="Simulated supplier: confirm by itself after this")
     simulated_failure_rate: float = Field(default=0.0, ge=0, lt=1, description="Simulated supplier: share of calls it fails")
     order_cost: float = Field(default=0.0, ge=0, le=1_000_000,
@@ -71,15 +80,15 @@ class SupplierIn(BaseModel):
 class RunAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["trigger", "pause", "unpause", "backfill"] = "trigger"
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: Text(500, min_length=0, note=True) | None = None
     start: AwareDatetime | None = Field(default=None, description="backfill: runs due from this time")
     end: AwareDatetime | None = Field(default=None, description="backfill: up to this time")
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decided_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "buyer"
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    decided_by: Text(200) = "buyer"
+    reason: Text(500, min_length=0, note=True) | None = None
 
 
 SaleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$")]
@@ -90,29 +99,29 @@ class FlashSaleIn(BaseModel):
     sale_id: SaleId | None = Field(default=None, description="Your id for the sale (a repeat of the same body is a "
                                                                "no-op); one is made up when left out")
     sku: Identifier
-    quantity: int = Field(gt=0, le=1_000_000, description="Units for sale")
+    quantity: Quantity = Field(description="Units for sale")
     starts_at: AwareDatetime
     ends_at: AwareDatetime = Field(description="first_come: the sale ends; lottery: the entries close and the draw is made")
     location_id: Identifier | None = Field(default=None, description="Where the units come from; default: the "
                                                                         "sellable location with the most free units")
-    pools: int = Field(default=10, ge=1, le=1000, description="Pools the units are split into; a buyer's pool is a "
+    pools: int = Field(default=10, strict=True, ge=1, le=1000, description="Pools the units are split into; a buyer's pool is a "
                                                              "hash of the user id, falling back to neighbouring pools")
-    per_user_limit: int = Field(default=1, ge=1, le=1_000_000)
+    per_user_limit: int = Field(default=1, strict=True, ge=1, le=1_000_000)
     rate_limit: float = Field(default=1000.0, gt=0, le=1_000_000, description="Purchase (or entry) requests per "
                                                                                "second over the sale (token bucket)")
-    burst: int | None = Field(default=None, ge=1, le=1_000_000, description="Token bucket size; default: one "
+    burst: int | None = Field(default=None, strict=True, ge=1, le=1_000_000, description="Token bucket size; default: one "
                                                                            "second of the rate")
     mode: Literal["first_come", "lottery"] = "first_come"
-    hold_seconds: int = Field(default=600, ge=10, le=86_400, description="How long a winner's order holds its units "
+    hold_seconds: int = Field(default=600, strict=True, ge=10, le=86_400, description="How long a winner's order holds its units "
                                                                        "unpaid")
-    purchase_window_seconds: int = Field(default=300, ge=1, le=86_400, description="lottery: how long a drawn winner "
+    purchase_window_seconds: int = Field(default=300, strict=True, ge=1, le=86_400, description="lottery: how long a drawn winner "
                                                                                    "may buy before the window passes on")
 
 
 class PurchaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: Identifier
-    quantity: int = Field(default=1, gt=0, le=1_000_000)
+    quantity: Quantity = 1
     shipping: ShippingIn | None = None
 
 
@@ -130,11 +139,11 @@ class ShippingMethodIn(BaseModel):
 
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+    name: Text(200)
     type: Literal["fulfillment_center", "warehouse", "store", "dark_store"] = "fulfillment_center"
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+    timezone: Text(64) = Field(
         default="UTC", description="IANA name, e.g. Europe/Berlin")
     service_regions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$")]] = Field(
         default_factory=list, max_length=300, description="Countries (DE) or regions (US-EAST) it ships to")
@@ -142,6 +151,6 @@ class LocationIn(BaseModel):
     oversized: bool = False
     refrigerated: bool = False
     shipping_methods: list[ShippingMethodIn] = Field(default_factory=list, max_length=3)
-    processing_capacity_per_day: int = Field(default=1000, ge=0, le=10_000_000)
+    processing_capacity_per_day: int = Field(default=1000, strict=True, ge=0, le=10_000_000)
     utilisation: float = Field(default=0.0, ge=0, le=1)
     active: bool = True

@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import fills_by_order
 from activities.transfers import TransferInput
+from api import errors
 from api.auth import allow, OPERATOR, WAREHOUSE
 from api.app_state import temporal_client
 from api.deps import ConnDep
@@ -36,6 +37,7 @@ from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
 from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
+from domain.orders import step_key
 from stocksaga.settings import Settings
 from workflows.order_messages import WarehouseStep
 from workflows.orders import OrderWorkflow
@@ -225,7 +227,8 @@ class Processor:
             return known
         p = event.payload
         handle = (await self.temporal()).get_workflow_handle(f"order-{p.order_id}")
-        step = WarehouseStep(wms.ORDER_STEPS[event.event_type], p.shipment_id, p.tracking, event.event_id)
+        step = WarehouseStep(wms.ORDER_STEPS[event.event_type], p.shipment_id, p.tracking, event.event_id,
+                             event.location_id, wms.merge_lines(p.lines) if p.lines else None)
         try:
             answer = await handle.execute_update(OrderWorkflow.warehouse_step, step)
         except WorkflowUpdateFailedError as err:
@@ -250,7 +253,7 @@ class Processor:
         """Whether the order's timeline has this shipment step (the OrderWorkflow records each
         one under the key it mints for it, workflows/orders.py _key)."""
         async with self.engine.connect() as conn:
-            return await pg_orders.has_event(conn, order_id, f"order:{order_id}:{shipment_id}-{step}")
+            return await pg_orders.has_event(conn, order_id, step_key(order_id, f"{shipment_id}-{step}"))
 
     # --- dead letters ----------------------------------------------------------------
     async def retry(self, event_id: str) -> dict | None:
@@ -345,7 +348,7 @@ def parse(body: bytes) -> list:
     except ValidationError as err:
         first = err.errors()[0]
         where = _field([part for part in first["loc"] if part not in set(wms.EventType)])
-        raise InvalidInput(where or "body", first["msg"]) from None
+        raise InvalidInput(where or "body", errors.reason(first)) from None
 
 
 def _field(loc: list) -> str:

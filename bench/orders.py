@@ -74,7 +74,9 @@ async def run(url: str, redis_url: str, tmp, orders: int, concurrency: int) -> N
                 body = {"customer_id": "bench", "lines": [{"sku": SKUS[n % len(SKUS)], "quantity": 1}], "shipping": ship}
                 placed = await http.post("/v1/orders", json=body, headers={"Idempotency-Key": f"bench-{uuid.uuid4()}"})
                 assert placed.status_code == 201, placed.text
-                paid = await http.post(f"/v1/orders/{placed.json()['order_id']}/payment", json={"event": "succeeded"})
+                order_id = placed.json()["order_id"]
+                paid = await http.post(f"/v1/orders/{order_id}/payment",
+                                       json={"event": "succeeded", "payment_ref": f"psp-{order_id}"})
                 assert paid.json()["status"] == "allocated", paid.text
 
             async def one_trivial(n: int) -> None:

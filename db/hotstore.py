@@ -197,6 +197,27 @@ class HotStore:
                 found.append(HoldLine(name.split("}:", 1)[1], sku, parts[0], int(parts[1])))
         return found
 
+    async def unpersisted_holds(self, engine: AsyncEngine, admitted_before: float) -> list[HoldLine]:
+        """Holds still reserved in Redis, admitted before `admitted_before` (unix s), that
+        Postgres has no reservation for: their saga never recorded them (the API died before
+        starting it, or the saga could not persist them)."""
+        candidates = await self.reserved_holds(admitted_before)
+        if not candidates:
+            return []
+        async with engine.connect() as conn:
+            persisted = set(await conn.scalars(sa.select(reservations.c.reservation_id).where(
+                reservations.c.reservation_id.in_([h.reservation_id for h in candidates]))))
+        return [hold for hold in candidates if hold.reservation_id not in persisted]
+
+    async def overdue_holds(self, engine: AsyncEngine, older_than_seconds: float) -> list[Violation]:
+        """Invariant 7 in Redis: holds admitted more than `older_than_seconds` ago (the
+        longest a checkout may hold, plus a grace) that no saga ever recorded in Postgres."""
+        now = time.time()
+        return [Violation("7 no hold outlives its expiry", h.sku, h.location_id,
+                          f"hold {h.reservation_id} ({h.quantity} units) is reserved in Redis, admitted more than "
+                          f"{older_than_seconds:.0f} s ago, and was never recorded in Postgres")
+                for h in await self.unpersisted_holds(engine, now - older_than_seconds)]
+
     # rebuild from Postgres ------------------------------------------------------------
     async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True,
                    in_flight_seconds: float = 0.0) -> None:

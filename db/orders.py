@@ -17,6 +17,18 @@ from db.queries import as_json
 from db.tables import backorders, order_events, orders, outbox, shipments
 
 
+async def lock(conn: AsyncConnection, order_id: str) -> None:
+    """Serialise the transactions that write one order's holds (persist, release) for the
+    rest of the caller's transaction: a release waits for a persist in flight to commit or
+    roll back, and so sees every hold it wrote."""
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"order:{order_id}", 0))))
+
+
+async def hold_has_expired(conn: AsyncConnection, expires_at: datetime) -> bool:
+    """Whether `expires_at` has passed by Postgres's clock."""
+    return bool(await conn.scalar(sa.select(sa.func.now() > sa.literal(expires_at, sa.DateTime(timezone=True)))))
+
+
 async def insert_order(conn: AsyncConnection, **values) -> bool:
     """Create the order row; False if it exists already (a retry)."""
     inserted = await conn.execute(
@@ -186,6 +198,33 @@ async def enqueue_many(conn: AsyncConnection, messages: list[tuple[str, str, dic
         .values([dict(topic=t, ordering_key=k, payload=p, idempotency_key=i) for t, k, p, i in messages])
         .on_conflict_do_nothing()
     )
+
+
+async def note(conn: AsyncConnection, order_id: str, event_key: str, detail: dict) -> None:
+    """A timeline entry that leaves the order's status as it is (once per event_key; nothing
+    when the order has no row)."""
+    await conn.execute(
+        pg_insert(order_events)
+        .from_select(["order_id", "event_key", "status", "detail"],
+                     sa.select(orders.c.order_id, sa.literal(event_key), orders.c.status,
+                               sa.cast(sa.literal(detail, JSONB), JSONB)).where(orders.c.order_id == order_id))
+        .on_conflict_do_nothing()
+    )
+
+
+async def refund_payment(conn: AsyncConnection, order_id: str, payment_ref: str | None, reason: str,
+                         event_key: str) -> None:
+    """Ask the payment service to give back a payment the order does not keep (it lost the
+    race to a cancel, or came after the order ended): `payment.refund_requested` with the
+    reason, once per event_key, and a note on the order's timeline."""
+    await enqueue(conn, "payment.refund_requested", order_id,
+                  {"order_id": order_id, "payment_ref": payment_ref, "reason": reason}, event_key)
+    await note(conn, order_id, event_key, {"refund_requested": payment_ref, "reason": reason})
+
+
+def paid_with(order: dict) -> str | None:
+    """The payment an order (as `get` returns it) was paid with, None if it never was."""
+    return order["payment_ref"] if any(t["status"] == "allocated" for t in order["timeline"]) else None
 
 
 async def get(conn: AsyncConnection, order_id: str) -> dict | None:

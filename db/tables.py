@@ -276,6 +276,7 @@ cycle_counts = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("counted_by", sa.Text, nullable=False),
     sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("device_expected", sa.BigInteger),  # what the counting device showed, when it said
     sa.ForeignKeyConstraint(["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"],
                             name="fk_cycle_counts_stock_level"),
     sa.Index("ix_cycle_counts_when", "counted_at"),
@@ -447,4 +448,22 @@ api_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint(_in("role", API_ROLES), name="ck_api_keys_role"),
+)
+
+# Activities still failing after ACTIVITY_RETRY_ALERT_ATTEMPTS attempts: the worker writes a
+# row as such an attempt fails and removes it once the activity succeeds, so `verify` and
+# /metrics can name the workflows that are stuck on a step (a value retrying cannot fix, a
+# part that stays down) rather than wait for someone to notice.
+activity_retries = sa.Table(
+    "activity_retries",
+    metadata,
+    sa.Column("workflow_id", sa.Text, primary_key=True),
+    sa.Column("activity_id", sa.Text, primary_key=True),
+    sa.Column("activity_type", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    # when its next attempt should have ended: a row past it belongs to a workflow that
+    # stopped retrying (it ended, or was terminated)
+    sa.Column("retry_by", sa.DateTime(timezone=True), nullable=False),
 )

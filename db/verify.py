@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.orders import BEING_FULFILLED
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -57,6 +59,27 @@ CHECKS: dict[str, str] = {
         FROM stock_levels s LEFT JOIN held h ON h.sku = s.sku AND h.location_id = s.location_id
         WHERE {_SKU_FILTER}
           AND (s.reserved <> coalesce(h.reserved, 0) OR s.allocated <> coalesce(h.allocated, 0))""",
+    # a hold's expiry counts while its order awaits payment or after it ended; a paid order's
+    # backorder fill is held only until its saga confirms it
+    "7 no hold outlives its expiry": f"""
+        SELECT r.sku, r.location_id,
+               format('hold %s of %s (%s units, %s) expired %s ago, at %s',
+                      r.reservation_id, coalesce('order ' || r.order_id || ' (' || o.status || ')', 'no order'),
+                      r.quantity, r.status, date_trunc('second', now() - coalesce(o.expires_at, r.reserved_until)),
+                      coalesce(o.expires_at, r.reserved_until)) AS detail
+        FROM reservations r LEFT JOIN orders o ON o.order_id = r.order_id
+        WHERE (CAST(:sku AS text) IS NULL OR r.sku = :sku)
+          AND r.status IN ('active', 'payment_pending')
+          AND (o.status IS NULL OR o.status NOT IN ({', '.join(f"'{s.value}'" for s in sorted(BEING_FULFILLED))}))
+          AND coalesce(o.expires_at, r.reserved_until) < now() - make_interval(secs => CAST(:grace AS float8))""",
+    "8 no saga is stuck on a failing step": """
+        SELECT NULL AS sku, NULL AS location_id,
+               format('workflow %s: activity %s has failed %s times and is still being retried (last, %s ago: %s)',
+                      workflow_id, activity_type, attempt, date_trunc('second', now() - updated_at),
+                      left(error, 300)) AS detail
+        FROM activity_retries
+        WHERE CAST(:sku AS text) IS NULL AND attempt > :attempts
+          AND retry_by > now()""",
     "5 the ledger is append-only": """
         SELECT NULL AS sku, NULL AS location_id,
                'trigger ' || name || ' on movements is missing or disabled' AS detail
@@ -66,10 +89,31 @@ CHECKS: dict[str, str] = {
 }
 
 
-async def check(conn: AsyncConnection, sku: str | None = None) -> list[Violation]:
-    """Every violation of invariants 1, 2, 3 and 5 (4 is checked against Redis by the hot store)."""
+OVERDUE_HOLDS = "7 no hold outlives its expiry"
+STUCK_STEPS = "8 no saga is stuck on a failing step"
+
+
+async def stuck(conn: AsyncConnection, grace_seconds: float, retry_attempts: int) -> tuple[int, int]:
+    """(holds past their expiry plus the grace, activities failing more than `retry_attempts`
+    times): the two counts of stuck work, for /metrics."""
+    params = {"sku": None, "grace": grace_seconds, "attempts": retry_attempts}
+    counts = []
+    for name in (OVERDUE_HOLDS, STUCK_STEPS):
+        sql = CHECKS[name]
+        counts.append(await conn.scalar(text(f"SELECT count(*) FROM ({sql}) AS found"),
+                                        {k: v for k, v in params.items() if f":{k}" in sql}))
+    return counts[0], counts[1]
+
+
+async def check(conn: AsyncConnection, sku: str | None = None, grace_seconds: float = 60.0,
+                retry_attempts: int = 3) -> list[Violation]:
+    """Every violation of invariants 1, 2, 3, 5 and 7 (4 is checked against Redis by the hot
+    store), and sagas stuck on a step: a live hold past its expiry by more than
+    `grace_seconds` (its order awaits payment or has ended), an activity that has failed
+    more than `retry_attempts` times and is still retried (activities/retries.py)."""
     found: list[Violation] = []
+    params = {"sku": sku, "grace": grace_seconds, "attempts": retry_attempts}
     for name, sql in CHECKS.items():
-        for row in await conn.execute(text(sql), {"sku": sku}):
+        for row in await conn.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql}):
             found.append(Violation(name, row.sku, row.location_id, row.detail))
     return found

@@ -18,7 +18,7 @@ from db import orders as pg_orders
 from db.queries import as_json
 from db.tables import cycle_counts, stock_levels, transfers, wms_events
 from domain import wms
-from domain.errors import StockError
+from domain.errors import InsufficientStock, StockError
 from domain.stock import MovementKind
 
 
@@ -172,21 +172,30 @@ async def damage(conn: AsyncConnection, event, effects: Effects) -> None:
 
 
 async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
-    """Book the variance (actual - expected) as an adjustment, note when the place was
-    counted, keep the count, and raise inventory.variance when it is large."""
+    """Set on_hand to what was counted: book counted minus the system's on_hand at this
+    moment (its row locked) as an adjustment, note when the place was counted, keep the
+    count, and raise inventory.variance when the difference is large. The device's own
+    `expected`, where it differs from the system, is reported, never booked."""
     p = event.payload
-    variance = p.actual - p.expected
+    await ledger.ensure_stock_level(conn, p.sku, event.location_id)  # names an unknown sku or location
+    system = (await ledger.read_levels(conn, p.sku, event.location_id, lock=True)).on_hand
+    variance = p.actual - system
     if variance:
-        await ledger.apply_in(conn, _movement(MovementKind.ADJUST, p.sku, event.location_id, variance,
-                                              f"wms:{event.event_id}", event,
-                                              reason=f"cycle count: {p.reason or 'no reason given'}"))
+        try:
+            await ledger.apply_in(conn, _movement(MovementKind.ADJUST, p.sku, event.location_id, variance,
+                                                  f"wms:{event.event_id}", event,
+                                                  reason=f"cycle count: {p.reason or 'no reason given'}"))
+        except InsufficientStock:
+            levels = await ledger.read_levels(conn, p.sku, event.location_id)
+            raise Refused(f"counted {p.actual} x {p.sku} at {event.location_id}, fewer than the "
+                          f"{levels.reserved + levels.allocated} held for orders there: release or cancel those "
+                          f"orders, then count again") from None
         effects.on_hand(p.sku, event.location_id, variance)
-    else:
-        await ledger.ensure_stock_level(conn, p.sku, event.location_id)  # names an unknown sku or location
-    alert = wms.variance_alert(p.expected, p.actual)
+    alert = wms.variance_alert(system, p.actual)
     await conn.execute(cycle_counts.insert().values(
-        event_id=event.event_id, sku=p.sku, location_id=event.location_id, expected=p.expected, actual=p.actual,
-        variance=variance, alert=alert, reason=p.reason, counted_by=p.counted_by, counted_at=event.occurred_at))
+        event_id=event.event_id, sku=p.sku, location_id=event.location_id, expected=system, actual=p.actual,
+        variance=variance, alert=alert, reason=p.reason, counted_by=p.counted_by, counted_at=event.occurred_at,
+        device_expected=p.expected))
     await conn.execute(
         stock_levels.update().where(stock_levels.c.sku == p.sku, stock_levels.c.location_id == event.location_id)
         .values(last_counted_at=sa.func.greatest(sa.func.coalesce(stock_levels.c.last_counted_at, event.occurred_at),
@@ -194,11 +203,13 @@ async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
     )
     if alert:
         await pg_orders.enqueue(conn, "inventory.variance", p.sku, {
-            "sku": p.sku, "location_id": event.location_id, "expected": p.expected, "actual": p.actual,
+            "sku": p.sku, "location_id": event.location_id, "expected": system, "actual": p.actual,
             "variance": variance, "reason": p.reason, "counted_by": p.counted_by,
             "counted_at": event.occurred_at.isoformat(), "event_id": event.event_id,
         }, f"inventory.variance:{event.event_id}")
-    effects.detail.update(variance=variance, alert=alert)
+    effects.detail.update(variance=variance, alert=alert, on_hand_before=system, on_hand=p.actual)
+    if p.expected is not None and p.expected != system:
+        effects.detail["device_expected"] = p.expected  # the device was out of date: reported, not booked
 
 
 async def transfer_shipped(conn: AsyncConnection, event, effects: Effects) -> None:

@@ -113,6 +113,17 @@ class UnknownReservation(StockError):
 
 
 @dataclass
+class HoldExpired(StockError):
+    """A hold's expiry passed before it could be recorded: it is no longer the buyer's."""
+
+    order_id: str
+    code = "hold_expired"
+
+    def __str__(self) -> str:
+        return f"the hold of order {self.order_id} expired before it could be recorded"
+
+
+@dataclass
 class PurchaseOrderRefused(StockError):
     """A purchase order cannot take this step (unknown, or in the wrong status)."""
 
@@ -136,5 +147,6 @@ NON_RETRYABLE = [
         InvalidTransition,
         UnknownReservation,
         PurchaseOrderRefused,
+        HoldExpired,
     )
 ]

@@ -8,6 +8,7 @@ allocated | picking | packed -> cancelled (units go back; refund requested)
 a checkout whose holds Postgres cannot confirm -> rejected (terminal)
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -28,7 +29,9 @@ class OrderStatus(StrEnum):
 TERMINAL = frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED, OrderStatus.EXPIRED,
                       OrderStatus.PAYMENT_FAILED, OrderStatus.REJECTED})
 AWAITING_PAYMENT = frozenset({OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING})
+BEING_FULFILLED = frozenset({OrderStatus.ALLOCATED, OrderStatus.PICKING, OrderStatus.PACKED, OrderStatus.BACKORDERED})
 PAYMENT_EVENTS = ("started", "succeeded", "failed")
+PAYMENT_REFUNDED = "PaymentRefunded"  # the failure type of a payment Update whose money is being given back
 
 
 def payment_refusal(status: OrderStatus, event: str) -> str | None:
@@ -44,6 +47,67 @@ def payment_refusal(status: OrderStatus, event: str) -> str | None:
     return None
 
 
+def step_key(order_id: str, step: str) -> str:
+    """The idempotency key of one step of an order's saga (minted by its workflow, so every
+    retry of the step carries the same one; the timeline records each step under it)."""
+    return f"order:{order_id}:{step}"
+
+
+def refund_key(order_id: str, payment_ref: str | None) -> str:
+    """The key of the refund of a payment the order did not keep: one request per payment,
+    whether the saga or, after it ended, the API asks for it."""
+    return step_key(order_id, f"refund:{payment_ref}")
+
+
+@dataclass(frozen=True)
+class PaymentVerdict:
+    """What an order does with a payment event: `accept` it, `refuse` it (409, nothing
+    changes), or `refund` it (409, and the money it reports is given back: a succeeded
+    payment the order cannot keep, because it lost the race to a cancel or came too late)."""
+
+    action: str  # accept | refuse | refund
+    reason: str | None = None
+
+
+def payment_verdict(status: OrderStatus, event: str, payment_ref: str | None, taken: tuple[str, str | None] | None,
+                    cancelling: bool, start_requested: bool) -> PaymentVerdict:
+    """Payment and cancel decide once: whichever the order takes first wins. `taken` is the
+    deciding payment event the order accepted before, as (event, payment_ref); `cancelling`
+    says a cancel was accepted. A succeeded payment is never merely refused unless it repeats
+    the one the order took: money was taken, so a payment the order does not keep is refunded."""
+    if event not in PAYMENT_EVENTS:
+        return PaymentVerdict("refuse", f"unknown payment event {event!r}; one of {', '.join(PAYMENT_EVENTS)}")
+    if event == "succeeded":
+        if taken == ("succeeded", payment_ref):
+            return PaymentVerdict("refuse", f"payment {payment_ref} already succeeded")
+        if cancelling:
+            return PaymentVerdict("refund", "order is being cancelled (the cancel came first)")
+        if taken is not None:
+            return PaymentVerdict("refund", f"order already took payment {taken[1]} ({taken[0]})"
+                                  if taken[0] == "succeeded" else f"payment already {taken[0]}: the order is ending")
+        if status not in AWAITING_PAYMENT:
+            return PaymentVerdict("refund", f"order is {status.value}")
+        return PaymentVerdict("accept")
+    refusal = payment_refusal(status, event)
+    if refusal is None and cancelling:
+        refusal = "order is being cancelled"
+    if refusal is None and taken is not None:
+        refusal = f"payment already {taken[0]}"
+    if refusal is None and event == "started" and start_requested:
+        refusal = "payment already started"
+    return PaymentVerdict("refuse", refusal) if refusal else PaymentVerdict("accept")
+
+
+def refund_due(status: OrderStatus, payment_ref: str, paid_ref: str | None) -> str | None:
+    """For an order whose saga has ended: why a succeeded payment it never took is refunded
+    (None: it is the payment the order was paid with, a repeat)."""
+    if paid_ref == payment_ref:
+        return None
+    if paid_ref is not None:
+        return f"order is {status.value}, paid with payment {paid_ref}"
+    return f"order is {status.value}"
+
+
 def cancel_refusal(status: OrderStatus, any_shipped: bool) -> str | None:
     """Why an order in `status` cannot be cancelled, or None if it can. A backordered order
     can: what has shipped stays shipped, what is still backordered is cancelled."""
@@ -54,6 +118,21 @@ def cancel_refusal(status: OrderStatus, any_shipped: bool) -> str | None:
     if status in TERMINAL:
         return f"order is already {status.value}"
     return None
+
+
+def cancel_verdict(status: OrderStatus, any_shipped: bool, taken: tuple[str, str | None] | None,
+                   cancelling: bool) -> str | None:
+    """Why a running order refuses a cancel, or None if it takes it. A payment decided
+    before the cancel wins the race: succeeded, the order is allocated first (cancel it then,
+    and the refund is requested); failed, it ends as payment_failed."""
+    refusal = cancel_refusal(status, any_shipped)
+    if refusal is None and cancelling:
+        refusal = "cancellation already requested"
+    if refusal is None and taken is not None and status in AWAITING_PAYMENT:
+        refusal = (f"payment {taken[1]} succeeded before this cancel; the order is being allocated: cancel it then "
+                   "and a refund is requested" if taken[0] == "succeeded"
+                   else "payment failed before this cancel; the order ends as payment_failed")
+    return refusal
 
 
 SHIPMENT_PROGRESS = ("requested", "picked", "packed", "shipped")
@@ -78,6 +157,21 @@ def shipment_step_refusal(status: OrderStatus, progress: dict[str, str], shipmen
         return (f"out of order: shipment {shipment_id} is {progress[shipment_id]}; "
                 f"{step} needs {SHIPMENT_PROGRESS[wanted - 1]} first")
     return None
+
+
+def shipment_mismatch(shipment_id: str, location_id: str, units: dict[str, int], reported_location: str | None,
+                      reported_units: dict[str, int] | None) -> str | None:
+    """What differs between a warehouse step and the shipment it names, or None. The step
+    must come from the shipment's location; lines, when the event lists them, must be the
+    shipment's skus and quantities exactly (short picks are not taken: report the missing
+    units with a DAMAGE_REPORT or a count, and cancel or pay the order as it stands)."""
+    if reported_location is not None and reported_location != location_id:
+        return f"shipment {shipment_id} is picked at {location_id}, not {reported_location}"
+    if reported_units is None or reported_units == units:
+        return None
+    differences = [f"{sku}: {units.get(sku, 0)} in the shipment, {reported_units.get(sku, 0)} reported"
+                   for sku in sorted(set(units) | set(reported_units)) if units.get(sku, 0) != reported_units.get(sku, 0)]
+    return f"lines do not match shipment {shipment_id} ({'; '.join(differences)}); short picks are not taken"
 
 
 def effective_progress(recorded: dict[str, str], pending: list[tuple[str, str]]) -> dict[str, str]:

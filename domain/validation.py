@@ -1,14 +1,65 @@
-"""Input checks shared by the API, the CLI and the activities. Each failure names its field."""
+"""Input checks shared by the API, the CLI and the activities. Each failure names its field.
+
+The request models of every route (api/schemas.py, domain/wms.py) are built from the types
+below, so one rule holds for text at the edge: nothing Postgres cannot store (NUL) and no
+control characters where they make no sense, refused with a 422 naming the field before
+any saga starts. tests/integration/test_request_text.py walks the OpenAPI document and
+fails for a string field of a request body that escapes them.
+"""
 
 import re
+from typing import Annotated
 
+from pydantic import AfterValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from domain.countries import ISO_3166_ALPHA2
 from domain.errors import InvalidInput
 
 # Identifiers appear inside Redis keys ("{sku}" hash tags) and URLs: no braces, spaces or '|'.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$"
+# One line of text: no C0 or C1 control character (NUL, which Postgres text cannot store,
+# escape sequences, form feeds ...) and no DEL. A note may also hold tabs and line breaks.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+NOTE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+_ID = re.compile(ID_PATTERN)
+_KEY = re.compile(KEY_PATTERN)
+
+# What each pattern means, in the words a 422 uses instead of the regular expression.
+PATTERN_REASONS = {
+    ID_PATTERN: "must be 1-64 characters: letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+    KEY_PATTERN: "must be 1-200 characters: letters, digits and . _ : / -",
+    LINE_PATTERN: "must not contain control characters (U+0000-U+001F, U+007F-U+009F), NUL included",
+    NOTE_PATTERN: "must not contain control characters other than tab and line breaks (NUL included)",
+}
 
 DEFAULT_MAX_QUANTITY = 1_000_000
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def Text(max_length: int, min_length: int = 1, note: bool = False):  # noqa: N802 (a type, used like one)
+    """A string field of a request: one line (or, as a `note`, lines) of at most
+    `max_length` characters with no control characters."""
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length,
+                                            pattern=NOTE_PATTERN if note else LINE_PATTERN)]
+
+
+# Whole units, given as a JSON integer: "1", true and 1.0 are refused, not converted.
+Quantity = Annotated[int, Field(strict=True, gt=0, le=DEFAULT_MAX_QUANTITY)]
+Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
+
+
+def _country(value: str) -> str:
+    if value not in ISO_3166_ALPHA2:
+        raise PydanticCustomError("country", "must be an ISO 3166-1 alpha-2 country code such as DE or US, not {got}",
+                                  {"got": repr(value)})
+    return value
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_country),
+                    Field(description="ISO 3166-1 alpha-2, e.g. DE")]
 
 
 def identifier(field: str, value: object) -> str:

@@ -9,12 +9,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", description="letters, digits, '.', '_', ':' or '-'")
-Identifier = Annotated[str, ID]
-Units = Annotated[int, Field(gt=0, le=1_000_000)]
-Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+from domain.validation import KEY_PATTERN, Count, Identifier, Quantity, Text
 
 # |variance| above either bound raises an inventory.variance alert
 VARIANCE_ALERT_UNITS = 10
@@ -41,7 +38,7 @@ class _Strict(BaseModel):
 
 class SkuLine(_Strict):
     sku: Identifier
-    quantity: Units
+    quantity: Quantity
 
 
 class ReceivingPayload(_Strict):
@@ -53,21 +50,25 @@ class ShipmentPayload(_Strict):
     order_id: Identifier
     shipment_id: Identifier
     lines: list[SkuLine] = Field(default_factory=list, max_length=1000)
-    tracking: Annotated[str, Field(max_length=200)] | None = None
+    tracking: Text(200) | None = None
 
 
 class CycleCountPayload(_Strict):
+    """What was counted on the shelf. `actual` becomes on_hand: the ledger books actual minus
+    what the system holds at that moment. `expected`, what the device showed the counter, is
+    reported beside the system's figure where they differ, never booked."""
     sku: Identifier
-    expected: Count
-    actual: Count
-    reason: Annotated[str, Field(max_length=500)] | None = None
-    counted_by: Annotated[str, Field(min_length=1, max_length=200)]
+    actual: Count = Field(description="Units counted: on_hand is set to this")
+    expected: Count | None = Field(default=None, description="What the counting device expected (reported, not "
+                                                             "booked; the system's own on_hand decides)")
+    reason: Text(500, min_length=0, note=True) | None = None
+    counted_by: Text(200)
 
 
 class DamagePayload(_Strict):
     sku: Identifier
-    quantity: Units
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    quantity: Quantity
+    reason: Text(500, note=True)
 
 
 class TransferPayload(_Strict):
@@ -78,8 +79,8 @@ class TransferPayload(_Strict):
 
 
 class _Event(_Strict):
-    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
-                                   description="Unique per event: a repeat is acknowledged and changes nothing")]
+    event_id: Annotated[str, StringConstraints(pattern=KEY_PATTERN),
+                        Field(description="Unique per event: a repeat is acknowledged and changes nothing")]
     location_id: Identifier
     occurred_at: datetime
 

@@ -45,11 +45,14 @@ async def _verify(settings: Settings, sku: str | None, hot_store: bool) -> int:
     engine = _engine(settings)
     try:
         async with engine.connect() as conn:
-            found = await verify.check(conn, sku)
+            found = await verify.check(conn, sku, settings.hold_overdue_grace_seconds,
+                                       settings.activity_retry_alert_attempts)
             totals = await queries.counts(conn)
         if hot_store:
             store = _hot_store(settings, engine)
             found += await store.drift(engine, sku)
+            longest = settings.hold_seconds + settings.payment_extension_minutes * 60 + settings.hold_overdue_grace_seconds
+            found += [v for v in await store.overdue_holds(engine, longest) if sku is None or v.sku == sku]
             await store.redis.aclose()
     finally:
         await engine.dispose()

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=86400,
         description="How long availability keeps a sku's threshold, places, regions and incoming units from Postgres")
     reconcile_interval_seconds: int = Field(default=60, gt=0, description="How often reconciliation runs")
+    hold_overdue_grace_seconds: float = Field(
+        default=60.0, ge=0, description="A live hold older than its expiry by more than this is stuck: verify names "
+                                         "it, /metrics counts it")
+    activity_retry_alert_attempts: int = Field(
+        default=3, ge=1, description="An activity that has failed more than this many times is stuck: the worker notes "
+                                     "it, verify names its workflow, /metrics counts it")
     wms_hmac_secret: str = Field(
         default="dev-wms-secret", min_length=8,
         description="Shared secret of the warehouse systems: POST /v1/wms/events carries "

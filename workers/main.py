@@ -4,6 +4,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -15,6 +16,7 @@ from activities.orders import OrderActivities
 from activities.flash_sales import FlashSaleActivities
 from activities.procurement import ProcurementActivities, SimulatedSupplier
 from activities.reconciliation import ReconciliationActivities
+from activities.retries import RecordRetries
 from activities.replenishment import ReplenishmentActivities
 from activities.stock import StockActivities
 from activities.transfers import TransferActivities
@@ -53,7 +55,11 @@ def metrics_runtime(address: str):
 
 def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
                  max_line_quantity: int, webhook_timeout_seconds: float = 5.0, flash_sale_rng=None,
+                 retry_alert_attempts: int = 3, stand_ins: Mapping[str, Callable] | None = None,
                  **options) -> Worker:
+    """A worker for every workflow and activity. `stand_ins`: activities (each defined under
+    the name it maps from) registered in place of ours of that name: how tests make a step fail."""
+    stand_ins = stand_ins or {}
     stock = StockActivities(engine, hot_store, max_line_quantity)
     orders = OrderActivities(engine, hot_store, max_line_quantity)
     reconciliation = ReconciliationActivities(engine, hot_store)
@@ -62,21 +68,24 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
     procurement = ProcurementActivities(engine, hot_store, SimulatedSupplier())
     replenishment = ReplenishmentActivities(engine)
     flash = FlashSaleActivities(engine, hot_store, flash_sale_rng)
+    activities = [  # each method is named as the activity it defines
+        stock.reserve_stock, stock.change_reservation, stock.apply_movement,
+        orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
+        orders.record_shipment_step, orders.release_order, orders.request_refund, orders.cancel_backorders,
+        reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
+        transfers.lost_alert, webhooks.deliver,
+        procurement.submit, procurement.confirm, procurement.receive, procurement.close, procurement.escalate,
+        replenishment.plan, replenishment.calibrate, replenishment.forecast_batch, replenishment.auto_approvable,
+        replenishment.approve,
+        flash.open, flash.draw, flash.grant, flash.close,
+        ping,
+    ]
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[
-            stock.reserve_stock, stock.change_reservation, stock.apply_movement,
-            orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
-            orders.record_shipment_step, orders.release_order, orders.request_refund, orders.cancel_backorders,
-            reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
-            transfers.lost_alert, webhooks.deliver,
-            procurement.submit, procurement.confirm, procurement.receive, procurement.close, procurement.escalate,
-            replenishment.plan, replenishment.calibrate, replenishment.forecast_batch, replenishment.auto_approvable, replenishment.approve,
-            flash.open, flash.draw, flash.grant, flash.close,
-            ping,
-        ],
+        activities=[fn for fn in activities if fn.__name__ not in stand_ins] + list(stand_ins.values()),
+        interceptors=[RecordRetries(engine, retry_alert_attempts), *options.pop("interceptors", [])],
         **({"workflow_runner": RUNNER} | options),
     )
 
@@ -99,7 +108,8 @@ async def run(settings: Settings) -> None:
                                      if settings.worker_metrics_address else {}))
     logging.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
     worker = build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity,
-                          settings.webhook_timeout_seconds, graceful_shutdown_timeout=timedelta(seconds=10))
+                          settings.webhook_timeout_seconds, retry_alert_attempts=settings.activity_retry_alert_attempts,
+                          graceful_shutdown_timeout=timedelta(seconds=10))
     # SIGTERM (docker stop, systemd, Kubernetes) stops polling and lets running activities
     # finish for up to 10 s, as Ctrl-C does; the process then exits normally, flushing spans.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.shutdown()))

@@ -33,6 +33,8 @@ class WarehouseStep:
     shipment_id: str
     tracking: str | None = None
     event_id: str | None = None
+    location_id: str | None = None  # where the warehouse says it happened: must be the shipment's
+    lines: dict[str, int] | None = None  # units per sku it reports, if it lists them: must be the shipment's
 
 
 @dataclass

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ActivityCancellationType
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -31,7 +32,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.errors import NON_RETRYABLE
     from domain.orders import (
-        TERMINAL, OrderStatus, cancel_refusal, effective_progress, payment_refusal, shipment_step_refusal,
+        PAYMENT_REFUNDED, TERMINAL, OrderStatus, PaymentVerdict, cancel_verdict, effective_progress, payment_verdict,
+        refund_key, shipment_mismatch, shipment_step_refusal, step_key,
     )
     from workflows.order_messages import CancelRequest, OrderView, PaymentEvent, ShipmentEvent, WarehouseStep
 
@@ -44,6 +46,8 @@ ACTIVITY = dict(
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
 )
 PROGRESS = ("requested", "picked", "packed", "shipped")  # of one shipment
+PERSIST_WITHIN_HOLD = "persist-within-hold"  # workflow.patched: the hold's timer bounds the persist step
+MOMENT = timedelta(milliseconds=1)
 
 
 @workflow.defn
@@ -58,6 +62,7 @@ class OrderWorkflow:
         self._cancel: str | None = None
         self._reason: str | None = None
         self._shipments: dict[str, str] = {}
+        self._plans: dict[str, ShipmentPlan] = {}  # what each shipment holds, and where
         self._pending: list[tuple[str, ShipmentEvent]] = []
         self._timeline: list[dict] = []
         self._compensations: list = []
@@ -79,16 +84,24 @@ class OrderWorkflow:
     @workflow.update
     async def payment(self, event: PaymentEvent) -> str:
         """started: extend the hold; succeeded / failed: decide the order. Answers the status
-        the order reached (allocated, payment_failed, ...)."""
-        # Noted before any wait, so the validator refuses a second event that arrives meanwhile.
+        the order reached (allocated, payment_failed, ...). A succeeded payment the order
+        cannot keep (a cancel came first, the hold expired, it was rejected) is refunded and
+        answered with a PaymentRefunded failure."""
+        verdict = self._payment_verdict(event)
+        if verdict.action == "refund":
+            return await self._refund_refused(event, verdict.reason)
+        # Noted before any wait, so the validators refuse a second event, or a cancel, that
+        # arrives meanwhile: whichever of payment and cancel the order takes first wins.
         if event.event == "started":
             self._start_requested = True
         else:
             self._payment = event
         self._payment_ref = event.payment_ref or self._payment_ref
         await workflow.wait_condition(lambda: self._persisted)  # holds must exist in Postgres first
-        if self._status not in (OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING):
-            return self._status.value  # rejected meanwhile
+        if self._status not in (OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING):  # rejected or expired meanwhile
+            if event.event == "succeeded":
+                return await self._refund_refused(event, f"order is {self._status.value}")
+            return self._status.value
         if event.event == "started":
             self._deadline += timedelta(seconds=self._order.payment_extension_seconds)
             self._set_status(OrderStatus.PAYMENT_PENDING, {"payment_ref": event.payment_ref})
@@ -100,17 +113,33 @@ class OrderWorkflow:
             return self._status.value
         self._wake = True
         await workflow.wait_condition(lambda: self._allocated or self._status in TERMINAL)
-        return OrderStatus.ALLOCATED.value if self._allocated else self._status.value
+        if self._allocated:
+            return OrderStatus.ALLOCATED.value
+        if event.event == "succeeded":  # Postgres could not confirm the holds: the money goes back
+            return await self._refund_refused(event, f"order is {self._status.value}")
+        return self._status.value
 
     @payment.validator
     def _validate_payment(self, event: PaymentEvent) -> None:
-        refusal = payment_refusal(self._status, event.event)
-        if refusal is None and self._payment is not None:
-            refusal = f"payment already {self._payment.event}"
-        if refusal is None and event.event == "started" and self._start_requested:
-            refusal = "payment already started"
-        if refusal:
-            raise ValueError(refusal)
+        verdict = self._payment_verdict(event)
+        if verdict.action == "refuse":
+            raise ValueError(verdict.reason)
+
+    def _payment_verdict(self, event: PaymentEvent) -> PaymentVerdict:
+        taken = (self._payment.event, self._payment.payment_ref) if self._payment else None
+        return payment_verdict(self._status, event.event, event.payment_ref, taken, self._cancel is not None,
+                               self._start_requested)
+
+    async def _refund_refused(self, event: PaymentEvent, reason: str) -> str:
+        """The payment service took money for an order that does not keep it: ask for it
+        back (once per payment_ref), then fail the Update so the caller hears why."""
+        order_id = self._order.order_id
+        await self._run(OrderActivities.request_refund, RequestRefund(
+            order_id, event.payment_ref, refund_key(order_id, event.payment_ref), reason=reason, status=None),
+            local=False)
+        raise ApplicationError(f"{reason}; a refund was requested for payment {event.payment_ref}",
+                               {"payment_ref": event.payment_ref, "refund_requested": True},
+                               type=PAYMENT_REFUNDED, non_retryable=True)
 
     @workflow.update
     async def cancel(self, request: CancelRequest) -> str:
@@ -121,9 +150,8 @@ class OrderWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        refusal = cancel_refusal(self._status, "shipped" in self._shipments.values())
-        if refusal is None and self._cancel is not None:
-            refusal = "cancellation already requested"
+        taken = (self._payment.event, self._payment.payment_ref) if self._payment else None
+        refusal = cancel_verdict(self._status, "shipped" in self._shipments.values(), taken, self._cancel is not None)
         if refusal:
             raise ValueError(refusal)
 
@@ -141,6 +169,10 @@ class OrderWorkflow:
     @warehouse_step.validator
     def _validate_warehouse_step(self, step: WarehouseStep) -> None:
         refusal = shipment_step_refusal(self._status, self._progress(), step.shipment_id, step.step)
+        if refusal is None and step.shipment_id in self._plans:
+            plan = self._plans[step.shipment_id]
+            refusal = shipment_mismatch(step.shipment_id, plan.location_id, _units(plan.lines), step.location_id,
+                                        step.lines)
         if refusal is None and self._cancel is not None:
             refusal = "order is being cancelled"
         if refusal:
@@ -189,17 +221,10 @@ class OrderWorkflow:
     async def _saga(self, order: OrderInput) -> None:
         self._compensations.append(self._release_everything)  # before the step: safe if it never ran
         try:
-            await self._run(OrderActivities.persist_order, PersistOrder(order, self._deadline, self._key("reserved")))
-        except (ActivityError, ApplicationError) as err:
-            refusal = _business_refusal(err)
-            if refusal is None:
-                raise
-            self._reason = refusal.message
-            await self._run(OrderActivities.reject_order, PersistOrder(order, self._deadline, self._key("rejected"), self._reason))
-            self._set_status(OrderStatus.REJECTED, {"reason": self._reason})
-            return
+            if not await self._recorded(order):
+                return
         finally:
-            self._persisted = True
+            self._persisted = True  # the order is recorded, or has ended: payment events may proceed
 
         outcome = await self._await_payment()
         if outcome is not None:
@@ -216,8 +241,61 @@ class OrderWorkflow:
         self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
         self._allocated = True
         self._shipments = {plan.shipment_id: "requested" for plan in plans}
+        self._plans.update({plan.shipment_id: plan for plan in plans})
         self._set_status(OrderStatus.PICKING if plans else OrderStatus.BACKORDERED, {"shipments": list(self._shipments)})
         await self._fulfil(plans)
+
+    async def _recorded(self, order: OrderInput) -> bool:
+        """Record the order; False when it ended instead, its holds given back: rejected
+        (Postgres refused the holds, or a value in them), or expired before it was recorded."""
+        try:
+            in_time = await self._persist(order)
+        except (ActivityError, ApplicationError) as err:
+            refusal = _business_refusal(err)
+            if refusal is None or refusal.type != "HoldExpired":
+                await self._reject(order, refusal.message if refusal else _failure_message(err))
+                return False
+            in_time = False
+        if not in_time:
+            await self._compensate(OrderStatus.EXPIRED, "hold expired before the order could be recorded")
+        return in_time
+
+    async def _reject(self, order: OrderInput, reason: str) -> None:
+        self._reason = reason
+        try:
+            await self._run(OrderActivities.reject_order, PersistOrder(order, self._deadline, self._key("rejected"),
+                                                                       reason))
+        except (ActivityError, ApplicationError):  # not even the refusal can be stored: give the holds back
+            await self._compensate(OrderStatus.REJECTED, reason)
+            return
+        self._set_status(OrderStatus.REJECTED, {"reason": reason})
+
+    async def _persist(self, order: OrderInput) -> bool:
+        """Record the order and its holds in Postgres; False when the hold expired first. A
+        persist that cannot finish (Postgres away, a step that keeps failing) is cut off by
+        the hold's own timer, so it never keeps the units past their expiry."""
+        step = PersistOrder(order, self._deadline, self._key("reserved"))
+        if not workflow.patched(PERSIST_WITHIN_HOLD):  # histories from before the hold bounded it
+            await self._run(OrderActivities.persist_order, step)
+            return True
+        # Retries past the first wait on a workflow timer rather than inside one long workflow
+        # task, so the hold's timer is heard between them.
+        persisting = asyncio.ensure_future(self._run(
+            OrderActivities.persist_order, step, local_retry_threshold=timedelta(seconds=1),
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED))
+        try:
+            await workflow.wait_condition(persisting.done, timeout=max(self._deadline - workflow.now(), MOMENT))
+        except asyncio.TimeoutError:
+            persisting.cancel()
+            try:
+                await persisting
+            except (ActivityError, asyncio.CancelledError):
+                pass
+            else:
+                return True  # it finished as the hold ran out: recorded after all
+            return False
+        await persisting  # its outcome, or its failure
+        return True
 
     async def _await_payment(self) -> tuple[OrderStatus, str] | None:
         """None once paid; otherwise the terminal status and why."""
@@ -289,6 +367,7 @@ class OrderWorkflow:
                 self._key(f"{plan.shipment_id}-allocated"), self._payment_ref,
                 RequestPicking(self._order.order_id, [plan], self._key(f"{plan.shipment_id}-picking"))))
             self._shipments[plan.shipment_id] = "requested"
+            self._plans[plan.shipment_id] = plan
             self._set_status(OrderStatus.PICKING, {"shipments": [plan.shipment_id], "backorder_filled": True})
         return plans
 
@@ -336,18 +415,18 @@ class OrderWorkflow:
                         RequestRefund(self._order.order_id, self._payment_ref, self._key("refund")), local=False)
 
     # --- helpers ---------------------------------------------------------------------
-    async def _run(self, activity, arg, local: bool = True) -> None:
+    async def _run(self, activity, arg, local: bool = True, **options) -> None:
         """Short Postgres transactions run as local activities: inside the workflow task, no
         extra round trips through the server (the order rate depends on it). Compensations
         run as regular activities, retried and visible on their own in the Web UI."""
         if local:
-            await workflow.execute_local_activity_method(activity, arg, **ACTIVITY)
+            await workflow.execute_local_activity_method(activity, arg, **ACTIVITY, **options)
         else:
-            await workflow.execute_activity_method(activity, arg, **ACTIVITY)
+            await workflow.execute_activity_method(activity, arg, **ACTIVITY, **options)
 
     def _key(self, step: str) -> str:
         """Idempotency key of a step, minted here so every retry of it carries the same one."""
-        return f"order:{self._order.order_id}:{step}"
+        return step_key(self._order.order_id, step)
 
     def _set_status(self, status: OrderStatus, detail: dict | None = None) -> None:
         self._status = status
@@ -369,6 +448,20 @@ def _business_refusal(err: Exception) -> ApplicationError | None:
     A regular activity's error arrives wrapped in ActivityError, a local activity's as is."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return cause if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE else None
+
+
+def _units(lines: list[OrderLine]) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for line in lines:
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return units
+
+
+def _failure_message(err: Exception) -> str:
+    """The innermost message of an activity failure (a timeout says which)."""
+    while getattr(err, "cause", None) is not None:
+        err = err.cause
+    return str(err) or type(err).__name__
 
 
 def search_attributes(order: OrderInput):

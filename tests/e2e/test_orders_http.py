@@ -128,8 +128,10 @@ def test_a_cancelled_order_gives_its_units_back_and_refuses_late_payment(stack):
     assert post(api, order([(sku, 1)])).status_code == 409  # all 5 are held
     cancelled = http.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "changed my mind"}, timeout=30)
     assert cancelled.json()["status"] == "cancelled"
-    late = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded"}, timeout=30)
-    assert late.status_code == 409 and "cancelled" in late.json()["message"]
+    late = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-late"},
+                     timeout=30)
+    assert late.status_code == 409 and late.json()["error"] == "payment_refunded", late.text
+    assert "cancelled" in late.json()["message"] and late.json()["payment_ref"] == "psp-late"
     assert http.get(f"{api}/v1/orders/{order_id}").json()["status"] == "cancelled"
     assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 5
     assert http.get(f"{api}/v1/orders/nope-404").status_code == 404
@@ -375,7 +377,8 @@ def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(
     while http.get(f"{api}/v1/orders/{winner}").json().get("status") != "reserved":
         assert time.monotonic() < deadline, "the winner's order was never persisted"
         time.sleep(0.2)
-    paid = http.post(f"{api}/v1/orders/{winner}/payment", json={"event": "succeeded"}, timeout=60)
+    paid = http.post(f"{api}/v1/orders/{winner}/payment", json={"event": "succeeded", "payment_ref": "psp-fan"},
+                     timeout=60)
     assert paid.json()["status"] == "allocated", paid.text
     deadline = time.monotonic() + 60
     while (sale := http.get(f"{api}/v1/flash-sales/{sale_id}").json())["status"] != "ended":

@@ -3,12 +3,14 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from db import demo
+from db.reservations import ReservationLine, reserve_in
 
 
 def stocksaga(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -39,6 +41,43 @@ async def test_verify_passes_on_demo_data_and_names_the_invariant_a_tampered_row
     assert broken.returncode == 1
     assert "invariant 2 projection = replay of the ledger" in broken.stdout
     assert f"{sku} @ {location}: on_hand: projection" in broken.stdout
+
+
+async def test_verify_names_a_hold_kept_past_its_expiry_and_a_saga_stuck_on_a_failing_step(demo_db, redis_client):
+    """Stuck work: a hold whose order still awaits payment 5 minutes after it expired, a hold
+    Redis admitted half an hour ago that no saga ever recorded, and an activity that has failed
+    7 times and is still retried. Each is named; within the grace, nothing is."""
+    engine, env = demo_db
+    async with engine.begin() as conn:
+        sku, location = (await conn.execute(sa.text(
+            "SELECT sku, location_id FROM stock_levels WHERE on_hand > 2 ORDER BY sku LIMIT 1"))).one()
+        for order_id, minutes in (("o-stuck", 5), ("o-fresh", 0.5)):
+            await conn.execute(sa.text(
+                "INSERT INTO orders (order_id, customer_id, status, lines, shipping, expires_at) "
+                "VALUES (:o, 'c', 'reserved', '[]', '{}', now() - make_interval(secs => :m * 60))"),
+                {"o": order_id, "m": minutes})
+            await reserve_in(conn, [ReservationLine(f"{order_id}-1", sku, location, 1, order_id)])
+        await conn.execute(sa.text(
+            "INSERT INTO activity_retries (workflow_id, activity_id, activity_type, attempt, error, retry_by) "
+            "VALUES ('order-o-stuck', '1', 'persist_order', 7, 'RuntimeError: down', now() + interval '1 minute'), "
+            "('order-o-gone', '1', 'persist_order', 9, 'RuntimeError: down', now() - interval '1 minute')"))
+    await stocksaga_ok("rebuild-hot-store", env=env)  # Redis agrees with Postgres on the levels
+    await redis_client.set(f"{env['REDIS_KEY_PREFIX']}:hold:{{{sku}}}:ghost-1", f"{location}|1|reserved|{time.time() - 1800}")
+
+    found = stocksaga("verify", env=env)
+    assert found.returncode == 1, found.stdout
+    assert "invariant 7 no hold outlives its expiry" in found.stdout
+    assert "hold o-stuck-1 of order o-stuck (reserved) (1 units, active) expired 00:05:" in found.stdout
+    assert "o-fresh" not in found.stdout  # 30 s late: within the 60 s grace
+    assert "hold ghost-1 (1 units) is reserved in Redis" in found.stdout
+    assert "invariant 8 no saga is stuck on a failing step" in found.stdout
+    assert "workflow order-o-stuck: activity persist_order has failed 7 times" in found.stdout
+    assert "order-o-gone" not in found.stdout  # its next attempt never came: the workflow stopped retrying
+
+
+async def stocksaga_ok(*args, env):
+    done = stocksaga(*args, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 async def test_rebuild_hot_store_repairs_redis_from_postgres(demo_db, redis_client):

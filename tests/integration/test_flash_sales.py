@@ -201,6 +201,7 @@ async def test_purchases_and_entries_name_what_is_wrong(client, engine, hot_stor
     too_many = client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": "u", "quantity": 2},
                            headers={"Idempotency-Key": "k3"})
     assert (too_many.status_code, too_many.json()["error"], too_many.json()["may_still_buy"]) == (409, "per_user_limit", 1)
+    assert too_many.json()["message"] == "the sale allows 1 per user; this user may buy 1 more, not 2"
     entry = client.post(f"/v1/flash-sales/{sale_id}/entries", json={"user_id": "u"})
     assert (entry.status_code, entry.json()["error"]) == (409, "not_a_lottery")
     first = client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": "u"}, headers={"Idempotency-Key": "k4"})
@@ -218,17 +219,32 @@ async def test_the_purchase_fast_path_answers_exactly_as_the_route_does(client, 
     store, sale = await open_sale(engine, hot_store, sku, location, 1, pools=1, limit=1)
     assert (await buy(store, sale, "first")).outcome == "won"
     fast_path = fastpath._PATH
+    json_body = {"Content-Type": "application/json"}
     cases = [({"user_id": "late"}, {"Idempotency-Key": "fp-1"}),
              ({"user_id": "first"}, {"Idempotency-Key": "fp-2"}),
              ({"user_id": "late", "quantity": 5}, {"Idempotency-Key": "fp-3"}),
              ({"user_id": "bad user"}, {"Idempotency-Key": "fp-4"}),
-             ({"user_id": "late"}, {})]
+             ({"user_id": "late"}, {}),
+             ({"user_id": "late", "quantity": "1"}, {"Idempotency-Key": "fp-5"}),
+             ({"user_id": "late", "quantity": True}, {"Idempotency-Key": "fp-6"}),
+             ({"user_id": "late", "shipping": {"country": "US", "postal_code": "1\u00000"}}, {"Idempotency-Key": "fp-7"}),
+             ({"user_id": "late", "shipping": {"country": "ZZ", "postal_code": "1"}}, {"Idempotency-Key": "fp-8"}),
+             # the same JSON under other content types: FastAPI reads only application/json (or +json) as JSON
+             ('{"user_id": "late"}', {"Idempotency-Key": "fp-9", "Content-Type": "text/plain"}),
+             ('{"user_id": "late"}', {"Idempotency-Key": "fp-10", "Content-Type": ""}),
+             ('{"user_id": "late"}', {"Idempotency-Key": "fp-11", "Content-Type": "application/x-www-form-urlencoded"}),
+             ('{"user_id": "late"}', {"Idempotency-Key": "fp-12", "Content-Type": "application/vnd.shop+json"}),
+             ('{"user_id": "late"}', {"Idempotency-Key": "fp-13", "Content-Type": "application/json; charset=utf-8"}),
+             ('[' * 5000 + ']' * 5000, {"Idempotency-Key": "fp-14", **json_body}),  # too deep for the parser
+             ('{"user_id": "late"', {"Idempotency-Key": "fp-15", **json_body})]
     for body, headers in cases:
+        sent = {"json": body} if isinstance(body, dict) else {"content": body}
         monkeypatch.setattr(fastpath, "_PATH", fast_path)
-        fast = client.post(f"/v1/flash-sales/{sale['sale_id']}/purchase", json=body, headers=headers)
+        fast = client.post(f"/v1/flash-sales/{sale['sale_id']}/purchase", **sent, headers=headers)
         monkeypatch.setattr(fastpath, "_PATH", re.compile("^$"))  # nothing matches: every request reaches the route
-        slow = client.post(f"/v1/flash-sales/{sale['sale_id']}/purchase", json=body, headers=headers)
-        assert (fast.status_code, fast.json()) == (slow.status_code, slow.json()), (body, slow.json())
+        slow = client.post(f"/v1/flash-sales/{sale['sale_id']}/purchase", **sent, headers=headers)
+        assert (fast.status_code, fast.json()) == (slow.status_code, slow.json()), (body, headers, slow.json())
+        assert slow.status_code in (409, 422, 400), (body, headers, slow.json())
 
 
 async def test_buying_before_the_sale_opens_is_409_sale_not_open(client, engine, sku, location):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from api.wms import sign
 from db.ledger import MovementRequest, apply_movement
+from db.reservations import ReservationLine, reserve
 from db.tables import cycle_counts, movements, outbox, skus, stock_levels, wms_events
 from domain.stock import MovementKind
 
@@ -80,10 +81,11 @@ async def test_a_cycle_count_books_the_variance_and_alerts_when_large(client, en
     post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 100}]}))
     small = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
                                {"sku": sku, "expected": 100, "actual": 97, "counted_by": "ana"})).json()["results"][0]
-    assert small["result"] == {"variance": -3, "alert": False}
+    assert small["result"] == {"variance": -3, "alert": False, "on_hand_before": 100, "on_hand": 97}
     large = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
                                {"sku": sku, "expected": 97, "actual": 80, "reason": "theft", "counted_by": "ana"}))
-    assert large.json()["results"][0]["result"] == {"variance": -17, "alert": True}
+    assert large.json()["results"][0]["result"] == {"variance": -17, "alert": True, "on_hand_before": 97,
+                                                     "on_hand": 80}
     assert (await level(engine, sku, location))["on_hand"] == 80
     assert (await level(engine, sku, location))["last_counted_at"] is not None
     async with engine.connect() as conn:
@@ -92,6 +94,34 @@ async def test_a_cycle_count_books_the_variance_and_alerts_when_large(client, en
         counts = await conn.scalar(sa.select(sa.func.count()).where(cycle_counts.c.sku == sku))
     assert [(a["expected"], a["actual"], a["variance"]) for a in alerts] == [(97, 80, -17)]
     assert counts == 2
+
+
+async def test_a_cycle_count_sets_on_hand_to_what_was_counted_whatever_the_device_expected(client, engine, sku,
+                                                                                           location):
+    """The shelf holds 320 by the system's books; a device that thinks it should hold 0
+    counts 500: on_hand becomes 500 (not 820, which booking actual - expected would give)."""
+    post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 320}]}))
+    counted = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
+                                 {"sku": sku, "expected": 0, "actual": 500, "counted_by": "ana"})).json()["results"][0]
+    assert counted["status"] == "processed"
+    assert counted["result"] == {"variance": 180, "alert": True, "on_hand_before": 320, "on_hand": 500,
+                                 "device_expected": 0}
+    assert (await level(engine, sku, location))["on_hand"] == 500
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(cycle_counts).where(cycle_counts.c.sku == sku))).one()
+    assert (row.expected, row.actual, row.variance, row.device_expected) == (320, 500, 180, 0)
+    # without `expected` at all: the system's own figure decides, and nothing is reported about the device
+    again = post(client, event("CYCLE_COUNT_ADJUSTMENT", location, {"sku": sku, "actual": 498, "counted_by": "ana"}))
+    assert again.json()["results"][0]["result"] == {"variance": -2, "alert": False, "on_hand_before": 500, "on_hand": 498}
+
+
+async def test_a_count_below_what_orders_hold_is_a_dead_letter_that_names_the_holds(client, engine, sku, location):
+    post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 10}]}))
+    await reserve(engine, [ReservationLine(f"cnt-{sku}", sku, location, 6)])
+    short = post(client, event("CYCLE_COUNT_ADJUSTMENT", location, {"sku": sku, "actual": 4, "counted_by": "ana"}))
+    result = short.json()["results"][0]
+    assert result["status"] == "dead_letter" and "6 held for orders" in result["reason"], result
+    assert (await level(engine, sku, location))["on_hand"] == 10
 
 
 async def test_unknown_sku_is_a_dead_letter_until_the_sku_exists(client, engine, location):

@@ -38,6 +38,29 @@ async def test_pick_pack_ship_events_drive_the_order_to_shipped_once(
     await record_history(handle, "order-warehouse-events")
 
 
+async def test_a_pick_from_another_location_or_with_other_lines_is_a_dead_letter_and_books_nothing(
+        temporal_env, worker, engine, hot_store, sku, new_sku, location, second_location, processor):
+    handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
+    other = await new_sku()
+    elsewhere = ev("PICK_COMPLETE", second_location, {"order_id": order_id, "shipment_id": "S1"})
+    wrong_sku = ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1",
+                                               "lines": [{"sku": other, "quantity": 3}]})
+    short = ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1",
+                                           "lines": [{"sku": sku, "quantity": 2}]})
+    results = await processor.process_all([elsewhere, wrong_sku, short])
+    assert [r["status"] for r in results] == ["dead_letter"] * 3, results
+    assert f"shipment S1 is picked at {location}, not {second_location}" in results[0]["reason"]
+    assert f"{sku}: 3 in the shipment, 0 reported" in results[1]["reason"]
+    assert f"{other}: 0 in the shipment, 3 reported" in results[1]["reason"]
+    assert f"{sku}: 3 in the shipment, 2 reported" in results[2]["reason"]
+    assert (await levels(engine, hot_store, sku, location))[0] == {"on_hand": 10, "reserved": 0, "allocated": 3}
+    assert (await handle.query(OrderWorkflow.state)).shipments == {"S1": "requested"}
+    right = ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1",
+                                           "lines": [{"sku": sku, "quantity": 1}, {"sku": sku, "quantity": 2}]})
+    assert (await processor.process_all([right]))[0]["status"] == "processed"  # a sku over two lines adds up
+    await assert_sound(engine, hot_store, sku)
+
+
 async def test_a_ship_before_its_pick_waits_as_a_dead_letter_and_goes_through_after(
         temporal_env, worker, engine, hot_store, sku, location, processor):
     handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)

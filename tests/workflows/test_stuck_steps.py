@@ -1,0 +1,98 @@
+"""No input and no failing step keeps units past their hold: a persist that can never
+succeed is cut off by the hold's expiry and the saga gives the units back; a value Postgres
+cannot store fails at once (not retried) and the order is rejected; an activity failing
+again and again is written down for verify and /metrics."""
+
+import asyncio
+import time
+
+import pytest
+import sqlalchemy as sa
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.orders import PersistOrder
+from db.tables import activity_retries
+from db.verify import check
+from tests.workflows.orders_helpers import assert_sound, levels, start_order, stock
+from workers.main import build_worker
+
+ATTEMPTS: dict[str, int] = {}
+
+
+@activity.defn(name="persist_order")
+async def persist_never_works(req: PersistOrder) -> None:
+    """A persist that fails on every attempt with an error a retry might mend (so it is retried)."""
+    ATTEMPTS[req.order.order_id] = ATTEMPTS.get(req.order.order_id, 0) + 1
+    raise RuntimeError("the database is having a very bad day")
+
+
+@activity.defn(name="persist_order")
+async def persist_refuses_the_value(req: PersistOrder) -> None:
+    """What persist raises for a NUL in the shipping address (activities/stock.py turns a
+    Postgres data exception into this): retrying cannot change it."""
+    ATTEMPTS[req.order.order_id] = ATTEMPTS.get(req.order.order_id, 0) + 1
+    raise ApplicationError("value: Postgres cannot store it: invalid byte sequence for encoding UTF8: 0x00",
+                           {"error": "invalid_input"}, type="InvalidInput", non_retryable=True)
+
+
+@pytest.fixture
+async def shelf(engine, hot_store, sku, location):
+    await stock(engine, hot_store, sku, location, 10)
+    return sku
+
+
+async def test_a_persist_that_always_fails_cannot_keep_the_units_past_the_hold(temporal_env, engine, hot_store,
+                                                                               shelf, location):
+    queue = f"tq-stuck-{shelf}"
+    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000,
+                            stand_ins={"persist_order": persist_never_works}) as worker:
+        handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 4)], hold_seconds=4)
+        began = time.monotonic()
+        assert (await hot_store.levels(shelf))[location]["reserved"] == 4
+        view = await asyncio.wait_for(handle.result(), 30)
+    took = time.monotonic() - began
+    assert view.status == "expired" and "hold expired before the order could be recorded" in view.reason, view
+    assert took < 4 + 5, f"the hold of 4 s was given back after {took:.1f} s"
+    assert ATTEMPTS[view.order_id] >= 2  # it was retried until the hold ran out, then cut off
+    pg, hot = await levels(engine, hot_store, shelf, location)
+    assert pg["reserved"] == 0 and hot["reserved"] == 0
+    await assert_sound(engine, hot_store, shelf)
+
+
+async def test_a_value_postgres_cannot_store_fails_at_once_and_the_order_is_rejected(temporal_env, engine, hot_store,
+                                                                                    shelf, location):
+    queue = f"tq-bad-{shelf}"
+    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000,
+                            stand_ins={"persist_order": persist_refuses_the_value}) as worker:
+        handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 2)])
+        view = await asyncio.wait_for(handle.result(), 30)
+    assert view.status == "rejected" and "cannot store" in view.reason, view
+    assert ATTEMPTS[view.order_id] == 1  # not retried
+    assert (await hot_store.levels(shelf))[location]["reserved"] == 0
+    await assert_sound(engine, hot_store, shelf)
+
+
+async def test_an_activity_failing_more_than_n_times_is_named_by_verify_until_it_stops(temporal_env, engine,
+                                                                                      hot_store, shelf, location):
+    queue = f"tq-retries-{shelf}"
+    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000, retry_alert_attempts=1,
+                            stand_ins={"persist_order": persist_never_works}) as worker:
+        handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 1)], hold_seconds=5)
+        workflow_id = handle.id
+
+        async def noted() -> list:
+            async with engine.connect() as conn:
+                return [v for v in await check(conn, retry_attempts=1) if workflow_id in v.detail]
+
+        for _ in range(100):
+            found = await noted()
+            if found:
+                break
+            await asyncio.sleep(0.1)
+        assert found and "persist_order has failed" in found[0].detail and "very bad day" in found[0].detail, found
+        assert (await handle.result()).status == "expired"
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(activity_retries).where(activity_retries.c.workflow_id == workflow_id))).all()
+    # the persist was cut off by the hold: its row is cleared, or at the latest stops counting after its next attempt
+    assert not rows or await noted() == [] or rows[0].retry_by.timestamp() < time.time() + 60
