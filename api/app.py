@@ -12,13 +12,14 @@ from api import (
 )
 from api.app_state import temporal_client
 from api.fastpath import FastPaths
+from api.limits import BodyLimit
 from db.display import DisplayCache
 from db.hotstore import HotStore
 from stocksaga import telemetry
 from stocksaga.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastPaths:
+def create_app(settings: Settings | None = None) -> BodyLimit:
     settings = settings or Settings()
     settings.refuse_weak_secrets()
 
@@ -72,10 +73,11 @@ def create_app(settings: Settings | None = None) -> FastPaths:
     app.include_router(observability.router)
     wms.install(app)
 
-    return FastPaths(app, traced=telemetry.tracing_enabled(settings))
+    return BodyLimit(FastPaths(app, traced=telemetry.tracing_enabled(settings)), settings.max_request_bytes,
+                     settings.wms_max_request_bytes)
 
 
-def create_app_from_env() -> FastPaths:
+def create_app_from_env() -> BodyLimit:
     """What each process of `stocksaga api --workers N` runs: a new interpreter each, so
     logging and tracing are set up here rather than inherited from the command."""
     settings = Settings()

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -34,6 +35,7 @@ from api.deps import ConnDep
 from db import orders as pg_orders
 from db import procurement as pg_procurement
 from db import wms as pg_wms
+from db import wms_batch
 from db.hotstore import HoldLine, HotStore
 from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
@@ -67,14 +69,45 @@ class Processor:
         self.settings = settings
 
     async def process_all(self, events: list) -> list[dict]:
-        results = []
-        for event in events:
-            result = await self.process(event)
-            if result["status"] == "processed":
-                retried = await self._retry_subject(wms.subject(event))
-                if retried:
-                    result["retried"] = retried
-            results.append(result)
+        """Each event's answer, in order. Runs of receipts and damage reports are booked a
+        chunk per transaction (db/wms_batch.py); the rest one at a time."""
+        results: list[dict] = []
+        start = 0
+        while start < len(events):
+            end = start
+            while end < len(events) and end - start < wms_batch.CHUNK and wms_batch.takes(events[end]):
+                end += 1
+            if end == start:
+                results.append(await self._one(events[start]))
+                start += 1
+            else:
+                results += await self._chunk(events[start:end])
+                start = end
+        return results
+
+    async def _one(self, event) -> dict:
+        result = await self.process(event)
+        if result["status"] == "processed":
+            retried = await self._retry_subject(wms.subject(event))
+            if retried:
+                result["retried"] = retried
+        return result
+
+    async def _chunk(self, events: list) -> list[dict]:
+        try:
+            async with self.engine.begin() as conn:
+                booked = await wms_batch.book(conn, events)
+        except wms_batch.Raced:  # the same events in another request at once: one at a time decides
+            return [await self._one(event) for event in events]
+        await self.hot_store.adjust_many(booked.hot)
+        results = [booked.answers.get(event.event_id) or await self._one(event) for event in events]
+        async with self.engine.connect() as conn:
+            waiting = await pg_wms.subjects_waiting(conn, list(booked.subjects))
+        for subject in waiting:  # dead letters these events may unblock, tried after the last of them
+            retried = await self._retry_subject(subject)
+            if retried:
+                last = booked.subjects[subject]
+                next(r for r in results if r["event_id"] == last)["retried"] = retried
         return results
 
     async def process(self, event) -> dict:
@@ -96,10 +129,7 @@ class Processor:
         """The answer for an id seen before, or None if it is to be (re)processed."""
         if row is None or row["status"] != "processed":
             return None
-        if row["payload"] != event.payload.model_dump(mode="json") or row["event_type"] != event.event_type.value:
-            return {"event_id": event.event_id, "status": "conflict",
-                    "reason": "this event_id was already used for a different event; nothing changed"}
-        return {"event_id": event.event_id, "status": "duplicate", "result": row["result"]}
+        return pg_wms.known_answer(event, row)
 
     async def _seen(self, event) -> dict | None:
         """_known for an event whose effect lives in a workflow (no transaction to claim it in)."""
@@ -368,8 +398,7 @@ def _field(loc: list) -> str:
 async def post_events(body: Annotated[bytes, Depends(verified_body)],
                       work: Annotated[Processor, Depends(processor)]) -> JSONResponse:
     events = parse(body)
-    ids = [e.event_id for e in events]
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    repeated = sorted(i for i, n in Counter(e.event_id for e in events).items() if n > 1)
     if repeated:
         return JSONResponse(status_code=422, content={
             "error": "invalid_input", "field": "events",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -139,8 +140,8 @@ class HotStore:
         idempotent by event id. Returns on_hand after (None on a replay, or when the sku was
         not in Redis: it is then loaded from Postgres, which already counts the change);
         raises InsufficientStock if holds would exceed on_hand."""
-        keys = [self.stock_key(sku), self.event_key(sku, event_id), *self._changes(sku)]
-        status, value = await self._adjust(keys=keys, args=[location_id, delta, self.event_ttl])
+        status, value = await self._adjust(keys=self._adjust_keys(sku, event_id), args=[location_id, delta,
+                                                                                          self.event_ttl])
         if status == -1:
             if self.engine is None:
                 raise LookupError(f"sku {sku} is not loaded in the hot store and no database was given to load it")
@@ -149,6 +150,31 @@ class HotStore:
         if status == 1:
             return None if value == b"replayed" else int(value)
         raise InsufficientStock(sku, location_id, -delta, int(value))
+
+    async def adjust_many(self, changes: list[tuple[str, str, int, str]]) -> None:
+        """Mirror many on_hand changes Postgres has committed, (sku, location, delta, event id)
+        each, in one round trip; idempotent by event id. A sku Redis has not loaded, or whose
+        holds would no longer fit, is loaded from Postgres, which already counts the change."""
+        if not changes:
+            return
+        if isinstance(self.redis, RedisCluster):  # a cluster pipeline takes no scripts: one call each
+            replies = [await self._adjust(keys=self._adjust_keys(sku, event_id), args=[loc, delta, self.event_ttl])
+                       for sku, loc, delta, event_id in changes]
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for sku, loc, delta, event_id in changes:
+                    await self._adjust(keys=self._adjust_keys(sku, event_id), args=[loc, delta, self.event_ttl],
+                                       client=pipe)
+                replies = await pipe.execute()
+        unloaded = sorted({change[0] for change, (status, _) in zip(changes, replies) if status == -1})
+        disagreeing = sorted({change[0] for change, (status, _) in zip(changes, replies) if status == 0})
+        if self.engine is not None and unloaded:
+            await self.load(self.engine, unloaded, replace=False)
+        if self.engine is not None and disagreeing:
+            await self.load(self.engine, disagreeing, in_flight_seconds=IN_FLIGHT_SECONDS)
+
+    def _adjust_keys(self, sku: str, event_id: str) -> list[str]:
+        return [self.stock_key(sku), self.event_key(sku, event_id), *self._changes(sku)]
 
     async def _run_loading(self, script, sku: str, keys: list[str], args: list) -> tuple[int, bytes | int]:
         status, value = await script(keys=keys, args=args)

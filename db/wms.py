@@ -63,6 +63,15 @@ def _row(event, subject: str, status: str, **extra) -> dict:
                 status=status, **extra)
 
 
+def known_answer(event, row: dict) -> dict:
+    """The answer to an event whose id was processed before: a duplicate (nothing changes),
+    or a conflict when the id came with another event."""
+    if row["payload"] != event.payload.model_dump(mode="json") or row["event_type"] != event.event_type.value:
+        return {"event_id": event.event_id, "status": "conflict",
+                "reason": "this event_id was already used for a different event; nothing changed"}
+    return {"event_id": event.event_id, "status": "duplicate", "result": row["result"]}
+
+
 async def find(conn: AsyncConnection, event_id: str, lock: bool = False) -> dict | None:
     query = sa.select(wms_events).where(wms_events.c.event_id == event_id)
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
@@ -115,6 +124,14 @@ async def processed(engine: AsyncEngine, event, result: dict) -> None:
                                    set_={"status": "processed", "reason": None, "result": result,
                                          "updated_at": sa.func.now()})
         )
+
+
+async def subjects_waiting(conn: AsyncConnection, subjects: list[str]) -> list[str]:
+    """Which of `subjects` have events waiting to be processed again."""
+    if not subjects:
+        return []
+    return list(await conn.scalars(sa.select(wms_events.c.subject).distinct().where(
+        wms_events.c.status != "processed", wms_events.c.subject.in_(subjects))))
 
 
 async def dead_letters(conn: AsyncConnection, limit: int = 100, subject: str | None = None) -> list[dict]:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     hold_minutes: float = Field(default=15.0, gt=0, description="How long a checkout hold lives")
     payment_extension_minutes: float = Field(default=5.0, ge=0)
     max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body (413 above it)")
+    wms_max_request_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Largest body of POST /v1/wms/events (413 above it): about "
+                                                      "10,000 single-line events")
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     redis_max_connections: int = Field(
         default=200, ge=1, le=100_000, description="Redis connections per process; past that, requests wait for one")

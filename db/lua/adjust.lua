@@ -4,7 +4,11 @@
 -- Returns {1, on_hand_after} | {1, 'replayed'} | {0, available} | {-1, 'not_loaded'}
 local loc, delta = ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 1 then return {1, 'replayed'} end
-if redis.call('HEXISTS', KEYS[1], '_loaded') == 0 then return {-1, 'not_loaded'} end
+if redis.call('HEXISTS', KEYS[1], '_loaded') == 0 then
+  -- the caller loads the sku from Postgres, which counts this change already: a repeat is a replay
+  redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))
+  return {-1, 'not_loaded'}
+end
 local on_hand = tonumber(redis.call('HGET', KEYS[1], loc .. '|on_hand') or '0')
 local reserved = tonumber(redis.call('HGET', KEYS[1], loc .. '|reserved') or '0')
 local allocated = tonumber(redis.call('HGET', KEYS[1], loc .. '|allocated') or '0')

@@ -250,6 +250,18 @@ async def test_receive_and_adjust_apply_once_per_event_id(hot_store, stocked, sk
     assert await redis_client.ttl(hot_store.event_key(sku, "evt-in-1")) > 0  # event ids are remembered a while
 
 
+async def test_many_adjustments_in_one_round_trip_apply_once_and_load_what_redis_lacks(
+        engine, hot_store, stocked, new_sku, location):
+    loaded, cold = await stocked(await new_sku(), 10), await stocked(await new_sku(), 4, load=False)
+    # Postgres already counts the changes of the cold sku (the caller committed them first)
+    await receive_in_postgres(engine, cold, location, 3)
+    changes = [(loaded, location, 5, "many-1"), (loaded, location, -2, "many-2"), (cold, location, 3, "many-3")]
+    await hot_store.adjust_many(changes)
+    await hot_store.adjust_many(changes)  # a repeat: each event id once
+    assert await hot_store.levels(loaded) == {location: bucket(on_hand=13)}
+    assert await hot_store.levels(cold) == {location: bucket(on_hand=7)}
+
+
 async def test_a_negative_adjust_below_the_holds_is_refused_and_changes_nothing(
         hot_store, stocked, sku, location, redis_client):
     await stocked(sku, 10)

@@ -131,3 +131,32 @@ def test_unknown_routes_wrong_methods_and_unparsable_bodies_answer_in_the_one_er
     deep = client.post("/v1/orders", content="[" * 100_000 + "]" * 100_000,
                        headers={"Content-Type": "application/json", "Idempotency-Key": "deep-1"})
     assert deep.status_code == 400 and deep.json()["error"] == "bad_request" and deep.json()["field"] == "body"
+
+
+def test_a_body_over_the_limit_is_413_and_nothing_of_it_is_applied(client, sku, location):
+    settings = client.app.state.settings
+    event = {"event_id": f"big-{uuid.uuid4().hex[:8]}", "event_type": "RECEIVING_COMPLETE", "location_id": location,
+             "occurred_at": "2026-12-01T10:00:00Z", "payload": {"lines": [{"sku": sku, "quantity": 1}]}}
+    size = len(json.dumps(event)) + 2
+    events = [{**event, "event_id": f"{event['event_id']}-{n}"} for n in range(settings.wms_max_request_bytes // size + 50)]
+    raw = json.dumps({"events": events}).encode()
+    assert len(raw) > settings.wms_max_request_bytes
+    answer = client.post("/v1/wms/events", content=raw, headers={
+        "Content-Type": "application/json", "X-Signature": sign(settings.wms_hmac_secret, raw)})
+    assert answer.status_code == 413 and answer.json()["error"] == "payload_too_large", answer.text
+    assert "WMS_MAX_REQUEST_BYTES" in answer.json()["message"]
+
+    def chunked():  # no Content-Length: counted as it arrives
+        for start in range(0, len(raw), 65536):
+            yield raw[start:start + 65536]
+
+    streamed = client.post("/v1/wms/events", content=chunked(), headers={
+        "Content-Type": "application/json", "X-Signature": sign(settings.wms_hmac_secret, raw)})
+    assert streamed.status_code == 413
+    assert client.get(f"/v1/stock/{sku}").json().get("on_hand", 0) == 0  # nothing booked
+    huge_order = client.post("/v1/orders", content=b"{" + b" " * settings.max_request_bytes + b"}",
+                             headers={"Content-Type": "application/json", "Idempotency-Key": "huge-1"})
+    assert huge_order.status_code == 413 and "MAX_REQUEST_BYTES" in huge_order.json()["message"]
+    purchase = client.post("/v1/flash-sales/FS-1/purchase", content=b" " * (settings.max_request_bytes + 1),
+                           headers={"Content-Type": "application/json", "Idempotency-Key": "huge-2"})
+    assert purchase.status_code == 413  # the fast path included

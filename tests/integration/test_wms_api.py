@@ -12,6 +12,7 @@ from api.wms import sign
 from db.ledger import MovementRequest, apply_movement
 from db.reservations import ReservationLine, reserve
 from db.tables import cycle_counts, movements, outbox, skus, stock_levels, wms_events
+from db.verify import check
 from domain.stock import MovementKind
 
 
@@ -215,3 +216,84 @@ def test_webhook_subscriptions_are_created_listed_and_deleted(client):
 def test_a_bad_subscription_is_422_naming_the_field(client, body, field):
     response = client.post("/v1/webhooks", json=body)
     assert response.status_code == 422 and response.json()["field"] == field
+
+
+async def test_booking_a_batch_in_bulk_writes_exactly_what_booking_it_one_event_at_a_time_writes(
+        engine, hot_store, new_sku, location):
+    """The same events, on two sets of skus alike: one set booked by the bulk path, the other
+    one event at a time. Answers, ledger rows, outbox messages and levels must match, the
+    refusals (damage beyond stock, an unknown sku, and what follows them at the same place)
+    included."""
+    from api.wms import Processor
+    from db.tables import outbox
+    from domain.wms import WmsEvent
+    from pydantic import TypeAdapter
+    from stocksaga.settings import Settings
+
+    async def world():
+        names = [await new_sku() for _ in range(4)]
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(stock_levels).values(sku=names[0], location_id=location, reorder_point=5))
+        return names
+
+    def events(names, tag):
+        def e(n, kind, payload):
+            return TypeAdapter(WmsEvent).validate_python(event(kind, location, payload, f"{tag}-{n}"))
+        a, b, c, d = names
+        return [e(0, "RECEIVING_COMPLETE", {"lines": [{"sku": a, "quantity": 6}, {"sku": b, "quantity": 2},
+                                                      {"sku": a, "quantity": 1}]}),
+                e(1, "DAMAGE_REPORT", {"sku": a, "quantity": 3, "reason": "dropped"}),  # 7 -> 4: below 5, low
+                e(2, "DAMAGE_REPORT", {"sku": b, "quantity": 5, "reason": "too many"}),  # only 2: refused
+                e(3, "RECEIVING_COMPLETE", {"lines": [{"sku": b, "quantity": 1}]}),  # after a refusal at b
+                e(4, "RECEIVING_COMPLETE", {"lines": [{"sku": "NO-SUCH-SKU", "quantity": 1}]}),
+                e(5, "DAMAGE_REPORT", {"sku": a, "quantity": 4, "reason": "all gone"}),  # 4 -> 0: out
+                e(6, "RECEIVING_COMPLETE", {"lines": [{"sku": c, "quantity": 9}]}),
+                e(0, "RECEIVING_COMPLETE", {"lines": [{"sku": d, "quantity": 1}]})]  # id 0 again: a conflict
+
+    async def written(names, tag):
+        async with engine.connect() as conn:
+            ledger = [(r.kind, names.index(r.sku), r.d_on_hand, r.d_damaged,
+                       r.idempotency_key.replace(tag, "T").replace(r.sku, "SKU"))
+                      for r in await conn.execute(sa.select(movements).where(movements.c.sku.in_(names))
+                                                  .order_by(movements.c.movement_id))]
+            messages = [(r.topic, names.index(r.ordering_key), r.payload["available"])
+                        for r in await conn.execute(sa.select(outbox).where(outbox.c.ordering_key.in_(names))
+                                                    .order_by(outbox.c.outbox_id))]
+            levels = sorted((names.index(r.sku), r.on_hand, r.damaged)
+                            for r in await conn.execute(sa.select(stock_levels).where(stock_levels.c.sku.in_(names))))
+        return ledger, messages, levels
+
+    def answers(results, names, tag):
+        text = json.dumps(results)
+        for n, name in enumerate(names):
+            text = text.replace(name, f"SKU{n}")
+        return json.loads(text.replace(tag, "T"))
+
+    processor = Processor(engine, hot_store, None, Settings(_env_file=None))
+    bulk_names, single_names = await world(), await world()
+    bulk = await processor.process_all(events(bulk_names, "bulk"))
+    single = [await processor._one(e) for e in events(single_names, "single")]
+    assert [r["status"] for r in bulk] == ["processed", "processed", "dead_letter", "processed", "dead_letter",
+                                           "processed", "processed", "conflict"], bulk
+    assert answers(bulk, bulk_names, "bulk") == answers(single, single_names, "single")
+    assert await written(bulk_names, "bulk") == await written(single_names, "single")
+    assert {t for t, *_ in (await written(bulk_names, "bulk"))[1]} == {"stock.low", "stock.out", "stock.back_in_stock"}
+    async with engine.connect() as conn:
+        for names in (bulk_names, single_names):
+            assert await check(conn, names[0]) == [] and await check(conn, names[1]) == []
+    assert await hot_store.drift(engine, bulk_names[0]) == []
+
+
+async def test_the_same_batch_sent_twice_at_once_books_every_event_once(client, engine, location):
+    import asyncio
+
+    names = [f"SKU-{uuid.uuid4().hex[:12]}" for _ in range(10)]
+    async with engine.begin() as conn:
+        await conn.execute(skus.insert(), [dict(sku=n, name="twice") for n in names])
+    batch = {"events": [event("RECEIVING_COMPLETE", location, {"lines": [{"sku": names[n % 10], "quantity": 1}]})
+                        for n in range(600)]}
+    first, second = [answer.json()["counts"] for answer in await asyncio.gather(
+        asyncio.to_thread(post, client, batch), asyncio.to_thread(post, client, batch))]
+    assert first["processed"] + second["processed"] == 600, (first, second)
+    assert first["duplicate"] + second["duplicate"] == 600
+    assert sum(client.get(f"/v1/stock/{name}").json()["on_hand"] for name in names) == 600
