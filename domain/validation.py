@@ -3,7 +3,7 @@
 The request models of every route (api/schemas.py, domain/wms.py) are built from the types
 below, so one rule holds for text at the edge: nothing Postgres cannot store (NUL) and no
 control characters where they make no sense, refused with a 422 naming the field before
-any saga starts. tests/integration/test_request_text.py walks the OpenAPI document and
+any saga starts. tests/integration/test_request_edges.py walks the OpenAPI document and
 fails for a string field of a request body that escapes them.
 """
 

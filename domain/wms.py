@@ -156,8 +156,9 @@ def variance_alert(expected: int, actual: int) -> bool:
     return variance > VARIANCE_ALERT_UNITS or variance > VARIANCE_ALERT_SHARE * expected
 
 
-def merge_lines(lines: list[SkuLine]) -> dict[str, int]:
-    """Quantity per sku, in first-seen order (a WMS may split one sku over several lines)."""
+def merge_lines(lines) -> dict[str, int]:
+    """Quantity per sku, in first-seen order (a WMS may split one sku over several lines), of
+    anything with a sku and a quantity: event lines, an order's lines."""
     merged: dict[str, int] = {}
     for line in lines:
         merged[line.sku] = merged.get(line.sku, 0) + line.quantity

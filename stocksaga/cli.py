@@ -10,17 +10,18 @@ import uvicorn
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
-from api.app import create_app
 from db import apikeys, demo, migrate, queries, verify
 from db.hotstore import HotStore
-from stocksaga import forecast_cli, import_demand, schedules, telemetry
+from stocksaga import import_demand, telemetry
 from domain import access
 from domain.errors import InvalidInput
-from domain.forecasting import SEASON_LENGTH
-from stocksaga.devstack import run_dev
 from stocksaga.progress import progress
 from stocksaga.settings import Settings
-from workers.main import main as worker_main
+
+# The API, the worker, the dev stack and the forecasting commands are imported by their own
+# subcommand only: each pulls in most of the code (statsmodels and the API alone take two
+# seconds), and every other command (verify, keys, migrate ...) starts in a fraction of it.
+SEASON_LENGTHS = ("D", "M", "W")  # domain.forecasting.SEASON_LENGTH's keys (tests/unit/test_forecast_cli.py)
 
 
 def _engine(settings: Settings):
@@ -93,6 +94,8 @@ async def _demo(settings: Settings, sku_count: int) -> None:
 
 
 async def _schedules(settings: Settings) -> None:
+    from stocksaga import schedules  # noqa: PLC0415 (see SEASON_LENGTHS)
+
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await schedules.ensure(client, settings)
     print(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
@@ -199,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt = forecast.add_parser("backtest", help="accuracy of every method and the automatic choice on a holdout, "
                                               "and fill rate against stock at each service level")
     bt.add_argument("--csv", type=Path, required=True, help="demand history: sku, period_start, qty")
-    bt.add_argument("--freq", choices=sorted(SEASON_LENGTH), default="M", help="period length: day, week or month (sets the season)")
+    bt.add_argument("--freq", choices=SEASON_LENGTHS, default="M", help="period length: day, week or month (sets the season)")
     bt.add_argument("--horizon", type=_positive, default=12, help="periods held out at the end")
     bt.add_argument("--lead-time", type=_non_negative, default=1, help="supplier lead time in periods")
     bt.add_argument("--service-levels", type=_levels, default=(0.9, 0.95, 0.99), help="fill-rate targets, e.g. 0.9,0.95,0.99")
@@ -239,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     if args.command == "dev":
+        from stocksaga.devstack import run_dev  # noqa: PLC0415 (see SEASON_LENGTHS)
+
         return run_dev(settings, args)
     if args.command == "worker-health":
         return asyncio.run(_worker_health(settings, args.timeout))
@@ -247,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "worker":
         settings.require_database_url(), settings.require_redis_url()
         settings.refuse_weak_secrets()
+        from workers.main import main as worker_main  # noqa: PLC0415
+
         worker_main()
     elif args.command == "api":
         settings.require_database_url(), settings.require_redis_url()
@@ -263,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             uvicorn.run("api.app:create_app_from_env", factory=True, workers=args.workers, **where)
         else:
             telemetry.setup_tracing(settings, "stocksaga-api")
+            from api.app import create_app  # noqa: PLC0415
+
             uvicorn.run(create_app(settings), **where)
     elif args.command == "verify":
         hot = not args.no_hot_store and bool(settings.redis_url)
@@ -288,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.csv.is_file():
             print(f"error: --csv {args.csv}: no such file", file=sys.stderr)
             return 2
+        from stocksaga import forecast_cli  # noqa: PLC0415
+
         return forecast_cli.run(args.csv, args.freq, args.horizon, args.lead_time, args.service_levels, args.plot,
                                 args.min_nonzero)
     return 0

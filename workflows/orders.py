@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.workflow import ActivityCancellationType
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import (
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         PAYMENT_REFUNDED, TERMINAL, OrderStatus, PaymentVerdict, cancel_verdict, effective_progress, payment_verdict,
         refund_key, shipment_mismatch, shipment_step_refusal, step_key,
     )
+    from domain.wms import merge_lines
     from workflows.order_messages import CancelRequest, OrderView, PaymentEvent, ShipmentEvent, WarehouseStep
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
@@ -171,8 +172,8 @@ class OrderWorkflow:
         refusal = shipment_step_refusal(self._status, self._progress(), step.shipment_id, step.step)
         if refusal is None and step.shipment_id in self._plans:
             plan = self._plans[step.shipment_id]
-            refusal = shipment_mismatch(step.shipment_id, plan.location_id, _units(plan.lines), step.location_id,
-                                        step.lines)
+            refusal = shipment_mismatch(step.shipment_id, plan.location_id, merge_lines(plan.lines),
+                                        step.location_id, step.lines)
         if refusal is None and self._cancel is not None:
             refusal = "order is being cancelled"
         if refusal:
@@ -448,13 +449,6 @@ def _business_refusal(err: Exception) -> ApplicationError | None:
     A regular activity's error arrives wrapped in ActivityError, a local activity's as is."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return cause if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE else None
-
-
-def _units(lines: list[OrderLine]) -> dict[str, int]:
-    units: dict[str, int] = {}
-    for line in lines:
-        units[line.sku] = units.get(line.sku, 0) + line.quantity
-    return units
 
 
 def _failure_message(err: Exception) -> str:

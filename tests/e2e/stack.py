@@ -11,8 +11,9 @@ import time
 from stocksaga import embedded
 
 
-def start_dev(data_dir, ports) -> tuple[subprocess.Popen, list[str]]:
+def start_dev(data_dir, ports, settings: dict[str, str] | None = None) -> tuple[subprocess.Popen, list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "TEMPORAL_ADDRESS")}
+    env.update(settings or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "stocksaga.cli", "dev", "--data-dir", str(data_dir), "--api-port", str(ports["api"]),
          "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"])],

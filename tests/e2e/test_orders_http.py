@@ -19,8 +19,6 @@ from api.wms import sign
 from db.ledger import MovementRequest, apply_movement
 from db.tables import skus
 from domain.stock import MovementKind
-from stocksaga import embedded
-from tests.e2e.stack import dev_keys, exported_env, start_dev, stop_dev
 from workflows.orders import OrderWorkflow, ShipmentEvent
 
 pytestmark = pytest.mark.e2e
@@ -28,16 +26,10 @@ http = httpx.Client(timeout=30)  # carries the dev stack's admin key once `stack
 SHIP_TO_BERLIN = {"country": "DE", "postal_code": "10115", "latitude": 52.53, "longitude": 13.38, "speed": "standard"}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    ports = {"api": embedded.free_port(), "temporal": embedded.free_port(), "ui": embedded.free_port()}
-    data_dir = tmp_path_factory.mktemp("dev") / "data"
-    proc, lines = start_dev(data_dir, ports)
-    env = exported_env(lines)
-    keys = dev_keys(data_dir)
-    http.headers["Authorization"] = f"Bearer {keys['admin']}"
-    yield {"api": f"http://127.0.0.1:{ports['api']}", "env": env, "keys": keys}
-    stop_dev(proc, ports)
+@pytest.fixture(scope="module", autouse=True)
+def admin(stack):
+    """The dev stack (tests/e2e/conftest.py) and its admin key on this module's client."""
+    http.headers["Authorization"] = f"Bearer {stack['keys']['admin']}"
 
 
 def verify_clean(stack) -> None:
@@ -240,7 +232,8 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
     assert (at("FC-BER")["on_hand"], at("FC-BER")["damaged"]) == (38, 2)
     count = wms(api, wms_event("CYCLE_COUNT_ADJUSTMENT", "FC-BER",
                                {"sku": sku, "expected": 38, "actual": 37, "counted_by": "e2e"}))[0]
-    assert count["result"] == {"variance": -1, "alert": False} and at("FC-BER")["on_hand"] == 37
+    assert count["result"] == {"variance": -1, "alert": False, "on_hand_before": 38, "on_hand": 37}
+    assert at("FC-BER")["on_hand"] == 37
 
     transfer = {"transfer_id": f"T-{uuid.uuid4().hex[:6]}", "source": "FC-BER", "destination": "FC-LYS",
                 "lines": [{"sku": sku, "quantity": 6}]}

@@ -52,3 +52,10 @@ def test_a_missing_file_or_a_horizon_longer_than_the_history_exits_2(demand_file
     assert "no such file" in capsys.readouterr().err
     assert main(["forecast", "backtest", "--csv", str(demand_file), "--horizon", "30", "--plot", str(tmp_path / "p.png")]) == 2
     assert "too little history" in capsys.readouterr().err
+
+
+def test_the_cli_offers_every_period_length_forecasting_knows():
+    from domain.forecasting import SEASON_LENGTH
+    from stocksaga.cli import SEASON_LENGTHS
+
+    assert SEASON_LENGTHS == tuple(sorted(SEASON_LENGTH))
