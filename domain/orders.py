@@ -123,15 +123,14 @@ def cancel_refusal(status: OrderStatus, any_shipped: bool) -> str | None:
 def cancel_verdict(status: OrderStatus, any_shipped: bool, taken: tuple[str, str | None] | None,
                    cancelling: bool) -> str | None:
     """Why a running order refuses a cancel, or None if it takes it. A payment decided
-    before the cancel wins the race: succeeded, the order is allocated first (cancel it then,
-    and the refund is requested); failed, it ends as payment_failed."""
+    before the cancel wins the race: succeeded, the order is allocated first and the cancel
+    then follows the paid path (deallocate, refund requested); failed, it ends as
+    payment_failed and the cancel is refused."""
     refusal = cancel_refusal(status, any_shipped)
     if refusal is None and cancelling:
         refusal = "cancellation already requested"
-    if refusal is None and taken is not None and status in AWAITING_PAYMENT:
-        refusal = (f"payment {taken[1]} succeeded before this cancel; the order is being allocated: cancel it then "
-                   "and a refund is requested" if taken[0] == "succeeded"
-                   else "payment failed before this cancel; the order ends as payment_failed")
+    if refusal is None and taken is not None and taken[0] == "failed" and status in AWAITING_PAYMENT:
+        refusal = "payment failed before this cancel; the order ends as payment_failed"
     return refusal
 
 

@@ -48,6 +48,7 @@ ACTIVITY = dict(
 )
 PROGRESS = ("requested", "picked", "packed", "shipped")  # of one shipment
 PERSIST_WITHIN_HOLD = "persist-within-hold"  # workflow.patched: the hold's timer bounds the persist step
+PAID_BEFORE_CANCEL = "paid-before-cancel"  # workflow.patched: a payment taken first wins over a later cancel
 MOMENT = timedelta(milliseconds=1)
 
 
@@ -299,9 +300,11 @@ class OrderWorkflow:
         return True
 
     async def _await_payment(self) -> tuple[OrderStatus, str] | None:
-        """None once paid; otherwise the terminal status and why."""
+        """None once paid; otherwise the terminal status and why. A payment the order took
+        before a cancel wins: the order is allocated, then the cancel runs the paid path."""
         while True:
-            if self._cancel is not None:
+            paid_first = self._payment is not None and (self._cancel is None or workflow.patched(PAID_BEFORE_CANCEL))
+            if self._cancel is not None and not paid_first:
                 return OrderStatus.CANCELLED, self._cancel
             if self._payment is not None:
                 return None if self._payment.event == "succeeded" else (OrderStatus.PAYMENT_FAILED, "payment failed")

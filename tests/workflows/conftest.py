@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import Client, Interceptor, OutboundInterceptor
 from temporalio.service import RPCError
@@ -19,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
+from api.app import create_app
 from api.wms import Processor
 from db.tables import locations
 from stocksaga import embedded
@@ -78,6 +80,20 @@ async def worker(temporal_env, engine, hot_store):
                 await temporal_env.client.get_workflow_handle(workflow_id).terminate("the test is over")
             except RPCError:
                 pass  # it had ended
+
+
+API_KEY = "workflow-tests-admin-key-0123456789abcdefghij"
+
+
+@pytest.fixture
+def api(temporal_env, worker, database_url, redis_url, key_prefix):
+    """The real app (TestClient, admin key) on this module's test server and this test's worker."""
+    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
+                        temporal_address=temporal_env.client.service_client.config.target_host,
+                        temporal_namespace=temporal_env.client.namespace, task_queue=worker.task_queue,
+                        admin_api_key=API_KEY)
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        yield client
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from db import orders as pg_orders
 from db import wms as pg_wms
 from db.hotstore import HoldLine
@@ -20,18 +18,6 @@ from stocksaga.settings import Settings
 from tests.workflows.orders_helpers import assert_sound, ev, levels, start_order, stock
 from workflows.order_messages import WarehouseStep
 from workflows.orders import OrderWorkflow, PaymentEvent
-
-ADMIN_KEY = "lost-answers-admin-key-0123456789abcdefghij"
-
-
-@pytest.fixture
-def api(temporal_env, worker, database_url, redis_url, key_prefix):
-    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
-                        temporal_address=temporal_env.client.service_client.config.target_host,
-                        temporal_namespace=temporal_env.client.namespace, task_queue=worker.task_queue,
-                        admin_api_key=ADMIN_KEY)
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
-        yield client
 
 
 def order_of(sku: str, quantity: int) -> dict:
