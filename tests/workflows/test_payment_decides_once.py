@@ -26,7 +26,7 @@ async def refunds(engine, order_id: str) -> list[dict]:
 
 
 async def test_racing_payment_and_cancel_never_leave_a_cancelled_order_with_the_money(
-        temporal_env, worker, engine, hot_store, sku, location):
+        temporal_env, worker, engine, hot_store, sku, location, record_history):
     await stock(engine, hot_store, sku, location, 40)
     outcomes = set()
     for n in range(12):
@@ -40,6 +40,7 @@ async def test_racing_payment_and_cancel_never_leave_a_cancelled_order_with_the_
         assert cancelled == "cancelled", (paid, cancelled)
         if paid == "allocated":  # the payment was taken first: allocated, then the cancel's paid path refunds it
             outcomes.add("payment first")
+            await record_history(handle, "order-paid-then-cancelled-at-once")
         else:  # the cancel was taken first: the payment is refused and its money given back
             assert isinstance(paid, WorkflowUpdateFailedError) and paid.cause.type == PAYMENT_REFUNDED, paid
             outcomes.add("cancel first")
@@ -48,8 +49,8 @@ async def test_racing_payment_and_cancel_never_leave_a_cancelled_order_with_the_
     assert outcomes  # every run ended cancelled with its payment refunded, whichever came first
 
 
-async def test_a_payment_that_arrives_while_the_cancel_runs_is_refunded_once_for_its_ref(temporal_env, engine,
-                                                                                          hot_store, sku, location):
+async def test_a_payment_that_arrives_while_the_cancel_runs_is_refunded_once_for_its_ref(
+        temporal_env, engine, hot_store, sku, location, record_history):
     await stock(engine, hot_store, sku, location, 3)
     payment_answered = asyncio.Event()
     real = OrderActivities(engine, hot_store, 1_000_000)
@@ -84,6 +85,7 @@ async def test_a_payment_that_arrives_while_the_cancel_runs_is_refunded_once_for
     assert timeline[-1]["status"] == "cancelled"
     assert any((t.get("detail") or {}).get("refund_requested") == "psp-late" for t in timeline)
     await assert_sound(engine, hot_store, sku)
+    await record_history(handle, "order-payment-refunded-while-cancelling")
 
 
 async def test_a_payment_for_an_order_whose_saga_ended_is_answered_409_and_refunded_by_the_api(

@@ -43,7 +43,7 @@ async def shelf(engine, hot_store, sku, location):
 
 
 async def test_a_persist_that_always_fails_cannot_keep_the_units_past_the_hold(temporal_env, engine, hot_store,
-                                                                               shelf, location):
+                                                                               shelf, location, record_history):
     queue = f"tq-stuck-{shelf}"
     async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000,
                             stand_ins={"persist_order": persist_never_works}) as worker:
@@ -58,10 +58,11 @@ async def test_a_persist_that_always_fails_cannot_keep_the_units_past_the_hold(t
     pg, hot = await levels(engine, hot_store, shelf, location)
     assert pg["reserved"] == 0 and hot["reserved"] == 0
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, "order-expired-unrecorded")
 
 
-async def test_a_value_postgres_cannot_store_fails_at_once_and_the_order_is_rejected(temporal_env, engine, hot_store,
-                                                                                    shelf, location):
+async def test_a_value_postgres_cannot_store_fails_at_once_and_the_order_is_rejected(
+        temporal_env, engine, hot_store, shelf, location, record_history):
     queue = f"tq-bad-{shelf}"
     async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000,
                             stand_ins={"persist_order": persist_refuses_the_value}) as worker:
@@ -71,6 +72,7 @@ async def test_a_value_postgres_cannot_store_fails_at_once_and_the_order_is_reje
     assert ATTEMPTS[view.order_id] == 1  # not retried
     assert (await hot_store.levels(shelf))[location]["reserved"] == 0
     await assert_sound(engine, hot_store, shelf)
+    await record_history(handle, "order-rejected-unstorable")
 
 
 async def test_an_activity_failing_more_than_n_times_is_named_by_verify_until_it_stops(temporal_env, engine,
