@@ -136,6 +136,7 @@ class RequestRefund:
     reason: str | None = None
     status: str | None = "cancelled"  # None: a payment the order did not keep; its status stays
 
+
 async def _insert_order(conn, o: OrderInput, status: str, **fields) -> bool:
     return await pg_orders.insert_order(
         conn, order_id=o.order_id, customer_id=o.customer_id, status=status, lines=o.requested, shipping=o.shipping,
@@ -158,9 +159,10 @@ class OrderActivities:
         for trust_new in (True, False):
             try:
                 async with self.engine.begin() as conn:
-                    await pg_orders.lock(conn, o.order_id)  # a release in flight finishes first, and wins
-                    if await pg_orders.hold_has_expired(conn, req.expires_at):
-                        raise HoldExpired(o.order_id)  # its release may have run already: hold nothing
+                    # a release in flight finishes first; once the hold has expired, its release may
+                    # have run already: hold nothing
+                    if await pg_orders.lock(conn, o.order_id, req.expires_at):
+                        raise HoldExpired(o.order_id)
                     new = await _insert_order(conn, o, "reserved", expires_at=req.expires_at)
                     if o.from_hold:
                         for line in o.lines:

@@ -17,16 +17,14 @@ from db.queries import as_json
 from db.tables import backorders, order_events, orders, outbox, shipments
 
 
-async def lock(conn: AsyncConnection, order_id: str) -> None:
+async def lock(conn: AsyncConnection, order_id: str, expires_at: datetime | None = None) -> bool:
     """Serialise the transactions that write one order's holds (persist, release) for the
     rest of the caller's transaction: a release waits for a persist in flight to commit or
-    roll back, and so sees every hold it wrote."""
-    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"order:{order_id}", 0))))
-
-
-async def hold_has_expired(conn: AsyncConnection, expires_at: datetime) -> bool:
-    """Whether `expires_at` has passed by Postgres's clock."""
-    return bool(await conn.scalar(sa.select(sa.func.now() > sa.literal(expires_at, sa.DateTime(timezone=True)))))
+    roll back, and so sees every hold it wrote. Returns whether `expires_at` has passed by
+    Postgres's clock (in the same round trip)."""
+    locked = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"order:{order_id}", 0))
+    expired = sa.func.now() > sa.literal(expires_at, sa.DateTime(timezone=True)) if expires_at else sa.false()
+    return bool((await conn.execute(sa.select(locked, expired))).one()[1])
 
 
 async def insert_order(conn: AsyncConnection, **values) -> bool:

@@ -1,9 +1,12 @@
 """The order activities against real Postgres and Redis, called directly (no workflow)."""
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
+from temporalio.exceptions import ApplicationError
 
 from activities.orders import OrderActivities, OrderInput, OrderLine, PersistOrder
 from db import orders as pg_orders
@@ -46,3 +49,28 @@ async def test_a_reservation_id_already_used_is_replayed_not_retried_forever(eng
     assert await _holds(engine, reservation_id) == (1, 1)
     async with engine.connect() as conn:
         assert (await pg_orders.get(conn, req.order.order_id))["status"] == "reserved"
+
+
+async def test_a_persist_after_its_hold_expired_holds_nothing_and_is_not_retried(engine, hot_store, sku, location):
+    """The saga has given the units back (or is about to): a late attempt must not hold them again."""
+    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 5, f"rcv-{sku}"))
+    req = await _order(engine, sku, location, f"r-{uuid.uuid4().hex[:8]}")
+    late = replace(req, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    with pytest.raises(ApplicationError) as refused:
+        await OrderActivities(engine, hot_store, 1000).persist_order(late)
+    assert (refused.value.type, refused.value.non_retryable) == ("HoldExpired", True)
+    assert await _holds(engine, req.order.lines[0].reservation_id) == (0, 0)
+    async with engine.connect() as conn:
+        assert await pg_orders.get(conn, req.order.order_id) is None
+
+
+async def test_a_value_postgres_cannot_store_fails_the_activity_for_good(engine, hot_store, sku, location):
+    """A NUL in the shipping address that got past the API: InvalidInput, not retried."""
+    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 5, f"rcv-{sku}"))
+    req = await _order(engine, sku, location, f"r-{uuid.uuid4().hex[:8]}")
+    poisoned = replace(req, order=replace(req.order, shipping={"country": "US", "postal_code": "1\u00000"}))
+    with pytest.raises(ApplicationError) as refused:
+        await OrderActivities(engine, hot_store, 1000).persist_order(poisoned)
+    assert (refused.value.type, refused.value.non_retryable) == ("InvalidInput", True)
+    assert "cannot store" in str(refused.value)
+    assert await _holds(engine, req.order.lines[0].reservation_id) == (0, 0)
