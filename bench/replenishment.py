@@ -1,7 +1,7 @@
 """A whole replenishment run: every series forecast and a proposal stored where one is due,
 by ReplenishmentWorkflow on the Temporal CLI dev server with a real worker process.
 
-    .venv/bin/python -m bench.replenishment                    # the carparts data (2,674 series)
+    .venv/bin/python -m bench.replenishment [--csv FILE]       # the carparts data (2,674 series)
     .venv/bin/python -m bench.replenishment --synthetic 30000  # synthetic intermittent series
 
 Prints series per second, the run's wall time and the worker's peak memory (VmHWM).
@@ -30,6 +30,7 @@ from db.tables import skus
 from stocksaga import embedded, import_demand
 from workflows.replenishment import ReplenishmentWorkflow
 
+# The carparts data (GPL-3, not in this repository); where the development machines keep it.
 CARPARTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "carparts_monthly_demand.csv"
 
 
@@ -59,7 +60,9 @@ def peak_kib(pid: int) -> int:
     return 0
 
 
-async def main(count: int, batch_size: int, parallel: int) -> None:
+async def main(count: int, batch_size: int, parallel: int, csv: Path) -> None:
+    if not count and not csv.is_file():
+        raise SystemExit(f"no demand file at {csv}: pass the carparts data with --csv, or use --synthetic N")
     async with scratch_store() as (url, redis_url, tmp):
         engine = create_async_engine(url)
         await demo.load(engine, sku_count=0)
@@ -67,7 +70,7 @@ async def main(count: int, batch_size: int, parallel: int) -> None:
         if count:
             await synthetic(engine, count)
         else:
-            await import_demand.run(engine, CARPARTS, "FC-BER", create_skus=True)
+            await import_demand.run(engine, csv, "FC-BER", create_skus=True)
         async with engine.connect() as conn:
             series = await demand.count_keys(conn)
         print(f"loaded {series} series in {time.perf_counter() - began:.1f}s")
@@ -104,5 +107,6 @@ if __name__ == "__main__":
     parser.add_argument("--synthetic", type=int, default=0, help="this many synthetic series instead of carparts")
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--csv", type=Path, default=CARPARTS, help="demand history: sku, period_start, qty")
     args = parser.parse_args()
-    asyncio.run(main(args.synthetic, args.batch_size, args.parallel))
+    asyncio.run(main(args.synthetic, args.batch_size, args.parallel, args.csv))

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.wms import sign
 from bench.scratch import AUTH, BENCH_KEY, scratch_store
 from db import demo, verify
-from db.hotstore import HotStore
+from db.hotstore import HotStore, drop_prefix
 from db.tables import movements, stock_levels, wms_events
 from stocksaga import embedded
 
@@ -152,6 +152,9 @@ async def main(batch_count: int, size: int, clients: int, sku_count: int, lines:
             api.terminate()
             api.wait(15)
             await engine.dispose()
+            redis_client = aioredis.from_url(redis_url)
+            await drop_prefix(redis_client, prefix)  # its event markers would live a week
+            await redis_client.aclose()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """Demo data: four fulfilment centres and a few hundred skus with stock, booked through the
-ledger like any receipt (so `verify` holds). Loading twice changes nothing: every row is
-keyed, and every receipt is idempotent by its key."""
+ledger like any receipt (so `verify` holds), and two years of monthly demand history for
+each stocked place. Loading twice changes nothing: every row is keyed, every receipt is
+idempotent by its key, and the history is the same rows again."""
 
+import math
 import random
 from collections.abc import Callable
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db import demand
 from db.ledger import MovementRequest, apply_in
 from db.tables import locations, skus, stock_levels, suppliers
 from domain.stock import MovementKind
@@ -62,8 +66,39 @@ def demo_skus(count: int, seed: int = 7) -> list[dict]:
     ]
 
 
+# Demand history kinds, by sku number: what a buyer meets in real catalogues.
+DEMAND_KINDS = ("seasonal", "trending", "intermittent", "steady")
+HISTORY_MONTHS = 24
+
+
+def demo_demand(sku: str, number: int, location_id: str, until: date, months: int = HISTORY_MONTHS) -> list[dict]:
+    """Monthly demand of one demo sku at one place for the `months` before `until` (a first
+    of month): seasonal (a summer peak), trending (up about 5% a month), intermittent (most
+    months nothing) or steady, with noise; the same rows every time."""
+    rng = random.Random(f"{sku}@{location_id}")
+    kind = DEMAND_KINDS[number % len(DEMAND_KINDS)]
+    base = rng.choice([2, 4, 8, 15, 30])
+    rows = []
+    for back in range(months, 0, -1):
+        year, month = divmod(until.year * 12 + until.month - 1 - back, 12)
+        start = date(year, month + 1, 1)
+        if kind == "seasonal":
+            mean = base * (1 + 0.6 * math.cos(2 * math.pi * (start.month - 7) / 12))
+        elif kind == "trending":
+            mean = base * 1.05 ** (months - back)
+        elif kind == "intermittent":
+            mean = rng.choice([1, 2, 3]) if rng.random() < 0.25 else 0.0
+        else:
+            mean = base
+        quantity = max(round(rng.gauss(mean, 0.25 * mean)), 0) if mean else 0
+        rows.append({"sku": sku, "location_id": location_id, "period_start": start, "quantity": quantity})
+    return rows
+
+
 async def load(engine: AsyncEngine, sku_count: int = 300, progress: Callable[[int, int], None] | None = None) -> int:
-    """Load the demo catalogue and stock; returns how many receipts were newly booked."""
+    """Load the demo catalogue, stock and two years of demand history (so forecasts, plots
+    and replenishment proposals show something on the first start); returns how many
+    receipts were newly booked."""
     rng = random.Random(42)
     catalogue = demo_skus(sku_count)
     booked = 0
@@ -92,6 +127,13 @@ async def load(engine: AsyncEngine, sku_count: int = 300, progress: Callable[[in
                 )
         if progress and (n % 50 == 0 or n == len(catalogue)):
             progress(n, len(catalogue))
+    this_month = datetime.now(timezone.utc).date().replace(day=1)
+    async with engine.begin() as conn:
+        stocked = (await conn.execute(sa.select(stock_levels.c.sku, stock_levels.c.location_id)
+                                      .where(stock_levels.c.sku.in_([item["sku"] for item in catalogue])))).all()
+        numbers = {item["sku"]: n for n, item in enumerate(catalogue)}
+        await demand.import_rows(conn, [row for sku, location in stocked
+                                        for row in demo_demand(sku, numbers[sku], location, this_month)])
     return booked
 
 

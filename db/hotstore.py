@@ -31,6 +31,16 @@ _FIELDS = ("on_hand", "reserved", "allocated")
 IN_FLIGHT_SECONDS = 60.0  # a hold admitted in Redis this recently is still being persisted by its saga
 
 
+async def drop_prefix(client: aioredis.Redis, prefix: str) -> int:
+    """Delete every key under `prefix` (a test run's or a benchmark's throw-away store);
+    returns how many. Never point it at a prefix in use."""
+    keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+    async with client.pipeline(transaction=False) as pipe:  # one key a command: fine on a cluster
+        for key in keys:
+            pipe.unlink(key)
+        return sum(await pipe.execute())
+
+
 @dataclass(frozen=True)
 class HoldLine:
     reservation_id: str

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from db import apikeys, demo, migrate, queries, verify
 from db.hotstore import HotStore
 from stocksaga import import_demand, telemetry
+from stocksaga.dev_options import DESCRIPTION, add_dev_arguments
 from domain import access
 from domain.errors import InvalidInput
 from stocksaga.progress import progress
@@ -156,12 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stocksaga", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    dev = sub.add_parser("dev", help="bring up the whole system (Postgres, Redis, Temporal + UI, worker, API) with demo data")
-    dev.add_argument("--data-dir", type=Path, help="where data lives across restarts (default: DATA_DIR or ./.stocksaga)")
-    dev.add_argument("--api-port", type=int, help="API port (default: API_PORT or 8000)")
-    dev.add_argument("--temporal-port", type=int, help="Temporal frontend port (default: 7233)")
-    dev.add_argument("--ui-port", type=int, help="Temporal Web UI port (default: TEMPORAL_UI_PORT or 8233)")
-    dev.add_argument("--demo-skus", type=int, default=300, help="demo skus to load on first start (0: none)")
+    add_dev_arguments(sub.add_parser("dev", help="bring up the whole system (Postgres, Redis, Temporal + UI, worker, "
+                                                 "API) with demo data", description=DESCRIPTION))
 
     sub.add_parser("migrate", help="bring the database schema to the newest migration")
     sub.add_parser("worker", help="run a Temporal worker")

@@ -1,5 +1,5 @@
-"""Demand history from a CSV file `sku, period_start, qty` (as ../shared/data/
-carparts_monthly_demand.csv): one row per sku and period, an empty qty is missing.
+"""Demand history from a CSV file `sku, period_start, qty` (as a spreadsheet export, or
+the carparts benchmark data): one row per sku and period, an empty qty is missing.
 
 Rows that cannot be read are rejected with the line number and the reason, never
 guessed at; the caller reports them."""

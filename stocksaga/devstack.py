@@ -19,7 +19,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import create_async_engine
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.service import RPCError
 
 from db import apikeys, demo, migrate
 from domain import access
@@ -44,8 +45,29 @@ def dev_keys(data_dir: Path) -> dict[str, str]:
     return keys
 
 
+TEMPORAL_READY_SECONDS = 120
+
+
+async def _temporal(settings: Settings) -> Client:
+    """A client of the dev server once its frontend answers healthy: on a busy machine it
+    takes a while after the port opens ("Frontend is not healthy yet")."""
+    _say(f"waiting for the Temporal dev server at {settings.temporal_address} to be healthy "
+         f"(up to {TEMPORAL_READY_SECONDS} s)")
+    deadline = time.monotonic() + TEMPORAL_READY_SECONDS
+    while True:
+        try:
+            client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            await client.service_client.check_health()
+            return client
+        except (RuntimeError, RPCError, OSError) as err:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Temporal dev server at {settings.temporal_address} was not healthy after "
+                                   f"{TEMPORAL_READY_SECONDS} s ({err}); see its log") from err
+            await asyncio.sleep(0.5)
+
+
 async def _prepare(settings: Settings, demo_skus: int, keys: dict[str, str]) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await _temporal(settings)
     await schedules.ensure(client, settings)
     _say(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
     _say(f"schedule {schedules.REPLENISHMENT}: cron '{settings.replenishment_cron}' (run now: POST /v1/replenishment/runs)")
@@ -58,13 +80,26 @@ async def _prepare(settings: Settings, demo_skus: int, keys: dict[str, str]) -> 
             await apikeys.create(engine, role, f"dev {role}", token=token)
         if demo_skus and not await demo.is_loaded(engine):
             booked = await demo.load(engine, demo_skus, progress=lambda n, total: _say(f"demo data: {n}/{total} skus"))
-            _say(f"demo data loaded: {len(demo.LOCATIONS)} locations, {demo_skus} skus, {booked} receipts")
+            _say(f"demo data loaded: {len(demo.LOCATIONS)} locations, {demo_skus} skus, {booked} receipts, "
+                 f"{demo.HISTORY_MONTHS} months of demand history")
+            # a first replenishment run now, so forecasts and proposals are there to look at
+            await client.get_schedule_handle(schedules.REPLENISHMENT).trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+            _say("replenishment: a first run started (proposals at GET /v1/replenishment/proposals)")
         store = HotStore(redis_client, engine=engine, prefix=settings.redis_key_prefix)
         count = await store.rebuild(engine)
         _say(f"hot store rebuilt from Postgres: {count} skus")
     finally:
         await redis_client.aclose()
         await engine.dispose()
+
+
+def _command() -> str:
+    """How to call `stocksaga` from the current directory: the .venv the scripts made."""
+    here = Path(sys.executable).parent / "stocksaga"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
 
 
 class Stack:
@@ -168,10 +203,10 @@ def run_dev(settings: Settings, args: Namespace) -> int:
             + f"  Try: curl -H 'Authorization: Bearer {keys['operator']}' "
             f"http://127.0.0.1:{api_port}/v1/stock/DEMO-0001\n"
             "\n"
-            "  To run commands against this stack in another shell:\n"
+            "  To run commands against this stack in another shell (from this directory):\n"
             f"    export DATABASE_URL='{settings.database_url}' REDIS_URL='{settings.redis_url}' "
             f"TEMPORAL_ADDRESS='{settings.temporal_address}'\n"
-            "    stocksaga verify\n"
+            f"    {_command()} verify\n"
             "\n"
             "  Press Ctrl-C to stop.\n",
             flush=True,

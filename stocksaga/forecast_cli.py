@@ -12,7 +12,7 @@ from domain import backtest, forecasting
 from stocksaga import demand_csv
 from stocksaga.progress import progress
 
-REFERENCE = (  # single methods to compare with, as in ../shared/data/README.md
+REFERENCE = (  # single methods to compare with, as the carparts benchmark's reference figures list them
     ("naive", lambda h: h[:, -1]),
     ("mean", lambda h: h.mean(axis=1)),
     ("croston(0.1)", lambda h: forecasting.croston(h, 0.1)),

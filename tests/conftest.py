@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db import migrate
-from db.hotstore import HotStore
+from db.hotstore import HotStore, drop_prefix
 from db.tables import locations, skus
 from stocksaga import embedded
 from stocksaga.settings import Settings
@@ -89,8 +89,14 @@ async def redis_client(redis_url):
 
 
 @pytest.fixture(scope="session")
-def key_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}"
+async def key_prefix(redis_url) -> str:
+    """The session's own keys in Redis, deleted at its end: a Redis that keeps what every
+    run left would make every SCAN (hot-store rebuilds, hold sweeps) slower run by run."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    yield prefix
+    client = aioredis.from_url(redis_url)
+    await drop_prefix(client, prefix)
+    await client.aclose()
 
 
 @pytest.fixture

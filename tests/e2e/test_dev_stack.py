@@ -5,6 +5,7 @@ the API, loads demo data, stops cleanly on Ctrl-C, and keeps its data across a r
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -43,6 +44,20 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
         assert len(operator.get(f"{api}/v1/locations").json()) == 4
         assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 300
         assert operator.get(f"{api}/v1/stock/DEMO-0001").json()["on_hand"] > 0
+        # a buyer sees something on the first start: two years of demand, a forecast, proposals
+        place = operator.get(f"{api}/v1/stock/DEMO-0000").json()["locations"][0]["location_id"]
+        forecast = operator.get(f"{api}/v1/forecasts/DEMO-0000", params={"location": place})
+        assert forecast.status_code == 200 and len(forecast.json()["history"]) >= 24, forecast.text
+        assert operator.get(f"{api}/v1/forecasts/DEMO-0000/plot.png", params={"location": place}).content[:4] == \
+            b"\x89PNG"
+        deadline = time.monotonic() + 120
+        while not operator.get(f"{api}/v1/replenishment/proposals", params={"limit": 5}).json()["proposals"]:
+            assert time.monotonic() < deadline, "the first replenishment run made no proposals"
+            time.sleep(1)
+        # the command the printed hint shows works as printed
+        hint = next(line.strip() for line in lines if line.strip().endswith("stocksaga verify"))
+        printed = subprocess.run(hint.split(), env=exported_env(lines), capture_output=True, text=True)
+        assert printed.returncode == 0, printed.stdout + printed.stderr
 
         env = exported_env(lines)
         verify = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=env, capture_output=True, text=True)

@@ -293,16 +293,16 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     """The buyer's loop: import history, run the schedule now, approve a proposal, the
     supplier confirms, the goods are received, stock rises."""
     api = stack["api"]
-    wanted = {"21134203", "21030232", "21137137"}  # three carparts series with steady demand
-    source = (Path(__file__).resolve().parents[3] / "shared" / "data" / "carparts_monthly_demand.csv").read_text()
-    lines = [line for line in source.splitlines() if line.split(",")[0] in wanted]
+    steady = ["E2E-HIST-1", "E2E-HIST-2", "E2E-HIST-3"]  # 40 months of steady demand each, made up here
     history = tmp_path / "history.csv"
-    history.write_text("sku,period_start,qty\n" + "\n".join(lines) + "\n")
+    history.write_text("sku,period_start,qty\n" + "".join(
+        f"{sku},{2020 + m // 12}-{m % 12 + 1:02d}-01,{12 + (m * 7 + n * 3) % 9}\n"
+        for n, sku in enumerate(steady) for m in range(40)))
     imported = subprocess.run([sys.executable, "-m", "stocksaga.cli", "import-demand", "--csv", str(history),
                                "--location", "FC-LYS", "--create-skus", "--as-recent"],
                               env=stack["env"], capture_output=True,
                               text=True, timeout=120)
-    assert imported.returncode == 0 and "for 3 skus at FC-LYS" in imported.stdout, imported.stderr
+    assert imported.returncode == 0 and "for 3 skus at FC-LYS" in imported.stdout, imported.stdout + imported.stderr
     assert f"to {date.today().replace(day=1)}" in imported.stdout  # moved up to now, to meet the ledger's picks
 
     paused = http.post(f"{api}/v1/replenishment/runs", json={"action": "pause", "note": "stocktake"}, timeout=30)
@@ -311,7 +311,7 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     assert http.post(f"{api}/v1/replenishment/runs", json={"action": "backfill"}, timeout=30).json()["field"] == "end"
     assert http.post(f"{api}/v1/replenishment/runs", json={"action": "trigger"}, timeout=30).status_code == 202
     for _ in range(300):
-        found = http.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"]
+        found = http.get(f"{api}/v1/replenishment/proposals", params={"sku": steady[0]}).json()["proposals"]
         if found:
             break
         time.sleep(0.2)
@@ -323,16 +323,16 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     confirmed = http.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
     assert confirmed.json()["status"] == "confirmed", confirmed.text
     quantity = proposal["quantity"]
-    assert http.get(f"{api}/v1/stock/21134203/FC-LYS").json()["in_transit_in"] == quantity
-    wms(api, wms_event("RECEIVING_COMPLETE", "FC-LYS", {"lines": [{"sku": "21134203", "quantity": quantity}],
+    assert http.get(f"{api}/v1/stock/{steady[0]}/FC-LYS").json()["in_transit_in"] == quantity
+    wms(api, wms_event("RECEIVING_COMPLETE", "FC-LYS", {"lines": [{"sku": steady[0], "quantity": quantity}],
                                                         "purchase_order_id": po_id}))
     for _ in range(100):
-        if http.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity:
+        if http.get(f"{api}/v1/stock/{steady[0]}/FC-LYS").json()["on_hand"] == quantity:
             break
         time.sleep(0.1)
-    assert http.get(f"{api}/v1/stock/21134203/FC-LYS").json()["on_hand"] == quantity
-    assert http.get(f"{api}/v1/replenishment/proposals", params={"sku": "21134203"}).json()["proposals"][0]["status"] == "approved"
-    assert http.get(f"{api}/v1/forecasts/21134203/plot.png", params={"location": "FC-LYS"}).content[:4] == b"\x89PNG"
+    assert http.get(f"{api}/v1/stock/{steady[0]}/FC-LYS").json()["on_hand"] == quantity
+    assert http.get(f"{api}/v1/replenishment/proposals", params={"sku": steady[0]}).json()["proposals"][0]["status"] == "approved"
+    assert http.get(f"{api}/v1/forecasts/{steady[0]}/plot.png", params={"location": "FC-LYS"}).content[:4] == b"\x89PNG"
     verify_clean(stack)
 
 

@@ -180,7 +180,9 @@ def test_a_postgres_or_redis_that_is_down_is_a_503_not_a_500(database_url, redis
 
     closed = embedded.free_port()
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    no_postgres = make_url(database_url).set(host="127.0.0.1", port=closed).render_as_string(hide_password=False)
+    url = make_url(database_url)  # the embedded server is reached over a unix socket: a `host` query names it
+    no_postgres = url.set(host="127.0.0.1", port=closed, query={k: v for k, v in url.query.items() if k != "host"})
+    no_postgres = no_postgres.render_as_string(hide_password=False)
     with TestClient(create_app(app_settings(no_postgres, redis_url, key_prefix)), headers=admin) as down:
         answer = down.get(f"/v1/stock/{sku}")
         assert answer.status_code == 503 and answer.json()["error"] == "postgres_unavailable", answer.text

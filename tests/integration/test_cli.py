@@ -4,12 +4,14 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from db import demo
+from db.hotstore import drop_prefix
 from db.reservations import ReservationLine, reserve_in
 
 
@@ -19,12 +21,14 @@ def stocksaga(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-async def demo_db(fresh_database, redis_url):
+async def demo_db(fresh_database, redis_url, redis_client):
     url = await fresh_database()
     engine = create_async_engine(url)
     await demo.load(engine, sku_count=20)
-    yield engine, {"DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"cli{os.getpid()}"}
+    prefix = f"cli{uuid.uuid4().hex[:8]}"
+    yield engine, {"DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
     await engine.dispose()
+    await drop_prefix(redis_client, prefix)
 
 
 async def test_verify_passes_on_demo_data_and_names_the_invariant_a_tampered_row_breaks(demo_db):

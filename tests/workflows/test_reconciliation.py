@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
-from db.hotstore import HoldLine, HotStore
+from db.hotstore import HoldLine, HotStore, drop_prefix
 from db.reservations import ReservationLine, reserve
 from db.tables import locations, skus
 from stocksaga import embedded, schedules
@@ -25,7 +25,9 @@ async def own_store(fresh_database, redis_url):
     async with engine.begin() as conn:
         await conn.execute(locations.insert().values(location_id="FC-R", name="reconciled"))
         await conn.execute(skus.insert().values([{"sku": s, "name": s} for s in ("ORPHANED", "PERSISTED", "DRIFTED")]))
-    yield engine, HotStore(client, engine=engine, prefix=f"rec{uuid.uuid4().hex[:6]}")
+    store = HotStore(client, engine=engine, prefix=f"rec{uuid.uuid4().hex[:6]}")
+    yield engine, store
+    await drop_prefix(client, store.prefix)
     await client.aclose()
     await engine.dispose()
 
