@@ -14,7 +14,8 @@ from db import orders as pg_orders
 from db import reservations as pg_reservations
 from db.hotstore import HoldLine, HotStore
 from domain.errors import HoldExpired
-from domain.reservations import ReservationStatus
+from domain.orders import DEFAULT_HOLD_SECONDS
+from domain.reservations import LIVE, ReservationStatus
 from domain.stock import MovementKind
 
 
@@ -52,7 +53,7 @@ class OrderInput:
     backorders: list[Backorder] = field(default_factory=list)
     allow_split_shipment: bool = False
     allow_backorder: bool = False
-    hold_seconds: float = 15 * 60
+    hold_seconds: float = DEFAULT_HOLD_SECONDS
     payment_extension_seconds: float = 5 * 60
     from_hold: str | None = None  # a flash sale's hold the lines' units come from (db/reservations.hand_over_in)
 
@@ -288,7 +289,7 @@ class OrderActivities:
         """Undo one line by its state; returns the hot-store action that mirrors it."""
         if status is None:
             return "release"  # admitted in Redis, never persisted
-        if status in (ReservationStatus.ACTIVE, ReservationStatus.PAYMENT_PENDING):
+        if status in LIVE:
             action = "expire" if req.status == "expired" else "release"
             await pg_reservations.change_in(conn, line.reservation_id, action, actor="order-workflow", reason=req.reason)
             return "release"
@@ -313,7 +314,7 @@ class OrderActivities:
             await pg_orders.cancel_backorders(conn, req.order_id)
             held = await pg_reservations.of_order(conn, req.order_id)
             for r in sorted(held, key=lambda r: (r["sku"], r["location_id"], r["reservation_id"])):  # lock order
-                if ReservationStatus(r["status"]) in (ReservationStatus.ACTIVE, ReservationStatus.PAYMENT_PENDING):
+                if ReservationStatus(r["status"]) in LIVE:
                     released.append(await pg_reservations.change_in(conn, r["reservation_id"], "release",
                                                                     actor="order-workflow", reason=req.reason))
             await pg_orders.record(conn, req.order_id, "shipped", req.event_key, {"backorders_cancelled": req.reason},

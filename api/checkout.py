@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -17,6 +18,7 @@ from db.hotstore import HoldLine, HotStore
 from db.tables import locations, skus
 from domain import fulfillment
 from domain.errors import InsufficientStock, InvalidInput
+from domain.orders import order_workflow_id
 from stocksaga.settings import Settings
 from workflows.orders import OrderWorkflow, search_attributes
 
@@ -111,16 +113,21 @@ async def start(client: Client, settings: Settings, order_id: str, order: OrderI
         backorders, order.allow_split_shipment, order.allow_backorder, settings.hold_seconds,
         settings.payment_extension_minutes * 60,
     )
+    await start_saga(client, settings.task_queue, payload, f"Order {order_id} for {order.customer_id}: "
+                     + ", ".join(f"{l.quantity} x {l.sku} @ {l.location_id}" for l in lines))
+    return datetime.now(timezone.utc) + timedelta(seconds=settings.hold_seconds)
+
+
+async def start_saga(client: Client, task_queue: str, payload: OrderInput, summary: str) -> None:
+    """The one place an OrderWorkflow is started (checkout, flash-sale purchases). A repeat
+    of the same order id is a no-op, and never revives an order that has ended."""
     try:
         await client.start_workflow(
-            OrderWorkflow.run, payload, id=f"order-{order_id}", task_queue=settings.task_queue,
-            search_attributes=search_attributes(payload),
-            static_summary=f"Order {order_id} for {order.customer_id}: "
-                           + ", ".join(f"{l.quantity} x {l.sku} @ {l.location_id}" for l in lines),
-        )
+            OrderWorkflow.run, payload, id=order_workflow_id(payload.order_id), task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, search_attributes=search_attributes(payload),
+            static_summary=summary)
     except WorkflowAlreadyStartedError:
         pass  # a retry of a request that got this far
-    return datetime.now(timezone.utc) + timedelta(seconds=settings.hold_seconds)
 
 
 async def started(client: Client, order_id: str) -> tuple[list[OrderLine], list[Backorder], datetime] | None:
@@ -128,7 +135,7 @@ async def started(client: Client, order_id: str) -> tuple[list[OrderLine], list[
     expiry), read from the workflow's history; None if no saga was started. A retry that
     finds one answers with it: planning again could choose other locations (the stock moved
     since), whose reservation ids Redis would rightly refuse."""
-    handle = client.get_workflow_handle(f"order-{order_id}")
+    handle = client.get_workflow_handle(order_workflow_id(order_id))
     try:
         async for event in handle.fetch_history_events():
             began = event

@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import OrderInput, OrderLine
 from api.auth import allow, ADMIN, OPERATOR, STOREFRONT
+from api.checkout import start_saga
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
 from db import flash_sales as pg_sales
 from db.flashstore import FlashStore, Purchase
@@ -33,7 +34,6 @@ from api.errors import STATUS
 from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
 from stocksaga.settings import Settings
 from workflows.flash_sales import FlashSaleWorkflow, SaleInput
-from workflows.orders import OrderWorkflow, search_attributes
 
 router = APIRouter(prefix="/v1/flash-sales", tags=["flash sales"])
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200,
@@ -146,15 +146,9 @@ class FlashSales:
                              body.shipping.model_dump() if body.shipping else {}, hold_seconds=sale["hold_seconds"],
                              payment_extension_seconds=self.settings.payment_extension_minutes * 60,
                              from_hold=pg_sales.hold_id(sale["sale_id"]))
-        try:
-            await (await self.temporal()).start_workflow(
-                OrderWorkflow.run, payload, id=f"order-{won.order_id}", task_queue=self.settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a repeat never revives an ended order
-                search_attributes=search_attributes(payload),
-                static_summary=f"Flash sale {sale['sale_id']} order for {body.user_id}: "
-                               f"{won.quantity} x {sale['sku']} @ {sale['location_id']}")
-        except WorkflowAlreadyStartedError:
-            pass
+        await start_saga(await self.temporal(), self.settings.task_queue, payload,
+                         f"Flash sale {sale['sale_id']} order for {body.user_id}: "
+                         f"{won.quantity} x {sale['sku']} @ {sale['location_id']}")
         return {"order_id": won.order_id, "reservation_id": line.reservation_id, "sku": sale["sku"],
                 "location_id": sale["location_id"], "quantity": won.quantity, "pools": won.pools,
                 "expires_at": (datetime.now(timezone.utc) + timedelta(seconds=sale["hold_seconds"])).isoformat()}

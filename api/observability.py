@@ -15,7 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, His
 from api.auth import allow, OPERATOR
 from api.app_state import temporal_client
 from db import migrate, verify
-from db.tables import ORDER_STATUSES, orders, webhook_deliveries, wms_events
+from db.tables import orders, webhook_deliveries, wms_events
+from domain.orders import OrderStatus
 
 router = APIRouter(tags=["ops"])
 REGISTRY = CollectorRegistry()
@@ -47,7 +48,7 @@ async def metrics(request: Request) -> Response:
         settings = request.app.state.settings
         overdue, retrying = await verify.stuck(conn, settings.hold_overdue_grace_seconds,
                                                settings.activity_retry_alert_attempts)
-    for status in ORDER_STATUSES:
+    for status in OrderStatus:
         ORDERS.labels(status).set(counts.get(status, 0))
     for status in ("dead", "booked"):
         DEAD_LETTERS.labels(status).set(dead.get(status, 0))

@@ -21,7 +21,8 @@ from db import orders as pg_orders
 from db.hotstore import HoldLine
 from domain import validation
 from domain.orders import (
-    AWAITING_PAYMENT, PAYMENT_REFUNDED, OrderStatus, cancel_refusal, payment_refusal, refund_due, refund_key,
+    AWAITING_PAYMENT, PAYMENT_REFUNDED, OrderStatus, cancel_refusal, order_workflow_id, payment_refusal, refund_due,
+    refund_key,
 )
 from stocksaga import telemetry
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
@@ -159,7 +160,7 @@ async def get_order(order_id: str, conn: ConnDep, request: Request) -> dict:
     if order is not None:
         return order
     try:  # started but not persisted yet: ask the workflow
-        view = await (await temporal_client(request.app)).get_workflow_handle(f"order-{order_id}").query(OrderWorkflow.state)
+        view = await (await temporal_client(request.app)).get_workflow_handle(order_workflow_id(order_id)).query(OrderWorkflow.state)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return JSONResponse(status_code=404, content={"error": "unknown_order", "field": "order_id",
@@ -175,7 +176,7 @@ async def _update(request: Request, conn, order_id: str, update, arg, when_finis
     whose saga has ended."""
     validation.identifier("order_id", order_id)
     telemetry.bind(order_id=order_id)
-    handle = (await temporal_client(request.app)).get_workflow_handle(f"order-{order_id}")
+    handle = (await temporal_client(request.app)).get_workflow_handle(order_workflow_id(order_id))
     try:
         status = await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as err:

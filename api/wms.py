@@ -39,7 +39,8 @@ from db import wms_batch
 from db.hotstore import HoldLine, HotStore
 from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
-from domain.orders import step_key
+from domain.orders import order_workflow_id, step_key
+from domain.procurement import OPEN
 from stocksaga.settings import Settings
 from workflows.order_messages import WarehouseStep
 from workflows.orders import OrderWorkflow
@@ -199,7 +200,7 @@ class Processor:
         client = await self.temporal()
         for order_id, lines in by_order.items():
             try:
-                await client.get_workflow_handle(f"order-{order_id}").signal(OrderWorkflow.backorder_filled, lines)
+                await client.get_workflow_handle(order_workflow_id(order_id)).signal(OrderWorkflow.backorder_filled, lines)
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     raise
@@ -235,7 +236,7 @@ class Processor:
         po_id = event.payload.purchase_order_id
         async with self.engine.connect() as conn:
             po = await pg_procurement.get(conn, po_id)
-        if po is None or po["status"] not in pg_procurement.OPEN:
+        if po is None or po["status"] not in OPEN:
             return None
         if po["location_id"] != event.location_id:
             raise pg_wms.Refused(f"purchase order {po_id} is due at {po['location_id']}, not {event.location_id}")
@@ -256,7 +257,7 @@ class Processor:
         if known is not None:
             return known
         p = event.payload
-        handle = (await self.temporal()).get_workflow_handle(f"order-{p.order_id}")
+        handle = (await self.temporal()).get_workflow_handle(order_workflow_id(p.order_id))
         step = WarehouseStep(wms.ORDER_STEPS[event.event_type], p.shipment_id, p.tracking, event.event_id,
                              event.location_id, wms.merge_lines(p.lines) if p.lines else None)
         try:

@@ -25,6 +25,8 @@ from db.tables import reservations, stock_levels
 from db.verify import Violation
 from domain import validation
 from domain.errors import IdempotencyConflict, InsufficientStock
+from domain.reservations import HELD, HoldState, hold_state, hot_transitions
+from domain.stock import MovementKind, delta_for
 
 _LUA = Path(__file__).parent / "lua"
 _FIELDS = ("on_hand", "reserved", "allocated")
@@ -49,14 +51,20 @@ class HoldLine:
     quantity: int
 
 
-# action -> (from state, to state, take from bucket, put in bucket, also take on_hand)
-_TRANSITIONS = {
-    "release": ("reserved", "released", "reserved", "", False),
-    "confirm": ("reserved", "confirmed", "reserved", "allocated", False),
-    "deallocate": ("confirmed", "released", "allocated", "", False),
-    "pick": ("confirmed", "picked", "allocated", "", True),
-    "rollback": ("reserved", "", "reserved", "", False),
-}
+def _script_args(start: HoldState, end: HoldState | str, movement: MovementKind) -> tuple[str, str, str, str, bool]:
+    """What hold_transition.lua needs of a move: from state, to state, the bucket its units
+    leave, the bucket they enter, and whether they leave on_hand too (a pick)."""
+    delta = delta_for(movement, 1)
+    take = next((name for name in ("reserved", "allocated") if getattr(delta, name) < 0), "")
+    put = next((name for name in ("reserved", "allocated") if getattr(delta, name) > 0), "")
+    return start, end, take, put, delta.on_hand < 0
+
+
+# action -> (from state, to state, take from bucket, put in bucket, also take on_hand): the
+# domain's reservation machine (domain/reservations.py), and a rollback that forgets a hold
+# admitted by a request that could not start its saga.
+_TRANSITIONS = {action: _script_args(start, end, movement) for action, (start, end, movement) in hot_transitions().items()}
+_TRANSITIONS["rollback"] = _script_args(HoldState.RESERVED, "", MovementKind.RELEASE)
 
 
 class HotStore:
@@ -227,7 +235,7 @@ class HotStore:
             if value is None:
                 continue
             parts = value.decode().split("|")
-            if len(parts) == 4 and parts[2] == "reserved" and float(parts[3]) < admitted_before:
+            if len(parts) == 4 and parts[2] == HoldState.RESERVED and float(parts[3]) < admitted_before:
                 name = key.decode()
                 sku = name.split("{", 1)[1].split("}", 1)[0]
                 found.append(HoldLine(name.split("}:", 1)[1], sku, parts[0], int(parts[1])))
@@ -276,7 +284,7 @@ class HotStore:
                 sa.select(reservations.c.reservation_id, reservations.c.sku, reservations.c.location_id,
                           reservations.c.quantity, reservations.c.status)
                 .where(reservations.c.sku.in_(skus),
-                       reservations.c.status.in_(("active", "payment_pending", "confirmed")))
+                       reservations.c.status.in_(HELD))
             )).all()
         fields: dict[str, dict[str, int]] = {sku: {} for sku in skus}
         for row in levels:
@@ -284,7 +292,7 @@ class HotStore:
             fields[row.sku][f"{row.location_id}|sellable"] = int(row.sellable)
         hold_values: dict[str, dict[str, str]] = {sku: {} for sku in skus}
         for h in holds:
-            state = "confirmed" if h.status == "confirmed" else "reserved"
+            state = hold_state(h.status)
             hold_values[h.sku][self.hold_key(h.sku, h.reservation_id)] = f"{h.location_id}|{h.quantity}|{state}"
 
         if not replace:
@@ -306,11 +314,11 @@ class HotStore:
             released = []
             for key, value in zip(stale, values):
                 loc, qty, state, *admitted = (value or b"||").decode().split("|")
-                if state == "reserved" and admitted and now - float(admitted[0]) < in_flight_seconds:
+                if state == HoldState.RESERVED and admitted and now - float(admitted[0]) < in_flight_seconds:
                     field = f"{loc}|reserved"
                     fields[sku][field] = fields[sku].get(field, 0) + int(qty)
-                elif state in ("reserved", "confirmed"):
-                    released.append((key, f"{loc}|{qty}|released"))
+                elif state in (HoldState.RESERVED, HoldState.CONFIRMED):
+                    released.append((key, f"{loc}|{qty}|{HoldState.RELEASED}"))
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key, value in released:
                     pipe.set(key, value, ex=self.event_ttl)

@@ -19,9 +19,9 @@ from db import orders as pg_orders
 from db.queries import as_json
 from db.tables import purchase_orders, suppliers
 from domain.errors import PurchaseOrderRefused
+from domain.procurement import OPEN
 from domain.stock import MovementKind
 
-OPEN = ("submitted", "confirmed", "partially_received")
 
 
 async def create(conn: AsyncConnection, po_id: str, supplier_id: str, location_id: str, lines: dict[str, int]) -> bool:

@@ -1,22 +1,37 @@
 """Table definitions (SQLAlchemy Core). Migrations in db/migrations create exactly these;
-tests/integration/test_schema.py checks that they agree."""
+tests/integration/test_schema.py checks that they agree, the CHECK constraints included.
+
+Every list of statuses, kinds and roles comes from its domain enum: `_one_of` builds the
+CHECK constraint from it and notes it in ONE_OF, which the schema test compares with the
+constraints a migrated database really has."""
+
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from domain.access import ROLES
+from domain.flash_sales import SaleMode, SaleStatus
+from domain.fulfillment import LocationType
+from domain.orders import BackorderStatus, OrderStatus, ShipmentStatus
+from domain.procurement import PurchaseOrderStatus
+from domain.replenishment import ProposalStatus
+from domain.reservations import ReservationStatus
+from domain.stock import BUCKETS, MovementKind
+from domain.webhooks import DeliveryStatus
+from domain.wms import EventStatus, TransferStatus
+
 metadata = sa.MetaData()
 
-BUCKET_COLUMNS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
-LOCATION_TYPES = ("fulfillment_center", "warehouse", "store", "dark_store")
-MOVEMENT_KINDS = ("receive", "reserve", "release", "confirm", "deallocate", "pick", "adjust", "damage",
-                  "transfer_out", "expect_in", "receive_in", "settle_out", "cancel_in")
-PO_STATUSES = ("submitted", "confirmed", "partially_received", "received", "short_closed", "cancelled")
-WMS_EVENT_STATUSES = ("processed", "dead", "booked")
-RESERVATION_STATUSES = ("active", "payment_pending", "confirmed", "fulfilled", "released", "expired")
+BUCKET_COLUMNS = BUCKETS
+ONE_OF: dict[str, tuple[str, ...]] = {}  # constraint name -> the values its column may take
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _one_of(table: str, column: str, values: type[StrEnum] | tuple[str, ...]) -> sa.CheckConstraint:
+    allowed = tuple(str(v) for v in values)
+    name = f"ck_{table}_{column}"
+    ONE_OF[name] = allowed
+    return sa.CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in allowed)})", name=name)
 
 
 def _now() -> sa.TextClause:
@@ -59,7 +74,7 @@ locations = sa.Table(
     sa.Column("utilisation", sa.Float, nullable=False, server_default="0"),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-    sa.CheckConstraint(_in("type", LOCATION_TYPES), name="ck_locations_type"),
+    _one_of("locations", "type", LocationType),
     sa.CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="ck_locations_latitude"),
     sa.CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="ck_locations_longitude"),
     sa.CheckConstraint("processing_capacity_per_day >= 0", name="ck_locations_capacity"),
@@ -104,7 +119,7 @@ movements = sa.Table(
     sa.ForeignKeyConstraint(
         ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_movements_stock_level"
     ),
-    sa.CheckConstraint(_in("kind", MOVEMENT_KINDS), name="ck_movements_kind"),
+    _one_of("movements", "kind", MovementKind),
     sa.Index("ix_movements_sku_location", "sku", "location_id", "movement_id"),
     sa.Index("ix_movements_reference", "reference_type", "reference_id"),
 )
@@ -125,7 +140,7 @@ reservations = sa.Table(
         ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_reservations_stock_level"
     ),
     sa.CheckConstraint("quantity > 0", name="ck_reservations_quantity"),
-    sa.CheckConstraint(_in("status", RESERVATION_STATUSES), name="ck_reservations_status"),
+    _one_of("reservations", "status", ReservationStatus),
     sa.Index("ix_reservations_sku_location_status", "sku", "location_id", "status"),
     sa.Index("ix_reservations_order", "order_id"),
 )
@@ -141,9 +156,6 @@ idempotency_records = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
 )
 
-ORDER_STATUSES = ("reserved", "payment_pending", "allocated", "picking", "packed", "backordered", "shipped",
-                  "cancelled", "expired", "payment_failed", "rejected")
-SHIPMENT_STATUSES = ("requested", "picked", "packed", "shipped", "cancelled")
 
 orders = sa.Table(
     "orders",
@@ -160,7 +172,7 @@ orders = sa.Table(
     sa.Column("reason", sa.Text),  # why it was cancelled, expired, failed or rejected
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-    sa.CheckConstraint(_in("status", ORDER_STATUSES), name="ck_orders_status"),
+    _one_of("orders", "status", OrderStatus),
     sa.Index("ix_orders_customer", "customer_id"),
     sa.Index("ix_orders_status", "status"),
 )
@@ -186,7 +198,7 @@ shipments = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="requested"),
     sa.Column("tracking", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-    sa.CheckConstraint(_in("status", SHIPMENT_STATUSES), name="ck_shipments_status"),
+    _one_of("shipments", "status", ShipmentStatus),
 )
 
 backorders = sa.Table(
@@ -204,7 +216,7 @@ backorders = sa.Table(
     sa.Column("reservation_id", sa.Text),  # the hold of the latest fill
     sa.CheckConstraint("quantity > 0", name="ck_backorders_quantity"),
     sa.CheckConstraint("filled >= 0 AND filled <= quantity", name="ck_backorders_filled"),
-    sa.CheckConstraint(_in("status", ("open", "filled", "cancelled")), name="ck_backorders_status"),
+    _one_of("backorders", "status", BackorderStatus),
     sa.UniqueConstraint("order_id", "sku", "location_id", name="uq_backorders_line"),
     sa.Index("ix_backorders_open", "sku", "location_id", "created_at", postgresql_where=sa.text("status = 'open'")),
 )
@@ -242,7 +254,7 @@ wms_events = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-    sa.CheckConstraint(_in("status", WMS_EVENT_STATUSES), name="ck_wms_events_status"),
+    _one_of("wms_events", "status", EventStatus),
     sa.Index("ix_wms_events_dead", "subject", "received_at", postgresql_where=sa.text("status <> 'processed'")),
 )
 
@@ -257,7 +269,7 @@ transfers = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="in_transit"),
     sa.Column("shipped_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True)),
-    sa.CheckConstraint(_in("status", ("in_transit", "partially_received", "received")), name="ck_transfers_status"),
+    _one_of("transfers", "status", TransferStatus),
     sa.CheckConstraint("source <> destination", name="ck_transfers_two_places"),
 )
 
@@ -306,7 +318,7 @@ webhook_deliveries = sa.Table(
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("last_error", sa.Text),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
-    sa.CheckConstraint(_in("status", ("pending", "delivered")), name="ck_webhook_deliveries_status"),
+    _one_of("webhook_deliveries", "status", DeliveryStatus),
     sa.Index("ix_webhook_deliveries_pending", "webhook_id", "ordering_key", "outbox_id",
              postgresql_where=sa.text("status = 'pending'")),
 )
@@ -344,7 +356,7 @@ purchase_orders = sa.Table(
     sa.Column("expected_at", sa.DateTime(timezone=True)),
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("reason", sa.Text),
-    sa.CheckConstraint(_in("status", PO_STATUSES), name="ck_purchase_orders_status"),
+    _one_of("purchase_orders", "status", PurchaseOrderStatus),
     sa.Index("ix_purchase_orders_open", "location_id", postgresql_where=sa.text(
         "status IN ('submitted', 'confirmed', 'partially_received')")),
 )
@@ -362,7 +374,6 @@ demand_imports = sa.Table(
     sa.CheckConstraint("quantity >= 0", name="ck_demand_imports_quantity"),
 )
 
-PROPOSAL_STATUSES = ("proposed", "approved", "rejected", "ordered")
 
 # What a replenishment run proposes to order, with its reasoning.
 proposals = sa.Table(
@@ -382,13 +393,11 @@ proposals = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("decided_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint("quantity > 0", name="ck_proposals_quantity"),
-    sa.CheckConstraint(_in("status", PROPOSAL_STATUSES), name="ck_proposals_status"),
+    _one_of("proposals", "status", ProposalStatus),
     sa.UniqueConstraint("run_id", "sku", "location_id", name="uq_proposals_run_line"),
     sa.Index("ix_proposals_status", "status", "created_at"),
 )
 
-FLASH_SALE_MODES = ("first_come", "lottery")
-FLASH_SALE_STATUSES = ("scheduled", "open", "drawn", "ended", "cancelled")
 
 # A flash sale: `quantity` units of a sku at a location, sold from pools between
 # starts_at and ends_at (first_come), or to winners drawn from the entries made in that
@@ -418,8 +427,8 @@ flash_sales = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.CheckConstraint("quantity > 0", name="ck_flash_sales_quantity"),
     sa.CheckConstraint("ends_at > starts_at", name="ck_flash_sales_window"),
-    sa.CheckConstraint(_in("mode", FLASH_SALE_MODES), name="ck_flash_sales_mode"),
-    sa.CheckConstraint(_in("status", FLASH_SALE_STATUSES), name="ck_flash_sales_status"),
+    _one_of("flash_sales", "mode", SaleMode),
+    _one_of("flash_sales", "status", SaleStatus),
 )
 
 # Lottery entries after the draw: each entrant's rank, and the round whose purchase window
@@ -435,7 +444,6 @@ flash_sale_entries = sa.Table(
     sa.UniqueConstraint("sale_id", "rank", name="uq_flash_sale_entries_rank"),
 )
 
-API_ROLES = ("storefront", "warehouse", "buyer", "operator", "admin")
 
 # Who may call the API: a key's SHA-256 (never the key), its role, and when it was revoked.
 api_keys = sa.Table(
@@ -447,7 +455,7 @@ api_keys = sa.Table(
     sa.Column("secret_hash", sa.Text, nullable=False, unique=True),  # hex SHA-256 of the whole key
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
-    sa.CheckConstraint(_in("role", API_ROLES), name="ck_api_keys_role"),
+    _one_of("api_keys", "role", ROLES),
 )
 
 # Activities still failing after ACTIVITY_RETRY_ALERT_ATTEMPTS attempts: the worker writes a

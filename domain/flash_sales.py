@@ -6,6 +6,20 @@ import math
 import random
 import zlib
 from collections.abc import Iterable
+from enum import StrEnum
+
+
+class SaleStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    DRAWN = "drawn"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+class SaleMode(StrEnum):
+    FIRST_COME = "first_come"
+    LOTTERY = "lottery"
 
 
 def split(quantity: int, pools: int) -> list[int]:

@@ -16,10 +16,18 @@ Score of shipping from a location (lower is better), with these weights:
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 W_DAYS, W_COST, W_UTILISATION, W_DEPTH = 10.0, 1.0, 5.0, 2.0
 SHIPMENT_BASE_COST, COST_PER_KM, ABROAD_COST = 5.0, 0.002, 10.0
+class LocationType(StrEnum):
+    FULFILLMENT_CENTER = "fulfillment_center"
+    WAREHOUSE = "warehouse"
+    STORE = "store"
+    DARK_STORE = "dark_store"
+
+
 DAILY_REACH_KM = {"standard": 800.0, "expedited": 1500.0, "next_day": 3000.0}
 SPEED_COST_FACTOR = {"standard": 1.0, "expedited": 1.8, "next_day": 3.0}
 UNKNOWN_DISTANCE_KM = {True: 300.0, False: 3000.0}  # no coordinates: inside / outside the served regions

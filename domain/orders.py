@@ -47,6 +47,14 @@ def payment_refusal(status: OrderStatus, event: str) -> str | None:
     return None
 
 
+DEFAULT_HOLD_SECONDS = 15 * 60  # how long a checkout holds its units unpaid (HOLD_MINUTES)
+
+
+def order_workflow_id(order_id: str) -> str:
+    """The id of an order's OrderWorkflow: one per order, so a repeat never starts a second."""
+    return f"order-{order_id}"
+
+
 def step_key(order_id: str, step: str) -> str:
     """The idempotency key of one step of an order's saga (minted by its workflow, so every
     retry of the step carries the same one; the timeline records each step under it)."""
@@ -134,7 +142,22 @@ def cancel_verdict(status: OrderStatus, any_shipped: bool, taken: tuple[str, str
     return refusal
 
 
-SHIPMENT_PROGRESS = ("requested", "picked", "packed", "shipped")
+class ShipmentStatus(StrEnum):
+    REQUESTED = "requested"
+    PICKED = "picked"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+# The steps of one shipment, in order (a cancelled shipment leaves them).
+SHIPMENT_PROGRESS = (ShipmentStatus.REQUESTED, ShipmentStatus.PICKED, ShipmentStatus.PACKED, ShipmentStatus.SHIPPED)
+
+
+class BackorderStatus(StrEnum):
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
 
 
 def shipment_step_refusal(status: OrderStatus, progress: dict[str, str], shipment_id: str, step: str) -> str | None:

@@ -16,8 +16,16 @@ reached it.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
+
+class ProposalStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ORDERED = "ordered"
+
 
 WINDOW = 24  # periods of history the bootstrap draws from
 JITTER = 0.5  # lognormal spread, as a share of the log-spread of the demand sizes seen

@@ -29,6 +29,20 @@ class EventType(StrEnum):
     TRANSFER_RECEIVED = "TRANSFER_RECEIVED"
 
 
+class EventStatus(StrEnum):
+    """What became of an event: processed; dead (kept with its reason, to be tried again);
+    booked (its stock effects committed, a workflow still to be told)."""
+    PROCESSED = "processed"
+    DEAD = "dead"
+    BOOKED = "booked"
+
+
+class TransferStatus(StrEnum):
+    IN_TRANSIT = "in_transit"
+    PARTIALLY_RECEIVED = "partially_received"
+    RECEIVED = "received"
+
+
 ORDER_STEPS = {EventType.PICK_COMPLETE: "picked", EventType.PACK_COMPLETE: "packed", EventType.SHIP_COMPLETE: "shipped"}
 
 

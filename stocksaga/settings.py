@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.orders import DEFAULT_HOLD_SECONDS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -25,7 +27,7 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "stocksaga"
 
-    hold_minutes: float = Field(default=15.0, gt=0, description="How long a checkout hold lives")
+    hold_minutes: float = Field(default=DEFAULT_HOLD_SECONDS / 60, gt=0, description="How long a checkout hold lives")
     payment_extension_minutes: float = Field(default=5.0, ge=0)
     max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body (413 above it)")

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.stock import ReservationChangeInput, ReserveStockInput, StockActivities
     from domain.errors import NON_RETRYABLE
+    from domain.orders import DEFAULT_HOLD_SECONDS
 
 ACTIVITY_OPTIONS = dict(
     start_to_close_timeout=timedelta(seconds=30),
@@ -31,7 +32,7 @@ class HoldInput:
     sku: str
     location_id: str
     quantity: int
-    hold_seconds: float = 15 * 60
+    hold_seconds: float = DEFAULT_HOLD_SECONDS
     order_id: str | None = None
 
 

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import NON_RETRYABLE
     from domain.orders import (
         PAYMENT_REFUNDED, TERMINAL, OrderStatus, PaymentVerdict, cancel_verdict, effective_progress, payment_verdict,
-        refund_key, shipment_mismatch, shipment_step_refusal, step_key,
+        SHIPMENT_PROGRESS, refund_key, shipment_mismatch, shipment_step_refusal, step_key,
     )
     from domain.wms import merge_lines
     from workflows.order_messages import CancelRequest, OrderView, PaymentEvent, ShipmentEvent, WarehouseStep
@@ -46,7 +46,6 @@ ACTIVITY = dict(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
 )
-PROGRESS = ("requested", "picked", "packed", "shipped")  # of one shipment
 PERSIST_WITHIN_HOLD = "persist-within-hold"  # workflow.patched: the hold's timer bounds the persist step
 PAID_BEFORE_CANCEL = "paid-before-cancel"  # workflow.patched: a payment taken first wins over a later cancel
 MOMENT = timedelta(milliseconds=1)
@@ -163,7 +162,7 @@ class OrderWorkflow:
         order) or `repeat` (that step was taken already); the validator refuses a step out
         of order, for an unknown shipment, or for an order not (or no longer) being picked."""
         progress = self._progress()
-        repeat = PROGRESS.index(step.step) <= PROGRESS.index(progress[step.shipment_id])
+        repeat = SHIPMENT_PROGRESS.index(step.step) <= SHIPMENT_PROGRESS.index(progress[step.shipment_id])
         if not repeat:
             self._pending.append((step.step, ShipmentEvent(step.shipment_id, step.tracking)))
         return "repeat" if repeat else "accepted"
@@ -333,7 +332,7 @@ class OrderWorkflow:
                 continue
             step, event = self._ready()
             self._pending.remove((step, event))
-            if event.shipment_id not in by_id or PROGRESS.index(step) <= PROGRESS.index(self._shipments[event.shipment_id]):
+            if event.shipment_id not in by_id or SHIPMENT_PROGRESS.index(step) <= SHIPMENT_PROGRESS.index(self._shipments[event.shipment_id]):
                 continue  # unknown shipment (left to the warehouse-events dead letters), or a repeat
             order_status = self._status_after(event.shipment_id, step)
             await self._run(OrderActivities.record_shipment_step, ShipmentStep(
@@ -390,7 +389,7 @@ class OrderWorkflow:
         repeat, or one for an unknown shipment. A step ahead of its prerequisite waits."""
         for step, event in self._pending:
             done = self._shipments.get(event.shipment_id)
-            if done is None or PROGRESS.index(step) <= PROGRESS.index(done) + 1:
+            if done is None or SHIPMENT_PROGRESS.index(step) <= SHIPMENT_PROGRESS.index(done) + 1:
                 return step, event
         return None
 

@@ -24,13 +24,14 @@ with workflow.unsafe.imports_passed_through():
         ReceivePurchaseOrder,
     )
     from domain.errors import NON_RETRYABLE
+    from domain.orders import order_workflow_id
+    from domain.procurement import OPEN
 
 ACTIVITY = dict(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5),
                              non_retryable_error_types=NON_RETRYABLE),
 )
-OPEN = ("submitted", "confirmed", "partially_received")
 
 
 @dataclass
@@ -165,7 +166,7 @@ class ProcurementWorkflow:
         self._status = receipt.status
         for order_id, filled in fills_by_order(receipt.fills).items():
             try:
-                await workflow.get_external_workflow_handle(f"order-{order_id}").signal("backorder_filled", filled)
+                await workflow.get_external_workflow_handle(order_workflow_id(order_id)).signal("backorder_filled", filled)
             except Exception:  # noqa: BLE001 - the order has ended; its compensation released every hold of it
                 workflow.logger.warning("order %s has ended; its filled backorder was released with it", order_id)
 
