@@ -403,11 +403,21 @@ class OrderWorkflow:
 
     # --- compensations ---------------------------------------------------------------
     async def _compensate(self, status: OrderStatus, reason: str) -> None:
+        """Every compensation runs, in reverse, whatever an earlier one did: one that fails for
+        good (after its retries) does not keep the units of the others. The failures are then
+        the workflow's own failure, visible in the Web UI and the SDK's metrics."""
         self._reason = reason
         self._take_fills()
+        failed = []
         for compensation in reversed(self._compensations):
-            await asyncio.shield(asyncio.ensure_future(compensation(status, reason)))
-        self._set_status(status, {"reason": reason})
+            try:
+                await asyncio.shield(asyncio.ensure_future(compensation(status, reason)))
+            except (ActivityError, ApplicationError) as err:
+                failed.append(f"{compensation.__name__.strip('_')}: {_failure_message(err)}")
+        self._set_status(status, {"reason": reason, **({"compensations_failed": failed} if failed else {})})
+        if failed:
+            raise ApplicationError(f"order {status.value}, but its compensations failed: {'; '.join(failed)}",
+                                   failed, type="CompensationFailed", non_retryable=True)
 
     async def _release_everything(self, status: OrderStatus, reason: str) -> None:
         await self._run(OrderActivities.release_order, ReleaseOrder(

@@ -98,3 +98,29 @@ async def test_an_activity_failing_more_than_n_times_is_named_by_verify_until_it
         rows = (await conn.execute(sa.select(activity_retries).where(activity_retries.c.workflow_id == workflow_id))).all()
     # the persist was cut off by the hold: its row is cleared, or at the latest stops counting after its next attempt
     assert not rows or await noted() == [] or rows[0].retry_by.timestamp() < time.time() + 60
+
+
+@activity.defn(name="request_refund")
+async def refund_refused(req) -> None:
+    raise ApplicationError("the payment service refuses refunds today", type="PaymentServiceDown", non_retryable=True)
+
+
+async def test_every_compensation_runs_even_when_one_fails_and_the_failure_shows(temporal_env, engine, hot_store,
+                                                                                 shelf, location):
+    """A paid order is cancelled: the refund (compensated first) fails for good; the release of
+    its units still runs, and the workflow fails naming the refund."""
+    from temporalio.client import WorkflowFailureError
+
+    from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
+
+    async with build_worker(temporal_env.client, engine, hot_store, f"tq-comp-{shelf}", 1_000_000,
+                            stand_ins={"request_refund": refund_refused}) as worker:
+        handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 3)])
+        assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", "psp-c")) == "allocated"
+        assert await handle.execute_update(OrderWorkflow.cancel, CancelRequest("changed my mind")) == "cancelled"
+        with pytest.raises(WorkflowFailureError) as failed:
+            await asyncio.wait_for(handle.result(), 30)
+    assert "compensations failed: refund: PaymentServiceDown: the payment service refuses" in str(failed.value.cause)
+    pg, hot = await levels(engine, hot_store, shelf, location)
+    assert (pg["reserved"], pg["allocated"], hot["allocated"]) == (0, 0, 0)  # released after all
+    await assert_sound(engine, hot_store, shelf)
