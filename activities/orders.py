@@ -14,48 +14,9 @@ from db import orders as pg_orders
 from db import reservations as pg_reservations
 from db.hotstore import HoldLine, HotStore
 from domain.errors import HoldExpired
-from domain.orders import DEFAULT_HOLD_SECONDS
 from domain.reservations import LIVE, ReservationStatus
 from domain.stock import MovementKind
-
-
-@dataclass
-class OrderLine:
-    reservation_id: str
-    sku: str
-    location_id: str
-    quantity: int
-
-
-def fills_by_order(fills: list[dict]) -> dict[str, list[OrderLine]]:
-    """Backorder fills (db/orders.fill_backorders) as the lines each order is told of."""
-    by_order: dict[str, list[OrderLine]] = {}
-    for fill in fills:
-        by_order.setdefault(fill["order_id"], []).append(
-            OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"]))
-    return by_order
-
-
-@dataclass
-class Backorder:
-    sku: str
-    location_id: str
-    quantity: int
-
-
-@dataclass
-class OrderInput:
-    order_id: str
-    customer_id: str
-    lines: list[OrderLine]
-    requested: list[dict]  # the lines as asked: [{"sku": ..., "quantity": ...}]
-    shipping: dict
-    backorders: list[Backorder] = field(default_factory=list)
-    allow_split_shipment: bool = False
-    allow_backorder: bool = False
-    hold_seconds: float = DEFAULT_HOLD_SECONDS
-    payment_extension_seconds: float = 5 * 60
-    from_hold: str | None = None  # a flash sale's hold the lines' units come from (db/reservations.hand_over_in)
+from workflows.order_messages import Backorder, OrderInput, OrderLine
 
 
 @dataclass

@@ -13,16 +13,7 @@ from activities.stock import business_errors_are_final
 from db import orders as pg_orders
 from db import procurement as pg_procurement
 from db.hotstore import HoldLine, HotStore
-
-
-@dataclass
-class PurchaseOrderInput:
-    po_id: str
-    supplier_id: str
-    location_id: str
-    lines: dict[str, int]  # sku -> units ordered
-    confirm_deadline_seconds: float = 48 * 3600
-    simulated_confirm_seconds: float | None = None  # the simulated supplier confirms by itself after this
+from workflows.procurement_messages import PurchaseOrderInput
 
 
 @dataclass

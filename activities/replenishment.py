@@ -11,13 +11,11 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.procurement import PurchaseOrderInput
+from workflows.procurement_messages import PurchaseOrderInput
 from activities.stock import business_errors_are_final
 from db import demand
-from db import procurement as pg_procurement
 from db import proposals as pg_proposals
 from domain import backtest, forecasting, replenishment
-from domain.errors import PurchaseOrderRefused
 
 CHUNK = 250  # series forecast between heartbeats
 
@@ -185,24 +183,5 @@ class ReplenishmentActivities:
     async def approve(self, req: ApproveInput) -> PurchaseOrderInput:
         """Approve and turn into a purchase order (`PO-P{proposal_id}`), once; a repeat
         returns the same order. The caller starts its ProcurementWorkflow."""
-        return await approve_proposal(self.engine, req)
-
-
-async def approve_proposal(engine: AsyncEngine, req: ApproveInput) -> PurchaseOrderInput:
-    po_id = f"PO-P{req.proposal_id}"
-    async with engine.begin() as conn:
-        proposal = await pg_proposals.get(conn, req.proposal_id, lock=True)
-        if proposal is None:
-            raise PurchaseOrderRefused(po_id, f"no proposal {req.proposal_id}")
-        if proposal["status"] == "rejected":
-            raise PurchaseOrderRefused(po_id, f"proposal {req.proposal_id} was rejected")
-        supplier = await pg_procurement.supplier(conn, proposal["supplier_id"])
-        if supplier is None:
-            raise PurchaseOrderRefused(po_id, f"supplier {proposal['supplier_id']} does not exist")
-        if proposal["status"] == "proposed":
-            await pg_procurement.create(conn, po_id, proposal["supplier_id"], proposal["location_id"],
-                                        {proposal["sku"]: proposal["quantity"]})
-            await pg_proposals.decide(conn, req.proposal_id, "approved", req.decided_by, po_id)
-    return PurchaseOrderInput(po_id, proposal["supplier_id"], proposal["location_id"],
-                              {proposal["sku"]: proposal["quantity"]}, req.confirm_deadline_seconds,
-                              supplier["simulated_confirm_seconds"])
+        approved = await pg_proposals.approve(self.engine, req.proposal_id, req.decided_by)
+        return PurchaseOrderInput(**approved, confirm_deadline_seconds=req.confirm_deadline_seconds)

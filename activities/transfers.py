@@ -12,15 +12,6 @@ from db import wms as pg_wms
 
 
 @dataclass
-class TransferInput:
-    transfer_id: str
-    source: str
-    destination: str
-    lines: dict[str, int]  # sku -> units shipped
-    deadline_seconds: float
-
-
-@dataclass
 class LostAlert:
     transfer_id: str
     deadline_seconds: float

@@ -12,7 +12,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.orders import Backorder, OrderInput, OrderLine
+from workflows.order_messages import Backorder, OrderInput, OrderLine
 from api.schemas import OrderIn
 from db.hotstore import HoldLine, HotStore
 from db.tables import locations, skus

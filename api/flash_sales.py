@@ -21,7 +21,6 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.orders import OrderInput, OrderLine
 from api.auth import allow, ADMIN, OPERATOR, STOREFRONT
 from api.checkout import start_saga
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
@@ -34,6 +33,7 @@ from api.errors import STATUS
 from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
 from stocksaga.settings import Settings
 from workflows.flash_sales import FlashSaleWorkflow, SaleInput
+from workflows.order_messages import OrderInput, OrderLine
 
 router = APIRouter(prefix="/v1/flash-sales", tags=["flash sales"])
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200,

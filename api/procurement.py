@@ -11,7 +11,6 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.procurement import PurchaseOrderInput
 from api.auth import allow, BUYER, OPERATOR
 from api.app_state import temporal_client
 from api.deps import ConnDep
@@ -21,6 +20,7 @@ from db import queries
 from db.queries import as_json
 from db.tables import purchase_orders, suppliers
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
+from workflows.procurement_messages import PurchaseOrderInput
 from workflows.procurement import CloseRequest, Confirmation, ProcurementWorkflow
 
 router = APIRouter(prefix="/v1", tags=["procurement"])

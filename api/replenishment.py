@@ -10,7 +10,6 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.replenishment import ApproveInput, approve_proposal
 from api.auth import allow, BUYER, OPERATOR
 from api.app_state import temporal_client
 from api.deps import ConnDep
@@ -19,6 +18,7 @@ from db import proposals as pg_proposals
 from domain.errors import InvalidInput
 from stocksaga.schedules import REPLENISHMENT
 from workflows.procurement import ProcurementWorkflow
+from workflows.procurement_messages import PurchaseOrderInput
 
 router = APIRouter(prefix="/v1/replenishment", tags=["replenishment"])
 
@@ -99,8 +99,8 @@ async def approve(proposal_id: ProposalId, body: DecisionIn, request: Request, c
     if await pg_proposals.get(conn, proposal_id) is None:
         return _unknown(proposal_id)
     settings = request.app.state.settings
-    po = await approve_proposal(request.app.state.engine, ApproveInput(
-        proposal_id, body.decided_by, settings.po_confirmation_deadline_hours * 3600))
+    po = PurchaseOrderInput(**await pg_proposals.approve(request.app.state.engine, proposal_id, body.decided_by),
+                            confirm_deadline_seconds=settings.po_confirmation_deadline_hours * 3600)
     try:
         await (await temporal_client(request.app)).start_workflow(
             ProcurementWorkflow.run, po, id=f"po-{po.po_id}", task_queue=settings.task_queue,

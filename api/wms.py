@@ -26,8 +26,6 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.orders import fills_by_order
-from activities.transfers import TransferInput
 from api import errors
 from api.auth import allow, OPERATOR, WAREHOUSE
 from api.app_state import temporal_client
@@ -42,9 +40,10 @@ from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.orders import order_workflow_id, step_key
 from domain.procurement import OPEN
 from stocksaga.settings import Settings
-from workflows.order_messages import WarehouseStep
+from workflows.order_messages import WarehouseStep, fills_by_order
 from workflows.orders import OrderWorkflow
 from workflows.procurement import ProcurementWorkflow
+from workflows.transfer_messages import TransferInput
 from workflows.transfers import TransferWorkflow
 
 log = logging.getLogger("stocksaga.wms")

@@ -3,9 +3,12 @@ terms, and lead times learned from purchase orders actually received."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db import procurement as pg_procurement
 from db.queries import as_json
+from domain.errors import PurchaseOrderRefused
+from domain.replenishment import ProposalStatus
 from db.tables import backorders, proposals, purchase_orders, skus, stock_levels, suppliers
 
 LEARN_AFTER = 3  # received purchase orders before a supplier's lead time is learned from them
@@ -103,3 +106,26 @@ def _json(row: dict) -> dict:
     row = as_json(row)
     row["value"] = float(row["value"])
     return row
+
+
+async def approve(engine: AsyncEngine, proposal_id: int, decided_by: str) -> dict:
+    """Approve a proposal and create its purchase order (`PO-P{proposal_id}`), once: a repeat
+    answers the same order. Returns what starting its ProcurementWorkflow needs (po_id,
+    supplier_id, location_id, lines, simulated_confirm_seconds); PurchaseOrderRefused when
+    there is no such proposal, it was rejected, or its supplier is gone."""
+    po_id = f"PO-P{proposal_id}"
+    async with engine.begin() as conn:
+        proposal = await get(conn, proposal_id, lock=True)
+        if proposal is None:
+            raise PurchaseOrderRefused(po_id, f"no proposal {proposal_id}")
+        if proposal["status"] == ProposalStatus.REJECTED:
+            raise PurchaseOrderRefused(po_id, f"proposal {proposal_id} was rejected")
+        supplier = await pg_procurement.supplier(conn, proposal["supplier_id"])
+        if supplier is None:
+            raise PurchaseOrderRefused(po_id, f"supplier {proposal['supplier_id']} does not exist")
+        lines = {proposal["sku"]: proposal["quantity"]}
+        if proposal["status"] == ProposalStatus.PROPOSED:
+            await pg_procurement.create(conn, po_id, proposal["supplier_id"], proposal["location_id"], lines)
+            await decide(conn, proposal_id, ProposalStatus.APPROVED, decided_by, po_id)
+    return {"po_id": po_id, "supplier_id": proposal["supplier_id"], "location_id": proposal["location_id"],
+            "lines": lines, "simulated_confirm_seconds": supplier["simulated_confirm_seconds"]}

@@ -1,11 +1,51 @@
-"""What goes in and out of OrderWorkflow besides its input: payment and cancel Updates,
-warehouse signals, the state query. Kept out of the workflow module so the sandbox imports
-them once (passed through) instead of rebuilding the dataclasses for every workflow run."""
+"""What goes in and out of OrderWorkflow: its input, the payment and cancel Updates,
+warehouse signals, the state query. Plain dataclasses that the API, the activities and the
+workflow all import (nothing here imports them back); kept out of the workflow module so
+the sandbox imports them once (passed through) instead of rebuilding them for every run."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from activities.orders import OrderLine
+from domain.orders import DEFAULT_HOLD_SECONDS
+
+
+@dataclass
+class OrderLine:
+    reservation_id: str
+    sku: str
+    location_id: str
+    quantity: int
+
+
+def fills_by_order(fills: list[dict]) -> dict[str, list[OrderLine]]:
+    """Backorder fills (db/orders.fill_backorders) as the lines each order is told of."""
+    by_order: dict[str, list[OrderLine]] = {}
+    for fill in fills:
+        by_order.setdefault(fill["order_id"], []).append(
+            OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"]))
+    return by_order
+
+
+@dataclass
+class Backorder:
+    sku: str
+    location_id: str
+    quantity: int
+
+
+@dataclass
+class OrderInput:
+    order_id: str
+    customer_id: str
+    lines: list[OrderLine]
+    requested: list[dict]  # the lines as asked: [{"sku": ..., "quantity": ...}]
+    shipping: dict
+    backorders: list[Backorder] = field(default_factory=list)
+    allow_split_shipment: bool = False
+    allow_backorder: bool = False
+    hold_seconds: float = DEFAULT_HOLD_SECONDS
+    payment_extension_seconds: float = 5 * 60
+    from_hold: str | None = None  # a flash sale's hold the lines' units come from (db/reservations.hand_over_in)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import (
-        CancelBackorders, ConfirmOrder, OrderActivities, OrderInput, OrderLine, PersistOrder, RecordStatus,
+        CancelBackorders, ConfirmOrder, OrderActivities, PersistOrder, RecordStatus,
         ReleaseOrder, RequestPicking, RequestRefund, ShipmentPlan, ShipmentStep,
     )
     from domain.errors import NON_RETRYABLE
@@ -36,7 +36,9 @@ with workflow.unsafe.imports_passed_through():
         SHIPMENT_PROGRESS, refund_key, shipment_mismatch, shipment_step_refusal, step_key,
     )
     from domain.wms import merge_lines
-    from workflows.order_messages import CancelRequest, OrderView, PaymentEvent, ShipmentEvent, WarehouseStep
+    from workflows.order_messages import (
+        CancelRequest, OrderInput, OrderLine, OrderView, PaymentEvent, ShipmentEvent, WarehouseStep,
+    )
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")

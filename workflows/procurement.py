@@ -18,14 +18,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.orders import fills_by_order
     from activities.procurement import (
-        ClosePurchaseOrder, ConfirmPurchaseOrder, Escalation, ProcurementActivities, PurchaseOrderInput,
-        ReceivePurchaseOrder,
+        ClosePurchaseOrder, ConfirmPurchaseOrder, Escalation, ProcurementActivities, ReceivePurchaseOrder,
     )
     from domain.errors import NON_RETRYABLE
     from domain.orders import order_workflow_id
     from domain.procurement import OPEN
+    from workflows.order_messages import fills_by_order
+    from workflows.procurement_messages import PurchaseOrderInput
 
 ACTIVITY = dict(
     start_to_close_timeout=timedelta(seconds=30),

@@ -12,7 +12,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.transfers import LostAlert, TransferActivities, TransferInput
+    from activities.transfers import LostAlert, TransferActivities
+    from workflows.transfer_messages import TransferInput
     from domain.errors import NON_RETRYABLE
 
 ACTIVITY = dict(

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 from temporalio.exceptions import ApplicationError
 
-from activities.orders import OrderActivities, OrderInput, OrderLine, PersistOrder
+from activities.orders import OrderActivities, PersistOrder
+from workflows.order_messages import OrderInput, OrderLine
 from db import orders as pg_orders
 from db import reservations as pg_reservations
 from db.ledger import MovementRequest, apply_movement

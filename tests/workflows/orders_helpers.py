@@ -5,7 +5,7 @@ import uuid
 
 from pydantic import TypeAdapter
 
-from activities.orders import Backorder, OrderInput, OrderLine
+from workflows.order_messages import Backorder, OrderInput, OrderLine
 from db import orders as pg_orders
 from db import queries
 from db.hotstore import HoldLine

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import WorkflowUpdateFailedError
 
-from activities.procurement import PurchaseOrderInput
+from workflows.procurement_messages import PurchaseOrderInput
 from db import procurement as pg_procurement
 from db.tables import outbox, suppliers
 from tests.workflows.orders_helpers import assert_sound, ev, start_order
