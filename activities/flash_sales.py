@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
@@ -49,8 +49,9 @@ class Closed:
 
 
 class FlashSaleActivities:
-    def __init__(self, engine: AsyncEngine, hot_store: HotStore, rng: random.Random | None = None,
-                 settle_seconds: float = 30.0):
+    def __init__(
+        self, engine: AsyncEngine, hot_store: HotStore, rng: random.Random | None = None, settle_seconds: float = 30.0
+    ):
         self.engine = engine
         self.settle_seconds = settle_seconds  # how long closing waits for the orders of the last winners
         self.hot_store = hot_store
@@ -90,9 +91,10 @@ class FlashSaleActivities:
             state = await self.store.state(sale["sku"], req.sale_id)
             left = state["left"] if state else 0
             waiting = await pg_sales.waiting(conn, req.sale_id)
-            ends_at = datetime.now(timezone.utc) + timedelta(seconds=sale["purchase_window_seconds"])
-            users = await pg_sales.grant_windows(conn, req.sale_id, req.round,
-                                                 windows_to_grant(left, sale["per_user_limit"], waiting), ends_at)
+            ends_at = datetime.now(UTC) + timedelta(seconds=sale["purchase_window_seconds"])
+            users = await pg_sales.grant_windows(
+                conn, req.sale_id, req.round, windows_to_grant(left, sale["per_user_limit"], waiting), ends_at
+            )
         await self.store.grant(sale["sku"], req.sale_id, users, int(ends_at.timestamp() * 1000))
         async with self.engine.connect() as conn:
             waiting = await pg_sales.waiting(conn, req.sale_id)

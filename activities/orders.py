@@ -16,7 +16,7 @@ from db.hotstore import HoldLine, HotStore
 from domain.errors import HoldExpired
 from domain.reservations import LIVE, ReservationStatus
 from domain.stock import MovementKind
-from workflows.order_messages import Backorder, OrderInput, OrderLine
+from workflows.order_messages import OrderInput, OrderLine
 
 
 @dataclass
@@ -85,6 +85,7 @@ class ReleaseOrder:
 @dataclass
 class CancelBackorders:
     """A backordered order whose shipments have all left: cancel what is still backordered."""
+
     order_id: str
     reason: str
     event_key: str
@@ -101,8 +102,15 @@ class RequestRefund:
 
 async def _insert_order(conn, o: OrderInput, status: str, **fields) -> bool:
     return await pg_orders.insert_order(
-        conn, order_id=o.order_id, customer_id=o.customer_id, status=status, lines=o.requested, shipping=o.shipping,
-        allow_split_shipment=o.allow_split_shipment, allow_backorder=o.allow_backorder, **fields,
+        conn,
+        order_id=o.order_id,
+        customer_id=o.customer_id,
+        status=status,
+        lines=o.requested,
+        shipping=o.shipping,
+        allow_split_shipment=o.allow_split_shipment,
+        allow_backorder=o.allow_backorder,
+        **fields,
     )
 
 
@@ -128,26 +136,49 @@ class OrderActivities:
                     new = await _insert_order(conn, o, "reserved", expires_at=req.expires_at)
                     if o.from_hold:
                         for line in o.lines:
-                            await pg_reservations.hand_over_in(conn, o.from_hold, pg_reservations.ReservationLine(
-                                line.reservation_id, line.sku, line.location_id, line.quantity), actor="order-workflow")
+                            await pg_reservations.hand_over_in(
+                                conn,
+                                o.from_hold,
+                                pg_reservations.ReservationLine(
+                                    line.reservation_id, line.sku, line.location_id, line.quantity
+                                ),
+                                actor="order-workflow",
+                            )
                     await pg_reservations.reserve_in(
                         conn,
-                        [pg_reservations.ReservationLine(line.reservation_id, line.sku, line.location_id, line.quantity,
-                                                         o.order_id, req.expires_at) for line in o.lines],
-                        actor="order-workflow", max_quantity=self.max_line_quantity,
+                        [
+                            pg_reservations.ReservationLine(
+                                line.reservation_id,
+                                line.sku,
+                                line.location_id,
+                                line.quantity,
+                                o.order_id,
+                                req.expires_at,
+                            )
+                            for line in o.lines
+                        ],
+                        actor="order-workflow",
+                        max_quantity=self.max_line_quantity,
                         known_new=new and trust_new,  # a new order row: its holds are new too
                     )
-                    await pg_orders.open_backorders(conn, o.order_id,
-                                                    [(b.sku, b.location_id, b.quantity) for b in o.backorders])
-                    await pg_orders.record(conn, o.order_id, "reserved", req.event_key,
-                                           {"backordered": len(o.backorders)} if o.backorders else None)
+                    await pg_orders.open_backorders(
+                        conn, o.order_id, [(b.sku, b.location_id, b.quantity) for b in o.backorders]
+                    )
+                    await pg_orders.record(
+                        conn,
+                        o.order_id,
+                        "reserved",
+                        req.event_key,
+                        {"backordered": len(o.backorders)} if o.backorders else None,
+                    )
                 break
             except ledger.DuplicateKey:
                 if not trust_new:  # a reservation id used elsewhere: the second pass replays it
                     raise
         for line in o.lines:  # the API admitted these; after a hot-store rebuild they may be gone
-            await self.hot_store.mirror_hold(self.engine, HoldLine(line.reservation_id, line.sku, line.location_id,
-                                                                   line.quantity))
+            await self.hot_store.mirror_hold(
+                self.engine, HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity)
+            )
 
     @activity.defn(name="reject_order")
     @business_errors_are_final
@@ -164,8 +195,11 @@ class OrderActivities:
     @activity.defn(name="record_status")
     @business_errors_are_final
     async def record_status(self, req: RecordStatus) -> None:
-        fields = {k: v for k, v in (("expires_at", req.expires_at), ("payment_ref", req.payment_ref),
-                                    ("reason", req.reason)) if v is not None}
+        fields = {
+            k: v
+            for k, v in (("expires_at", req.expires_at), ("payment_ref", req.payment_ref), ("reason", req.reason))
+            if v is not None
+        }
         async with self.engine.begin() as conn:
             for reservation_id in req.start_payment:
                 await pg_reservations.change_in(conn, reservation_id, "start_payment", actor="order-workflow")
@@ -178,8 +212,10 @@ class OrderActivities:
         with `picking` each warehouse is asked to pick its shipment, all in one transaction."""
         steps = [("allocated", req.event_key, None)]
         async with self.engine.begin() as conn:
-            states = [await pg_reservations.change_in(conn, rid, "confirm", actor="order-workflow")
-                      for rid in await pg_reservations.in_lock_order(conn, req.reservation_ids)]
+            states = [
+                await pg_reservations.change_in(conn, rid, "confirm", actor="order-workflow")
+                for rid in await pg_reservations.in_lock_order(conn, req.reservation_ids)
+            ]
             if req.picking:
                 steps.append(await self._request_picking(conn, req.picking))
             await pg_orders.record_steps(conn, req.order_id, steps, payment_ref=req.payment_ref)
@@ -192,13 +228,23 @@ class OrderActivities:
         if not req.shipments:
             return "backordered", req.event_key, {"shipments": []}
         await pg_orders.add_shipments(conn, req.order_id, [(s.shipment_id, s.location_id) for s in req.shipments])
-        await pg_orders.enqueue_many(conn, [
-            ("warehouse.pick_requested", s.location_id,
-             {"order_id": req.order_id, "shipment_id": s.shipment_id, "location_id": s.location_id,
-              "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines]},
-             f"{req.event_key}:{s.shipment_id}")
-            for s in req.shipments
-        ])
+        await pg_orders.enqueue_many(
+            conn,
+            [
+                (
+                    "warehouse.pick_requested",
+                    s.location_id,
+                    {
+                        "order_id": req.order_id,
+                        "shipment_id": s.shipment_id,
+                        "location_id": s.location_id,
+                        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines],
+                    },
+                    f"{req.event_key}:{s.shipment_id}",
+                )
+                for s in req.shipments
+            ],
+        )
         return "picking", req.event_key, {"shipments": [s.shipment_id for s in req.shipments]}
 
     @activity.defn(name="record_shipment_step")
@@ -206,15 +252,22 @@ class OrderActivities:
     async def record_shipment_step(self, req: ShipmentStep) -> None:
         """PICK / PACK / SHIP of one shipment; a pick takes its units off the shelf."""
         async with self.engine.begin() as conn:
-            states = [await pg_reservations.change_in(conn, rid, "pick", actor="warehouse")
-                      for rid in await pg_reservations.in_lock_order(conn, req.reservation_ids)]
+            states = [
+                await pg_reservations.change_in(conn, rid, "pick", actor="warehouse")
+                for rid in await pg_reservations.in_lock_order(conn, req.reservation_ids)
+            ]
             await pg_orders.set_shipment(conn, req.order_id, req.shipment_id, req.step, req.tracking)
-            await pg_orders.record(conn, req.order_id, req.order_status, req.event_key,
-                                   {"shipment_id": req.shipment_id, "step": req.step})
+            await pg_orders.record(
+                conn, req.order_id, req.order_status, req.event_key, {"shipment_id": req.shipment_id, "step": req.step}
+            )
             if req.step == "shipped":
-                await pg_orders.enqueue(conn, "order.shipment_shipped", req.order_id,
-                                        {"order_id": req.order_id, "shipment_id": req.shipment_id,
-                                         "tracking": req.tracking}, req.event_key)
+                await pg_orders.enqueue(
+                    conn,
+                    "order.shipment_shipped",
+                    req.order_id,
+                    {"order_id": req.order_id, "shipment_id": req.shipment_id, "tracking": req.tracking},
+                    req.event_key,
+                )
         await self._hot(states, "pick")
 
     @activity.defn(name="release_order")
@@ -231,16 +284,24 @@ class OrderActivities:
             # A backorder filled just before this compensation may not have reached the
             # workflow's lines yet: every hold of the order in Postgres is undone too.
             lines = {line.reservation_id: line for line in req.lines}
-            lines.update({r["reservation_id"]: OrderLine(r["reservation_id"], r["sku"], r["location_id"], r["quantity"])
-                          for r in stored if r["reservation_id"] not in lines})
-            for line in sorted(lines.values(), key=lambda l: (l.sku, l.location_id, l.reservation_id)):
+            lines.update(
+                {
+                    r["reservation_id"]: OrderLine(r["reservation_id"], r["sku"], r["location_id"], r["quantity"])
+                    for r in stored
+                    if r["reservation_id"] not in lines
+                }
+            )
+            for line in sorted(lines.values(), key=lambda held: (held.sku, held.location_id, held.reservation_id)):
                 undo.append((line, await self._release_one(conn, line, known.get(line.reservation_id), req)))
             await pg_orders.cancel_backorders(conn, req.order_id)
-            await pg_orders.record(conn, req.order_id, req.status, req.event_key, {"reason": req.reason},
-                                   reason=req.reason)
+            await pg_orders.record(
+                conn, req.order_id, req.status, req.event_key, {"reason": req.reason}, reason=req.reason
+            )
         for line, action in undo:
             if action == "restock":
-                await self.hot_store.receive(line.sku, line.location_id, line.quantity, f"restock:{line.reservation_id}")
+                await self.hot_store.receive(
+                    line.sku, line.location_id, line.quantity, f"restock:{line.reservation_id}"
+                )
             elif action:
                 outcome = await self.hot_store.transition(line.sku, line.reservation_id, action)
                 if outcome not in ("done", "replayed", "unknown"):
@@ -252,16 +313,30 @@ class OrderActivities:
             return "release"  # admitted in Redis, never persisted
         if status in LIVE:
             action = "expire" if req.status == "expired" else "release"
-            await pg_reservations.change_in(conn, line.reservation_id, action, actor="order-workflow", reason=req.reason)
+            await pg_reservations.change_in(
+                conn, line.reservation_id, action, actor="order-workflow", reason=req.reason
+            )
             return "release"
         if status == ReservationStatus.CONFIRMED:
-            await pg_reservations.change_in(conn, line.reservation_id, "deallocate", actor="order-workflow", reason=req.reason)
+            await pg_reservations.change_in(
+                conn, line.reservation_id, "deallocate", actor="order-workflow", reason=req.reason
+            )
             return "deallocate"
         if status == ReservationStatus.FULFILLED:  # picked but not shipped: back on the shelf
-            await ledger.apply_in(conn, ledger.MovementRequest(
-                kind=MovementKind.RECEIVE, sku=line.sku, location_id=line.location_id, quantity=line.quantity,
-                idempotency_key=f"restock:{line.reservation_id}", reference_type="order", reference_id=req.order_id,
-                actor="order-workflow", reason=f"restocked: {req.reason}"))
+            await ledger.apply_in(
+                conn,
+                ledger.MovementRequest(
+                    kind=MovementKind.RECEIVE,
+                    sku=line.sku,
+                    location_id=line.location_id,
+                    quantity=line.quantity,
+                    idempotency_key=f"restock:{line.reservation_id}",
+                    reference_type="order",
+                    reference_id=req.order_id,
+                    actor="order-workflow",
+                    reason=f"restocked: {req.reason}",
+                ),
+            )
             return "restock"
         return ""  # already released or expired
 
@@ -276,10 +351,14 @@ class OrderActivities:
             held = await pg_reservations.of_order(conn, req.order_id)
             for r in sorted(held, key=lambda r: (r["sku"], r["location_id"], r["reservation_id"])):  # lock order
                 if ReservationStatus(r["status"]) in LIVE:
-                    released.append(await pg_reservations.change_in(conn, r["reservation_id"], "release",
-                                                                    actor="order-workflow", reason=req.reason))
-            await pg_orders.record(conn, req.order_id, "shipped", req.event_key, {"backorders_cancelled": req.reason},
-                                   reason=req.reason)
+                    released.append(
+                        await pg_reservations.change_in(
+                            conn, r["reservation_id"], "release", actor="order-workflow", reason=req.reason
+                        )
+                    )
+            await pg_orders.record(
+                conn, req.order_id, "shipped", req.event_key, {"backorders_cancelled": req.reason}, reason=req.reason
+            )
         await self._hot(released, "release")
 
     @activity.defn(name="request_refund")
@@ -289,9 +368,16 @@ class OrderActivities:
             if req.status is None:
                 await pg_orders.refund_payment(conn, req.order_id, req.payment_ref, req.reason or "", req.event_key)
                 return
-            await pg_orders.enqueue(conn, "payment.refund_requested", req.order_id,
-                                    {"order_id": req.order_id, "payment_ref": req.payment_ref}, req.event_key)
-            await pg_orders.record(conn, req.order_id, "cancelled", req.event_key, {"refund_requested": req.payment_ref})
+            await pg_orders.enqueue(
+                conn,
+                "payment.refund_requested",
+                req.order_id,
+                {"order_id": req.order_id, "payment_ref": req.payment_ref},
+                req.event_key,
+            )
+            await pg_orders.record(
+                conn, req.order_id, "cancelled", req.event_key, {"refund_requested": req.payment_ref}
+            )
 
     async def _hot(self, states: list, action: str) -> None:
         for state in states:

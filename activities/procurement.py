@@ -105,8 +105,9 @@ class ProcurementActivities:
         for sku, quantity in req.lines.items():
             await self.hot_store.adjust(sku, req.location_id, quantity, f"po:{req.po_id}:{req.event_id}:{sku}")
         for fill in fills:
-            await self.hot_store.mirror_hold(self.engine, HoldLine(fill["reservation_id"], fill["sku"],
-                                                                   fill["location_id"], fill["quantity"]))
+            await self.hot_store.mirror_hold(
+                self.engine, HoldLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"])
+            )
         return Receipt(po["status"], fills)
 
     @activity.defn(name="close_purchase_order")
@@ -122,6 +123,14 @@ class ProcurementActivities:
     async def escalate(self, req: Escalation) -> None:
         """The supplier has not confirmed by the deadline: tell the buyers."""
         async with self.engine.begin() as conn:
-            await pg_orders.enqueue(conn, "purchase_order.confirmation_overdue", req.po_id, {
-                "po_id": req.po_id, "supplier_id": req.supplier_id, "deadline_hours": req.deadline_seconds / 3600,
-            }, f"purchase_order.confirmation_overdue:{req.po_id}")
+            await pg_orders.enqueue(
+                conn,
+                "purchase_order.confirmation_overdue",
+                req.po_id,
+                {
+                    "po_id": req.po_id,
+                    "supplier_id": req.supplier_id,
+                    "deadline_hours": req.deadline_seconds / 3600,
+                },
+                f"purchase_order.confirmation_overdue:{req.po_id}",
+            )

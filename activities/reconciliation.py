@@ -44,19 +44,21 @@ class ReconciliationActivities:
         # the meantime are never wiped.
         missing = await self.hot_store.unloaded(self.engine)
         for start in range(0, len(missing), 200):
-            await self.hot_store.load(self.engine, missing[start:start + 200], replace=False)
+            await self.hot_store.load(self.engine, missing[start : start + 200], replace=False)
             activity.heartbeat(start)
         drifted = await self.hot_store.drift(self.engine)
         skus = sorted({v.sku for v in drifted})
         for start in range(0, len(skus), 200):
             # orders keep flowing while this runs: holds admitted moments ago stay held
-            await self.hot_store.load(self.engine, skus[start:start + 200], in_flight_seconds=IN_FLIGHT_SECONDS)
+            await self.hot_store.load(self.engine, skus[start : start + 200], in_flight_seconds=IN_FLIGHT_SECONDS)
             activity.heartbeat(start)
         await self.hot_store.redis.set(self.hot_store.drift_key(), len(drifted))  # for /metrics
         details = [str(v) for v in drifted[:100]]
         if missing:
-            details.append(f"{len(missing)} sku(s) missing from Redis loaded from Postgres: {', '.join(missing[:20])}"
-                           + (" ..." if len(missing) > 20 else ""))
+            details.append(
+                f"{len(missing)} sku(s) missing from Redis loaded from Postgres: {', '.join(missing[:20])}"
+                + (" ..." if len(missing) > 20 else "")
+            )
         return Report(len(drifted), details)
 
     @activity.defn(name="check_invariants")

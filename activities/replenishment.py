@@ -11,11 +11,11 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from workflows.procurement_messages import PurchaseOrderInput
 from activities.stock import business_errors_are_final
 from db import demand
 from db import proposals as pg_proposals
 from domain import backtest, forecasting, replenishment
+from workflows.procurement_messages import PurchaseOrderInput
 
 CHUNK = 250  # series forecast between heartbeats
 
@@ -92,15 +92,21 @@ class ReplenishmentActivities:
             total = await demand.count_keys(conn)
             pairs = await demand.keys(conn, 0, total)
             step = max(len(pairs) // run.calibration_sample, 1)
-            history, _ = await demand.history(conn, pairs[::step][:run.calibration_sample], run.freq,
-                                              date.fromisoformat(req.as_of))
+            history, _ = await demand.history(
+                conn, pairs[::step][: run.calibration_sample], run.freq, date.fromisoformat(req.as_of)
+            )
             supplier = (await pg_proposals.supplier_terms(conn)).get(run.default_supplier)
-        history = history[(history[:, -backtest.CALIBRATION_ORIGINS - 24:] > 0).sum(axis=1) >= 2]
+        history = history[(history[:, -backtest.CALIBRATION_ORIGINS - 24 :] > 0).sum(axis=1) >= 2]
         if not len(history):
             return 0.0
         lead = _lead_time(supplier, run.freq)[1] if supplier else 0
-        spreads = await asyncio.to_thread(backtest.calibrate_spreads, history, lead, (run.service_level,),
-                                          seed=self.seed if self.seed is not None else 11)
+        spreads = await asyncio.to_thread(
+            backtest.calibrate_spreads,
+            history,
+            lead,
+            (run.service_level,),
+            seed=self.seed if self.seed is not None else 11,
+        )
         return spreads[0]
 
     @activity.defn(name="forecast_batch")
@@ -125,7 +131,9 @@ class ReplenishmentActivities:
             activity.heartbeat(done, stored)
         return stored
 
-    async def _propose(self, conn, batch: BatchInput, pairs: list[tuple[str, str]], terms: dict[str, dict]) -> list[dict]:
+    async def _propose(
+        self, conn, batch: BatchInput, pairs: list[tuple[str, str]], terms: dict[str, dict]
+    ) -> list[dict]:
         run = batch.run
         history, _ = await demand.history(conn, pairs, run.freq, date.fromisoformat(batch.as_of))
         chosen = forecasting.forecast(history, horizon=12, period=forecasting.SEASON_LENGTH[run.freq])
@@ -138,37 +146,67 @@ class ReplenishmentActivities:
             if supplier is None or not history[i].any():
                 continue  # no one to order from, or no demand to plan for: nothing to propose
             lead_days, lead = _lead_time(supplier, run.freq)
-            per_period = float(chosen.paths[i, :lead + 1].mean())
+            per_period = float(chosen.paths[i, : lead + 1].mean())
             policy = replenishment.policy(history[i], per_period, lead, run.service_level, rng, batch.spread)
-            position = (place["on_hand"] + place["in_transit_in"] - place["reserved"] - place["allocated"]
-                        - int(place["backordered"]))
+            position = (
+                place["on_hand"]
+                + place["in_transit_in"]
+                - place["reserved"]
+                - place["allocated"]
+                - int(place["backordered"])
+            )
             eoq = None
             unit_cost = float(place["unit_cost"])
             if float(supplier["order_cost"]) > 0 and unit_cost > 0 and run.holding_cost_rate > 0:
                 yearly = per_period * 365 / demand.DAYS_PER_PERIOD[run.freq]
-                eoq = replenishment.economic_order_quantity(yearly, float(supplier["order_cost"]),
-                                                            unit_cost * run.holding_cost_rate)
-            quantity = replenishment.order_quantity(position, policy.reorder_point, policy.order_up_to,
-                                                    supplier["min_order_quantity"], supplier["pack_size"], eoq)
+                eoq = replenishment.economic_order_quantity(
+                    yearly, float(supplier["order_cost"]), unit_cost * run.holding_cost_rate
+                )
+            quantity = replenishment.order_quantity(
+                position,
+                policy.reorder_point,
+                policy.order_up_to,
+                supplier["min_order_quantity"],
+                supplier["pack_size"],
+                eoq,
+            )
             if quantity <= 0:
                 continue
-            rows.append(dict(
-                run_id=run.run_id, sku=sku, location_id=location, supplier_id=supplier["supplier_id"], quantity=quantity,
-                value=round(quantity * unit_cost, 2),
-                reasoning={
-                    "method": chosen.methods[i], "forecast_per_period": round(per_period, 3),
-                    "sigma_per_period": round(float(history[i][-24:].std()), 3), "period": run.freq,
-                    "lead_time_periods": lead, "lead_time_days": round(lead_days, 1),
-                    "lead_time_source": "learned" if "learned_lead_time_days" in supplier else "supplier",
-                    "lead_time_demand": round(policy.lead_time_demand, 2), "safety_stock": policy.safety_stock,
-                    "reorder_point": policy.reorder_point, "order_up_to": policy.order_up_to,
-                    "target_fill_rate": run.service_level, "level_spread": batch.spread,
-                    "economic_order_quantity": eoq,
-                    "position": {"on_hand": place["on_hand"], "in_transit_in": place["in_transit_in"],
-                                 "reserved": place["reserved"], "allocated": place["allocated"],
-                                 "backordered": int(place["backordered"]), "total": position},
-                    "history_until": batch.as_of,
-                }))
+            rows.append(
+                dict(
+                    run_id=run.run_id,
+                    sku=sku,
+                    location_id=location,
+                    supplier_id=supplier["supplier_id"],
+                    quantity=quantity,
+                    value=round(quantity * unit_cost, 2),
+                    reasoning={
+                        "method": chosen.methods[i],
+                        "forecast_per_period": round(per_period, 3),
+                        "sigma_per_period": round(float(history[i][-24:].std()), 3),
+                        "period": run.freq,
+                        "lead_time_periods": lead,
+                        "lead_time_days": round(lead_days, 1),
+                        "lead_time_source": "learned" if "learned_lead_time_days" in supplier else "supplier",
+                        "lead_time_demand": round(policy.lead_time_demand, 2),
+                        "safety_stock": policy.safety_stock,
+                        "reorder_point": policy.reorder_point,
+                        "order_up_to": policy.order_up_to,
+                        "target_fill_rate": run.service_level,
+                        "level_spread": batch.spread,
+                        "economic_order_quantity": eoq,
+                        "position": {
+                            "on_hand": place["on_hand"],
+                            "in_transit_in": place["in_transit_in"],
+                            "reserved": place["reserved"],
+                            "allocated": place["allocated"],
+                            "backordered": int(place["backordered"]),
+                            "total": position,
+                        },
+                        "history_until": batch.as_of,
+                    },
+                )
+            )
         return rows
 
     @activity.defn(name="auto_approvable")

@@ -65,8 +65,15 @@ class _Recording(ActivityInboundInterceptor):
                 if error is None:
                     await activity_retries.clear(self.owner.engine, info.workflow_id or "", info.activity_id)
                 else:
-                    await activity_retries.record(self.owner.engine, info.workflow_id or "", info.activity_id,
-                                                  info.activity_type, info.attempt, error, _next_within(info))
+                    await activity_retries.record(
+                        self.owner.engine,
+                        info.workflow_id or "",
+                        info.activity_id,
+                        info.activity_type,
+                        info.attempt,
+                        error,
+                        _next_within(info),
+                    )
         except Exception as err:  # noqa: BLE001 (best effort: the activity's own outcome is what matters)
             log.warning("could not note the retries of %s in %s: %s", info.activity_type, info.workflow_id, err)
 

@@ -14,8 +14,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db import ledger
-from db.failures import unstorable_value
 from db import reservations as pg_reservations
+from db.failures import unstorable_value
 from db.hotstore import HoldLine, HotStore
 from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.stock import MovementKind, delta_for
@@ -80,14 +80,20 @@ class StockActivities:
     @business_errors_are_final
     async def reserve_stock(self, req: ReserveStockInput) -> pg_reservations.ReservationState:
         line = pg_reservations.ReservationLine(req.reservation_id, req.sku, req.location_id, req.quantity, req.order_id)
-        [state] = await pg_reservations.reserve(self.engine, [line], actor="workflow", max_quantity=self.max_line_quantity)
-        await self.hot_store.mirror_hold(self.engine, HoldLine(req.reservation_id, req.sku, req.location_id, req.quantity))
+        [state] = await pg_reservations.reserve(
+            self.engine, [line], actor="workflow", max_quantity=self.max_line_quantity
+        )
+        await self.hot_store.mirror_hold(
+            self.engine, HoldLine(req.reservation_id, req.sku, req.location_id, req.quantity)
+        )
         return state
 
     @activity.defn(name="change_reservation")
     @business_errors_are_final
     async def change_reservation(self, req: ReservationChangeInput) -> pg_reservations.ReservationState:
-        state = await pg_reservations.change(self.engine, req.reservation_id, req.action, actor="workflow", reason=req.reason)
+        state = await pg_reservations.change(
+            self.engine, req.reservation_id, req.action, actor="workflow", reason=req.reason
+        )
         hot_action = {"expire": "release"}.get(req.action, req.action)
         if hot_action != "start_payment":
             outcome = await self.hot_store.transition(state.sku, req.reservation_id, hot_action)
@@ -103,9 +109,17 @@ class StockActivities:
         kind = MovementKind(req.kind)
         result = await ledger.apply_movement(
             self.engine,
-            ledger.MovementRequest(kind=kind, sku=req.sku, location_id=req.location_id, quantity=req.quantity,
-                                   idempotency_key=req.idempotency_key, reference_type=req.reference_type,
-                                   reference_id=req.reference_id, actor="workflow", reason=req.reason),
+            ledger.MovementRequest(
+                kind=kind,
+                sku=req.sku,
+                location_id=req.location_id,
+                quantity=req.quantity,
+                idempotency_key=req.idempotency_key,
+                reference_type=req.reference_type,
+                reference_id=req.reference_id,
+                actor="workflow",
+                reason=req.reason,
+            ),
             self.max_line_quantity,
         )
         on_hand_delta = delta_for(kind, req.quantity).on_hand

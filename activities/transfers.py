@@ -30,10 +30,23 @@ class TransferActivities:
             transfer = await pg_wms.transfer(conn, req.transfer_id)
             if transfer is None or transfer["status"] == "received":
                 return False
-            missing = {sku: v["shipped"] - v["received"] for sku, v in transfer["lines"].items()
-                       if v["shipped"] > v["received"]}
-            await pg_orders.enqueue(conn, "transfer.lost", req.transfer_id, {
-                "transfer_id": req.transfer_id, "source": transfer["source"], "destination": transfer["destination"],
-                "missing": missing, "shipped_at": transfer["shipped_at"], "deadline_hours": req.deadline_seconds / 3600,
-            }, f"transfer.lost:{req.transfer_id}")
+            missing = {
+                sku: v["shipped"] - v["received"]
+                for sku, v in transfer["lines"].items()
+                if v["shipped"] > v["received"]
+            }
+            await pg_orders.enqueue(
+                conn,
+                "transfer.lost",
+                req.transfer_id,
+                {
+                    "transfer_id": req.transfer_id,
+                    "source": transfer["source"],
+                    "destination": transfer["destination"],
+                    "missing": missing,
+                    "shipped_at": transfer["shipped_at"],
+                    "deadline_hours": req.deadline_seconds / 3600,
+                },
+                f"transfer.lost:{req.transfer_id}",
+            )
         return True

@@ -42,11 +42,23 @@ class WebhookActivities:
         return DeliveryRound(sum(results), len(results) - sum(results), handed)
 
     async def _send(self, http: httpx.AsyncClient, d: dict) -> bool:
-        body = json.dumps({"id": d["outbox_id"], "topic": d["topic"], "key": d["ordering_key"],
-                           "created_at": d["created_at"].isoformat(), "data": d["payload"]},
-                          separators=(",", ":"), default=str).encode()
-        headers = {"Content-Type": "application/json", "X-Stocksaga-Signature": signature(d["secret"], body),
-                   "X-Stocksaga-Event-Id": str(d["outbox_id"]), "X-Stocksaga-Topic": d["topic"]}
+        body = json.dumps(
+            {
+                "id": d["outbox_id"],
+                "topic": d["topic"],
+                "key": d["ordering_key"],
+                "created_at": d["created_at"].isoformat(),
+                "data": d["payload"],
+            },
+            separators=(",", ":"),
+            default=str,
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Stocksaga-Signature": signature(d["secret"], body),
+            "X-Stocksaga-Event-Id": str(d["outbox_id"]),
+            "X-Stocksaga-Topic": d["topic"],
+        }
         try:
             response = await http.post(d["url"], content=body, headers=headers)
             error = None if response.is_success else f"HTTP {response.status_code}"

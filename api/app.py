@@ -7,8 +7,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import (
-    auth, availability, catalog, checkout, errors, flash_sales, forecasts, keys, observability, orders, procurement,
-    replenishment, reports, stock, webhooks, wms,
+    auth,
+    availability,
+    catalog,
+    checkout,
+    errors,
+    flash_sales,
+    forecasts,
+    keys,
+    observability,
+    orders,
+    procurement,
+    replenishment,
+    reports,
+    stock,
+    webhooks,
+    wms,
 )
 from api.app_state import temporal_client
 from api.fastpath import FastPaths
@@ -28,13 +42,21 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
         app.state.settings = settings
         app.state.engine = create_async_engine(settings.require_database_url(), pool_size=10, max_overflow=20)
         redis_client = settings.redis_client()
-        app.state.hot_store = HotStore(redis_client, engine=app.state.engine, prefix=settings.redis_key_prefix,
-                                       event_ttl_seconds=settings.hot_store_event_ttl_seconds)
-        app.state.display = DisplayCache(app.state.hot_store, app.state.engine,
-                                         ttl_seconds=settings.availability_cache_ttl_seconds,
-                                         meta_ttl_seconds=settings.availability_meta_ttl_seconds)
-        app.state.flash_sales = flash_sales.FlashSales(app.state.engine, app.state.hot_store, settings,
-                                                       lambda: temporal_client(app))
+        app.state.hot_store = HotStore(
+            redis_client,
+            engine=app.state.engine,
+            prefix=settings.redis_key_prefix,
+            event_ttl_seconds=settings.hot_store_event_ttl_seconds,
+        )
+        app.state.display = DisplayCache(
+            app.state.hot_store,
+            app.state.engine,
+            ttl_seconds=settings.availability_cache_ttl_seconds,
+            meta_ttl_seconds=settings.availability_meta_ttl_seconds,
+        )
+        app.state.flash_sales = flash_sales.FlashSales(
+            app.state.engine, app.state.hot_store, settings, lambda: temporal_client(app)
+        )
         app.state.temporal = None  # connected on first use, so the API starts while Temporal is down
         app.state.sites = checkout.SiteCache()
         app.state.keys = auth.Keys(app.state.engine, settings)
@@ -52,6 +74,7 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
         **({} if settings.docs_are_public else {"openapi_url": None, "docs_url": None, "redoc_url": None}),
     )
     if not settings.docs_are_public:
+
         @app.get("/openapi.json", include_in_schema=False, dependencies=[auth.allow(*auth.ANY_ROLE)])
         async def openapi(request: Request) -> JSONResponse:
             return JSONResponse(request.app.openapi())
@@ -73,8 +96,11 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
     app.include_router(observability.router)
     wms.install(app)
 
-    return BodyLimit(FastPaths(app, traced=telemetry.tracing_enabled(settings)), settings.max_request_bytes,
-                     settings.wms_max_request_bytes)
+    return BodyLimit(
+        FastPaths(app, traced=telemetry.tracing_enabled(settings)),
+        settings.max_request_bytes,
+        settings.wms_max_request_bytes,
+    )
 
 
 def create_app_from_env() -> BodyLimit:

@@ -19,8 +19,11 @@ async def temporal_client(app: FastAPI) -> Client:
     if app.state.temporal is None:
         settings: Settings = app.state.settings
         try:
-            app.state.temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                                      interceptors=telemetry.temporal_interceptors(settings))
+            app.state.temporal = await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                interceptors=telemetry.temporal_interceptors(settings),
+            )
         except RuntimeError as err:
             raise TemporalUnavailable(f"cannot connect to Temporal at {settings.temporal_address}: {err}") from err
     return app.state.temporal

@@ -66,8 +66,12 @@ async def check(keys: Keys, token: str | None, allowed: frozenset[str], what: st
     if principal is None:
         raise AccessDenied(401, "unauthorized", "the API key is unknown or revoked")
     if not access.may(principal.role, allowed):
-        raise AccessDenied(403, "forbidden", f"a {principal.role} key may not {what}; "
-                                             f"it needs a key of role {' or '.join(sorted(allowed | {access.SUPERUSER}))}")
+        raise AccessDenied(
+            403,
+            "forbidden",
+            f"a {principal.role} key may not {what}; "
+            f"it needs a key of role {' or '.join(sorted(allowed | {access.SUPERUSER}))}",
+        )
     return principal
 
 
@@ -77,8 +81,9 @@ def allow(*roles: str):
     unknown = allowed - set(access.ROLES)
     assert not unknown, f"unknown roles {unknown}"
 
-    async def authorize(request: Request,
-                        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    async def authorize(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    ) -> Principal:
         what = f"{request.method} {request.scope.get('route').path if request.scope.get('route') else request.url.path}"
         return await check(request.app.state.keys, credentials.credentials if credentials else None, allowed, what)
 
@@ -98,8 +103,11 @@ def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 async def _denied(request: Request, err: AccessDenied) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
-    return JSONResponse(status_code=err.status, headers=headers,
-                        content={"error": err.error, "field": "Authorization", "message": err.message})
+    return JSONResponse(
+        status_code=err.status,
+        headers=headers,
+        content={"error": err.error, "field": "Authorization", "message": err.message},
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -39,8 +39,11 @@ async def list_skus(
     return {"skus": rows, "next_after": rows[-1]["sku"] if len(rows) == limit else None}
 
 
-@router.put("/locations/{location_id}", dependencies=[allow(ADMIN)],
-            summary="Add a location or change its fields (availability sees the change within AVAILABILITY_META_TTL_SECONDS)")
+@router.put(
+    "/locations/{location_id}",
+    dependencies=[allow(ADMIN)],
+    summary="Add a location or change its fields (availability sees the change within AVAILABILITY_META_TTL_SECONDS)",
+)
 async def put_location(location_id: LocationPath, body: LocationIn, request: Request) -> dict:
     if body.timezone not in _timezones():
         raise InvalidInput("timezone", f"{body.timezone!r} is not an IANA timezone name (e.g. Europe/Berlin)")
@@ -49,9 +52,17 @@ async def put_location(location_id: LocationPath, body: LocationIn, request: Req
         raise InvalidInput("shipping_methods", "each method may appear once")
     values = body.model_dump() | {"location_id": location_id}
     async with request.app.state.engine.begin() as conn:
-        row = (await conn.execute(pg_insert(locations).values(values).on_conflict_do_update(
-            index_elements=[locations.c.location_id], set_={k: v for k, v in values.items() if k != "location_id"})
-            .returning(locations))).one()
+        row = (
+            await conn.execute(
+                pg_insert(locations)
+                .values(values)
+                .on_conflict_do_update(
+                    index_elements=[locations.c.location_id],
+                    set_={k: v for k, v in values.items() if k != "location_id"},
+                )
+                .returning(locations)
+            )
+        ).one()
     return queries.as_json(dict(row._mapping))
 
 

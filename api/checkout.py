@@ -4,7 +4,7 @@ start the OrderWorkflow. Each step is idempotent by the order id, so a retried r
 
 import time
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from temporalio.client import Client
@@ -12,7 +12,6 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.order_messages import Backorder, OrderInput, OrderLine
 from api.schemas import OrderIn
 from db.hotstore import HoldLine, HotStore
 from db.tables import locations, skus
@@ -20,6 +19,7 @@ from domain import fulfillment
 from domain.errors import InsufficientStock, InvalidInput
 from domain.orders import order_workflow_id
 from stocksaga.settings import Settings
+from workflows.order_messages import Backorder, OrderInput, OrderLine
 from workflows.orders import OrderWorkflow, search_attributes
 
 
@@ -30,8 +30,8 @@ class Shortage(Exception):
     def body(self) -> dict:
         return {
             "error": "insufficient_stock",
-            "message": "not enough stock for: " + ", ".join(f"{s.sku} (requested {s.requested}, available {s.available})"
-                                                            for s in self.shortfalls),
+            "message": "not enough stock for: "
+            + ", ".join(f"{s.sku} (requested {s.requested}, available {s.available})" for s in self.shortfalls),
             "lines": [asdict(s) for s in self.shortfalls],
         }
 
@@ -40,8 +40,16 @@ async def load_sites(conn) -> list[fulfillment.Site]:
     rows = await conn.execute(sa.select(locations).where(locations.c.active))
     return [
         fulfillment.Site(
-            r.location_id, r.latitude, r.longitude, tuple(r.service_regions), r.hazmat, r.oversized, r.refrigerated,
-            {m["method"]: m["cutoff"] for m in r.shipping_methods}, r.timezone, r.utilisation,
+            r.location_id,
+            r.latitude,
+            r.longitude,
+            tuple(r.service_regions),
+            r.hazmat,
+            r.oversized,
+            r.refrigerated,
+            {m["method"]: m["cutoff"] for m in r.shipping_methods},
+            r.timezone,
+            r.utilisation,
         )
         for r in rows
     ]
@@ -65,26 +73,34 @@ async def load_items(conn, order: OrderIn) -> list[fulfillment.Item]:
     seen: dict[str, int] = {}
     for n, line in enumerate(order.lines):
         if line.sku in seen:
-            raise InvalidInput(f"lines[{n}].sku", f"{line.sku} appears in lines[{seen[line.sku]}] too; combine the quantities")
+            raise InvalidInput(
+                f"lines[{n}].sku", f"{line.sku} appears in lines[{seen[line.sku]}] too; combine the quantities"
+            )
         seen[line.sku] = n
     rows = {r.sku: r for r in await conn.execute(sa.select(skus).where(skus.c.sku.in_(list(seen)), skus.c.active))}
     for sku, n in seen.items():
         if sku not in rows:
             raise InvalidInput(f"lines[{n}].sku", f"unknown sku {sku}")
-    return [fulfillment.Item(line.sku, line.quantity, rows[line.sku].hazmat, rows[line.sku].oversized,
-                             rows[line.sku].refrigerated) for line in order.lines]
+    return [
+        fulfillment.Item(
+            line.sku, line.quantity, rows[line.sku].hazmat, rows[line.sku].oversized, rows[line.sku].refrigerated
+        )
+        for line in order.lines
+    ]
 
 
 async def plan(hot_store: HotStore, items, sites, order: OrderIn) -> fulfillment.Plan:
     stock = {(item.sku, loc): free for item in items for loc, free in (await hot_store.available(item.sku)).items()}
     s = order.shipping
     destination = fulfillment.Destination(s.country, s.postal_code, s.latitude, s.longitude, s.speed)
-    return fulfillment.choose(items, sites, stock, destination, datetime.now(timezone.utc),
-                              order.allow_split_shipment, order.allow_backorder)
+    return fulfillment.choose(
+        items, sites, stock, destination, datetime.now(UTC), order.allow_split_shipment, order.allow_backorder
+    )
 
 
-async def admit(engine, hot_store: HotStore, sites: SiteCache, order_id: str,
-                order: OrderIn) -> tuple[list[OrderLine], list[Backorder]]:
+async def admit(
+    engine, hot_store: HotStore, sites: SiteCache, order_id: str, order: OrderIn
+) -> tuple[list[OrderLine], list[Backorder]]:
     """Hold the whole order in Redis or raise Shortage. Reservation ids derive from the
     order id, so a retry re-admits the same holds instead of new ones."""
     async with engine.connect() as conn:
@@ -93,10 +109,14 @@ async def admit(engine, hot_store: HotStore, sites: SiteCache, order_id: str,
         chosen = await plan(hot_store, items, sites, order)
         if chosen.shortfalls:
             raise Shortage(chosen.shortfalls)
-        lines = [OrderLine(f"{order_id}-{n}", a.sku, a.location_id, a.quantity)
-                 for n, a in enumerate(chosen.assignments, start=1)]
+        lines = [
+            OrderLine(f"{order_id}-{n}", a.sku, a.location_id, a.quantity)
+            for n, a in enumerate(chosen.assignments, start=1)
+        ]
         try:
-            await hot_store.reserve_all([HoldLine(l.reservation_id, l.sku, l.location_id, l.quantity) for l in lines])
+            await hot_store.reserve_all(
+                [HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity) for line in lines]
+            )
             return lines, [Backorder(b.sku, b.location_id, b.quantity) for b in chosen.backorders]
         except InsufficientStock as short:
             if attempt:
@@ -105,17 +125,35 @@ async def admit(engine, hot_store: HotStore, sites: SiteCache, order_id: str,
     raise AssertionError("unreachable")
 
 
-async def start(client: Client, settings: Settings, order_id: str, order: OrderIn,
-                lines: list[OrderLine], backorders: list[Backorder]) -> datetime:
+async def start(
+    client: Client,
+    settings: Settings,
+    order_id: str,
+    order: OrderIn,
+    lines: list[OrderLine],
+    backorders: list[Backorder],
+) -> datetime:
     """Start the saga (a repeat of the same order id is a no-op); returns when the holds expire."""
     payload = OrderInput(
-        order_id, order.customer_id, lines, [line.model_dump() for line in order.lines], order.shipping.model_dump(),
-        backorders, order.allow_split_shipment, order.allow_backorder, settings.hold_seconds,
+        order_id,
+        order.customer_id,
+        lines,
+        [line.model_dump() for line in order.lines],
+        order.shipping.model_dump(),
+        backorders,
+        order.allow_split_shipment,
+        order.allow_backorder,
+        settings.hold_seconds,
         settings.payment_extension_minutes * 60,
     )
-    await start_saga(client, settings.task_queue, payload, f"Order {order_id} for {order.customer_id}: "
-                     + ", ".join(f"{l.quantity} x {l.sku} @ {l.location_id}" for l in lines))
-    return datetime.now(timezone.utc) + timedelta(seconds=settings.hold_seconds)
+    await start_saga(
+        client,
+        settings.task_queue,
+        payload,
+        f"Order {order_id} for {order.customer_id}: "
+        + ", ".join(f"{line.quantity} x {line.sku} @ {line.location_id}" for line in lines),
+    )
+    return datetime.now(UTC) + timedelta(seconds=settings.hold_seconds)
 
 
 async def start_saga(client: Client, task_queue: str, payload: OrderInput, summary: str) -> None:
@@ -123,9 +161,14 @@ async def start_saga(client: Client, task_queue: str, payload: OrderInput, summa
     of the same order id is a no-op, and never revives an order that has ended."""
     try:
         await client.start_workflow(
-            OrderWorkflow.run, payload, id=order_workflow_id(payload.order_id), task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, search_attributes=search_attributes(payload),
-            static_summary=summary)
+            OrderWorkflow.run,
+            payload,
+            id=order_workflow_id(payload.order_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=search_attributes(payload),
+            static_summary=summary,
+        )
     except WorkflowAlreadyStartedError:
         pass  # a retry of a request that got this far
 
@@ -147,8 +190,9 @@ async def started(client: Client, order_id: str) -> tuple[list[OrderLine], list[
             return None
         raise
     [payload] = await client.data_converter.decode(
-        began.workflow_execution_started_event_attributes.input.payloads, [OrderInput])
-    at = began.event_time.ToDatetime(tzinfo=timezone.utc)
+        began.workflow_execution_started_event_attributes.input.payloads, [OrderInput]
+    )
+    at = began.event_time.ToDatetime(tzinfo=UTC)
     return payload.lines, payload.backorders, at + timedelta(seconds=payload.hold_seconds)
 
 
@@ -164,7 +208,7 @@ async def forget_attempt(hot_store: HotStore, order_id: str, order: OrderIn, sit
             for rid in ids:
                 pipe.exists(hot_store.hold_key(line.sku, rid))
             found = await pipe.execute()
-        for rid, present in zip(ids, found):
+        for rid, present in zip(ids, found, strict=True):
             if present and await hot_store.transition(line.sku, rid, "rollback") == "done":
                 undone += 1
     return undone

@@ -46,9 +46,15 @@ def unavailable(service: str | None, err: BaseException) -> JSONResponse:
     """503 for a part that is down for now (restarting, failing over): the client sends the
     same request again (with the same Idempotency-Key, so nothing happens twice)."""
     reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-    return JSONResponse(status_code=503, headers={"Retry-After": "1"}, content={
-        "error": f"{service.lower()}_unavailable" if service else "service_unavailable", "field": None,
-        "message": f"{service or 'a backing service'} is unavailable ({reason}); send the request again"})
+    return JSONResponse(
+        status_code=503,
+        headers={"Retry-After": "1"},
+        content={
+            "error": f"{service.lower()}_unavailable" if service else "service_unavailable",
+            "field": None,
+            "message": f"{service or 'a backing service'} is unavailable ({reason}); send the request again",
+        },
+    )
 
 
 async def _database_error(request: Request, err: DBAPIError) -> JSONResponse:
@@ -57,8 +63,10 @@ async def _database_error(request: Request, err: DBAPIError) -> JSONResponse:
     reason = unstorable_value(err)
     if reason is None:
         raise err
-    return JSONResponse(status_code=422, content={"error": "invalid_input", "field": None,
-                                                  "message": f"a value cannot be stored: {reason}"})
+    return JSONResponse(
+        status_code=422,
+        content={"error": "invalid_input", "field": None, "message": f"a value cannot be stored: {reason}"},
+    )
 
 
 async def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -86,9 +94,11 @@ async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
     message = err.detail if isinstance(err.detail, str) else HTTPStatus(err.status_code).phrase
     if err.status_code == 400 and message == "There was an error parsing the body":
         message = "the body could not be parsed as JSON (too deeply nested, or not JSON)"
-    return JSONResponse(status_code=err.status_code, headers=getattr(err, "headers", None),
-                        content={"error": name, "field": "body" if err.status_code == 400 else None,
-                                 "message": message})
+    return JSONResponse(
+        status_code=err.status_code,
+        headers=getattr(err, "headers", None),
+        content={"error": name, "field": "body" if err.status_code == 400 else None, "message": message},
+    )
 
 
 def _field(loc: tuple) -> str:

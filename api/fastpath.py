@@ -66,9 +66,17 @@ class FastPaths:
             if span is not None:
                 span.set_attribute("http.response.status_code", status)
         payload = json.dumps(content, separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-            *[(k.lower().encode(), v.encode()) for k, v in headers.items()]]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     def _span(self, scope):
@@ -78,9 +86,16 @@ class FastPaths:
             return nullcontext()
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         return trace.get_tracer("stocksaga.fastpath").start_as_current_span(
-            f"POST {_ROUTE}", context=propagate.extract(carrier), kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": "POST", "http.route": _ROUTE, "url.path": scope["path"],
-                        "stocksaga.fast_path": True})
+            f"POST {_ROUTE}",
+            context=propagate.extract(carrier),
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "http.request.method": "POST",
+                "http.route": _ROUTE,
+                "url.path": scope["path"],
+                "stocksaga.fast_path": True,
+            },
+        )
 
 
 def _json_body(headers) -> bool:

@@ -9,7 +9,7 @@ OrderWorkflow starts with the sale's hold time.
 import math
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -21,35 +21,46 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import allow, ADMIN, OPERATOR, STOREFRONT
+from api.auth import ADMIN, OPERATOR, STOREFRONT, allow
 from api.checkout import start_saga
+from api.errors import STATUS
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
 from db import flash_sales as pg_sales
 from db.flashstore import FlashStore, Purchase
 from db.hotstore import HotStore
 from db.tables import locations, skus, stock_levels
 from domain import validation
-from api.errors import STATUS
 from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
 from stocksaga.settings import Settings
 from workflows.flash_sales import FlashSaleWorkflow, SaleInput
 from workflows.order_messages import OrderInput, OrderLine
 
 router = APIRouter(prefix="/v1/flash-sales", tags=["flash sales"])
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200,
-                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$",
-                                       description="Your key for this purchase: a retry with it returns the first answer")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$",
+        description="Your key for this purchase: a retry with it returns the first answer",
+    ),
+]
 
 
-def _error(status: int, error: str, message: str, field: str | None = None, headers: dict | None = None,
-           **extra) -> JSONResponse:
+def _error(
+    status: int, error: str, message: str, field: str | None = None, headers: dict | None = None, **extra
+) -> JSONResponse:
     body = {"error": error, "message": message} | ({"field": field} if field else {}) | extra
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def _view(sale: dict, live: dict | None = None) -> dict:
-    out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in sale.items()
-           if k not in ("request", "created_at", "updated_at")}
+    out = {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in sale.items()
+        if k not in ("request", "created_at", "updated_at")
+    }
     if live is not None:
         out["live"] = live
     return out
@@ -58,8 +69,9 @@ def _view(sale: dict, live: dict | None = None) -> dict:
 class FlashSales:
     """What the routes do, apart from HTTP: tests drive it with their own Temporal client."""
 
-    def __init__(self, engine: AsyncEngine, hot_store: HotStore, settings: Settings,
-                 temporal: Callable[[], Awaitable[Client]]):
+    def __init__(
+        self, engine: AsyncEngine, hot_store: HotStore, settings: Settings, temporal: Callable[[], Awaitable[Client]]
+    ):
         self.engine, self.settings, self.temporal = engine, settings, temporal
         self.store = FlashStore(hot_store)
         self.hot_store = hot_store
@@ -68,7 +80,7 @@ class FlashSales:
     async def create(self, body: FlashSaleIn) -> tuple[dict, bool]:
         if body.ends_at <= body.starts_at:
             raise InvalidInput("ends_at", "must be after starts_at")
-        if body.ends_at <= datetime.now(timezone.utc):
+        if body.ends_at <= datetime.now(UTC):
             raise InvalidInput("ends_at", "is in the past")
         if body.per_user_limit > body.quantity:
             raise InvalidInput("per_user_limit", f"is more than the {body.quantity} units for sale")
@@ -80,22 +92,41 @@ class FlashSales:
             location = body.location_id or await self._fullest(conn, body.sku)
             if await conn.scalar(sa.select(locations.c.location_id).where(locations.c.location_id == location)) is None:
                 raise UnknownLocation(location)
-            sale, created = await pg_sales.create(conn, {
-                "sale_id": sale_id, "sku": body.sku, "location_id": location, "quantity": body.quantity,
-                "starts_at": body.starts_at, "ends_at": body.ends_at, "pools": body.pools,
-                "per_user_limit": body.per_user_limit, "rate_limit": body.rate_limit,
-                "burst": body.burst or max(math.ceil(body.rate_limit), 1), "mode": body.mode,
-                "hold_seconds": body.hold_seconds, "purchase_window_seconds": body.purchase_window_seconds,
-                "request": request})
+            sale, created = await pg_sales.create(
+                conn,
+                {
+                    "sale_id": sale_id,
+                    "sku": body.sku,
+                    "location_id": location,
+                    "quantity": body.quantity,
+                    "starts_at": body.starts_at,
+                    "ends_at": body.ends_at,
+                    "pools": body.pools,
+                    "per_user_limit": body.per_user_limit,
+                    "rate_limit": body.rate_limit,
+                    "burst": body.burst or max(math.ceil(body.rate_limit), 1),
+                    "mode": body.mode,
+                    "hold_seconds": body.hold_seconds,
+                    "purchase_window_seconds": body.purchase_window_seconds,
+                    "request": request,
+                },
+            )
         try:
             await (await self.temporal()).start_workflow(
                 FlashSaleWorkflow.run,
-                SaleInput(sale_id, sale["mode"], sale["starts_at"].isoformat(), sale["ends_at"].isoformat(),
-                          sale["purchase_window_seconds"]),
-                id=f"flash-sale-{sale_id}", task_queue=self.settings.task_queue,
+                SaleInput(
+                    sale_id,
+                    sale["mode"],
+                    sale["starts_at"].isoformat(),
+                    sale["ends_at"].isoformat(),
+                    sale["purchase_window_seconds"],
+                ),
+                id=f"flash-sale-{sale_id}",
+                task_queue=self.settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a repeat never re-runs an ended sale
                 static_summary=f"Flash sale {sale_id}: {sale['quantity']} x {sale['sku']} @ {sale['location_id']} "
-                               f"({sale['mode']})")
+                f"({sale['mode']})",
+            )
         except WorkflowAlreadyStartedError:
             pass
         return sale, created
@@ -104,9 +135,12 @@ class FlashSales:
         free = await self.hot_store.available(sku)
         if free and max(free.values()) > 0:
             return max(sorted(free), key=lambda loc: free[loc])
-        found = await conn.scalar(sa.select(stock_levels.c.location_id).where(stock_levels.c.sku == sku,
-                                                                             stock_levels.c.sellable)
-                                  .order_by(stock_levels.c.location_id).limit(1))
+        found = await conn.scalar(
+            sa.select(stock_levels.c.location_id)
+            .where(stock_levels.c.sku == sku, stock_levels.c.sellable)
+            .order_by(stock_levels.c.location_id)
+            .limit(1)
+        )
         if found is None:
             raise InvalidInput("location_id", f"sku {sku!r} is stocked nowhere: name the location")
         return found
@@ -118,8 +152,10 @@ class FlashSales:
                 known = await pg_sales.get(conn, sale_id)
             if known is None:
                 return None
-            self._sales[sale_id] = known = {k: known[k] for k in (
-                "sale_id", "sku", "location_id", "pools", "hold_seconds", "mode", "per_user_limit")}
+            self._sales[sale_id] = known = {
+                k: known[k]
+                for k in ("sale_id", "sku", "location_id", "pools", "hold_seconds", "mode", "per_user_limit")
+            }
         return known
 
     async def purchase(self, sale_id: str, body: PurchaseIn, key: str) -> tuple[Purchase, dict | None]:
@@ -128,30 +164,59 @@ class FlashSales:
         if sale is None:
             return Purchase("unknown"), None
         order_id = f"{sale_id}-{uuid.uuid4().hex[:10]}"
-        verdict = await self.store.purchase(sale["sku"], sale_id, sale["pools"], pg_sales.hold_id(sale_id),
-                                            body.user_id, body.quantity, order_id, f"{order_id}-1", key)
+        verdict = await self.store.purchase(
+            sale["sku"],
+            sale_id,
+            sale["pools"],
+            pg_sales.hold_id(sale_id),
+            body.user_id,
+            body.quantity,
+            order_id,
+            f"{order_id}-1",
+            key,
+        )
         if verdict.outcome not in ("won", "replayed"):
             return verdict, None
         order = await self._start_order(sale, verdict, body)
         if verdict.outcome == "won" and verdict.left == 0:
             try:
-                await (await self.temporal()).get_workflow_handle(f"flash-sale-{sale_id}").signal(FlashSaleWorkflow.sold_out)
+                await (
+                    (await self.temporal())
+                    .get_workflow_handle(f"flash-sale-{sale_id}")
+                    .signal(FlashSaleWorkflow.sold_out)
+                )
             except RPCError:
                 pass  # the sale ends on its own at its end time
         return verdict, order
 
     async def _start_order(self, sale: dict, won: Purchase, body: PurchaseIn) -> dict:
         line = OrderLine(f"{won.order_id}-1", sale["sku"], sale["location_id"], won.quantity)
-        payload = OrderInput(won.order_id, body.user_id, [line], [{"sku": sale["sku"], "quantity": won.quantity}],
-                             body.shipping.model_dump() if body.shipping else {}, hold_seconds=sale["hold_seconds"],
-                             payment_extension_seconds=self.settings.payment_extension_minutes * 60,
-                             from_hold=pg_sales.hold_id(sale["sale_id"]))
-        await start_saga(await self.temporal(), self.settings.task_queue, payload,
-                         f"Flash sale {sale['sale_id']} order for {body.user_id}: "
-                         f"{won.quantity} x {sale['sku']} @ {sale['location_id']}")
-        return {"order_id": won.order_id, "reservation_id": line.reservation_id, "sku": sale["sku"],
-                "location_id": sale["location_id"], "quantity": won.quantity, "pools": won.pools,
-                "expires_at": (datetime.now(timezone.utc) + timedelta(seconds=sale["hold_seconds"])).isoformat()}
+        payload = OrderInput(
+            won.order_id,
+            body.user_id,
+            [line],
+            [{"sku": sale["sku"], "quantity": won.quantity}],
+            body.shipping.model_dump() if body.shipping else {},
+            hold_seconds=sale["hold_seconds"],
+            payment_extension_seconds=self.settings.payment_extension_minutes * 60,
+            from_hold=pg_sales.hold_id(sale["sale_id"]),
+        )
+        await start_saga(
+            await self.temporal(),
+            self.settings.task_queue,
+            payload,
+            f"Flash sale {sale['sale_id']} order for {body.user_id}: "
+            f"{won.quantity} x {sale['sku']} @ {sale['location_id']}",
+        )
+        return {
+            "order_id": won.order_id,
+            "reservation_id": line.reservation_id,
+            "sku": sale["sku"],
+            "location_id": sale["location_id"],
+            "quantity": won.quantity,
+            "pools": won.pools,
+            "expires_at": (datetime.now(UTC) + timedelta(seconds=sale["hold_seconds"])).isoformat(),
+        }
 
 
 def _service(request: Request) -> FlashSales:
@@ -165,21 +230,32 @@ def service_of(app) -> FlashSales:
 _UNAVAILABLE = (RPCError, RuntimeError, OSError)  # Temporal unreachable
 
 
-@router.post("", dependencies=[allow(ADMIN)],
-             status_code=201, summary="Schedule a flash sale: its FlashSaleWorkflow moves the units into pools "
-                                          "at the start and returns the unsold ones at the end")
+@router.post(
+    "",
+    dependencies=[allow(ADMIN)],
+    status_code=201,
+    summary="Schedule a flash sale: its FlashSaleWorkflow moves the units into pools "
+    "at the start and returns the unsold ones at the end",
+)
 async def create_sale(body: FlashSaleIn, request: Request) -> JSONResponse:
     try:
         sale, created = await _service(request).create(body)
     except _UNAVAILABLE as err:
-        return _error(503, "temporal_unavailable", f"could not start the sale's workflow ({err}); "
-                                                   "send the same request again")
-    return JSONResponse(status_code=201 if created else 200, content=_view(sale),
-                        headers={"Location": f"/v1/flash-sales/{sale['sale_id']}"})
+        return _error(
+            503, "temporal_unavailable", f"could not start the sale's workflow ({err}); send the same request again"
+        )
+    return JSONResponse(
+        status_code=201 if created else 200,
+        content=_view(sale),
+        headers={"Location": f"/v1/flash-sales/{sale['sale_id']}"},
+    )
 
 
-@router.get("/{sale_id}", dependencies=[allow(STOREFRONT, OPERATOR)],
-            summary="A sale: its terms, status, and while it runs, the units left per pool")
+@router.get(
+    "/{sale_id}",
+    dependencies=[allow(STOREFRONT, OPERATOR)],
+    summary="A sale: its terms, status, and while it runs, the units left per pool",
+)
 async def get_sale(sale_id: str, request: Request) -> JSONResponse:
     validation.identifier("sale_id", sale_id)
     service = _service(request)
@@ -193,8 +269,11 @@ async def get_sale(sale_id: str, request: Request) -> JSONResponse:
 def _rate_limited(wait_ms: int) -> tuple[int, dict, dict]:
     """429 with the whole seconds to wait, from the token bucket's milliseconds."""
     seconds = max(math.ceil(wait_ms / 1000), 1)
-    return 429, {"error": "rate_limited", "message": f"too many requests for this sale; retry in {seconds} s"}, \
-        {"Retry-After": str(seconds)}
+    return (
+        429,
+        {"error": "rate_limited", "message": f"too many requests for this sale; retry in {seconds} s"},
+        {"Retry-After": str(seconds)},
+    )
 
 
 async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, key: str) -> tuple[int, dict, dict]:
@@ -204,50 +283,89 @@ async def purchase_answer(service: FlashSales, sale_id: str, body: PurchaseIn, k
     except IdempotencyConflict as err:
         return STATUS[IdempotencyConflict], err.to_dict(), {}
     except _UNAVAILABLE as err:
-        return 503, {"error": "temporal_unavailable", "message": f"the units are yours but the order saga could not "
-                                                                 f"start ({err}); retry with the same Idempotency-Key"}, {}
+        return (
+            503,
+            {
+                "error": "temporal_unavailable",
+                "message": f"the units are yours but the order saga could not "
+                f"start ({err}); retry with the same Idempotency-Key",
+            },
+            {},
+        )
     outcome = verdict.outcome
     if order is not None:
         return 201, order, {"Location": f"/v1/orders/{order['order_id']}"}
     if outcome == "unknown":
         if await service.sale(sale_id) is not None:
             return 409, {"error": "sale_not_open", "message": "the sale has not started yet"}, {}
-        return 404, {"error": "unknown_sale", "field": "sale_id", "message": f"flash sale {sale_id!r} does not exist"}, {}
+        return (
+            404,
+            {"error": "unknown_sale", "field": "sale_id", "message": f"flash sale {sale_id!r} does not exist"},
+            {},
+        )
     if outcome == "rate_limited":
         return _rate_limited(verdict.retry_after_ms)
     if outcome == "closed":
         if verdict.status == "entering":
-            return 409, {"error": "sale_not_open", "message": "the lottery is taking entries: purchases open "
-                                                              "to its winners after the draw"}, {}
+            return (
+                409,
+                {
+                    "error": "sale_not_open",
+                    "message": "the lottery is taking entries: purchases open to its winners after the draw",
+                },
+                {},
+            )
         return 409, {"error": "sale_closed", "message": f"the sale is {verdict.status}, not open for purchases"}, {}
     if outcome == "limit":
         limit = (await service.sale(sale_id))["per_user_limit"]
         may = verdict.may_still_buy
-        message = (f"the sale allows {limit} per user and this user has bought them all" if may == 0 else
-                   f"the sale allows {limit} per user; this user may buy {may} more, not {body.quantity}")
-        return 409, {"error": "per_user_limit", "field": "quantity", "limit": limit, "may_still_buy": may,
-                     "message": message}, {}
+        message = (
+            f"the sale allows {limit} per user and this user has bought them all"
+            if may == 0
+            else f"the sale allows {limit} per user; this user may buy {may} more, not {body.quantity}"
+        )
+        return (
+            409,
+            {"error": "per_user_limit", "field": "quantity", "limit": limit, "may_still_buy": may, "message": message},
+            {},
+        )
     if outcome == "no_window":
-        return 409, {"error": "no_purchase_window",
-                     "message": "this user has no open purchase window (lottery: not drawn, not yet, or it passed)"}, {}
+        return (
+            409,
+            {
+                "error": "no_purchase_window",
+                "message": "this user has no open purchase window (lottery: not drawn, not yet, or it passed)",
+            },
+            {},
+        )
     return 409, SOLD_OUT, {}
 
 
 SOLD_OUT = {"error": "sold_out", "message": "every unit of the sale is taken"}
 
 
-@router.post("/{sale_id}/purchase", dependencies=[allow(STOREFRONT)],
-             summary="Buy: 201 with the order for a winner; 409 sold_out at once for the rest",
-             responses={404: {"description": "unknown_sale"}, 409: {"description": "sold_out, per_user_limit, "
-                        "no_purchase_window, sale_closed"}, 429: {"description": "rate_limited, with Retry-After"}})
+@router.post(
+    "/{sale_id}/purchase",
+    dependencies=[allow(STOREFRONT)],
+    summary="Buy: 201 with the order for a winner; 409 sold_out at once for the rest",
+    responses={
+        404: {"description": "unknown_sale"},
+        409: {"description": "sold_out, per_user_limit, no_purchase_window, sale_closed"},
+        429: {"description": "rate_limited, with Retry-After"},
+    },
+)
 async def purchase(sale_id: str, body: PurchaseIn, request: Request, key: IdempotencyKey) -> JSONResponse:
     validation.identifier("sale_id", sale_id)
     status, content, headers = await purchase_answer(service_of(request.app), sale_id, body, key)
     return JSONResponse(status_code=status, content=content, headers=headers or None)
 
 
-@router.post("/{sale_id}/entries", dependencies=[allow(STOREFRONT)],
-             status_code=201, summary="Enter a lottery sale while its entries are open")
+@router.post(
+    "/{sale_id}/entries",
+    dependencies=[allow(STOREFRONT)],
+    status_code=201,
+    summary="Enter a lottery sale while its entries are open",
+)
 async def enter(sale_id: str, body: EntryIn, request: Request) -> JSONResponse:
     validation.identifier("sale_id", sale_id)
     service = _service(request)
@@ -258,8 +376,10 @@ async def enter(sale_id: str, body: EntryIn, request: Request) -> JSONResponse:
         return _error(409, "not_a_lottery", "this sale sells first come, first served: POST .../purchase")
     outcome, wait_ms = await service.store.enter(sale["sku"], sale_id, body.user_id)
     if outcome in ("entered", "already"):
-        return JSONResponse(status_code=201 if outcome == "entered" else 200,
-                            content={"sale_id": sale_id, "user_id": body.user_id, "entered": True})
+        return JSONResponse(
+            status_code=201 if outcome == "entered" else 200,
+            content={"sale_id": sale_id, "user_id": body.user_id, "entered": True},
+        )
     if outcome == "rate_limited":
         status, body, headers = _rate_limited(wait_ms)
         return JSONResponse(status_code=status, content=body, headers=headers)
@@ -268,9 +388,12 @@ async def enter(sale_id: str, body: EntryIn, request: Request) -> JSONResponse:
     return _error(409, "entries_closed", "entries are closed: the draw has been made")
 
 
-@router.post("/{sale_id}/end", dependencies=[allow(OPERATOR)],
-             status_code=202, summary="End the sale now (before its start: cancel it); "
-                                                        "unsold units go back")
+@router.post(
+    "/{sale_id}/end",
+    dependencies=[allow(OPERATOR)],
+    status_code=202,
+    summary="End the sale now (before its start: cancel it); unsold units go back",
+)
 async def end(sale_id: str, request: Request) -> JSONResponse:
     validation.identifier("sale_id", sale_id)
     service = _service(request)

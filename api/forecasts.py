@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.auth import allow, BUYER, OPERATOR
+from api.auth import BUYER, OPERATOR, allow
 from api.deps import ConnDep, SkuPath
 from db import demand, queries
 from domain import forecasting, replenishment
@@ -36,24 +36,42 @@ async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> di
     scale = path / mean if mean > 0 else np.zeros_like(path)
     ahead = [demand.shift(freq, last, k) for k in range(1, horizon + 1)]
     return {
-        "sku": sku, "location_id": location, "period": freq, "method": chosen.methods[0],
-        "history": [{"period_start": d.isoformat(), "quantity": float(q)} for d, q in zip(starts, history[0])],
-        "forecast": [{"period_start": d.isoformat(), "quantity": round(float(f), 3),
-                      "low": round(float(np.quantile(draws, 0.1) * s), 3), "high": round(float(np.quantile(draws, 0.9) * s), 3)}
-                     for d, f, s in zip(ahead, path, scale)],
+        "sku": sku,
+        "location_id": location,
+        "period": freq,
+        "method": chosen.methods[0],
+        "history": [
+            {"period_start": d.isoformat(), "quantity": float(q)} for d, q in zip(starts, history[0], strict=True)
+        ],
+        "forecast": [
+            {
+                "period_start": d.isoformat(),
+                "quantity": round(float(f), 3),
+                "low": round(float(np.quantile(draws, 0.1) * s), 3),
+                "high": round(float(np.quantile(draws, 0.9) * s), 3),
+            }
+            for d, f, s in zip(ahead, path, scale, strict=True)
+        ],
         "interval": 0.8,
     }
 
 
-@router.get("/{sku}", dependencies=[allow(BUYER, OPERATOR)],
-            summary="Demand history, forecast and 80% interval of a sku at a location")
+@router.get(
+    "/{sku}",
+    dependencies=[allow(BUYER, OPERATOR)],
+    summary="Demand history, forecast and 80% interval of a sku at a location",
+)
 async def forecast(sku: SkuPath, location: Location, conn: ConnDep, request: Request, horizon: Horizon = 12) -> dict:
     return await _forecast(conn, request.app.state.settings, sku, location, horizon)
 
 
-@router.get("/{sku}/plot.png", dependencies=[allow(BUYER, OPERATOR)],
-            summary="The same as a picture", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/{sku}/plot.png",
+    dependencies=[allow(BUYER, OPERATOR)],
+    summary="The same as a picture",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
 async def plot(sku: SkuPath, location: Location, conn: ConnDep, request: Request, horizon: Horizon = 12) -> Response:
     data = await _forecast(conn, request.app.state.settings, sku, location, horizon)
     return Response(content=draw(data), media_type="image/png")
@@ -70,12 +88,26 @@ def draw(data: dict) -> bytes:
     fig, ax = plt.subplots(figsize=(9, 4), dpi=110)
     ax.bar(range(len(past)), [h["quantity"] for h in data["history"]], color="#9bb7d4", label="demand")
     xs = range(len(past), len(past) + len(ahead))
-    ax.fill_between(xs, [f["low"] for f in data["forecast"]], [f["high"] for f in data["forecast"]], color="#f4b183",
-                    alpha=0.5, label=f"{data['interval']:.0%} interval")
-    ax.plot(xs, [f["quantity"] for f in data["forecast"]], color="#c55a11", linewidth=2, label=f"forecast ({data['method']})")
+    ax.fill_between(
+        xs,
+        [f["low"] for f in data["forecast"]],
+        [f["high"] for f in data["forecast"]],
+        color="#f4b183",
+        alpha=0.5,
+        label=f"{data['interval']:.0%} interval",
+    )
+    ax.plot(
+        xs,
+        [f["quantity"] for f in data["forecast"]],
+        color="#c55a11",
+        linewidth=2,
+        label=f"forecast ({data['method']})",
+    )
     labels = past + ahead
     step = max(len(labels) // 12, 1)
-    ax.set_xticks(range(0, len(labels), step), [labels[i][:7] for i in range(0, len(labels), step)], rotation=45, ha="right")
+    ax.set_xticks(
+        range(0, len(labels), step), [labels[i][:7] for i in range(0, len(labels), step)], rotation=45, ha="right"
+    )
     ax.set_ylabel("units per period")
     ax.set_title(f"{data['sku']} at {data['location_id']}")
     ax.legend(loc="upper left")

@@ -50,10 +50,23 @@ class BodyLimit:
 
 
 async def _too_large(send, limit: int, setting: str) -> None:
-    body = json.dumps({"error": "payload_too_large", "field": "body",
-                       "message": f"the body is larger than {limit} bytes ({setting}); nothing was applied: "
-                                  f"send it in smaller requests"}).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
+    body = json.dumps(
+        {
+            "error": "payload_too_large",
+            "field": "body",
+            "message": f"the body is larger than {limit} bytes ({setting}); nothing was applied: "
+            f"send it in smaller requests",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

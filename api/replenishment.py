@@ -10,8 +10,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.auth import allow, BUYER, OPERATOR
 from api.app_state import temporal_client
+from api.auth import BUYER, OPERATOR, allow
 from api.deps import ConnDep
 from api.schemas import DecisionIn, RunAction
 from db import proposals as pg_proposals
@@ -35,14 +35,19 @@ async def _schedule_view(handle) -> dict:
         "paused": described.schedule.state.paused,
         "note": described.schedule.state.note,
         "next_runs": [t.isoformat() for t in info.next_action_times[:5]],
-        "recent_runs": [{"workflow_id": a.action.workflow_id, "started_at": a.started_at.isoformat()}
-                        for a in info.recent_actions[-10:]],
+        "recent_runs": [
+            {"workflow_id": a.action.workflow_id, "started_at": a.started_at.isoformat()}
+            for a in info.recent_actions[-10:]
+        ],
         "running": [w.workflow_id for w in info.running_actions],
     }
 
 
-@router.get("/runs", dependencies=[allow(BUYER, OPERATOR)],
-            summary="The replenishment schedule: paused or not, next and recent runs")
+@router.get(
+    "/runs",
+    dependencies=[allow(BUYER, OPERATOR)],
+    summary="The replenishment schedule: paused or not, next and recent runs",
+)
 async def runs(request: Request) -> JSONResponse:
     try:
         handle = (await temporal_client(request.app)).get_schedule_handle(REPLENISHMENT)
@@ -51,8 +56,12 @@ async def runs(request: Request) -> JSONResponse:
         return _unavailable(err)
 
 
-@router.post("/runs", dependencies=[allow(BUYER)],
-             status_code=202, summary="Run now (trigger), pause, unpause, or backfill the schedule")
+@router.post(
+    "/runs",
+    dependencies=[allow(BUYER)],
+    status_code=202,
+    summary="Run now (trigger), pause, unpause, or backfill the schedule",
+)
 async def run_action(body: RunAction, request: Request) -> JSONResponse:
     if body.action == "backfill" and not (body.start and body.end and body.start < body.end):
         raise InvalidInput("end", "backfill needs start and end, with end after start")
@@ -65,8 +74,9 @@ async def run_action(body: RunAction, request: Request) -> JSONResponse:
         elif body.action == "unpause":
             await handle.unpause(note=body.note or "unpaused over the API")
         else:
-            await handle.backfill(ScheduleBackfill(start_at=body.start, end_at=body.end,
-                                                   overlap=ScheduleOverlapPolicy.BUFFER_ALL))
+            await handle.backfill(
+                ScheduleBackfill(start_at=body.start, end_at=body.end, overlap=ScheduleOverlapPolicy.BUFFER_ALL)
+            )
         return JSONResponse(status_code=202, content={"action": body.action, **await _schedule_view(handle)})
     except (RPCError, RuntimeError, OSError) as err:
         return _unavailable(err)
@@ -89,22 +99,37 @@ ProposalId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A proposal's i
 
 
 def _unknown(proposal_id: int) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"error": "unknown_proposal", "field": "proposal_id",
-                                                  "message": f"proposal {proposal_id} does not exist"})
+    return JSONResponse(
+        status_code=404,
+        content={
+            "error": "unknown_proposal",
+            "field": "proposal_id",
+            "message": f"proposal {proposal_id} does not exist",
+        },
+    )
 
 
-@router.post("/proposals/{proposal_id}/approve", dependencies=[allow(BUYER)],
-             summary="Approve: a purchase order is created and its saga started")
+@router.post(
+    "/proposals/{proposal_id}/approve",
+    dependencies=[allow(BUYER)],
+    summary="Approve: a purchase order is created and its saga started",
+)
 async def approve(proposal_id: ProposalId, body: DecisionIn, request: Request, conn: ConnDep) -> JSONResponse:
     if await pg_proposals.get(conn, proposal_id) is None:
         return _unknown(proposal_id)
     settings = request.app.state.settings
-    po = PurchaseOrderInput(**await pg_proposals.approve(request.app.state.engine, proposal_id, body.decided_by),
-                            confirm_deadline_seconds=settings.po_confirmation_deadline_hours * 3600)
+    po = PurchaseOrderInput(
+        **await pg_proposals.approve(request.app.state.engine, proposal_id, body.decided_by),
+        confirm_deadline_seconds=settings.po_confirmation_deadline_hours * 3600,
+    )
     try:
         await (await temporal_client(request.app)).start_workflow(
-            ProcurementWorkflow.run, po, id=f"po-{po.po_id}", task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            ProcurementWorkflow.run,
+            po,
+            id=f"po-{po.po_id}",
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
     except WorkflowAlreadyStartedError:
         pass  # approved before: the order is on its way
     except (RPCError, RuntimeError, OSError) as err:  # approved, not yet ordered: approving again starts it
@@ -120,6 +145,12 @@ async def reject(proposal_id: ProposalId, body: DecisionIn, request: Request) ->
             return _unknown(proposal_id)
         decided = await pg_proposals.decide(conn, proposal_id, "rejected", body.decided_by)
     if decided is None:
-        return JSONResponse(status_code=409, content={"error": "already_decided", "field": "proposal_id",
-                                                      "message": f"proposal {proposal_id} is {current['status']}"})
+        return JSONResponse(
+            status_code=409,
+            content={
+                "error": "already_decided",
+                "field": "proposal_id",
+                "message": f"proposal {proposal_id} is {current['status']}",
+            },
+        )
     return JSONResponse(content={"proposal_id": proposal_id, "status": "rejected"})

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth import allow, BUYER, OPERATOR
+from api.auth import BUYER, OPERATOR, allow
 from api.deps import ConnDep, LocationPath
 from db import queries, reports
 from domain import validation
@@ -15,8 +15,11 @@ from domain.errors import InvalidInput, UnknownLocation
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
-@router.get("/variance", dependencies=[allow(BUYER, OPERATOR)],
-            summary="Cycle-count variance per sku and location over a period, largest value first")
+@router.get(
+    "/variance",
+    dependencies=[allow(BUYER, OPERATOR)],
+    summary="Cycle-count variance per sku and location over a period, largest value first",
+)
 async def variance(
     conn: ConnDep,
     sku: Annotated[str | None, Query(description="Only this sku")] = None,
@@ -38,14 +41,18 @@ async def variance(
     return {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None, **report}
 
 
-@router.get("/valuation", dependencies=[allow(BUYER, OPERATOR)],
-            summary="Current stock value per location (on_hand x unit cost)")
+@router.get(
+    "/valuation",
+    dependencies=[allow(BUYER, OPERATOR)],
+    summary="Current stock value per location (on_hand x unit cost)",
+)
 async def valuation(conn: ConnDep) -> dict:
     return await reports.valuation(conn)
 
 
-@router.get("/valuation/{location_id}", dependencies=[allow(BUYER, OPERATOR)],
-            summary="Stock value of one location, per sku")
+@router.get(
+    "/valuation/{location_id}", dependencies=[allow(BUYER, OPERATOR)], summary="Stock value of one location, per sku"
+)
 async def valuation_of_location(
     location_id: LocationPath,
     conn: ConnDep,
@@ -56,5 +63,9 @@ async def valuation_of_location(
         raise UnknownLocation(location_id)
     summary = await reports.valuation(conn, location_id)
     lines = await reports.valuation_by_sku(conn, location_id, limit, after)
-    return {"location_id": location_id, "total": summary["total"], "skus": lines,
-            "next_after": lines[-1]["sku"] if len(lines) == limit else None}
+    return {
+        "location_id": location_id,
+        "total": summary["total"],
+        "skus": lines,
+        "next_after": lines[-1]["sku"] if len(lines) == limit else None,
+    }

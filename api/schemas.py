@@ -36,8 +36,10 @@ class OrderIn(BaseModel):
 class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event: Literal["started", "succeeded", "failed"]
-    payment_ref: Text(200) | None = Field(default=None, description="The payment's reference at the payment "
-                                                                  "service; required with succeeded (a refund names it)")
+    payment_ref: Text(200) | None = Field(
+        default=None,
+        description="The payment's reference at the payment service; required with succeeded (a refund names it)",
+    )
 
     @model_validator(mode="after")
     def _succeeded_names_its_payment(self):
@@ -53,7 +55,9 @@ class CancelIn(BaseModel):
 
 class PurchaseOrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    po_id: Identifier | None = Field(default=None, description="Your id for it; the same id and body again answers the same")
+    po_id: Identifier | None = Field(
+        default=None, description="Your id for it; the same id and body again answers the same"
+    )
     supplier_id: Identifier
     location_id: Identifier
     lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
@@ -71,10 +75,18 @@ class SupplierIn(BaseModel):
     lead_time_days: int = Field(default=7, strict=True, ge=0, le=365)
     min_order_quantity: int = Field(default=1, strict=True, ge=1, le=1_000_000)
     pack_size: int = Field(default=1, strict=True, ge=1, le=100_000)
-    simulated_confirm_seconds: float | None = Field(default=None, ge=0, description="Simulated supplier: confirm by itself after this")
-    simulated_failure_rate: float = Field(default=0.0, ge=0, lt=1, description="Simulated supplier: share of calls it fails")
-    order_cost: float = Field(default=0.0, ge=0, le=1_000_000,
-                              description="Cost of placing one order; with HOLDING_COST_RATE, orders are sized by EOQ")
+    simulated_confirm_seconds: float | None = Field(
+        default=None, ge=0, description="Simulated supplier: confirm by itself after this"
+    )
+    simulated_failure_rate: float = Field(
+        default=0.0, ge=0, lt=1, description="Simulated supplier: share of calls it fails"
+    )
+    order_cost: float = Field(
+        default=0.0,
+        ge=0,
+        le=1_000_000,
+        description="Cost of placing one order; with HOLDING_COST_RATE, orders are sized by EOQ",
+    )
 
 
 class RunAction(BaseModel):
@@ -96,26 +108,48 @@ SaleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{
 
 class FlashSaleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sale_id: SaleId | None = Field(default=None, description="Your id for the sale (a repeat of the same body is a "
-                                                               "no-op); one is made up when left out")
+    sale_id: SaleId | None = Field(
+        default=None,
+        description="Your id for the sale (a repeat of the same body is a no-op); one is made up when left out",
+    )
     sku: Identifier
     quantity: Quantity = Field(description="Units for sale")
     starts_at: AwareDatetime
-    ends_at: AwareDatetime = Field(description="first_come: the sale ends; lottery: the entries close and the draw is made")
-    location_id: Identifier | None = Field(default=None, description="Where the units come from; default: the "
-                                                                        "sellable location with the most free units")
-    pools: int = Field(default=10, strict=True, ge=1, le=1000, description="Pools the units are split into; a buyer's pool is a "
-                                                             "hash of the user id, falling back to neighbouring pools")
+    ends_at: AwareDatetime = Field(
+        description="first_come: the sale ends; lottery: the entries close and the draw is made"
+    )
+    location_id: Identifier | None = Field(
+        default=None, description="Where the units come from; default: the sellable location with the most free units"
+    )
+    pools: int = Field(
+        default=10,
+        strict=True,
+        ge=1,
+        le=1000,
+        description="Pools the units are split into; a buyer's pool is a "
+        "hash of the user id, falling back to neighbouring pools",
+    )
     per_user_limit: int = Field(default=1, strict=True, ge=1, le=1_000_000)
-    rate_limit: float = Field(default=1000.0, gt=0, le=1_000_000, description="Purchase (or entry) requests per "
-                                                                               "second over the sale (token bucket)")
-    burst: int | None = Field(default=None, strict=True, ge=1, le=1_000_000, description="Token bucket size; default: one "
-                                                                           "second of the rate")
+    rate_limit: float = Field(
+        default=1000.0,
+        gt=0,
+        le=1_000_000,
+        description="Purchase (or entry) requests per second over the sale (token bucket)",
+    )
+    burst: int | None = Field(
+        default=None, strict=True, ge=1, le=1_000_000, description="Token bucket size; default: one second of the rate"
+    )
     mode: Literal["first_come", "lottery"] = "first_come"
-    hold_seconds: int = Field(default=600, strict=True, ge=10, le=86_400, description="How long a winner's order holds its units "
-                                                                       "unpaid")
-    purchase_window_seconds: int = Field(default=300, strict=True, ge=1, le=86_400, description="lottery: how long a drawn winner "
-                                                                                   "may buy before the window passes on")
+    hold_seconds: int = Field(
+        default=600, strict=True, ge=10, le=86_400, description="How long a winner's order holds its units unpaid"
+    )
+    purchase_window_seconds: int = Field(
+        default=300,
+        strict=True,
+        ge=1,
+        le=86_400,
+        description="lottery: how long a drawn winner may buy before the window passes on",
+    )
 
 
 class PurchaseIn(BaseModel):
@@ -134,7 +168,8 @@ class ShippingMethodIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["standard", "expedited", "next_day"]
     cutoff: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(
-        description="Last order time for same-day dispatch, HH:MM in the location's timezone")
+        description="Last order time for same-day dispatch, HH:MM in the location's timezone"
+    )
 
 
 class LocationIn(BaseModel):
@@ -143,10 +178,10 @@ class LocationIn(BaseModel):
     type: Literal["fulfillment_center", "warehouse", "store", "dark_store"] = "fulfillment_center"
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    timezone: Text(64) = Field(
-        default="UTC", description="IANA name, e.g. Europe/Berlin")
+    timezone: Text(64) = Field(default="UTC", description="IANA name, e.g. Europe/Berlin")
     service_regions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$")]] = Field(
-        default_factory=list, max_length=300, description="Countries (DE) or regions (US-EAST) it ships to")
+        default_factory=list, max_length=300, description="Countries (DE) or regions (US-EAST) it ships to"
+    )
     hazmat: bool = False
     oversized: bool = False
     refrigerated: bool = False

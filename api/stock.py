@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth import allow, BUYER, OPERATOR, WAREHOUSE
+from api.auth import BUYER, OPERATOR, WAREHOUSE, allow
 from api.deps import ConnDep, LocationPath, SkuPath
 from db import queries
 from domain.errors import UnknownLocation, UnknownSku
@@ -12,8 +12,11 @@ from domain.errors import UnknownLocation, UnknownSku
 router = APIRouter(prefix="/v1/stock", tags=["stock"])
 
 
-@router.get("/{sku}", dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)],
-            summary="Stock of a sku at every location (exact, Postgres)")
+@router.get(
+    "/{sku}",
+    dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)],
+    summary="Stock of a sku at every location (exact, Postgres)",
+)
 async def stock_of_sku(sku: SkuPath, conn: ConnDep) -> dict:
     if not await queries.sku_exists(conn, sku):
         raise UnknownSku(sku)
@@ -26,8 +29,9 @@ async def stock_of_sku(sku: SkuPath, conn: ConnDep) -> dict:
     }
 
 
-@router.get("/{sku}/{location_id}", dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)],
-            summary="Stock of a sku at one location")
+@router.get(
+    "/{sku}/{location_id}", dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)], summary="Stock of a sku at one location"
+)
 async def stock_at_location(sku: SkuPath, location_id: LocationPath, conn: ConnDep) -> dict:
     for level in await queries.stock_of_sku(conn, sku):
         if level["location_id"] == location_id:
@@ -39,8 +43,11 @@ async def stock_at_location(sku: SkuPath, location_id: LocationPath, conn: ConnD
     return {"sku": sku, "location_id": location_id, "on_hand": 0, "reserved": 0, "allocated": 0, "available": 0}
 
 
-@router.get("/{sku}/{location_id}/movements", dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)],
-            summary="Movement history with running balances, newest first")
+@router.get(
+    "/{sku}/{location_id}/movements",
+    dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)],
+    summary="Movement history with running balances, newest first",
+)
 async def movements(
     sku: SkuPath,
     location_id: LocationPath,
@@ -59,4 +66,3 @@ async def movements(
         "movements": rows,
         "next_before": rows[-1]["movement_id"] if len(rows) == limit else None,
     }
-

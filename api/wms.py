@@ -27,8 +27,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
-from api.auth import allow, OPERATOR, WAREHOUSE
 from api.app_state import temporal_client
+from api.auth import OPERATOR, WAREHOUSE, allow
 from api.deps import ConnDep
 from db import orders as pg_orders
 from db import procurement as pg_procurement
@@ -61,8 +61,9 @@ def sign(secret: str, body: bytes) -> str:
 class Processor:
     """Applies warehouse events; used by the routes and by tests without HTTP."""
 
-    def __init__(self, engine: AsyncEngine, hot_store: HotStore, temporal: Callable[[], Awaitable[Client]],
-                 settings: Settings):
+    def __init__(
+        self, engine: AsyncEngine, hot_store: HotStore, temporal: Callable[[], Awaitable[Client]], settings: Settings
+    ):
         self.engine = engine
         self.hot_store = hot_store
         self.temporal = temporal
@@ -194,12 +195,15 @@ class Processor:
         by_order = fills_by_order(fills)
         for lines in by_order.values():
             for line in lines:
-                await self.hot_store.mirror_hold(self.engine, HoldLine(line.reservation_id, line.sku, line.location_id,
-                                                                       line.quantity))
+                await self.hot_store.mirror_hold(
+                    self.engine, HoldLine(line.reservation_id, line.sku, line.location_id, line.quantity)
+                )
         client = await self.temporal()
         for order_id, lines in by_order.items():
             try:
-                await client.get_workflow_handle(order_workflow_id(order_id)).signal(OrderWorkflow.backorder_filled, lines)
+                await client.get_workflow_handle(order_workflow_id(order_id)).signal(
+                    OrderWorkflow.backorder_filled, lines
+                )
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     raise
@@ -212,10 +216,17 @@ class Processor:
             try:
                 await client.start_workflow(
                     TransferWorkflow.run,
-                    TransferInput(p.transfer_id, p.source, p.destination, wms.merge_lines(p.lines),
-                                  self.settings.transfer_deadline_hours * 3600),
-                    id=f"transfer-{p.transfer_id}", task_queue=self.settings.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+                    TransferInput(
+                        p.transfer_id,
+                        p.source,
+                        p.destination,
+                        wms.merge_lines(p.lines),
+                        self.settings.transfer_deadline_hours * 3600,
+                    ),
+                    id=f"transfer-{p.transfer_id}",
+                    task_queue=self.settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
             except WorkflowAlreadyStartedError:
                 pass  # a retry after the start went through
             return
@@ -257,8 +268,14 @@ class Processor:
             return known
         p = event.payload
         handle = (await self.temporal()).get_workflow_handle(order_workflow_id(p.order_id))
-        step = WarehouseStep(wms.ORDER_STEPS[event.event_type], p.shipment_id, p.tracking, event.event_id,
-                             event.location_id, wms.merge_lines(p.lines) if p.lines else None)
+        step = WarehouseStep(
+            wms.ORDER_STEPS[event.event_type],
+            p.shipment_id,
+            p.tracking,
+            event.event_id,
+            event.location_id,
+            wms.merge_lines(p.lines) if p.lines else None,
+        )
         try:
             answer = await handle.execute_update(OrderWorkflow.warehouse_step, step)
         except WorkflowUpdateFailedError as err:
@@ -312,9 +329,15 @@ class Processor:
 
 
 def stored_event(row: dict):
-    return TypeAdapter(wms.WmsEvent).validate_python({
-        "event_id": row["event_id"], "event_type": row["event_type"], "location_id": row["location_id"],
-        "occurred_at": row["occurred_at"], "payload": row["payload"]})
+    return TypeAdapter(wms.WmsEvent).validate_python(
+        {
+            "event_id": row["event_id"],
+            "event_type": row["event_type"],
+            "location_id": row["location_id"],
+            "occurred_at": row["occurred_at"],
+            "payload": row["payload"],
+        }
+    )
 
 
 def processor(request: Request) -> Processor:
@@ -322,8 +345,9 @@ def processor(request: Request) -> Processor:
     return Processor(app.state.engine, app.state.hot_store, lambda: temporal_client(app), app.state.settings)
 
 
-async def verified_body(request: Request,
-                        signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None) -> bytes:
+async def verified_body(
+    request: Request, signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None
+) -> bytes:
     """The raw body, once its HMAC signature checks out (401 otherwise, before anything is read into the system)."""
     body = await request.body()
     expected = sign(request.app.state.settings.wms_hmac_secret, body)
@@ -338,10 +362,15 @@ class _Unauthorized(Exception):
 
 
 async def _unauthorized(request: Request, err: _Unauthorized) -> JSONResponse:
-    return JSONResponse(status_code=401, content={
-        "error": "unauthorized", "field": SIGNATURE_HEADER,
-        "message": f"{err.reason}: sign the exact body with HMAC-SHA256 and the shared secret, "
-                   f"send it as '{SIGNATURE_HEADER}: sha256=<hex>'"})
+    return JSONResponse(
+        status_code=401,
+        content={
+            "error": "unauthorized",
+            "field": SIGNATURE_HEADER,
+            "message": f"{err.reason}: sign the exact body with HMAC-SHA256 and the shared secret, "
+            f"send it as '{SIGNATURE_HEADER}: sha256=<hex>'",
+        },
+    )
 
 
 def install(app) -> None:
@@ -389,41 +418,82 @@ def _field(loc: list) -> str:
 
 
 @router.post(
-    "/events", dependencies=[allow(WAREHOUSE)], summary="Warehouse events in: one event or {\"events\": [...]}; each processed once",
-    responses={200: {"description": "a result per event: processed, duplicate, conflict or dead_letter"},
-               401: {"description": "missing or bad X-Signature"},
-               422: {"description": "an event that does not fit its type's shape; nothing was stored"}},
+    "/events",
+    dependencies=[allow(WAREHOUSE)],
+    summary='Warehouse events in: one event or {"events": [...]}; each processed once',
+    responses={
+        200: {"description": "a result per event: processed, duplicate, conflict or dead_letter"},
+        401: {"description": "missing or bad X-Signature"},
+        422: {"description": "an event that does not fit its type's shape; nothing was stored"},
+    },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()[0]}}}},
 )
-async def post_events(body: Annotated[bytes, Depends(verified_body)],
-                      work: Annotated[Processor, Depends(processor)]) -> JSONResponse:
+async def post_events(
+    body: Annotated[bytes, Depends(verified_body)], work: Annotated[Processor, Depends(processor)]
+) -> JSONResponse:
     events = parse(body)
     repeated = sorted(i for i, n in Counter(e.event_id for e in events).items() if n > 1)
     if repeated:
-        return JSONResponse(status_code=422, content={
-            "error": "invalid_input", "field": "events",
-            "message": f"event_id repeated within the batch: {', '.join(repeated[:10])}"})
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": "invalid_input",
+                "field": "events",
+                "message": f"event_id repeated within the batch: {', '.join(repeated[:10])}",
+            },
+        )
     results = await work.process_all(events)
-    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("processed", "duplicate", "conflict", "dead_letter")}
+    counts = {
+        s: sum(1 for r in results if r["status"] == s) for s in ("processed", "duplicate", "conflict", "dead_letter")
+    }
     return JSONResponse(status_code=200, content={"counts": counts, "results": results})
 
 
-@router.get("/dead-letters", dependencies=[allow(WAREHOUSE, OPERATOR)],
-            summary="Events kept because they could not be applied, with the reason, oldest first")
-async def get_dead_letters(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                           subject: Annotated[str | None, Query(max_length=200, description="e.g. order:1234")] = None) -> dict:
+@router.get(
+    "/dead-letters",
+    dependencies=[allow(WAREHOUSE, OPERATOR)],
+    summary="Events kept because they could not be applied, with the reason, oldest first",
+)
+async def get_dead_letters(
+    conn: ConnDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    subject: Annotated[str | None, Query(max_length=200, description="e.g. order:1234")] = None,
+) -> dict:
     rows = await pg_wms.dead_letters(conn, limit=limit, subject=subject)
-    return {"dead_letters": [{k: r[k] for k in ("event_id", "event_type", "location_id", "occurred_at", "subject", "status",
-                                                 "reason", "attempts", "received_at", "updated_at", "payload")}
-                             for r in rows]}
+    return {
+        "dead_letters": [
+            {
+                k: r[k]
+                for k in (
+                    "event_id",
+                    "event_type",
+                    "location_id",
+                    "occurred_at",
+                    "subject",
+                    "status",
+                    "reason",
+                    "attempts",
+                    "received_at",
+                    "updated_at",
+                    "payload",
+                )
+            }
+            for r in rows
+        ]
+    }
 
 
-@router.post("/dead-letters/{event_id}/retry", dependencies=[allow(WAREHOUSE)],
-             summary="Process a dead letter again (once its cause is fixed)",
-             responses={404: {"description": "no dead letter with that id"}})
+@router.post(
+    "/dead-letters/{event_id}/retry",
+    dependencies=[allow(WAREHOUSE)],
+    summary="Process a dead letter again (once its cause is fixed)",
+    responses={404: {"description": "no dead letter with that id"}},
+)
 async def retry_dead_letter(event_id: str, work: Annotated[Processor, Depends(processor)]) -> JSONResponse:
     result = await work.retry(event_id)
     if result is None:
-        return JSONResponse(status_code=404, content={"error": "not_found", "field": "event_id",
-                                                      "message": f"no dead letter {event_id!r}"})
+        return JSONResponse(
+            status_code=404,
+            content={"error": "not_found", "field": "event_id", "message": f"no dead letter {event_id!r}"},
+        )
     return JSONResponse(status_code=200, content=result)

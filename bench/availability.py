@@ -32,10 +32,19 @@ async def main(rate: float, seconds: float, sku_count: int, changes: float) -> N
         await demo.load(engine, sku_count=sku_count)
         prefix = f"b{uuid.uuid4().hex[:6]}"
         port = embedded.free_port()
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix,
-               "ADMIN_API_KEY": BENCH_KEY}
-        api = subprocess.Popen([sys.executable, "-m", "stocksaga.cli", "api", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": prefix,
+            "ADMIN_API_KEY": BENCH_KEY,
+        }
+        api = subprocess.Popen(
+            [sys.executable, "-m", "stocksaga.cli", "api", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         redis_client = aioredis.from_url(redis_url)
         hot_store = HotStore(redis_client, engine=engine, prefix=prefix)
         try:
@@ -54,23 +63,39 @@ async def main(rate: float, seconds: float, sku_count: int, changes: float) -> N
                         await hot_store.transition(sku, line.reservation_id, "release")
                     await asyncio.sleep(1 / changes)
 
-            await open_loop("127.0.0.1", port, 200, 400, 8, lambda n: ("GET", f"/v1/availability/{skus[n % len(skus)]}",
-                                                                   b"", AUTH), lambda r: "warm-up")
+            await open_loop(
+                "127.0.0.1",
+                port,
+                200,
+                400,
+                8,
+                lambda n: ("GET", f"/v1/availability/{skus[n % len(skus)]}", b"", AUTH),
+                lambda r: "warm-up",
+            )
             changer = asyncio.create_task(churn()) if changes > 0 else None
-            run = await open_loop("127.0.0.1", port, rate, total, 16,
-                                  lambda n: ("GET", f"/v1/availability/{rng.choice(skus)}", b"", AUTH),
-                                  lambda r: r.headers.get("x-cache", f"status {r.status}") if r.status == 200
-                                  else f"status {r.status}")
+            run = await open_loop(
+                "127.0.0.1",
+                port,
+                rate,
+                total,
+                16,
+                lambda n: ("GET", f"/v1/availability/{rng.choice(skus)}", b"", AUTH),
+                lambda r: r.headers.get("x-cache", f"status {r.status}") if r.status == 200 else f"status {r.status}",
+            )
             if changer:
                 changer.cancel()
             hits, misses = run.latencies.get("hit", []), run.latencies.get("miss", [])
-            print(f"{run.sent} requests over {run.seconds:.1f}s = {run.sent / run.seconds:.0f}/s sustained "
-                  f"(asked {rate:.0f}/s), {len(skus)} skus, {changes:g} stock changes/s beside")
+            print(
+                f"{run.sent} requests over {run.seconds:.1f}s = {run.sent / run.seconds:.0f}/s sustained "
+                f"(asked {rate:.0f}/s), {len(skus)} skus, {changes:g} stock changes/s beside"
+            )
             print(f"cache hit ratio: {len(hits) / run.sent:.3f}")
             for label, values in (("hit", hits), ("miss", misses)):
                 if values:
-                    print(f"{label:>5}: p50 {percentile(values, 0.5) * 1000:6.2f} ms   "
-                          f"p99 {percentile(values, 0.99) * 1000:6.2f} ms   ({len(values)} requests)")
+                    print(
+                        f"{label:>5}: p50 {percentile(values, 0.5) * 1000:6.2f} ms   "
+                        f"p99 {percentile(values, 0.99) * 1000:6.2f} ms   ({len(values)} requests)"
+                    )
             others = {k: len(v) for k, v in run.latencies.items() if k not in ("hit", "miss")}
             if others:
                 print(f"other answers: {others}")
@@ -89,6 +114,6 @@ if __name__ == "__main__":
     parser.add_argument("--skus", type=int, default=50)
     parser.add_argument("--changes", type=float, default=20)
     args = parser.parse_args()
-    import uvloop  # noqa: PLC0415 (the load generator's own loop: less of the two cores for the client)
+    import uvloop
 
     uvloop.run(main(args.rate, args.seconds, args.skus, args.changes))

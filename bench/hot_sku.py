@@ -52,9 +52,12 @@ async def main(seconds: float, concurrency: int) -> None:
             await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, "HOT", "FC-1", 1_000_000, "stock"))
             await store.load(engine, ["HOT"])
 
-            pg_n, pg_s = await timed(concurrency, seconds,
-                                     lambda i: reserve(engine, [ReservationLine(f"pg-{i}", "HOT", "FC-1", 1)]))
-            rd_n, rd_s = await timed(concurrency, seconds, lambda i: store.reserve(HoldLine(f"rd-{i}", "HOT", "FC-1", 1)))
+            pg_n, pg_s = await timed(
+                concurrency, seconds, lambda i: reserve(engine, [ReservationLine(f"pg-{i}", "HOT", "FC-1", 1)])
+            )
+            rd_n, rd_s = await timed(
+                concurrency, seconds, lambda i: store.reserve(HoldLine(f"rd-{i}", "HOT", "FC-1", 1))
+            )
         finally:
             await client.aclose()
             await engine.dispose()

@@ -59,9 +59,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else float("nan")
 
 
-async def open_loop(host: str, port: int, rate: float, total: int, connections: int,
-                    make: Callable[[int], tuple[str, str, bytes, dict]], classify: Callable[[Reply], str],
-                    from_send: bool = False, on_reply: Callable[[int, Reply], None] | None = None) -> Run:
+async def open_loop(
+    host: str,
+    port: int,
+    rate: float,
+    total: int,
+    connections: int,
+    make: Callable[[int], tuple[str, str, bytes, dict]],
+    classify: Callable[[Reply], str],
+    from_send: bool = False,
+    on_reply: Callable[[int, Reply], None] | None = None,
+) -> Run:
     """Send `total` requests at `rate` per second over `connections` keep-alive connections.
     `make(n)` -> (method, path, body, headers); `classify(reply)` labels its latency, timed
     from the scheduled moment, or with `from_send` from when a connection took it (a burst

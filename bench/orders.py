@@ -56,31 +56,56 @@ async def run(url: str, redis_url: str, tmp, orders: int, concurrency: int) -> N
     try:
         await demo.load(engine, sku_count=len(SKUS))
         for sku in SKUS:
-            await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, "FC-BER", 1_000_000, f"bench-{sku}"))
+            await apply_movement(
+                engine, MovementRequest(MovementKind.RECEIVE, sku, "FC-BER", 1_000_000, f"bench-{sku}")
+            )
         procs.append(embedded.start_temporal(None, temporal_port, None, tmp / "temporal.log"))
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"b{uuid.uuid4().hex[:6]}",
-               "ADMIN_API_KEY": BENCH_KEY,
-               "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": f"b{uuid.uuid4().hex[:6]}",
+            "ADMIN_API_KEY": BENCH_KEY,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        }
         for command in (["worker"], ["api", "--port", str(api_port)]):
-            procs.append(subprocess.Popen([sys.executable, "-m", "stocksaga.cli", *command], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "stocksaga.cli", *command],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         embedded.wait_for_port(api_port, "API", procs[-1])
         client = await Client.connect(f"127.0.0.1:{temporal_port}")
         ship = {"country": "DE", "postal_code": "10115", "latitude": 52.5, "longitude": 13.4}
 
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=120,
-                                     limits=httpx.Limits(max_connections=concurrency * 2), headers=AUTH) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}",
+            timeout=120,
+            limits=httpx.Limits(max_connections=concurrency * 2),
+            headers=AUTH,
+        ) as http:
+
             async def one_order(n: int) -> None:
-                body = {"customer_id": "bench", "lines": [{"sku": SKUS[n % len(SKUS)], "quantity": 1}], "shipping": ship}
+                body = {
+                    "customer_id": "bench",
+                    "lines": [{"sku": SKUS[n % len(SKUS)], "quantity": 1}],
+                    "shipping": ship,
+                }
                 placed = await http.post("/v1/orders", json=body, headers={"Idempotency-Key": f"bench-{uuid.uuid4()}"})
                 assert placed.status_code == 201, placed.text
                 order_id = placed.json()["order_id"]
-                paid = await http.post(f"/v1/orders/{order_id}/payment",
-                                       json={"event": "succeeded", "payment_ref": f"psp-{order_id}"})
+                paid = await http.post(
+                    f"/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": f"psp-{order_id}"}
+                )
                 assert paid.json()["status"] == "allocated", paid.text
 
             async def one_trivial(n: int) -> None:
-                await client.execute_workflow(HealthWorkflow.run, "ping", id=f"health-{uuid.uuid4()}", task_queue="stocksaga")
+                await client.execute_workflow(
+                    HealthWorkflow.run, "ping", id=f"health-{uuid.uuid4()}", task_queue="stocksaga"
+                )
 
             await timed(concurrency, concurrency, one_trivial)  # warm-up: worker caches and connections
             await timed(concurrency, concurrency, one_order)

@@ -41,14 +41,20 @@ async def synthetic(engine, count: int, months: int = 48, seed: int = 11) -> Non
     starts = demand.period_starts("M", date(2026, 10, 1), months)
     async with engine.begin() as conn:
         for first in range(0, count, 5000):
-            await conn.execute(pg_insert(skus).values([{"sku": s, "name": s, "unit_cost": 5} for s in names[first:first + 5000]])
-                               .on_conflict_do_nothing())
+            await conn.execute(
+                pg_insert(skus)
+                .values([{"sku": s, "name": s, "unit_cost": 5} for s in names[first : first + 5000]])
+                .on_conflict_do_nothing()
+            )
     for first in range(0, count, 2000):
         rows = []
-        for sku in names[first:first + 2000]:
+        for sku in names[first : first + 2000]:
             share, size = rng.uniform(0.1, 0.9), rng.uniform(1, 20)
             qty = np.where(rng.random(months) < share, np.ceil(rng.gamma(2, size / 2, months)), 0)
-            rows += [{"sku": sku, "location_id": "FC-BER", "period_start": d, "quantity": int(q)} for d, q in zip(starts, qty)]
+            rows += [
+                {"sku": sku, "location_id": "FC-BER", "period_start": d, "quantity": int(q)}
+                for d, q in zip(starts, qty, strict=True)
+            ]
         async with engine.begin() as conn:
             await demand.import_rows(conn, rows)
 
@@ -77,23 +83,32 @@ async def main(count: int, batch_size: int, parallel: int, csv: Path) -> None:
         port = embedded.free_port()
         procs = [embedded.start_temporal(None, port, None, tmp / "temporal.log")]
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
-        worker = subprocess.Popen([sys.executable, "-m", "stocksaga.cli", "worker"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "stocksaga.cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         procs.append(worker)
         try:
             client = await Client.connect(f"127.0.0.1:{port}")
             began = time.perf_counter()
             handle = await client.start_workflow(
-                ReplenishmentWorkflow.run, RunInput(run_id="bench", batch_size=batch_size, parallel=parallel),
-                id="replenishment-bench", task_queue="stocksaga")
+                ReplenishmentWorkflow.run,
+                RunInput(run_id="bench", batch_size=batch_size, parallel=parallel),
+                id="replenishment-bench",
+                task_queue="stocksaga",
+            )
             result = await handle.result()
             seconds = time.perf_counter() - began
             spread = (await handle.query(ReplenishmentWorkflow.progress))["level_spread"]
             async with engine.connect() as conn:
                 stored = await conn.scalar(sa.text("SELECT count(*) FROM proposals WHERE run_id = 'bench'"))
-            print(f"run: {result.series} series in {seconds:.1f}s = {result.series / seconds:.0f} series/s; "
-                  f"{stored} proposals; worker peak memory {peak_kib(worker.pid) / 1024:.0f} MiB "
-                  f"(batches of {batch_size}, {parallel} at a time; level spread calibrated to {spread:.3f})")
+            print(
+                f"run: {result.series} series in {seconds:.1f}s = {result.series / seconds:.0f} series/s; "
+                f"{stored} proposals; worker peak memory {peak_kib(worker.pid) / 1024:.0f} MiB "
+                f"(batches of {batch_size}, {parallel} at a time; level spread calibrated to {spread:.3f})"
+            )
         finally:
             for proc in procs:
                 proc.terminate()

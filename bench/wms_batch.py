@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import redis.asyncio as aioredis
@@ -46,22 +46,32 @@ def batch(n: int, size: int, skus: list[str], locations: list[str], lines: int =
         k = n * size + i
         sku, location = place(k)
         if lines > 1:  # a pallet of many skus
-            kind, payload = "RECEIVING_COMPLETE", {"lines": [{"sku": skus[(k + j) % len(skus)], "quantity": 3}
-                                                             for j in range(lines)]}
+            kind, payload = (
+                "RECEIVING_COMPLETE",
+                {"lines": [{"sku": skus[(k + j) % len(skus)], "quantity": 3} for j in range(lines)]},
+            )
         elif k % 10 == 9:  # where the event before it just received 3
             sku, location = place(k - 1)
             kind, payload = "DAMAGE_REPORT", {"sku": sku, "quantity": 1, "reason": "crushed in the aisle"}
         else:
             kind, payload = "RECEIVING_COMPLETE", {"lines": [{"sku": sku, "quantity": 3}]}
-        events.append({"event_id": f"bench-{n}-{i}", "event_type": kind, "location_id": location,
-                       "occurred_at": "2026-12-02T10:00:00Z", "payload": payload})
+        events.append(
+            {
+                "event_id": f"bench-{n}-{i}",
+                "event_type": kind,
+                "location_id": location,
+                "occurred_at": "2026-12-02T10:00:00Z",
+                "payload": payload,
+            }
+        )
     return events
 
 
 async def post(client: httpx.AsyncClient, events: list[dict]) -> dict:
     raw = json.dumps({"events": events}).encode()
-    answer = await client.post("/v1/wms/events", content=raw, headers={
-        "Content-Type": "application/json", "X-Signature": sign(SECRET, raw)})
+    answer = await client.post(
+        "/v1/wms/events", content=raw, headers={"Content-Type": "application/json", "X-Signature": sign(SECRET, raw)}
+    )
     assert answer.status_code == 200, answer.text[:500]
     return answer.json()["counts"]
 
@@ -72,15 +82,36 @@ async def ceiling(url: str, batches: list[list[dict]]) -> float:
     started = time.perf_counter()
     for n, events in enumerate(batches):
         async with engine.begin() as conn:
-            await conn.execute(wms_events.insert(), [
-                dict(event_id=f"ceiling-{e['event_id']}", event_type=e["event_type"], location_id=e["location_id"],
-                     occurred_at=datetime.now(timezone.utc), payload=e["payload"], subject="ceiling", status="processed")
-                for e in events])
-            await conn.execute(movements.insert(), [
-                dict(kind="receive", sku=(e["payload"].get("sku") or e["payload"]["lines"][0]["sku"]),
-                     location_id=e["location_id"], d_on_hand=0, idempotency_key=f"ceiling-{e['event_id']}",
-                     reference_type="bench", reference_id=str(n))
-                for e in events])
+            await conn.execute(
+                wms_events.insert(),
+                [
+                    dict(
+                        event_id=f"ceiling-{e['event_id']}",
+                        event_type=e["event_type"],
+                        location_id=e["location_id"],
+                        occurred_at=datetime.now(UTC),
+                        payload=e["payload"],
+                        subject="ceiling",
+                        status="processed",
+                    )
+                    for e in events
+                ],
+            )
+            await conn.execute(
+                movements.insert(),
+                [
+                    dict(
+                        kind="receive",
+                        sku=(e["payload"].get("sku") or e["payload"]["lines"][0]["sku"]),
+                        location_id=e["location_id"],
+                        d_on_hand=0,
+                        idempotency_key=f"ceiling-{e['event_id']}",
+                        reference_type="bench",
+                        reference_id=str(n),
+                    )
+                    for e in events
+                ],
+            )
     seconds = time.perf_counter() - started
     await engine.dispose()
     return sum(len(b) for b in batches) / seconds
@@ -102,10 +133,20 @@ async def main(batch_count: int, size: int, clients: int, sku_count: int, lines:
         await HotStore(redis_client, prefix=prefix).rebuild(engine)  # as reconciliation keeps it: loaded
         await redis_client.aclose()
         port = embedded.free_port()
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix,
-               "ADMIN_API_KEY": BENCH_KEY, "WMS_HMAC_SECRET": SECRET}
-        api = subprocess.Popen([sys.executable, "-m", "stocksaga.cli", "api", "--port", str(port), "--workers", "2"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": prefix,
+            "ADMIN_API_KEY": BENCH_KEY,
+            "WMS_HMAC_SECRET": SECRET,
+        }
+        api = subprocess.Popen(
+            [sys.executable, "-m", "stocksaga.cli", "api", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             embedded.wait_for_port(port, "API", api)
             batches = [batch(n, size, skus, locations, lines) for n in range(batch_count)]
@@ -127,26 +168,35 @@ async def main(batch_count: int, size: int, clients: int, sku_count: int, lines:
                 booked = await on_hand(engine) - before
                 total = batch_count * size
                 rate = total / seconds
-                print(f"{total} events of {lines} line(s) in {batch_count} batches of {size} from {clients} clients: "
-                      f"{seconds:.2f} s = {rate:,.0f} events/s   answers {counts}")
-                expected = sum(3 * len(e["payload"]["lines"]) if e["event_type"] == "RECEIVING_COMPLETE" else -1
-                               for b in batches for e in b)
+                print(
+                    f"{total} events of {lines} line(s) in {batch_count} batches of {size} from {clients} clients: "
+                    f"{seconds:.2f} s = {rate:,.0f} events/s   answers {counts}"
+                )
+                expected = sum(
+                    3 * len(e["payload"]["lines"]) if e["event_type"] == "RECEIVING_COMPLETE" else -1
+                    for b in batches
+                    for e in b
+                )
                 assert counts.get("processed") == total and booked == expected, (counts, booked, expected)
 
                 started = time.perf_counter()
                 again = await post(client, batches[0])
                 repeat_seconds = time.perf_counter() - started
                 unchanged = await on_hand(engine) - before == booked
-                print(f"the first {size} events sent again: {repeat_seconds * 1000:.0f} ms, answers {again}, "
-                      f"stock {'unchanged' if unchanged else 'CHANGED'}")
+                print(
+                    f"the first {size} events sent again: {repeat_seconds * 1000:.0f} ms, answers {again}, "
+                    f"stock {'unchanged' if unchanged else 'CHANGED'}"
+                )
                 assert again == {"processed": 0, "duplicate": size, "conflict": 0, "dead_letter": 0} and unchanged
 
             async with engine.connect() as conn:
                 problems = await verify.check(conn)
             print(f"verify: {'every invariant holds' if not problems else problems[:5]}")
             top = await ceiling(url, batches)
-            print(f"ceiling (the same rows written straight into Postgres, no checks): {top:,.0f} events/s; "
-                  f"the endpoint reaches {rate / top:.0%} of it")
+            print(
+                f"ceiling (the same rows written straight into Postgres, no checks): {top:,.0f} events/s; "
+                f"the endpoint reaches {rate / top:.0%} of it"
+            )
             print(f"target: >= {TARGET:,.0f} events/s -> {'met' if rate >= TARGET else 'NOT met'}")
         finally:
             api.terminate()
@@ -163,9 +213,10 @@ if __name__ == "__main__":
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--skus", type=int, default=200)
-    parser.add_argument("--lines", type=int, default=1, help="lines per receipt (1: single-line events, one in ten "
-                                                            "a damage report)")
+    parser.add_argument(
+        "--lines", type=int, default=1, help="lines per receipt (1: single-line events, one in ten a damage report)"
+    )
     args = parser.parse_args()
-    import uvloop  # noqa: PLC0415
+    import uvloop
 
     uvloop.run(main(args.batches, args.size, args.clients, args.skus, args.lines))

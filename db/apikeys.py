@@ -39,27 +39,41 @@ async def create(engine: AsyncEngine, role: str, name: str, token: str | None = 
     else:
         key_id = access.hash_key(token)[:12]
     async with engine.begin() as conn:
-        await conn.execute(sa.dialects.postgresql.insert(api_keys).values(
-            key_id=key_id, name=name, role=role, secret_hash=access.hash_key(token)).on_conflict_do_nothing())
+        await conn.execute(
+            sa.dialects.postgresql.insert(api_keys)
+            .values(key_id=key_id, name=name, role=role, secret_hash=access.hash_key(token))
+            .on_conflict_do_nothing()
+        )
     return key_id, token
 
 
 async def listing(conn: AsyncConnection) -> list[dict]:
-    rows = await conn.execute(sa.select(api_keys.c.key_id, api_keys.c.name, api_keys.c.role, api_keys.c.created_at,
-                                        api_keys.c.revoked_at).order_by(api_keys.c.created_at, api_keys.c.key_id))
+    rows = await conn.execute(
+        sa.select(
+            api_keys.c.key_id, api_keys.c.name, api_keys.c.role, api_keys.c.created_at, api_keys.c.revoked_at
+        ).order_by(api_keys.c.created_at, api_keys.c.key_id)
+    )
     return [dict(r._mapping) for r in rows]
 
 
 async def revoke(engine: AsyncEngine, key_id: str) -> datetime | None:
     """Revoke a key (again: nothing changes); None when there is no such key."""
     async with engine.begin() as conn:
-        await conn.execute(sa.update(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-                           .values(revoked_at=sa.func.now()))
+        await conn.execute(
+            sa.update(api_keys)
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=sa.func.now())
+        )
         return await conn.scalar(sa.select(api_keys.c.revoked_at).where(api_keys.c.key_id == key_id))
 
 
 async def lookup(conn: AsyncConnection, token: str) -> Principal | None:
     """The holder of a live key, or None (unknown or revoked)."""
-    row = (await conn.execute(sa.select(api_keys.c.key_id, api_keys.c.name, api_keys.c.role).where(
-        api_keys.c.secret_hash == access.hash_key(token), api_keys.c.revoked_at.is_(None)))).first()
+    row = (
+        await conn.execute(
+            sa.select(api_keys.c.key_id, api_keys.c.name, api_keys.c.role).where(
+                api_keys.c.secret_hash == access.hash_key(token), api_keys.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
     return Principal(row.key_id, row.name, row.role) if row else None

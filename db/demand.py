@@ -21,31 +21,51 @@ async def import_rows(conn: AsyncConnection, rows: list[dict]) -> int:
     merged in one statement."""
     if not rows:
         return 0
-    await conn.execute(sa.text("CREATE TEMPORARY TABLE IF NOT EXISTS demand_batch "
-                               "(sku text, location_id text, period_start date, quantity bigint) ON COMMIT DELETE ROWS"))
+    await conn.execute(
+        sa.text(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS demand_batch "
+            "(sku text, location_id text, period_start date, quantity bigint) ON COMMIT DELETE ROWS"
+        )
+    )
     raw = (await conn.get_raw_connection()).driver_connection
-    await raw.copy_records_to_table("demand_batch", columns=["sku", "location_id", "period_start", "quantity"],
-                                    records=[(r["sku"], r["location_id"], r["period_start"], r["quantity"]) for r in rows])
+    await raw.copy_records_to_table(
+        "demand_batch",
+        columns=["sku", "location_id", "period_start", "quantity"],
+        records=[(r["sku"], r["location_id"], r["period_start"], r["quantity"]) for r in rows],
+    )
     batch = sa.table("demand_batch", *[sa.column(c) for c in ("sku", "location_id", "period_start", "quantity")])
     stmt = pg_insert(demand_imports).from_select(["sku", "location_id", "period_start", "quantity"], sa.select(batch))
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=["sku", "location_id", "period_start"],
-        set_={"quantity": stmt.excluded.quantity, "imported_at": sa.func.now()}))
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["sku", "location_id", "period_start"],
+            set_={"quantity": stmt.excluded.quantity, "imported_at": sa.func.now()},
+        )
+    )
     return len(rows)
 
 
 def _picked(freq: str):
     period = sa.func.date_trunc(TRUNC[freq], movements.c.created_at).cast(sa.Date)
-    return (sa.select(movements.c.sku, movements.c.location_id, period.label("period_start"),
-                      sa.func.sum(-movements.c.d_on_hand).label("quantity"))
-            .where(movements.c.kind == "pick").group_by(movements.c.sku, movements.c.location_id, period))
+    return (
+        sa.select(
+            movements.c.sku,
+            movements.c.location_id,
+            period.label("period_start"),
+            sa.func.sum(-movements.c.d_on_hand).label("quantity"),
+        )
+        .where(movements.c.kind == "pick")
+        .group_by(movements.c.sku, movements.c.location_id, period)
+    )
 
 
 def _imported(freq: str):
     period = sa.func.date_trunc(TRUNC[freq], demand_imports.c.period_start).cast(sa.Date)
-    return (sa.select(demand_imports.c.sku, demand_imports.c.location_id, period.label("period_start"),
-                      sa.func.sum(demand_imports.c.quantity).label("quantity"))
-            .group_by(demand_imports.c.sku, demand_imports.c.location_id, period))
+    return sa.select(
+        demand_imports.c.sku,
+        demand_imports.c.location_id,
+        period.label("period_start"),
+        sa.func.sum(demand_imports.c.quantity).label("quantity"),
+    ).group_by(demand_imports.c.sku, demand_imports.c.location_id, period)
 
 
 async def latest_period(conn: AsyncConnection, freq: str) -> date | None:
@@ -57,16 +77,21 @@ async def latest_period(conn: AsyncConnection, freq: str) -> date | None:
 async def keys(conn: AsyncConnection, offset: int, limit: int) -> list[tuple[str, str]]:
     """(sku, location) pairs to plan for, in order: every stocked place and every place
     with imported demand."""
-    both = sa.union(sa.select(stock_levels.c.sku, stock_levels.c.location_id),
-                    sa.select(demand_imports.c.sku, demand_imports.c.location_id)).subquery()
-    rows = await conn.execute(sa.select(both.c.sku, both.c.location_id)
-                              .order_by(both.c.sku, both.c.location_id).offset(offset).limit(limit))
+    both = sa.union(
+        sa.select(stock_levels.c.sku, stock_levels.c.location_id),
+        sa.select(demand_imports.c.sku, demand_imports.c.location_id),
+    ).subquery()
+    rows = await conn.execute(
+        sa.select(both.c.sku, both.c.location_id).order_by(both.c.sku, both.c.location_id).offset(offset).limit(limit)
+    )
     return [(r.sku, r.location_id) for r in rows]
 
 
 async def count_keys(conn: AsyncConnection) -> int:
-    both = sa.union(sa.select(stock_levels.c.sku, stock_levels.c.location_id),
-                    sa.select(demand_imports.c.sku, demand_imports.c.location_id)).subquery()
+    both = sa.union(
+        sa.select(stock_levels.c.sku, stock_levels.c.location_id),
+        sa.select(demand_imports.c.sku, demand_imports.c.location_id),
+    ).subquery()
     return await conn.scalar(sa.select(sa.func.count()).select_from(both))
 
 
@@ -83,8 +108,9 @@ def period_starts(freq: str, last: date, periods: int) -> list[date]:
     return [shift(freq, last, -k) for k in range(periods)][::-1]
 
 
-async def history(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str, last: date,
-                  periods: int | None = None) -> tuple[np.ndarray, list[date]]:
+async def history(
+    conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str, last: date, periods: int | None = None
+) -> tuple[np.ndarray, list[date]]:
     """Demand of each pair in the periods ending with `last`: (pairs, periods), zeros where
     nothing sold."""
     starts = period_starts(freq, last, periods or HISTORY_PERIODS[freq])
@@ -95,11 +121,13 @@ async def history(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str
     col_of = {start: j for j, start in enumerate(starts)}
     both = sa.union_all(_picked(freq), _imported(freq)).subquery()
     wanted = sa.tuple_(both.c.sku, both.c.location_id).in_(pairs)
-    rows = await conn.execute(sa.select(both.c.sku, both.c.location_id, both.c.period_start, both.c.quantity)
-                              .where(wanted, both.c.period_start >= starts[0], both.c.period_start <= last))
+    rows = await conn.execute(
+        sa.select(both.c.sku, both.c.location_id, both.c.period_start, both.c.quantity).where(
+            wanted, both.c.period_start >= starts[0], both.c.period_start <= last
+        )
+    )
     for r in rows:
         j = col_of.get(r.period_start)
         if j is not None:
             out[row_of[(r.sku, r.location_id)], j] += float(r.quantity)
     return out, starts
-

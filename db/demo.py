@@ -6,7 +6,7 @@ idempotent by its key, and the history is the same rows again."""
 import math
 import random
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,50 +18,125 @@ from db.tables import locations, skus, stock_levels, suppliers
 from domain.stock import MovementKind
 
 LOCATIONS = [
-    dict(location_id="FC-BER", name="Berlin fulfilment centre", latitude=52.52, longitude=13.40,
-         timezone="Europe/Berlin", service_regions=["DE", "PL", "CZ", "AT"], hazmat=True, oversized=True,
-         shipping_methods=[{"method": "standard", "cutoff": "17:00"}, {"method": "expedited", "cutoff": "14:00"},
-                           {"method": "next_day", "cutoff": "12:00"}],
-         processing_capacity_per_day=4000, utilisation=0.62),
-    dict(location_id="FC-LYS", name="Lyon fulfilment centre", latitude=45.76, longitude=4.84,
-         timezone="Europe/Paris", service_regions=["FR", "BE", "CH", "ES"], refrigerated=True,
-         shipping_methods=[{"method": "standard", "cutoff": "16:00"}, {"method": "expedited", "cutoff": "13:00"}],
-         processing_capacity_per_day=2500, utilisation=0.48),
-    dict(location_id="FC-EWR", name="Newark fulfilment centre", latitude=40.74, longitude=-74.17,
-         timezone="America/New_York", service_regions=["US-EAST"], hazmat=True, oversized=True, refrigerated=True,
-         shipping_methods=[{"method": "standard", "cutoff": "18:00"}, {"method": "next_day", "cutoff": "15:00"}],
-         processing_capacity_per_day=6000, utilisation=0.71),
-    dict(location_id="ST-RNO", name="Reno store backroom", type="store", latitude=39.53, longitude=-119.81,
-         timezone="America/Los_Angeles", service_regions=["US-WEST"],
-         shipping_methods=[{"method": "standard", "cutoff": "15:00"}],
-         processing_capacity_per_day=300, utilisation=0.35),
+    dict(
+        location_id="FC-BER",
+        name="Berlin fulfilment centre",
+        latitude=52.52,
+        longitude=13.40,
+        timezone="Europe/Berlin",
+        service_regions=["DE", "PL", "CZ", "AT"],
+        hazmat=True,
+        oversized=True,
+        shipping_methods=[
+            {"method": "standard", "cutoff": "17:00"},
+            {"method": "expedited", "cutoff": "14:00"},
+            {"method": "next_day", "cutoff": "12:00"},
+        ],
+        processing_capacity_per_day=4000,
+        utilisation=0.62,
+    ),
+    dict(
+        location_id="FC-LYS",
+        name="Lyon fulfilment centre",
+        latitude=45.76,
+        longitude=4.84,
+        timezone="Europe/Paris",
+        service_regions=["FR", "BE", "CH", "ES"],
+        refrigerated=True,
+        shipping_methods=[{"method": "standard", "cutoff": "16:00"}, {"method": "expedited", "cutoff": "13:00"}],
+        processing_capacity_per_day=2500,
+        utilisation=0.48,
+    ),
+    dict(
+        location_id="FC-EWR",
+        name="Newark fulfilment centre",
+        latitude=40.74,
+        longitude=-74.17,
+        timezone="America/New_York",
+        service_regions=["US-EAST"],
+        hazmat=True,
+        oversized=True,
+        refrigerated=True,
+        shipping_methods=[{"method": "standard", "cutoff": "18:00"}, {"method": "next_day", "cutoff": "15:00"}],
+        processing_capacity_per_day=6000,
+        utilisation=0.71,
+    ),
+    dict(
+        location_id="ST-RNO",
+        name="Reno store backroom",
+        type="store",
+        latitude=39.53,
+        longitude=-119.81,
+        timezone="America/Los_Angeles",
+        service_regions=["US-WEST"],
+        shipping_methods=[{"method": "standard", "cutoff": "15:00"}],
+        processing_capacity_per_day=300,
+        utilisation=0.35,
+    ),
 ]
 
 _LOCATION_DEFAULTS = dict(type="fulfillment_center", hazmat=False, oversized=False, refrigerated=False)
 LOCATIONS = [_LOCATION_DEFAULTS | loc for loc in LOCATIONS]
 
-_PARTS = ["Brake pad set", "Oil filter", "Air filter", "Spark plug", "Wiper blade", "Timing belt", "Water pump",
-          "Alternator", "Starter motor", "Headlamp bulb", "Cabin filter", "Fuel pump", "Clutch kit", "Shock absorber",
-          "Control arm", "Radiator", "Thermostat", "Battery 70Ah", "Brake disc", "Wheel bearing"]
+_PARTS = [
+    "Brake pad set",
+    "Oil filter",
+    "Air filter",
+    "Spark plug",
+    "Wiper blade",
+    "Timing belt",
+    "Water pump",
+    "Alternator",
+    "Starter motor",
+    "Headlamp bulb",
+    "Cabin filter",
+    "Fuel pump",
+    "Clutch kit",
+    "Shock absorber",
+    "Control arm",
+    "Radiator",
+    "Thermostat",
+    "Battery 70Ah",
+    "Brake disc",
+    "Wheel bearing",
+]
 _MAKES = ["compact", "saloon", "estate", "van", "SUV"]
 
 
 # A simulated supplier that confirms by itself after a minute and fails a tenth of its
 # calls (the workflow retries), and one that waits for POST .../confirmation.
 SUPPLIERS = [
-    dict(supplier_id="SUP-AUTO", name="Simulated supplier (confirms by itself)", lead_time_days=5,
-         min_order_quantity=1, pack_size=1, simulated_confirm_seconds=60, simulated_failure_rate=0.1),
-    dict(supplier_id="SUP-MANUAL", name="Simulated supplier (confirm over the API)", lead_time_days=10,
-         min_order_quantity=10, pack_size=5, simulated_confirm_seconds=None, simulated_failure_rate=0.0),
+    dict(
+        supplier_id="SUP-AUTO",
+        name="Simulated supplier (confirms by itself)",
+        lead_time_days=5,
+        min_order_quantity=1,
+        pack_size=1,
+        simulated_confirm_seconds=60,
+        simulated_failure_rate=0.1,
+    ),
+    dict(
+        supplier_id="SUP-MANUAL",
+        name="Simulated supplier (confirm over the API)",
+        lead_time_days=10,
+        min_order_quantity=10,
+        pack_size=5,
+        simulated_confirm_seconds=None,
+        simulated_failure_rate=0.0,
+    ),
 ]
 
 
 def demo_skus(count: int, seed: int = 7) -> list[dict]:
     rng = random.Random(seed)
     return [
-        dict(sku=f"DEMO-{i:04d}", name=f"{_PARTS[i % len(_PARTS)]}, {_MAKES[i // len(_PARTS) % len(_MAKES)]} #{i}",
-             unit_cost=round(rng.uniform(2, 180), 2), low_stock_threshold=rng.choice([3, 5, 10]),
-             hazmat=_PARTS[i % len(_PARTS)].startswith("Battery"))
+        dict(
+            sku=f"DEMO-{i:04d}",
+            name=f"{_PARTS[i % len(_PARTS)]}, {_MAKES[i // len(_PARTS) % len(_MAKES)]} #{i}",
+            unit_cost=round(rng.uniform(2, 180), 2),
+            low_stock_threshold=rng.choice([3, 5, 10]),
+            hazmat=_PARTS[i % len(_PARTS)].startswith("Battery"),
+        )
         for i in range(count)
     ]
 
@@ -115,25 +190,42 @@ async def load(engine: AsyncEngine, sku_count: int = 300, progress: Callable[[in
                 quantity = rng.choice([0, 1, 2, 3, 8, 12, 25, 40, 60, 120, 250])
                 if quantity == 0:
                     continue
-                result = await apply_in(conn, MovementRequest(
-                    kind=MovementKind.RECEIVE, sku=item["sku"], location_id=loc["location_id"], quantity=quantity,
-                    idempotency_key=f"demo:receive:{item['sku']}:{loc['location_id']}", reference_type="demo",
-                    actor="demo-loader", reason="opening stock"))
+                result = await apply_in(
+                    conn,
+                    MovementRequest(
+                        kind=MovementKind.RECEIVE,
+                        sku=item["sku"],
+                        location_id=loc["location_id"],
+                        quantity=quantity,
+                        idempotency_key=f"demo:receive:{item['sku']}:{loc['location_id']}",
+                        reference_type="demo",
+                        actor="demo-loader",
+                        reason="opening stock",
+                    ),
+                )
                 booked += not result.replayed
                 await conn.execute(
                     stock_levels.update()
                     .where(stock_levels.c.sku == item["sku"], stock_levels.c.location_id == loc["location_id"])
-                    .values(reorder_point=max(quantity // 4, 2), safety_stock=max(quantity // 10, 1), max_stock=quantity * 2)
+                    .values(
+                        reorder_point=max(quantity // 4, 2), safety_stock=max(quantity // 10, 1), max_stock=quantity * 2
+                    )
                 )
         if progress and (n % 50 == 0 or n == len(catalogue)):
             progress(n, len(catalogue))
-    this_month = datetime.now(timezone.utc).date().replace(day=1)
+    this_month = datetime.now(UTC).date().replace(day=1)
     async with engine.begin() as conn:
-        stocked = (await conn.execute(sa.select(stock_levels.c.sku, stock_levels.c.location_id)
-                                      .where(stock_levels.c.sku.in_([item["sku"] for item in catalogue])))).all()
+        stocked = (
+            await conn.execute(
+                sa.select(stock_levels.c.sku, stock_levels.c.location_id).where(
+                    stock_levels.c.sku.in_([item["sku"] for item in catalogue])
+                )
+            )
+        ).all()
         numbers = {item["sku"]: n for n, item in enumerate(catalogue)}
-        await demand.import_rows(conn, [row for sku, location in stocked
-                                        for row in demo_demand(sku, numbers[sku], location, this_month)])
+        await demand.import_rows(
+            conn, [row for sku, location in stocked for row in demo_demand(sku, numbers[sku], location, this_month)]
+        )
     return booked
 
 

@@ -25,8 +25,9 @@ from domain.errors import UnknownSku
 
 
 class DisplayCache:
-    def __init__(self, hot_store: HotStore, engine: AsyncEngine, ttl_seconds: float = 5.0,
-                 meta_ttl_seconds: float = 60.0):
+    def __init__(
+        self, hot_store: HotStore, engine: AsyncEngine, ttl_seconds: float = 5.0, meta_ttl_seconds: float = 60.0
+    ):
         self.hot_store = hot_store
         self.redis = hot_store.redis
         self.engine = engine
@@ -52,8 +53,10 @@ class DisplayCache:
         free = await self.hot_store.available(sku)
         entry = display(sku, threshold, places, free) | {"as_of": round(time.time(), 3)}
         raw = json.dumps(entry, separators=(",", ":")).encode()
-        await self._store(keys=[self.hot_store.version_key(sku), self.hot_store.display_key(sku)],
-                          args=[version or b"0", raw, self.ttl_ms])
+        await self._store(
+            keys=[self.hot_store.version_key(sku), self.hot_store.display_key(sku)],
+            args=[version or b"0", raw, self.ttl_ms],
+        )
         return raw
 
     async def _facts(self, sku: str) -> tuple[int, list[Place]]:
@@ -65,12 +68,18 @@ class DisplayCache:
                 threshold = await conn.scalar(sa.select(skus.c.low_stock_threshold).where(skus.c.sku == sku))
                 if threshold is None:
                     raise UnknownSku(sku)
-                s, l = stock_levels, locations
-                rows = (await conn.execute(
-                    sa.select(s.c.location_id, s.c.in_transit_in, l.c.service_regions)
-                    .join(l, l.c.location_id == s.c.location_id)
-                    .where(s.c.sku == sku, s.c.sellable, l.c.active).order_by(s.c.location_id))).all()
-            facts = {"threshold": threshold,
-                     "places": [[r.location_id, list(r.service_regions), r.in_transit_in] for r in rows]}
+                s, places = stock_levels, locations
+                rows = (
+                    await conn.execute(
+                        sa.select(s.c.location_id, s.c.in_transit_in, places.c.service_regions)
+                        .join(places, places.c.location_id == s.c.location_id)
+                        .where(s.c.sku == sku, s.c.sellable, places.c.active)
+                        .order_by(s.c.location_id)
+                    )
+                ).all()
+            facts = {
+                "threshold": threshold,
+                "places": [[r.location_id, list(r.service_regions), r.in_transit_in] for r in rows],
+            }
             await self.redis.set(self.meta_key(sku), json.dumps(facts), px=self.meta_ttl_ms)
         return facts["threshold"], [Place(p[0], tuple(p[1]), p[2]) for p in facts["places"]]

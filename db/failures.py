@@ -11,9 +11,12 @@ def unstorable_value(err: BaseException) -> str | None:
     cause = err.orig if isinstance(err, StatementError) else err
     while cause is not None:
         state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-        if ((state and str(state).startswith("22"))
-                or type(cause).__name__ in ("DataError", "CharacterNotInRepertoireError", "UnicodeEncodeError",
-                                            "UntranslatableCharacterError")):
+        if (state and str(state).startswith("22")) or type(cause).__name__ in (
+            "DataError",
+            "CharacterNotInRepertoireError",
+            "UnicodeEncodeError",
+            "UntranslatableCharacterError",
+        ):
             args = getattr(cause, "args", ())
             return str(args[0]).splitlines()[0] if args else type(cause).__name__
         cause = cause.__cause__
@@ -28,8 +31,13 @@ def connection_lost(err: DBAPIError) -> bool:
     cause = err.orig
     while cause is not None:
         if isinstance(cause, (OSError, ConnectionError)) or type(cause).__name__ in (
-                "ConnectionDoesNotExistError", "CannotConnectNowError", "AdminShutdownError", "InterfaceError",
-                "ConnectionFailureError", "TooManyConnectionsError"):
+            "ConnectionDoesNotExistError",
+            "CannotConnectNowError",
+            "AdminShutdownError",
+            "InterfaceError",
+            "ConnectionFailureError",
+            "TooManyConnectionsError",
+        ):
             return True
         cause = cause.__cause__
     return False

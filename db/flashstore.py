@@ -47,7 +47,8 @@ class FlashStore:
         self._enter = self.redis.register_script(bucket + (_LUA / "flash_enter.lua").read_text())
         self._create = self.redis.register_script(
             "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-            "redis.call('HSET', KEYS[1], unpack(ARGV))\nreturn 1")
+            "redis.call('HSET', KEYS[1], unpack(ARGV))\nreturn 1"
+        )
 
     def sale_key(self, sku: str, sale_id: str) -> str:
         return f"{self.prefix}:fs:{{{sku}}}:{sale_id}"
@@ -72,23 +73,51 @@ class FlashStore:
         if await self.redis.exists(key):
             return
         if sale["held"]:
-            await self.hot_store.mirror_hold(self.hot_store.engine, HoldLine(
-                hold_id, sale["sku"], sale["location_id"], sale["held"]))
+            await self.hot_store.mirror_hold(
+                self.hot_store.engine, HoldLine(hold_id, sale["sku"], sale["location_id"], sale["held"])
+            )
         pools = split(sale["held"] or 0, sale["pools"])
-        mapping = {"status": "entering" if sale["mode"] == "lottery" else "open", "mode": sale["mode"],
-                   "limit": sale["per_user_limit"], "rate": sale["rate_limit"], "burst": sale["burst"],
-                   "tokens": sale["burst"], "ts": int(time.time() * 1000), "pools": sale["pools"], "sold": 0,
-                   "held": sale["held"] or 0, "hold": hold_id, **{f"pool:{n}": units for n, units in enumerate(pools)}}
+        mapping = {
+            "status": "entering" if sale["mode"] == "lottery" else "open",
+            "mode": sale["mode"],
+            "limit": sale["per_user_limit"],
+            "rate": sale["rate_limit"],
+            "burst": sale["burst"],
+            "tokens": sale["burst"],
+            "ts": int(time.time() * 1000),
+            "pools": sale["pools"],
+            "sold": 0,
+            "held": sale["held"] or 0,
+            "hold": hold_id,
+            **{f"pool:{n}": units for n, units in enumerate(pools)},
+        }
         await self._create(keys=[key], args=[item for pair in mapping.items() for item in pair])
 
-    async def purchase(self, sku: str, sale_id: str, pools: int, hold_id: str, user_id: str, quantity: int,
-                       order_id: str, reservation_id: str, idempotency_key: str) -> Purchase:
+    async def purchase(
+        self,
+        sku: str,
+        sale_id: str,
+        pools: int,
+        hold_id: str,
+        user_id: str,
+        quantity: int,
+        order_id: str,
+        reservation_id: str,
+        idempotency_key: str,
+    ) -> Purchase:
         order = ",".join(map(str, fallback_order(home_pool(user_id, pools), pools)))
-        keys = [self.sale_key(sku, sale_id), self.users_key(sku, sale_id), self.windows_key(sku, sale_id),
-                self.answer_key(sku, sale_id, idempotency_key), self.hot_store.hold_key(sku, hold_id),
-                self.hot_store.hold_key(sku, reservation_id)]
-        reply = [part.decode() if isinstance(part, bytes) else part for part in
-                 await self._purchase(keys=keys, args=[user_id, quantity, order, order_id, ANSWER_TTL])]
+        keys = [
+            self.sale_key(sku, sale_id),
+            self.users_key(sku, sale_id),
+            self.windows_key(sku, sale_id),
+            self.answer_key(sku, sale_id, idempotency_key),
+            self.hot_store.hold_key(sku, hold_id),
+            self.hot_store.hold_key(sku, reservation_id),
+        ]
+        reply = [
+            part.decode() if isinstance(part, bytes) else part
+            for part in await self._purchase(keys=keys, args=[user_id, quantity, order, order_id, ANSWER_TTL])
+        ]
         outcome = reply[0]
         if outcome == "won":
             return Purchase("won", reply[1], quantity, reply[2], int(reply[3]))
@@ -107,8 +136,12 @@ class FlashStore:
 
     async def enter(self, sku: str, sale_id: str, user_id: str) -> tuple[str, int]:
         """(entered | already | rate_limited | closed | unknown, ms to wait when rate limited)."""
-        reply = [part.decode() if isinstance(part, bytes) else part for part in
-                 await self._enter(keys=[self.sale_key(sku, sale_id), self.entrants_key(sku, sale_id)], args=[user_id])]
+        reply = [
+            part.decode() if isinstance(part, bytes) else part
+            for part in await self._enter(
+                keys=[self.sale_key(sku, sale_id), self.entrants_key(sku, sale_id)], args=[user_id]
+            )
+        ]
         return reply[0], int(reply[1]) if reply[0] == "rate_limited" else 0
 
     async def set_status(self, sku: str, sale_id: str, status: str) -> None:

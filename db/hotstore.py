@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 import sqlalchemy as sa
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.tables import reservations, stock_levels
@@ -63,13 +63,20 @@ def _script_args(start: HoldState, end: HoldState | str, movement: MovementKind)
 # action -> (from state, to state, take from bucket, put in bucket, also take on_hand): the
 # domain's reservation machine (domain/reservations.py), and a rollback that forgets a hold
 # admitted by a request that could not start its saga.
-_TRANSITIONS = {action: _script_args(start, end, movement) for action, (start, end, movement) in hot_transitions().items()}
+_TRANSITIONS = {
+    action: _script_args(start, end, movement) for action, (start, end, movement) in hot_transitions().items()
+}
 _TRANSITIONS["rollback"] = _script_args(HoldState.RESERVED, "", MovementKind.RELEASE)
 
 
 class HotStore:
-    def __init__(self, client: aioredis.Redis, engine: AsyncEngine | None = None, prefix: str = "ss",
-                 event_ttl_seconds: int = 7 * 24 * 3600):
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        engine: AsyncEngine | None = None,
+        prefix: str = "ss",
+        event_ttl_seconds: int = 7 * 24 * 3600,
+    ):
         self.redis = client
         self.engine = engine  # to load a sku on first use; None = callers load explicitly
         self.prefix = prefix
@@ -158,8 +165,9 @@ class HotStore:
         idempotent by event id. Returns on_hand after (None on a replay, or when the sku was
         not in Redis: it is then loaded from Postgres, which already counts the change);
         raises InsufficientStock if holds would exceed on_hand."""
-        status, value = await self._adjust(keys=self._adjust_keys(sku, event_id), args=[location_id, delta,
-                                                                                          self.event_ttl])
+        status, value = await self._adjust(
+            keys=self._adjust_keys(sku, event_id), args=[location_id, delta, self.event_ttl]
+        )
         if status == -1:
             if self.engine is None:
                 raise LookupError(f"sku {sku} is not loaded in the hot store and no database was given to load it")
@@ -176,16 +184,19 @@ class HotStore:
         if not changes:
             return
         if isinstance(self.redis, RedisCluster):  # a cluster pipeline takes no scripts: one call each
-            replies = [await self._adjust(keys=self._adjust_keys(sku, event_id), args=[loc, delta, self.event_ttl])
-                       for sku, loc, delta, event_id in changes]
+            replies = [
+                await self._adjust(keys=self._adjust_keys(sku, event_id), args=[loc, delta, self.event_ttl])
+                for sku, loc, delta, event_id in changes
+            ]
         else:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for sku, loc, delta, event_id in changes:
-                    await self._adjust(keys=self._adjust_keys(sku, event_id), args=[loc, delta, self.event_ttl],
-                                       client=pipe)
+                    await self._adjust(
+                        keys=self._adjust_keys(sku, event_id), args=[loc, delta, self.event_ttl], client=pipe
+                    )
                 replies = await pipe.execute()
-        unloaded = sorted({change[0] for change, (status, _) in zip(changes, replies) if status == -1})
-        disagreeing = sorted({change[0] for change, (status, _) in zip(changes, replies) if status == 0})
+        unloaded = sorted({change[0] for change, (status, _) in zip(changes, replies, strict=True) if status == -1})
+        disagreeing = sorted({change[0] for change, (status, _) in zip(changes, replies, strict=True) if status == 0})
         if self.engine is not None and unloaded:
             await self.load(self.engine, unloaded, replace=False)
         if self.engine is not None and disagreeing:
@@ -224,8 +235,11 @@ class HotStore:
         if levels is None and self.engine is not None:
             await self.load(self.engine, [sku], replace=False)
             levels = await self.levels(sku, with_sellable=True) or {}
-        return {loc: max(l["on_hand"] - l["reserved"] - l["allocated"], 0)
-                for loc, l in (levels or {}).items() if l["sellable"]}
+        return {
+            loc: max(level["on_hand"] - level["reserved"] - level["allocated"], 0)
+            for loc, level in (levels or {}).items()
+            if level["sellable"]
+        }
 
     async def reserved_holds(self, admitted_before: float) -> list[HoldLine]:
         """Holds still in state reserved that were admitted before `admitted_before` (unix s)."""
@@ -249,22 +263,34 @@ class HotStore:
         if not candidates:
             return []
         async with engine.connect() as conn:
-            persisted = set(await conn.scalars(sa.select(reservations.c.reservation_id).where(
-                reservations.c.reservation_id.in_([h.reservation_id for h in candidates]))))
+            persisted = set(
+                await conn.scalars(
+                    sa.select(reservations.c.reservation_id).where(
+                        reservations.c.reservation_id.in_([h.reservation_id for h in candidates])
+                    )
+                )
+            )
         return [hold for hold in candidates if hold.reservation_id not in persisted]
 
     async def overdue_holds(self, engine: AsyncEngine, older_than_seconds: float) -> list[Violation]:
         """Invariant 7 in Redis: holds admitted more than `older_than_seconds` ago (the
         longest a checkout may hold, plus a grace) that no saga ever recorded in Postgres."""
         now = time.time()
-        return [Violation("7 no hold outlives its expiry", h.sku, h.location_id,
-                          f"hold {h.reservation_id} ({h.quantity} units) is reserved in Redis, admitted more than "
-                          f"{older_than_seconds:.0f} s ago, and was never recorded in Postgres")
-                for h in await self.unpersisted_holds(engine, now - older_than_seconds)]
+        return [
+            Violation(
+                "7 no hold outlives its expiry",
+                h.sku,
+                h.location_id,
+                f"hold {h.reservation_id} ({h.quantity} units) is reserved in Redis, admitted more than "
+                f"{older_than_seconds:.0f} s ago, and was never recorded in Postgres",
+            )
+            for h in await self.unpersisted_holds(engine, now - older_than_seconds)
+        ]
 
     # rebuild from Postgres ------------------------------------------------------------
-    async def load(self, engine: AsyncEngine, skus: list[str], replace: bool = True,
-                   in_flight_seconds: float = 0.0) -> None:
+    async def load(
+        self, engine: AsyncEngine, skus: list[str], replace: bool = True, in_flight_seconds: float = 0.0
+    ) -> None:
         """Copy the levels and live holds of `skus` from Postgres into Redis.
 
         replace=True (rebuild, repair) overwrites what Redis has: Postgres wins. A hold
@@ -276,16 +302,27 @@ class HotStore:
         holds admitted by a concurrent caller are never wiped.
         """
         async with engine.connect() as conn:
-            levels = (await conn.execute(
-                sa.select(stock_levels.c.sku, stock_levels.c.location_id, stock_levels.c.sellable,
-                          *[stock_levels.c[f] for f in _FIELDS]).where(stock_levels.c.sku.in_(skus))
-            )).all()
-            holds = (await conn.execute(
-                sa.select(reservations.c.reservation_id, reservations.c.sku, reservations.c.location_id,
-                          reservations.c.quantity, reservations.c.status)
-                .where(reservations.c.sku.in_(skus),
-                       reservations.c.status.in_(HELD))
-            )).all()
+            levels = (
+                await conn.execute(
+                    sa.select(
+                        stock_levels.c.sku,
+                        stock_levels.c.location_id,
+                        stock_levels.c.sellable,
+                        *[stock_levels.c[f] for f in _FIELDS],
+                    ).where(stock_levels.c.sku.in_(skus))
+                )
+            ).all()
+            holds = (
+                await conn.execute(
+                    sa.select(
+                        reservations.c.reservation_id,
+                        reservations.c.sku,
+                        reservations.c.location_id,
+                        reservations.c.quantity,
+                        reservations.c.status,
+                    ).where(reservations.c.sku.in_(skus), reservations.c.status.in_(HELD))
+                )
+            ).all()
         fields: dict[str, dict[str, int]] = {sku: {} for sku in skus}
         for row in levels:
             fields[row.sku].update({f"{row.location_id}|{f}": getattr(row, f) for f in _FIELDS})
@@ -298,8 +335,10 @@ class HotStore:
         if not replace:
             for sku in skus:
                 pairs = [item for pair in fields[sku].items() for item in pair]
-                await self._load_if_absent(keys=[self.stock_key(sku), *hold_values[sku]],
-                                           args=[len(fields[sku]), *pairs, *hold_values[sku].values()])
+                await self._load_if_absent(
+                    keys=[self.stock_key(sku), *hold_values[sku]],
+                    args=[len(fields[sku]), *pairs, *hold_values[sku].values()],
+                )
             return
         existing = await self._hold_keys(skus)
         now = time.time()
@@ -312,7 +351,7 @@ class HotStore:
             stale = [key for key in existing[sku] if key.decode() not in hold_values[sku]]
             values = await self.redis.mget(stale) if stale else []
             released = []
-            for key, value in zip(stale, values):
+            for key, value in zip(stale, values, strict=True):
                 loc, qty, state, *admitted = (value or b"||").decode().split("|")
                 if state == HoldState.RESERVED and admitted and now - float(admitted[0]) < in_flight_seconds:
                     field = f"{loc}|reserved"
@@ -347,7 +386,7 @@ class HotStore:
         async with engine.connect() as conn:
             skus = list(await conn.scalars(sa.select(stock_levels.c.sku).distinct().order_by(stock_levels.c.sku)))
         for start in range(0, len(skus), batch):
-            await self.load(engine, skus[start:start + batch])
+            await self.load(engine, skus[start : start + batch])
             if progress:
                 progress(min(start + batch, len(skus)), len(skus))
         return len(skus)
@@ -359,12 +398,12 @@ class HotStore:
             skus = list(await conn.scalars(sa.select(stock_levels.c.sku).distinct().order_by(stock_levels.c.sku)))
         missing: list[str] = []
         for start in range(0, len(skus), batch):
-            chunk = skus[start:start + batch]
+            chunk = skus[start : start + batch]
             async with self.redis.pipeline(transaction=False) as pipe:  # one key per command: fine on a cluster
                 for sku in chunk:
                     pipe.hexists(self.stock_key(sku), "_loaded")
                 loaded = await pipe.execute()
-            missing += [sku for sku, present in zip(chunk, loaded) if not present]
+            missing += [sku for sku, present in zip(chunk, loaded, strict=True) if not present]
         return missing
 
     async def drift(self, engine: AsyncEngine, sku: str | None = None) -> list[Violation]:

@@ -30,17 +30,21 @@ async def claim(engine: AsyncEngine, key: str, scope: str, body: dict, state: di
     earlier request had another body)."""
     digest = request_hash(body)
     async with engine.begin() as conn:
-        inserted = (await conn.execute(
-            pg_insert(idempotency_records)
-            .values(idempotency_key=f"{scope}:{key}", scope=scope, request_hash=digest, response={"state": state})
-            .on_conflict_do_nothing()
-            .returning(idempotency_records.c.idempotency_key)
-        )).first()
+        inserted = (
+            await conn.execute(
+                pg_insert(idempotency_records)
+                .values(idempotency_key=f"{scope}:{key}", scope=scope, request_hash=digest, response={"state": state})
+                .on_conflict_do_nothing()
+                .returning(idempotency_records.c.idempotency_key)
+            )
+        ).first()
         if inserted is not None:
             return Claim(state)
-        row = (await conn.execute(
-            sa.select(idempotency_records).where(idempotency_records.c.idempotency_key == f"{scope}:{key}")
-        )).one()
+        row = (
+            await conn.execute(
+                sa.select(idempotency_records).where(idempotency_records.c.idempotency_key == f"{scope}:{key}")
+            )
+        ).one()
     if row.request_hash != digest:
         raise IdempotencyConflict(key)
     return Claim(row.response["state"], row.status_code, row.response.get("body"), again=True)

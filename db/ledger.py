@@ -73,14 +73,12 @@ async def ensure_stock_level(conn: AsyncConnection, sku: str, location_id: str) 
         raise UnknownSku(sku)
     if not known[1]:
         raise UnknownLocation(location_id)
-    await conn.execute(
-        pg_insert(stock_levels)
-        .values(sku=sku, location_id=location_id)
-        .on_conflict_do_nothing()
-    )
+    await conn.execute(pg_insert(stock_levels).values(sku=sku, location_id=location_id).on_conflict_do_nothing())
 
 
-async def _update_projection(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> tuple[Buckets, int | None] | None:
+async def _update_projection(
+    conn: AsyncConnection, req: MovementRequest, delta: Delta
+) -> tuple[Buckets, int | None] | None:
     """The levels after the change and the reorder point, or None if the change does not fit."""
     new = {name: stock_levels.c[name] + getattr(delta, name) for name in BUCKET_COLUMNS}
     fits = sa.and_(
@@ -121,8 +119,12 @@ async def _replay(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> 
     return MovementResult(movement_id=m["movement_id"], levels=levels, replayed=True)
 
 
-async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY,
-                   known_new: bool = False) -> MovementResult:
+async def apply_in(
+    conn: AsyncConnection,
+    req: MovementRequest,
+    max_quantity: int = validation.DEFAULT_MAX_QUANTITY,
+    known_new: bool = False,
+) -> MovementResult:
     """Apply one movement inside the caller's transaction (so several can commit together).
 
     Raises InvalidInput, UnknownSku, UnknownLocation, InsufficientStock, IdempotencyConflict,
@@ -171,20 +173,36 @@ async def apply_in(conn: AsyncConnection, req: MovementRequest, max_quantity: in
     return MovementResult(movement_id=movement_id, levels=levels, replayed=False)
 
 
-async def _announce(conn: AsyncConnection, req: MovementRequest, after: Buckets, delta: Delta,
-                    reorder_point: int | None) -> None:
+async def _announce(
+    conn: AsyncConnection, req: MovementRequest, after: Buckets, delta: Delta, reorder_point: int | None
+) -> None:
     """Outbox messages, in the movement's transaction, when availability at this location
     crosses a line: stock.out (to zero), stock.back_in_stock (from zero), stock.low (below
     the reorder point). Ordered per sku."""
     before = Buckets(**{name: getattr(after, name) - getattr(delta, name) for name in BUCKET_COLUMNS})
     topics = stock_topics(before.available, after.available, reorder_point)
     if topics:
-        payload = {"sku": req.sku, "location_id": req.location_id, "available": after.available,
-                   "on_hand": after.on_hand, "reorder_point": reorder_point, "movement": req.kind.value}
+        payload = {
+            "sku": req.sku,
+            "location_id": req.location_id,
+            "available": after.available,
+            "on_hand": after.on_hand,
+            "reorder_point": reorder_point,
+            "movement": req.kind.value,
+        }
         await conn.execute(
             pg_insert(outbox)
-            .values([dict(topic=t, ordering_key=req.sku, payload={**payload, "topic": t},
-                          idempotency_key=f"{t}:{req.idempotency_key}") for t in topics])
+            .values(
+                [
+                    dict(
+                        topic=t,
+                        ordering_key=req.sku,
+                        payload={**payload, "topic": t},
+                        idempotency_key=f"{t}:{req.idempotency_key}",
+                    )
+                    for t in topics
+                ]
+            )
             .on_conflict_do_nothing()
         )
 
@@ -201,7 +219,9 @@ def stock_topics(before: int, after: int, reorder_point: int | None) -> list[str
     return topics
 
 
-async def apply_movement(engine: AsyncEngine, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> MovementResult:
+async def apply_movement(
+    engine: AsyncEngine, req: MovementRequest, max_quantity: int = validation.DEFAULT_MAX_QUANTITY
+) -> MovementResult:
     """Apply one receive, adjust or damage movement in its own transaction; idempotent by
     `req.idempotency_key`. Holds move only with their reservation (db/reservations.py)."""
     if req.kind in RESERVATION_KINDS:

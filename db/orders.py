@@ -35,35 +35,49 @@ async def insert_order(conn: AsyncConnection, **values) -> bool:
     return inserted.first() is not None
 
 
-async def record(conn: AsyncConnection, order_id: str, status: str, event_key: str, detail: dict | None = None,
-                 **fields) -> bool:
+async def record(
+    conn: AsyncConnection, order_id: str, status: str, event_key: str, detail: dict | None = None, **fields
+) -> bool:
     """Move the order to `status` and add it to the timeline, once per event_key, in one
     statement. Returns False (and changes nothing) when that event was recorded before, or
     when there is no such order (a compensation of an order that never reached Postgres)."""
     return await record_steps(conn, order_id, [(status, event_key, detail)], **fields)
 
 
-async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[str, str, dict | None]],
-                       **fields) -> bool:
+async def record_steps(
+    conn: AsyncConnection, order_id: str, steps: list[tuple[str, str, dict | None]], **fields
+) -> bool:
     """Several timeline entries (status, event_key, detail) at once, in one statement; the
     order ends in the last one's status. Each entry is written once per event_key; the order
     row changes only if the last entry is new."""
-    entries = sa.union_all(*[
-        sa.select(sa.literal(key).label("event_key"), sa.literal(status).label("status"),
-                  sa.cast(sa.literal(detail or {}, JSONB), JSONB).label("detail"), sa.literal(n).label("n"))
-        for n, (status, key, detail) in enumerate(steps)
-    ]).subquery("steps")
+    entries = sa.union_all(
+        *[
+            sa.select(
+                sa.literal(key).label("event_key"),
+                sa.literal(status).label("status"),
+                sa.cast(sa.literal(detail or {}, JSONB), JSONB).label("detail"),
+                sa.literal(n).label("n"),
+            )
+            for n, (status, key, detail) in enumerate(steps)
+        ]
+    ).subquery("steps")
     event = (
         pg_insert(order_events)
         .from_select(
             ["order_id", "event_key", "status", "detail"],
             sa.select(orders.c.order_id, entries.c.event_key, entries.c.status, entries.c.detail)
             .select_from(orders.join(entries, sa.true()))  # the one order row, once per step
-            .where(orders.c.order_id == order_id).order_by(entries.c.n),
+            .where(orders.c.order_id == order_id)
+            .order_by(entries.c.n),
         )
         .on_conflict_do_nothing()
-        .returning(order_events.c.order_id, order_events.c.event_key, order_events.c.status, order_events.c.detail,
-                   order_events.c.event_id)
+        .returning(
+            order_events.c.order_id,
+            order_events.c.event_key,
+            order_events.c.status,
+            order_events.c.detail,
+            order_events.c.event_id,
+        )
         .cte("event")
     )
     # order.status_changed for each new entry, in the same statement (the outbox is ordered
@@ -72,11 +86,14 @@ async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[s
         pg_insert(outbox)
         .from_select(
             ["topic", "ordering_key", "payload", "idempotency_key"],
-            sa.select(sa.literal("order.status_changed"), event.c.order_id,
-                      sa.func.jsonb_build_object("order_id", event.c.order_id, "status", event.c.status,
-                                                 "detail", event.c.detail),
-                      sa.literal("order.status_changed:") + event.c.order_id + ":" + event.c.event_key)
-            .order_by(event.c.event_id),
+            sa.select(
+                sa.literal("order.status_changed"),
+                event.c.order_id,
+                sa.func.jsonb_build_object(
+                    "order_id", event.c.order_id, "status", event.c.status, "detail", event.c.detail
+                ),
+                sa.literal("order.status_changed:") + event.c.order_id + ":" + event.c.event_key,
+            ).order_by(event.c.event_id),
         )
         .on_conflict_do_nothing()
         .cte("announced")
@@ -94,15 +111,19 @@ async def record_steps(conn: AsyncConnection, order_id: str, steps: list[tuple[s
 
 async def status_of(conn: AsyncConnection, order_id: str) -> tuple[str, datetime | None] | None:
     """(status, expires_at) of an order, None if there is no such order (yet)."""
-    row = (await conn.execute(sa.select(orders.c.status, orders.c.expires_at)
-                              .where(orders.c.order_id == order_id))).first()
+    row = (
+        await conn.execute(sa.select(orders.c.status, orders.c.expires_at).where(orders.c.order_id == order_id))
+    ).first()
     return (row.status, row.expires_at) if row else None
 
 
 async def has_event(conn: AsyncConnection, order_id: str, event_key: str) -> bool:
     """Whether the order's timeline holds the entry recorded under `event_key`."""
-    return (await conn.scalar(sa.select(sa.exists().where(order_events.c.order_id == order_id,
-                                                          order_events.c.event_key == event_key)))) is True
+    return (
+        await conn.scalar(
+            sa.select(sa.exists().where(order_events.c.order_id == order_id, order_events.c.event_key == event_key))
+        )
+    ) is True
 
 
 async def open_backorders(conn: AsyncConnection, order_id: str, lines: list[tuple[str, str, int]]) -> None:
@@ -127,15 +148,26 @@ async def fill_backorders(conn: AsyncConnection, sku: str, location_id: str, act
 
     Concurrency: the backorder rows and the stock row are locked before the units are
     counted, so two receipts for the same place fill one after the other."""
-    waiting = (await conn.execute(
-        sa.select(backorders.c.backorder_id, backorders.c.order_id, backorders.c.quantity, backorders.c.filled,
-                  orders.c.expires_at)
-        .join(orders, orders.c.order_id == backorders.c.order_id)
-        .where(backorders.c.sku == sku, backorders.c.location_id == location_id, backorders.c.status == "open",
-               orders.c.status.in_(WAITING_FOR_BACKORDERS))
-        .order_by(backorders.c.created_at, backorders.c.backorder_id)
-        .with_for_update(of=backorders)
-    )).all()
+    waiting = (
+        await conn.execute(
+            sa.select(
+                backorders.c.backorder_id,
+                backorders.c.order_id,
+                backorders.c.quantity,
+                backorders.c.filled,
+                orders.c.expires_at,
+            )
+            .join(orders, orders.c.order_id == backorders.c.order_id)
+            .where(
+                backorders.c.sku == sku,
+                backorders.c.location_id == location_id,
+                backorders.c.status == "open",
+                orders.c.status.in_(WAITING_FOR_BACKORDERS),
+            )
+            .order_by(backorders.c.created_at, backorders.c.backorder_id)
+            .with_for_update(of=backorders)
+        )
+    ).all()
     if not waiting:
         return []
     free = (await ledger.read_levels(conn, sku, location_id, lock=True)).available
@@ -145,14 +177,30 @@ async def fill_backorders(conn: AsyncConnection, sku: str, location_id: str, act
         if take <= 0:
             break
         reservation_id = f"bo{b.backorder_id}-{b.filled + take}"
-        await pg_reservations.reserve_in(conn, [pg_reservations.ReservationLine(
-            reservation_id, sku, location_id, take, b.order_id, b.expires_at)], actor=actor)
+        await pg_reservations.reserve_in(
+            conn,
+            [pg_reservations.ReservationLine(reservation_id, sku, location_id, take, b.order_id, b.expires_at)],
+            actor=actor,
+        )
         await conn.execute(
-            backorders.update().where(backorders.c.backorder_id == b.backorder_id)
-            .values(filled=b.filled + take, reservation_id=reservation_id, filled_at=sa.func.now(),
-                    status="filled" if b.filled + take == b.quantity else "open"))
-        fills.append({"order_id": b.order_id, "reservation_id": reservation_id, "sku": sku,
-                      "location_id": location_id, "quantity": take})
+            backorders.update()
+            .where(backorders.c.backorder_id == b.backorder_id)
+            .values(
+                filled=b.filled + take,
+                reservation_id=reservation_id,
+                filled_at=sa.func.now(),
+                status="filled" if b.filled + take == b.quantity else "open",
+            )
+        )
+        fills.append(
+            {
+                "order_id": b.order_id,
+                "reservation_id": reservation_id,
+                "sku": sku,
+                "location_id": location_id,
+                "quantity": take,
+            }
+        )
         free -= take
     return fills
 
@@ -174,13 +222,16 @@ async def add_shipments(conn: AsyncConnection, order_id: str, located: list[tupl
     )
 
 
-async def set_shipment(conn: AsyncConnection, order_id: str, shipment_id: str, status: str,
-                       tracking: str | None = None) -> None:
+async def set_shipment(
+    conn: AsyncConnection, order_id: str, shipment_id: str, status: str, tracking: str | None = None
+) -> None:
     values = {"status": status, "updated_at": sa.func.now()}
     if tracking:
         values["tracking"] = tracking
     await conn.execute(
-        shipments.update().where(shipments.c.order_id == order_id, shipments.c.shipment_id == shipment_id).values(**values)
+        shipments.update()
+        .where(shipments.c.order_id == order_id, shipments.c.shipment_id == shipment_id)
+        .values(**values)
     )
 
 
@@ -203,20 +254,29 @@ async def note(conn: AsyncConnection, order_id: str, event_key: str, detail: dic
     when the order has no row)."""
     await conn.execute(
         pg_insert(order_events)
-        .from_select(["order_id", "event_key", "status", "detail"],
-                     sa.select(orders.c.order_id, sa.literal(event_key), orders.c.status,
-                               sa.cast(sa.literal(detail, JSONB), JSONB)).where(orders.c.order_id == order_id))
+        .from_select(
+            ["order_id", "event_key", "status", "detail"],
+            sa.select(
+                orders.c.order_id, sa.literal(event_key), orders.c.status, sa.cast(sa.literal(detail, JSONB), JSONB)
+            ).where(orders.c.order_id == order_id),
+        )
         .on_conflict_do_nothing()
     )
 
 
-async def refund_payment(conn: AsyncConnection, order_id: str, payment_ref: str | None, reason: str,
-                         event_key: str) -> None:
+async def refund_payment(
+    conn: AsyncConnection, order_id: str, payment_ref: str | None, reason: str, event_key: str
+) -> None:
     """Ask the payment service to give back a payment the order does not keep (it lost the
     race to a cancel, or came after the order ended): `payment.refund_requested` with the
     reason, once per event_key, and a note on the order's timeline."""
-    await enqueue(conn, "payment.refund_requested", order_id,
-                  {"order_id": order_id, "payment_ref": payment_ref, "reason": reason}, event_key)
+    await enqueue(
+        conn,
+        "payment.refund_requested",
+        order_id,
+        {"order_id": order_id, "payment_ref": payment_ref, "reason": reason},
+        event_key,
+    )
     await note(conn, order_id, event_key, {"refund_requested": payment_ref, "reason": reason})
 
 
@@ -237,22 +297,38 @@ async def get(conn: AsyncConnection, order_id: str) -> dict | None:
     order["shipments"] = [
         as_json(dict(r._mapping))
         for r in await conn.execute(
-            sa.select(shipments.c.shipment_id, shipments.c.location_id, shipments.c.status, shipments.c.tracking,
-                      shipments.c.updated_at)
-            .where(shipments.c.order_id == order_id).order_by(shipments.c.shipment_id))
+            sa.select(
+                shipments.c.shipment_id,
+                shipments.c.location_id,
+                shipments.c.status,
+                shipments.c.tracking,
+                shipments.c.updated_at,
+            )
+            .where(shipments.c.order_id == order_id)
+            .order_by(shipments.c.shipment_id)
+        )
     ]
     order["backorders"] = [
         as_json(dict(r._mapping))
         for r in await conn.execute(
-            sa.select(backorders.c.sku, backorders.c.location_id, backorders.c.quantity, backorders.c.filled,
-                      backorders.c.status)
-            .where(backorders.c.order_id == order_id).order_by(backorders.c.sku))
+            sa.select(
+                backorders.c.sku,
+                backorders.c.location_id,
+                backorders.c.quantity,
+                backorders.c.filled,
+                backorders.c.status,
+            )
+            .where(backorders.c.order_id == order_id)
+            .order_by(backorders.c.sku)
+        )
     ]
     order["timeline"] = [
         {"status": r.status, "at": r.created_at.isoformat(), **({"detail": r.detail} if r.detail else {})}
         for r in await conn.execute(
             sa.select(order_events.c.status, order_events.c.detail, order_events.c.created_at)
-            .where(order_events.c.order_id == order_id).order_by(order_events.c.event_id))
+            .where(order_events.c.order_id == order_id)
+            .order_by(order_events.c.event_id)
+        )
     ]
     return order
 

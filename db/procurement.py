@@ -23,14 +23,19 @@ from domain.procurement import OPEN
 from domain.stock import MovementKind
 
 
-
 async def create(conn: AsyncConnection, po_id: str, supplier_id: str, location_id: str, lines: dict[str, int]) -> bool:
     """The PO row (status submitted); False if that id exists already."""
     inserted = await conn.execute(
         pg_insert(purchase_orders)
-        .values(po_id=po_id, supplier_id=supplier_id, location_id=location_id,
-                lines={sku: {"ordered": q, "received": 0} for sku, q in lines.items()})
-        .on_conflict_do_nothing().returning(purchase_orders.c.po_id))
+        .values(
+            po_id=po_id,
+            supplier_id=supplier_id,
+            location_id=location_id,
+            lines={sku: {"ordered": q, "received": 0} for sku, q in lines.items()},
+        )
+        .on_conflict_do_nothing()
+        .returning(purchase_orders.c.po_id)
+    )
     return inserted.first() is not None
 
 
@@ -45,11 +50,20 @@ async def supplier(conn: AsyncConnection, supplier_id: str) -> dict | None:
     return None if row is None else as_json(dict(row._mapping))
 
 
-def _move(kind: MovementKind, sku: str, location_id: str, quantity: int, key: str, po_id: str,
-          reason: str | None = None) -> ledger.MovementRequest:
-    return ledger.MovementRequest(kind=kind, sku=sku, location_id=location_id, quantity=quantity, idempotency_key=key,
-                                  reference_type="purchase_order", reference_id=po_id, actor="procurement",
-                                  reason=reason)
+def _move(
+    kind: MovementKind, sku: str, location_id: str, quantity: int, key: str, po_id: str, reason: str | None = None
+) -> ledger.MovementRequest:
+    return ledger.MovementRequest(
+        kind=kind,
+        sku=sku,
+        location_id=location_id,
+        quantity=quantity,
+        idempotency_key=key,
+        reference_type="purchase_order",
+        reference_id=po_id,
+        actor="procurement",
+        reason=reason,
+    )
 
 
 async def _locked(conn: AsyncConnection, po_id: str) -> dict:
@@ -65,15 +79,21 @@ async def confirm(conn: AsyncConnection, po_id: str, expected_at: datetime | Non
     if po["status"] != "submitted":
         return po
     for sku, line in po["lines"].items():
-        await ledger.apply_in(conn, _move(MovementKind.EXPECT_IN, sku, po["location_id"], line["ordered"],
-                                          f"po:{po_id}:expect:{sku}", po_id))
-    await conn.execute(purchase_orders.update().where(purchase_orders.c.po_id == po_id)
-                       .values(status="confirmed", confirmed_at=sa.func.now(), expected_at=expected_at))
+        await ledger.apply_in(
+            conn,
+            _move(MovementKind.EXPECT_IN, sku, po["location_id"], line["ordered"], f"po:{po_id}:expect:{sku}", po_id),
+        )
+    await conn.execute(
+        purchase_orders.update()
+        .where(purchase_orders.c.po_id == po_id)
+        .values(status="confirmed", confirmed_at=sa.func.now(), expected_at=expected_at)
+    )
     return await get(conn, po_id)
 
 
-async def receive(conn: AsyncConnection, po_id: str, event_id: str, location_id: str,
-                  lines: dict[str, int]) -> tuple[dict, list[dict]]:
+async def receive(
+    conn: AsyncConnection, po_id: str, event_id: str, location_id: str, lines: dict[str, int]
+) -> tuple[dict, list[dict]]:
     """A receipt against the PO (RECEIVING_COMPLETE `event_id`). Returns the PO after it and
     the backorders it filled."""
     po = await _locked(conn, po_id)
@@ -90,18 +110,44 @@ async def receive(conn: AsyncConnection, po_id: str, event_id: str, location_id:
         expected = max(line["ordered"] - line["received"], 0)
         arrived_as_expected = min(quantity, expected)
         if arrived_as_expected:
-            await ledger.apply_in(conn, _move(MovementKind.RECEIVE_IN, sku, location_id, arrived_as_expected,
-                                              f"po:{po_id}:{event_id}:in:{sku}", po_id))
+            await ledger.apply_in(
+                conn,
+                _move(
+                    MovementKind.RECEIVE_IN,
+                    sku,
+                    location_id,
+                    arrived_as_expected,
+                    f"po:{po_id}:{event_id}:in:{sku}",
+                    po_id,
+                ),
+            )
         if quantity > arrived_as_expected:
-            await ledger.apply_in(conn, _move(MovementKind.RECEIVE, sku, location_id, quantity - arrived_as_expected,
-                                              f"po:{po_id}:{event_id}:extra:{sku}", po_id, reason="more than ordered"))
+            await ledger.apply_in(
+                conn,
+                _move(
+                    MovementKind.RECEIVE,
+                    sku,
+                    location_id,
+                    quantity - arrived_as_expected,
+                    f"po:{po_id}:{event_id}:extra:{sku}",
+                    po_id,
+                    reason="more than ordered",
+                ),
+            )
         line["received"] += quantity
         fills += await pg_orders.fill_backorders(conn, sku, location_id, actor="procurement")
     done = all(v["received"] >= v["ordered"] for v in state.values())
     receipts = {**po["receipts"], event_id: {"lines": lines, "fills": fills}}
-    await conn.execute(purchase_orders.update().where(purchase_orders.c.po_id == po_id).values(
-        lines=state, receipts=receipts, status="received" if done else "partially_received",
-        closed_at=sa.func.now() if done else None))
+    await conn.execute(
+        purchase_orders.update()
+        .where(purchase_orders.c.po_id == po_id)
+        .values(
+            lines=state,
+            receipts=receipts,
+            status="received" if done else "partially_received",
+            closed_at=sa.func.now() if done else None,
+        )
+    )
     return await get(conn, po_id), fills
 
 
@@ -114,8 +160,21 @@ async def close(conn: AsyncConnection, po_id: str, status: str, reason: str) -> 
         for sku, line in po["lines"].items():
             still = line["ordered"] - line["received"]
             if still > 0:
-                await ledger.apply_in(conn, _move(MovementKind.CANCEL_IN, sku, po["location_id"], still,
-                                                  f"po:{po_id}:cancel:{sku}", po_id, reason=reason))
-    await conn.execute(purchase_orders.update().where(purchase_orders.c.po_id == po_id)
-                       .values(status=status, reason=reason, closed_at=sa.func.now()))
+                await ledger.apply_in(
+                    conn,
+                    _move(
+                        MovementKind.CANCEL_IN,
+                        sku,
+                        po["location_id"],
+                        still,
+                        f"po:{po_id}:cancel:{sku}",
+                        po_id,
+                        reason=reason,
+                    ),
+                )
+    await conn.execute(
+        purchase_orders.update()
+        .where(purchase_orders.c.po_id == po_id)
+        .values(status=status, reason=reason, closed_at=sa.func.now())
+    )
     return await get(conn, po_id)

@@ -44,21 +44,25 @@ async def movement_history(
     def running_sum(expr, label: str):
         return sa.cast(sa.func.sum(expr).over(**window), sa.BigInteger).label(label)
 
-    running = sa.select(
-        m.c.movement_id,
-        m.c.kind,
-        *[m.c[f"d_{name}"] for name in BUCKET_COLUMNS],
-        m.c.reference_type,
-        m.c.reference_id,
-        m.c.idempotency_key,
-        m.c.actor,
-        m.c.reason,
-        m.c.created_at,
-        running_sum(m.c.d_on_hand, "on_hand_after"),
-        running_sum(m.c.d_reserved, "reserved_after"),
-        running_sum(m.c.d_allocated, "allocated_after"),
-        running_sum(m.c.d_on_hand - m.c.d_reserved - m.c.d_allocated, "available_after"),
-    ).where(m.c.sku == sku, m.c.location_id == location_id).subquery()
+    running = (
+        sa.select(
+            m.c.movement_id,
+            m.c.kind,
+            *[m.c[f"d_{name}"] for name in BUCKET_COLUMNS],
+            m.c.reference_type,
+            m.c.reference_id,
+            m.c.idempotency_key,
+            m.c.actor,
+            m.c.reason,
+            m.c.created_at,
+            running_sum(m.c.d_on_hand, "on_hand_after"),
+            running_sum(m.c.d_reserved, "reserved_after"),
+            running_sum(m.c.d_allocated, "allocated_after"),
+            running_sum(m.c.d_on_hand - m.c.d_reserved - m.c.d_allocated, "available_after"),
+        )
+        .where(m.c.sku == sku, m.c.location_id == location_id)
+        .subquery()
+    )
     query = sa.select(running).order_by(running.c.movement_id.desc()).limit(limit)
     if before is not None:
         query = query.where(running.c.movement_id < before)

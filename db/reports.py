@@ -16,14 +16,24 @@ def _money(value) -> float:
     return round(float(value or 0), 2)
 
 
-async def variance(conn: AsyncConnection, sku: str | None = None, location_id: str | None = None,
-                   since: datetime | None = None, until: datetime | None = None, limit: int = 100) -> dict:
+async def variance(
+    conn: AsyncConnection,
+    sku: str | None = None,
+    location_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> dict:
     """Cycle counts in [since, until) per (sku, location), largest absolute value first:
     how many counts, net and absolute variance in units and money, alerts raised, and
     accuracy (1 - absolute variance / units expected)."""
     c = cycle_counts
-    where = [c.c.sku == sku if sku else None, c.c.location_id == location_id if location_id else None,
-             c.c.counted_at >= since if since else None, c.c.counted_at < until if until else None]
+    where = [
+        c.c.sku == sku if sku else None,
+        c.c.location_id == location_id if location_id else None,
+        c.c.counted_at >= since if since else None,
+        c.c.counted_at < until if until else None,
+    ]
     where = [w for w in where if w is not None]
     absolute = sa.func.abs(c.c.variance)
     measures = (
@@ -38,8 +48,12 @@ async def variance(conn: AsyncConnection, sku: str | None = None, location_id: s
     source = c.join(skus, skus.c.sku == c.c.sku)
     groups = await conn.execute(
         sa.select(c.c.sku, c.c.location_id, *measures, sa.func.max(c.c.counted_at).label("last_counted_at"))
-        .select_from(source).where(*where).group_by(c.c.sku, c.c.location_id)
-        .order_by(sa.desc("absolute_value"), c.c.sku, c.c.location_id).limit(limit))
+        .select_from(source)
+        .where(*where)
+        .group_by(c.c.sku, c.c.location_id)
+        .order_by(sa.desc("absolute_value"), c.c.sku, c.c.location_id)
+        .limit(limit)
+    )
     total = (await conn.execute(sa.select(*measures).select_from(source).where(*where))).one()
     return {"groups": [_variance_row(dict(r._mapping)) for r in groups], "total": _variance_row(dict(total._mapping))}
 
@@ -47,9 +61,15 @@ async def variance(conn: AsyncConnection, sku: str | None = None, location_id: s
 def _variance_row(row: dict) -> dict:
     expected = int(row["expected"] or 0)
     absolute = int(row["absolute_variance"] or 0)
-    out = {**row, "expected": expected, "net_variance": int(row["net_variance"] or 0), "absolute_variance": absolute,
-           "net_value": _money(row["net_value"]), "absolute_value": _money(row["absolute_value"]),
-           "accuracy": round(1 - absolute / expected, 4) if expected else None}
+    out = {
+        **row,
+        "expected": expected,
+        "net_variance": int(row["net_variance"] or 0),
+        "absolute_variance": absolute,
+        "net_value": _money(row["net_value"]),
+        "absolute_value": _money(row["absolute_value"]),
+        "accuracy": round(1 - absolute / expected, 4) if expected else None,
+    }
     if out.get("last_counted_at"):
         out["last_counted_at"] = out["last_counted_at"].isoformat()
     return out
@@ -68,23 +88,48 @@ async def valuation(conn: AsyncConnection, location_id: str | None = None) -> di
     )
     source = s.join(skus, skus.c.sku == s.c.sku)
     where = [s.c.location_id == location_id] if location_id else []
-    rows = await conn.execute(sa.select(s.c.location_id, *measures).select_from(source).where(*where)
-                              .group_by(s.c.location_id).order_by(s.c.location_id))
+    rows = await conn.execute(
+        sa.select(s.c.location_id, *measures)
+        .select_from(source)
+        .where(*where)
+        .group_by(s.c.location_id)
+        .order_by(s.c.location_id)
+    )
     total = (await conn.execute(sa.select(*measures).select_from(source).where(*where))).one()
     return {"locations": [_value_row(dict(r._mapping)) for r in rows], "total": _value_row(dict(total._mapping))}
 
 
-async def valuation_by_sku(conn: AsyncConnection, location_id: str, limit: int = 100, after: str | None = None) -> list[dict]:
+async def valuation_by_sku(
+    conn: AsyncConnection, location_id: str, limit: int = 100, after: str | None = None
+) -> list[dict]:
     """The skus at one location with their value, in sku order (a page at a time)."""
     s = stock_levels
-    query = (sa.select(s.c.sku, skus.c.name, skus.c.unit_cost, s.c.on_hand, (s.c.on_hand * skus.c.unit_cost).label("value"),
-                       s.c.damaged, s.c.in_transit_in)
-             .select_from(s.join(skus, skus.c.sku == s.c.sku)).where(s.c.location_id == location_id)
-             .order_by(s.c.sku).limit(limit))
+    query = (
+        sa.select(
+            s.c.sku,
+            skus.c.name,
+            skus.c.unit_cost,
+            s.c.on_hand,
+            (s.c.on_hand * skus.c.unit_cost).label("value"),
+            s.c.damaged,
+            s.c.in_transit_in,
+        )
+        .select_from(s.join(skus, skus.c.sku == s.c.sku))
+        .where(s.c.location_id == location_id)
+        .order_by(s.c.sku)
+        .limit(limit)
+    )
     if after:
         query = query.where(s.c.sku > after)
-    return [{**dict(r._mapping), "unit_cost": float(r.unit_cost), "value": _money(r.value)} for r in await conn.execute(query)]
+    return [
+        {**dict(r._mapping), "unit_cost": float(r.unit_cost), "value": _money(r.value)}
+        for r in await conn.execute(query)
+    ]
 
 
 def _value_row(row: dict) -> dict:
-    return {**row, "on_hand": int(row["on_hand"]), **{k: _money(row[k]) for k in ("value", "damaged_value", "in_transit_in_value")}}
+    return {
+        **row,
+        "on_hand": int(row["on_hand"]),
+        **{k: _money(row[k]) for k in ("value", "damaged_value", "in_transit_in_value")},
+    }

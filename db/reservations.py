@@ -38,8 +38,9 @@ class ReservationState:
     changed: bool  # False when the call found the work already done
 
 
-async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, max_quantity: int,
-                      known_new: bool = False) -> ReservationState:
+async def _reserve_in(
+    conn: AsyncConnection, line: ReservationLine, actor: str, max_quantity: int, known_new: bool = False
+) -> ReservationState:
     validation.identifier("reservation_id", line.reservation_id)
     if line.order_id is not None:
         validation.identifier("order_id", line.order_id)
@@ -63,7 +64,9 @@ async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, 
     status = ReservationStatus.ACTIVE
     if moved.replayed:
         status = ReservationStatus(
-            await conn.scalar(sa.select(reservations.c.status).where(reservations.c.reservation_id == line.reservation_id))
+            await conn.scalar(
+                sa.select(reservations.c.status).where(reservations.c.reservation_id == line.reservation_id)
+            )
         )
     else:
         await conn.execute(
@@ -80,7 +83,10 @@ async def _reserve_in(conn: AsyncConnection, line: ReservationLine, actor: str, 
 
 
 async def reserve(
-    engine: AsyncEngine, lines: list[ReservationLine], actor: str = "system", max_quantity: int = validation.DEFAULT_MAX_QUANTITY
+    engine: AsyncEngine,
+    lines: list[ReservationLine],
+    actor: str = "system",
+    max_quantity: int = validation.DEFAULT_MAX_QUANTITY,
 ) -> list[ReservationState]:
     """Hold every line or none (one transaction). Rows are locked in (sku, location) order so
     two multi-line orders can never deadlock each other."""
@@ -152,15 +158,19 @@ async def change_in(
 
 
 async def reserve_in(
-    conn: AsyncConnection, lines: list[ReservationLine], actor: str = "system", max_quantity: int = validation.DEFAULT_MAX_QUANTITY,
+    conn: AsyncConnection,
+    lines: list[ReservationLine],
+    actor: str = "system",
+    max_quantity: int = validation.DEFAULT_MAX_QUANTITY,
     known_new: bool = False,
 ) -> list[ReservationState]:
     """Hold every line inside the caller's transaction, rows locked in (sku, location) order.
     `known_new`: the caller knows these reservation ids are unused (it created their order
     in this transaction), so no look-up for a repeat is made; the unique key still guards."""
     ordered = sorted(lines, key=lambda line: (line.sku, line.location_id, line.reservation_id))
-    done = {s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity, known_new)
-                                          for line in ordered]}
+    done = {
+        s.reservation_id: s for s in [await _reserve_in(conn, line, actor, max_quantity, known_new) for line in ordered]
+    }
     return [done[line.reservation_id] for line in lines]
 
 
@@ -168,8 +178,11 @@ async def in_lock_order(conn: AsyncConnection, reservation_ids: list[str]) -> li
     """`reservation_ids` in the order every transaction that changes several holds locks
     their stock rows: by (sku, location), as reserve_in does. A confirm or pick taking them
     in another order (by id) could deadlock with a multi-line reserve of the same rows."""
-    rows = await conn.execute(sa.select(reservations.c.reservation_id, reservations.c.sku, reservations.c.location_id)
-                              .where(reservations.c.reservation_id.in_(reservation_ids)))
+    rows = await conn.execute(
+        sa.select(reservations.c.reservation_id, reservations.c.sku, reservations.c.location_id).where(
+            reservations.c.reservation_id.in_(reservation_ids)
+        )
+    )
     where = {r.reservation_id: (r.sku, r.location_id) for r in rows}
     return sorted(reservation_ids, key=lambda rid: (*where.get(rid, ("", "")), rid))
 
@@ -188,17 +201,33 @@ async def hand_over_in(conn: AsyncConnection, parent_id: str, line: ReservationL
     follows finds the units free again and `reserved` ends where it was. Idempotent by the
     line's id. Returns False, changing nothing, when the parent no longer holds that many
     (the sale ended): the line then reserves from general availability like any order."""
-    parent = (await conn.execute(
-        sa.select(reservations).where(reservations.c.reservation_id == parent_id).with_for_update())).first()
+    parent = (
+        await conn.execute(sa.select(reservations).where(reservations.c.reservation_id == parent_id).with_for_update())
+    ).first()
     if parent is None or parent.status != ReservationStatus.ACTIVE.value or parent.quantity < line.quantity:
         return False
-    moved = await apply_in(conn, MovementRequest(
-        kind=MovementKind.RELEASE, sku=parent.sku, location_id=parent.location_id, quantity=line.quantity,
-        idempotency_key=f"handover:{line.reservation_id}", reference_type="reservation", reference_id=parent_id,
-        actor=actor, reason=f"to {line.reservation_id}"))
+    moved = await apply_in(
+        conn,
+        MovementRequest(
+            kind=MovementKind.RELEASE,
+            sku=parent.sku,
+            location_id=parent.location_id,
+            quantity=line.quantity,
+            idempotency_key=f"handover:{line.reservation_id}",
+            reference_type="reservation",
+            reference_id=parent_id,
+            actor=actor,
+            reason=f"to {line.reservation_id}",
+        ),
+    )
     if moved.replayed:
         return True
     left = parent.quantity - line.quantity
-    await conn.execute(reservations.update().where(reservations.c.reservation_id == parent_id).values(
-        **({"quantity": left} if left else {"status": ReservationStatus.RELEASED.value}), updated_at=sa.func.now()))
+    await conn.execute(
+        reservations.update()
+        .where(reservations.c.reservation_id == parent_id)
+        .values(
+            **({"quantity": left} if left else {"status": ReservationStatus.RELEASED.value}), updated_at=sa.func.now()
+        )
+    )
     return True

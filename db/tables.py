@@ -289,8 +289,9 @@ cycle_counts = sa.Table(
     sa.Column("counted_by", sa.Text, nullable=False),
     sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("device_expected", sa.BigInteger),  # what the counting device showed, when it said
-    sa.ForeignKeyConstraint(["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"],
-                            name="fk_cycle_counts_stock_level"),
+    sa.ForeignKeyConstraint(
+        ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_cycle_counts_stock_level"
+    ),
     sa.Index("ix_cycle_counts_when", "counted_at"),
 )
 
@@ -319,8 +320,13 @@ webhook_deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     _one_of("webhook_deliveries", "status", DeliveryStatus),
-    sa.Index("ix_webhook_deliveries_pending", "webhook_id", "ordering_key", "outbox_id",
-             postgresql_where=sa.text("status = 'pending'")),
+    sa.Index(
+        "ix_webhook_deliveries_pending",
+        "webhook_id",
+        "ordering_key",
+        "outbox_id",
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
 )
 
 # Suppliers and their terms; `simulated_*` drive the simulated supplier of dev and tests.
@@ -357,8 +363,11 @@ purchase_orders = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("reason", sa.Text),
     _one_of("purchase_orders", "status", PurchaseOrderStatus),
-    sa.Index("ix_purchase_orders_open", "location_id", postgresql_where=sa.text(
-        "status IN ('submitted', 'confirmed', 'partially_received')")),
+    sa.Index(
+        "ix_purchase_orders_open",
+        "location_id",
+        postgresql_where=sa.text("status IN ('submitted', 'confirmed', 'partially_received')"),
+    ),
 )
 
 # Demand history brought in from elsewhere (`stocksaga import-demand`), per period; demand

@@ -31,22 +31,25 @@ CHECKS: dict[str, str] = {
     "1 buckets >= 0 and reserved + allocated <= on_hand": f"""
         SELECT s.sku, s.location_id,
                format('on_hand=%s reserved=%s allocated=%s damaged=%s in_transit_in=%s in_transit_out=%s',
-                      {', '.join('s.' + b for b in _BUCKETS)}) AS detail
+                      {", ".join("s." + b for b in _BUCKETS)}) AS detail
         FROM stock_levels s
-        WHERE {_SKU_FILTER} AND ({' OR '.join(f's.{b} < 0' for b in _BUCKETS)}
+        WHERE {_SKU_FILTER} AND ({" OR ".join(f"s.{b} < 0" for b in _BUCKETS)}
                OR s.reserved + s.allocated > s.on_hand)""",
     "2 projection = replay of the ledger": f"""
         WITH ledger AS (
-            SELECT sku, location_id, {', '.join(f'sum(d_{b}) AS {b}' for b in _BUCKETS)}
+            SELECT sku, location_id, {", ".join(f"sum(d_{b}) AS {b}" for b in _BUCKETS)}
             FROM movements GROUP BY sku, location_id)
         SELECT coalesce(s.sku, l.sku) AS sku, coalesce(s.location_id, l.location_id) AS location_id,
-               concat_ws(', ', {', '.join(
-                   f"CASE WHEN coalesce(s.{b}, 0) <> coalesce(l.{b}, 0) "
-                   f"THEN format('{b}: projection %s, ledger %s', coalesce(s.{b}, 0), coalesce(l.{b}, 0)) END"
-                   for b in _BUCKETS)}) AS detail
+               concat_ws(', ', {
+        ", ".join(
+            f"CASE WHEN coalesce(s.{b}, 0) <> coalesce(l.{b}, 0) "
+            f"THEN format('{b}: projection %s, ledger %s', coalesce(s.{b}, 0), coalesce(l.{b}, 0)) END"
+            for b in _BUCKETS
+        )
+    }) AS detail
         FROM stock_levels s FULL JOIN ledger l ON l.sku = s.sku AND l.location_id = s.location_id
         WHERE (CAST(:sku AS text) IS NULL OR coalesce(s.sku, l.sku) = :sku)
-          AND ({' OR '.join(f'coalesce(s.{b}, 0) <> coalesce(l.{b}, 0)' for b in _BUCKETS)})""",
+          AND ({" OR ".join(f"coalesce(s.{b}, 0) <> coalesce(l.{b}, 0)" for b in _BUCKETS)})""",
     "3 reserved and allocated = live reservations": f"""
         WITH held AS (
             SELECT sku, location_id,
@@ -70,7 +73,7 @@ CHECKS: dict[str, str] = {
         FROM reservations r LEFT JOIN orders o ON o.order_id = r.order_id
         WHERE (CAST(:sku AS text) IS NULL OR r.sku = :sku)
           AND r.status IN ('active', 'payment_pending')
-          AND (o.status IS NULL OR o.status NOT IN ({', '.join(f"'{s.value}'" for s in sorted(BEING_FULFILLED))}))
+          AND (o.status IS NULL OR o.status NOT IN ({", ".join(f"'{s.value}'" for s in sorted(BEING_FULFILLED))}))
           AND coalesce(o.expires_at, r.reserved_until) < now() - make_interval(secs => CAST(:grace AS float8))""",
     "8 no saga is stuck on a failing step": """
         SELECT NULL AS sku, NULL AS location_id,
@@ -100,13 +103,17 @@ async def stuck(conn: AsyncConnection, grace_seconds: float, retry_attempts: int
     counts = []
     for name in (OVERDUE_HOLDS, STUCK_STEPS):
         sql = CHECKS[name]
-        counts.append(await conn.scalar(text(f"SELECT count(*) FROM ({sql}) AS found"),
-                                        {k: v for k, v in params.items() if f":{k}" in sql}))
+        counts.append(
+            await conn.scalar(
+                text(f"SELECT count(*) FROM ({sql}) AS found"), {k: v for k, v in params.items() if f":{k}" in sql}
+            )
+        )
     return counts[0], counts[1]
 
 
-async def check(conn: AsyncConnection, sku: str | None = None, grace_seconds: float = 60.0,
-                retry_attempts: int = 3) -> list[Violation]:
+async def check(
+    conn: AsyncConnection, sku: str | None = None, grace_seconds: float = 60.0, retry_attempts: int = 3
+) -> list[Violation]:
     """Every violation of invariants 1, 2, 3, 5 and 7 (4 is checked against Redis by the hot
     store), and sagas stuck on a step: a live hold past its expiry by more than
     `grace_seconds` (its order awaits payment or has ended), an activity that has failed

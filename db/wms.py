@@ -58,17 +58,27 @@ class Effects:
 
 
 def _row(event, subject: str, status: str, **extra) -> dict:
-    return dict(event_id=event.event_id, event_type=event.event_type.value, location_id=event.location_id,
-                occurred_at=event.occurred_at, payload=event.payload.model_dump(mode="json"), subject=subject,
-                status=status, **extra)
+    return dict(
+        event_id=event.event_id,
+        event_type=event.event_type.value,
+        location_id=event.location_id,
+        occurred_at=event.occurred_at,
+        payload=event.payload.model_dump(mode="json"),
+        subject=subject,
+        status=status,
+        **extra,
+    )
 
 
 def known_answer(event, row: dict) -> dict:
     """The answer to an event whose id was processed before: a duplicate (nothing changes),
     or a conflict when the id came with another event."""
     if row["payload"] != event.payload.model_dump(mode="json") or row["event_type"] != event.event_type.value:
-        return {"event_id": event.event_id, "status": "conflict",
-                "reason": "this event_id was already used for a different event; nothing changed"}
+        return {
+            "event_id": event.event_id,
+            "status": "conflict",
+            "reason": "this event_id was already used for a different event; nothing changed",
+        }
     return {"event_id": event.event_id, "status": "duplicate", "result": row["result"]}
 
 
@@ -83,18 +93,22 @@ async def claim(conn: AsyncConnection, event, status: str = "processed") -> dict
     if the id is known, lock and return its row (processed: a repeat; dead or booked: to
     be taken up again)."""
     inserted = await conn.execute(
-        pg_insert(wms_events).values(**_row(event, wms.subject(event), status))
-        .on_conflict_do_nothing().returning(wms_events.c.event_id)
+        pg_insert(wms_events)
+        .values(**_row(event, wms.subject(event), status))
+        .on_conflict_do_nothing()
+        .returning(wms_events.c.event_id)
     )
     if inserted.first() is not None:
         return None
     return await find(conn, event.event_id, lock=True)
 
 
-async def settle(conn: AsyncConnection, event_id: str, status: str, result: dict | None = None,
-                 reason: str | None = None) -> None:
+async def settle(
+    conn: AsyncConnection, event_id: str, status: str, result: dict | None = None, reason: str | None = None
+) -> None:
     await conn.execute(
-        wms_events.update().where(wms_events.c.event_id == event_id)
+        wms_events.update()
+        .where(wms_events.c.event_id == event_id)
         .values(status=status, result=result or {}, reason=reason, updated_at=sa.func.now())
     )
 
@@ -106,7 +120,8 @@ async def dead_letter(engine: AsyncEngine, event, reason: str) -> None:
     row = _row(event, wms.subject(event), "dead", reason=reason)
     async with engine.begin() as conn:
         await conn.execute(
-            pg_insert(wms_events).values(**row)
+            pg_insert(wms_events)
+            .values(**row)
             .on_conflict_do_update(
                 index_elements=["event_id"],
                 set_={"reason": reason, "attempts": wms_events.c.attempts + 1, "updated_at": sa.func.now()},
@@ -119,10 +134,12 @@ async def processed(engine: AsyncEngine, event, result: dict) -> None:
     """Record an event whose effect lives in a workflow (an order step) as processed."""
     async with engine.begin() as conn:
         await conn.execute(
-            pg_insert(wms_events).values(**_row(event, wms.subject(event), "processed", result=result))
-            .on_conflict_do_update(index_elements=["event_id"],
-                                   set_={"status": "processed", "reason": None, "result": result,
-                                         "updated_at": sa.func.now()})
+            pg_insert(wms_events)
+            .values(**_row(event, wms.subject(event), "processed", result=result))
+            .on_conflict_do_update(
+                index_elements=["event_id"],
+                set_={"status": "processed", "reason": None, "result": result, "updated_at": sa.func.now()},
+            )
         )
 
 
@@ -130,8 +147,13 @@ async def subjects_waiting(conn: AsyncConnection, subjects: list[str]) -> list[s
     """Which of `subjects` have events waiting to be processed again."""
     if not subjects:
         return []
-    return list(await conn.scalars(sa.select(wms_events.c.subject).distinct().where(
-        wms_events.c.status != "processed", wms_events.c.subject.in_(subjects))))
+    return list(
+        await conn.scalars(
+            sa.select(wms_events.c.subject)
+            .distinct()
+            .where(wms_events.c.status != "processed", wms_events.c.subject.in_(subjects))
+        )
+    )
 
 
 async def dead_letters(conn: AsyncConnection, limit: int = 100, subject: str | None = None) -> list[dict]:
@@ -146,18 +168,39 @@ async def dead_letters(conn: AsyncConnection, limit: int = 100, subject: str | N
 
 # --- stock effects, each inside the caller's transaction ----------------------------
 
-def _movement(kind: MovementKind, sku: str, location_id: str, quantity: int, key: str, event, reason=None,
-              reference: tuple[str, str] | None = None) -> ledger.MovementRequest:
+
+def _movement(
+    kind: MovementKind,
+    sku: str,
+    location_id: str,
+    quantity: int,
+    key: str,
+    event,
+    reason=None,
+    reference: tuple[str, str] | None = None,
+) -> ledger.MovementRequest:
     ref_type, ref_id = reference or ("wms_event", event.event_id)
-    return ledger.MovementRequest(kind=kind, sku=sku, location_id=location_id, quantity=quantity,
-                                  idempotency_key=key, reference_type=ref_type, reference_id=ref_id,
-                                  actor=f"wms:{event.location_id}", reason=reason)
+    return ledger.MovementRequest(
+        kind=kind,
+        sku=sku,
+        location_id=location_id,
+        quantity=quantity,
+        idempotency_key=key,
+        reference_type=ref_type,
+        reference_id=ref_id,
+        actor=f"wms:{event.location_id}",
+        reason=reason,
+    )
 
 
 async def _flags(conn: AsyncConnection, sku: str, location_id: str) -> dict | None:
-    row = (await conn.execute(
-        sa.select(stock_levels.c.receiving_blocked, stock_levels.c.sellable)
-        .where(stock_levels.c.sku == sku, stock_levels.c.location_id == location_id))).first()
+    row = (
+        await conn.execute(
+            sa.select(stock_levels.c.receiving_blocked, stock_levels.c.sellable).where(
+                stock_levels.c.sku == sku, stock_levels.c.location_id == location_id
+            )
+        )
+    ).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -171,8 +214,10 @@ async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
         if flags and flags["receiving_blocked"]:
             raise Refused(f"receiving of {sku} is blocked at {event.location_id}")
     for sku, quantity in lines.items():
-        await ledger.apply_in(conn, _movement(MovementKind.RECEIVE, sku, event.location_id, quantity,
-                                              f"wms:{event.event_id}:{sku}", event))
+        await ledger.apply_in(
+            conn,
+            _movement(MovementKind.RECEIVE, sku, event.location_id, quantity, f"wms:{event.event_id}:{sku}", event),
+        )
         effects.on_hand(sku, event.location_id, quantity)
     effects.detail["received"] = lines
     for sku in lines:
@@ -182,8 +227,12 @@ async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
 
 async def damage(conn: AsyncConnection, event, effects: Effects) -> None:
     p = event.payload
-    await ledger.apply_in(conn, _movement(MovementKind.DAMAGE, p.sku, event.location_id, p.quantity,
-                                          f"wms:{event.event_id}", event, reason=p.reason))
+    await ledger.apply_in(
+        conn,
+        _movement(
+            MovementKind.DAMAGE, p.sku, event.location_id, p.quantity, f"wms:{event.event_id}", event, reason=p.reason
+        ),
+    )
     effects.on_hand(p.sku, event.location_id, -p.quantity)
     effects.detail["damaged"] = {p.sku: p.quantity}
 
@@ -199,31 +248,69 @@ async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
     variance = p.actual - system
     if variance:
         try:
-            await ledger.apply_in(conn, _movement(MovementKind.ADJUST, p.sku, event.location_id, variance,
-                                                  f"wms:{event.event_id}", event,
-                                                  reason=f"cycle count: {p.reason or 'no reason given'}"))
+            await ledger.apply_in(
+                conn,
+                _movement(
+                    MovementKind.ADJUST,
+                    p.sku,
+                    event.location_id,
+                    variance,
+                    f"wms:{event.event_id}",
+                    event,
+                    reason=f"cycle count: {p.reason or 'no reason given'}",
+                ),
+            )
         except InsufficientStock:
             levels = await ledger.read_levels(conn, p.sku, event.location_id)
-            raise Refused(f"counted {p.actual} x {p.sku} at {event.location_id}, fewer than the "
-                          f"{levels.reserved + levels.allocated} held for orders there: release or cancel those "
-                          f"orders, then count again") from None
+            raise Refused(
+                f"counted {p.actual} x {p.sku} at {event.location_id}, fewer than the "
+                f"{levels.reserved + levels.allocated} held for orders there: release or cancel those "
+                f"orders, then count again"
+            ) from None
         effects.on_hand(p.sku, event.location_id, variance)
     alert = wms.variance_alert(system, p.actual)
-    await conn.execute(cycle_counts.insert().values(
-        event_id=event.event_id, sku=p.sku, location_id=event.location_id, expected=system, actual=p.actual,
-        variance=variance, alert=alert, reason=p.reason, counted_by=p.counted_by, counted_at=event.occurred_at,
-        device_expected=p.expected))
     await conn.execute(
-        stock_levels.update().where(stock_levels.c.sku == p.sku, stock_levels.c.location_id == event.location_id)
-        .values(last_counted_at=sa.func.greatest(sa.func.coalesce(stock_levels.c.last_counted_at, event.occurred_at),
-                                                 event.occurred_at))
+        cycle_counts.insert().values(
+            event_id=event.event_id,
+            sku=p.sku,
+            location_id=event.location_id,
+            expected=system,
+            actual=p.actual,
+            variance=variance,
+            alert=alert,
+            reason=p.reason,
+            counted_by=p.counted_by,
+            counted_at=event.occurred_at,
+            device_expected=p.expected,
+        )
+    )
+    await conn.execute(
+        stock_levels.update()
+        .where(stock_levels.c.sku == p.sku, stock_levels.c.location_id == event.location_id)
+        .values(
+            last_counted_at=sa.func.greatest(
+                sa.func.coalesce(stock_levels.c.last_counted_at, event.occurred_at), event.occurred_at
+            )
+        )
     )
     if alert:
-        await pg_orders.enqueue(conn, "inventory.variance", p.sku, {
-            "sku": p.sku, "location_id": event.location_id, "expected": system, "actual": p.actual,
-            "variance": variance, "reason": p.reason, "counted_by": p.counted_by,
-            "counted_at": event.occurred_at.isoformat(), "event_id": event.event_id,
-        }, f"inventory.variance:{event.event_id}")
+        await pg_orders.enqueue(
+            conn,
+            "inventory.variance",
+            p.sku,
+            {
+                "sku": p.sku,
+                "location_id": event.location_id,
+                "expected": system,
+                "actual": p.actual,
+                "variance": variance,
+                "reason": p.reason,
+                "counted_by": p.counted_by,
+                "counted_at": event.occurred_at.isoformat(),
+                "event_id": event.event_id,
+            },
+            f"inventory.variance:{event.event_id}",
+        )
     effects.detail.update(variance=variance, alert=alert, on_hand_before=system, on_hand=p.actual)
     if p.expected is not None and p.expected != system:
         effects.detail["device_expected"] = p.expected  # the device was out of date: reported, not booked
@@ -241,15 +328,41 @@ async def transfer_shipped(conn: AsyncConnection, event, effects: Effects) -> No
     existing = await conn.scalar(sa.select(transfers.c.status).where(transfers.c.transfer_id == p.transfer_id))
     if existing is not None:
         raise Refused(f"transfer {p.transfer_id} was already shipped (status {existing})")
-    await conn.execute(transfers.insert().values(
-        transfer_id=p.transfer_id, source=p.source, destination=p.destination, shipped_at=event.occurred_at,
-        lines={sku: {"shipped": q, "received": 0} for sku, q in lines.items()}))
+    await conn.execute(
+        transfers.insert().values(
+            transfer_id=p.transfer_id,
+            source=p.source,
+            destination=p.destination,
+            shipped_at=event.occurred_at,
+            lines={sku: {"shipped": q, "received": 0} for sku, q in lines.items()},
+        )
+    )
     ref = ("transfer", p.transfer_id)
     for sku, quantity in lines.items():
-        await ledger.apply_in(conn, _movement(MovementKind.TRANSFER_OUT, sku, p.source, quantity,
-                                              f"transfer:{p.transfer_id}:out:{sku}", event, reference=ref))
-        await ledger.apply_in(conn, _movement(MovementKind.EXPECT_IN, sku, p.destination, quantity,
-                                              f"transfer:{p.transfer_id}:expect:{sku}", event, reference=ref))
+        await ledger.apply_in(
+            conn,
+            _movement(
+                MovementKind.TRANSFER_OUT,
+                sku,
+                p.source,
+                quantity,
+                f"transfer:{p.transfer_id}:out:{sku}",
+                event,
+                reference=ref,
+            ),
+        )
+        await ledger.apply_in(
+            conn,
+            _movement(
+                MovementKind.EXPECT_IN,
+                sku,
+                p.destination,
+                quantity,
+                f"transfer:{p.transfer_id}:expect:{sku}",
+                event,
+                reference=ref,
+            ),
+        )
         effects.on_hand(sku, p.source, -quantity)
     effects.detail["in_transit"] = lines
 
@@ -259,8 +372,9 @@ async def transfer_received(conn: AsyncConnection, event, effects: Effects) -> s
     filled oldest first) and leave the source's in_transit_out. Partial receipts add up;
     more than was shipped is refused. Returns the transfer's status afterwards."""
     p = event.payload
-    row = (await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == p.transfer_id)
-                              .with_for_update())).first()
+    row = (
+        await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == p.transfer_id).with_for_update())
+    ).first()
     if row is None:
         raise Refused(f"transfer {p.transfer_id} has not been shipped (no TRANSFER_SHIPPED yet)")
     t = row._mapping
@@ -276,17 +390,40 @@ async def transfer_received(conn: AsyncConnection, event, effects: Effects) -> s
             raise Refused(f"transfer {p.transfer_id}: {quantity} x {sku} received but only {open_units} in transit")
     ref = ("transfer", p.transfer_id)
     for sku, quantity in lines.items():
-        await ledger.apply_in(conn, _movement(MovementKind.RECEIVE_IN, sku, t["destination"], quantity,
-                                              f"wms:{event.event_id}:in:{sku}", event, reference=ref))
-        await ledger.apply_in(conn, _movement(MovementKind.SETTLE_OUT, sku, t["source"], quantity,
-                                              f"wms:{event.event_id}:settle:{sku}", event, reference=ref))
+        await ledger.apply_in(
+            conn,
+            _movement(
+                MovementKind.RECEIVE_IN,
+                sku,
+                t["destination"],
+                quantity,
+                f"wms:{event.event_id}:in:{sku}",
+                event,
+                reference=ref,
+            ),
+        )
+        await ledger.apply_in(
+            conn,
+            _movement(
+                MovementKind.SETTLE_OUT,
+                sku,
+                t["source"],
+                quantity,
+                f"wms:{event.event_id}:settle:{sku}",
+                event,
+                reference=ref,
+            ),
+        )
         state[sku]["received"] += quantity
         effects.on_hand(sku, t["destination"], quantity)
         await effects.fill_backorders(conn, sku, t["destination"], event)
     done = all(v["received"] == v["shipped"] for v in state.values())
     status = "received" if done else "partially_received"
-    await conn.execute(transfers.update().where(transfers.c.transfer_id == p.transfer_id)
-                       .values(lines=state, status=status, received_at=event.occurred_at if done else None))
+    await conn.execute(
+        transfers.update()
+        .where(transfers.c.transfer_id == p.transfer_id)
+        .values(lines=state, status=status, received_at=event.occurred_at if done else None)
+    )
     effects.detail.update(received=lines, transfer_status=status)
     return status
 

@@ -72,15 +72,18 @@ class _Line:
 def takes(event) -> bool:
     """Whether an event can be booked here (otherwise it goes one at a time)."""
     return event.event_type == wms.EventType.DAMAGE_REPORT or (
-        event.event_type == wms.EventType.RECEIVING_COMPLETE and not event.payload.purchase_order_id)
+        event.event_type == wms.EventType.RECEIVING_COMPLETE and not event.payload.purchase_order_id
+    )
 
 
 def _lines(event) -> list[_Line]:
     p = event.payload
     if event.event_type == wms.EventType.DAMAGE_REPORT:
         return [_Line(p.sku, MovementKind.DAMAGE, p.quantity, f"wms:{event.event_id}", p.reason)]
-    return [_Line(sku, MovementKind.RECEIVE, quantity, f"wms:{event.event_id}:{sku}", None)
-            for sku, quantity in wms.merge_lines(p.lines).items()]
+    return [
+        _Line(sku, MovementKind.RECEIVE, quantity, f"wms:{event.event_id}:{sku}", None)
+        for sku, quantity in wms.merge_lines(p.lines).items()
+    ]
 
 
 def _result(event) -> dict:
@@ -93,16 +96,28 @@ async def book(conn: AsyncConnection, events: list) -> Outcome:
     """Inside the caller's transaction: book what can be booked in bulk; the answers say
     which. Raises Raced (the caller rolls back and books the chunk one at a time)."""
     outcome = Outcome()
-    known = {row.event_id: row for row in await conn.execute(
-        sa.select(wms_events).where(wms_events.c.event_id.in_([e.event_id for e in events])))}
+    known = {
+        row.event_id: row
+        for row in await conn.execute(
+            sa.select(wms_events).where(wms_events.c.event_id.in_([e.event_id for e in events]))
+        )
+    }
     lines = {e.event_id: _lines(e) for e in events}
     names = {line.sku for ls in lines.values() for line in ls}
     known_skus = set(await conn.scalars(sa.select(skus.c.sku).where(skus.c.sku.in_(names))))
-    known_places = set(await conn.scalars(sa.select(locations.c.location_id).where(
-        locations.c.location_id.in_({e.location_id for e in events}))))
-    awaited = {(r.sku, r.location_id) for r in await conn.execute(
-        sa.select(backorders.c.sku, backorders.c.location_id).distinct()
-        .where(backorders.c.status == "open", backorders.c.sku.in_(names)))}
+    known_places = set(
+        await conn.scalars(
+            sa.select(locations.c.location_id).where(locations.c.location_id.in_({e.location_id for e in events}))
+        )
+    )
+    awaited = {
+        (r.sku, r.location_id)
+        for r in await conn.execute(
+            sa.select(backorders.c.sku, backorders.c.location_id)
+            .distinct()
+            .where(backorders.c.status == "open", backorders.c.sku.in_(names))
+        )
+    }
 
     left: set[tuple[str, str]] = set()  # places where an event went one at a time: so do the later ones
     chosen = []
@@ -112,8 +127,12 @@ async def book(conn: AsyncConnection, events: list) -> Outcome:
         if row is not None and row.status == "processed":
             outcome.answers[e.event_id] = pg_wms.known_answer(e, dict(row._mapping))
             continue
-        plain = (row is None and e.location_id in known_places and all(sku in known_skus for sku, _ in places)
-                 and not (e.event_type == wms.EventType.RECEIVING_COMPLETE and places & awaited))
+        plain = (
+            row is None
+            and e.location_id in known_places
+            and all(sku in known_skus for sku, _ in places)
+            and not (e.event_type == wms.EventType.RECEIVING_COMPLETE and places & awaited)
+        )
         if plain and not places & left:
             chosen.append(e)
         else:
@@ -123,8 +142,9 @@ async def book(conn: AsyncConnection, events: list) -> Outcome:
     await _claim(conn, chosen)
 
     pairs = sorted({(line.sku, e.location_id) for e in chosen for line in lines[e.event_id]})
-    await conn.execute(pg_insert(stock_levels).on_conflict_do_nothing(),
-                       [dict(sku=s, location_id=loc) for s, loc in pairs])
+    await conn.execute(
+        pg_insert(stock_levels).on_conflict_do_nothing(), [dict(sku=s, location_id=loc) for s, loc in pairs]
+    )
     locked = {(r.sku, r.location_id): r for r in await conn.execute(_LOCK, _columns(pairs, "skus", "locations"))}
     levels = {pair: Buckets(**{name: getattr(row, name) for name in BUCKET_COLUMNS}) for pair, row in locked.items()}
 
@@ -149,13 +169,23 @@ async def book(conn: AsyncConnection, events: list) -> Outcome:
     if announced:
         await conn.execute(pg_insert(outbox).on_conflict_do_nothing(), announced)
     touched = sorted({(line.sku, e.location_id) for e in booked for line in lines[e.event_id]})
-    await conn.execute(_SET, _columns([(s, loc, levels[(s, loc)].on_hand, levels[(s, loc)].damaged)
-                                       for s, loc in touched], "skus", "locations", "on_hand", "damaged"))
+    await conn.execute(
+        _SET,
+        _columns(
+            [(s, loc, levels[(s, loc)].on_hand, levels[(s, loc)].damaged) for s, loc in touched],
+            "skus",
+            "locations",
+            "on_hand",
+            "damaged",
+        ),
+    )
     for e in booked:
         outcome.answers[e.event_id] = {"event_id": e.event_id, "status": "processed", "result": _result(e)}
         outcome.subjects[wms.subject(e)] = e.event_id
-        outcome.hot += [(line.sku, e.location_id, delta_for(line.kind, line.quantity).on_hand, f"wms:{e.event_id}:{n}")
-                        for n, line in enumerate(lines[e.event_id])]
+        outcome.hot += [
+            (line.sku, e.location_id, delta_for(line.kind, line.quantity).on_hand, f"wms:{e.event_id}:{n}")
+            for n, line in enumerate(lines[e.event_id])
+        ]
     return outcome
 
 
@@ -181,24 +211,55 @@ def _try(event, lines: list[_Line], levels: dict, locked: dict) -> tuple[dict, l
 async def _claim(conn: AsyncConnection, events: list) -> None:
     """The events' rows, processed, in id order (two chunks sharing ids lock them alike)."""
     ordered = sorted(events, key=lambda e: e.event_id)
-    claimed = set(await conn.scalars(
-        pg_insert(wms_events).on_conflict_do_nothing().returning(wms_events.c.event_id, sort_by_parameter_order=True),
-        [dict(event_id=e.event_id, event_type=e.event_type.value, location_id=e.location_id,
-              occurred_at=e.occurred_at, payload=e.payload.model_dump(mode="json"), subject=wms.subject(e),
-              status="processed", result=_result(e)) for e in ordered]))
+    claimed = set(
+        await conn.scalars(
+            pg_insert(wms_events)
+            .on_conflict_do_nothing()
+            .returning(wms_events.c.event_id, sort_by_parameter_order=True),
+            [
+                dict(
+                    event_id=e.event_id,
+                    event_type=e.event_type.value,
+                    location_id=e.location_id,
+                    occurred_at=e.occurred_at,
+                    payload=e.payload.model_dump(mode="json"),
+                    subject=wms.subject(e),
+                    status="processed",
+                    result=_result(e),
+                )
+                for e in ordered
+            ],
+        )
+    )
     if len(claimed) != len(events):
         raise Raced(sorted({e.event_id for e in events} - claimed)[:5])
 
 
 def _movement(event, line: _Line, delta) -> dict:
-    return dict(kind=line.kind.value, sku=line.sku, location_id=event.location_id, reference_type="wms_event",
-                reference_id=event.event_id, idempotency_key=line.key, actor=f"wms:{event.location_id}",
-                reason=line.reason, **{f"d_{name}": getattr(delta, name) for name in BUCKET_COLUMNS})
+    return dict(
+        kind=line.kind.value,
+        sku=line.sku,
+        location_id=event.location_id,
+        reference_type="wms_event",
+        reference_id=event.event_id,
+        idempotency_key=line.key,
+        actor=f"wms:{event.location_id}",
+        reason=line.reason,
+        **{f"d_{name}": getattr(delta, name) for name in BUCKET_COLUMNS},
+    )
 
 
 def _announcements(event, line: _Line, before: Buckets, after: Buckets, reorder_point: int | None) -> list[dict]:
     """stock.low / stock.out / stock.back_in_stock, as db/ledger.py announces a movement."""
-    payload = {"sku": line.sku, "location_id": event.location_id, "available": after.available,
-               "on_hand": after.on_hand, "reorder_point": reorder_point, "movement": line.kind.value}
-    return [dict(topic=t, ordering_key=line.sku, payload={**payload, "topic": t}, idempotency_key=f"{t}:{line.key}")
-            for t in stock_topics(before.available, after.available, reorder_point)]
+    payload = {
+        "sku": line.sku,
+        "location_id": event.location_id,
+        "available": after.available,
+        "on_hand": after.on_hand,
+        "reorder_point": reorder_point,
+        "movement": line.kind.value,
+    }
+    return [
+        dict(topic=t, ordering_key=line.sku, payload={**payload, "topic": t}, idempotency_key=f"{t}:{line.key}")
+        for t in stock_topics(before.available, after.available, reorder_point)
+    ]

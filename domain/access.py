@@ -17,8 +17,19 @@ MIN_SECRET_LENGTH = 32
 
 # Values that are placeholders, wherever they are used: the defaults of development and the
 # examples of the documentation. Production refuses them (and anything shorter than 32).
-PLACEHOLDERS = frozenset({"", "changethis", "change-me", "change-me-to-a-long-random-string", "dev-wms-secret",
-                          "secret", "password", "postgres", "test-wms-secret"})
+PLACEHOLDERS = frozenset(
+    {
+        "",
+        "changethis",
+        "change-me",
+        "change-me-to-a-long-random-string",
+        "dev-wms-secret",
+        "secret",
+        "password",
+        "postgres",
+        "test-wms-secret",
+    }
+)
 
 
 def new_key() -> tuple[str, str]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Place:
     """A sellable, active location that stocks the sku."""
+
     location_id: str
     regions: tuple[str, ...]
     incoming: int  # in_transit_in
@@ -29,5 +30,11 @@ def display(sku: str, threshold: int, places: list[Place], free: dict[str, int])
             per_region[region] = per_region.get(region, 0) + per_location[p.location_id]
     total = sum(per_location.values())
     status, message = status_of(total, sum(p.incoming for p in places), threshold)
-    return {"sku": sku, "available": total, "status": status, "message": message,
-            "locations": per_location, "regions": dict(sorted(per_region.items()))}
+    return {
+        "sku": sku,
+        "available": total,
+        "status": status,
+        "message": message,
+        "locations": per_location,
+        "regions": dict(sorted(per_region.items())),
+    }

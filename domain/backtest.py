@@ -65,8 +65,10 @@ def bootstrap_rule(seed: int = 7, spreads: list[float] | None = None) -> LevelRu
     def levels(history: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> list[int]:
         base = demand_draws(history, lead_time + 1, rng)
         z = rng.standard_normal((len(base), 1))
-        return [order_up_to(base * level_factors(z, s), lead_time, t)
-                for s, t in zip(spreads or [0.0] * len(targets), targets)]
+        return [
+            order_up_to(base * level_factors(z, s), lead_time, t)
+            for s, t in zip(spreads or [0.0] * len(targets), targets, strict=True)
+        ]
 
     return levels
 
@@ -121,23 +123,38 @@ def fill_rate(filled: np.ndarray, demanded: np.ndarray) -> tuple[np.ndarray, np.
     return rate, np.sqrt((residual**2).sum(axis=0) * periods / max(periods - 1, 1)) / total
 
 
-def simulate(series: np.ndarray, start: int, periods: int, lead_time: int, targets: tuple[float, ...],
-             rule: LevelRule, progress: Progress = None) -> list[Outcome]:
+def simulate(
+    series: np.ndarray,
+    start: int,
+    periods: int,
+    lead_time: int,
+    targets: tuple[float, ...],
+    rule: LevelRule,
+    progress: Progress = None,
+) -> list[Outcome]:
     """Run the policy of every target over periods [start, start + periods) of each series."""
     levels = np.zeros((periods, len(targets), len(series)))
     for n, row in enumerate(series):
         for h in range(periods):
-            levels[h, :, n] = rule(row[:start + h], lead_time, targets)
+            levels[h, :, n] = rule(row[: start + h], lead_time, targets)
         if progress:
             progress(n + 1, len(series))
     filled, on_hand = run_levels(series, start, lead_time, levels)
-    fill, _ = fill_rate(filled, series[:, start:start + periods].T)
+    fill, _ = fill_rate(filled, series[:, start : start + periods].T)
     return [Outcome(t, float(fill[i]), float(on_hand[i].mean())) for i, t in enumerate(targets)]
 
 
-def spread_curve(series: np.ndarray, start: int, periods: int, lead_time: int, targets: tuple[float, ...],
-                 spreads: tuple[float, ...] = SPREADS, seed: int = 11, draws: int = DRAWS,
-                 progress: Progress = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spread_curve(
+    series: np.ndarray,
+    start: int,
+    periods: int,
+    lead_time: int,
+    targets: tuple[float, ...],
+    spreads: tuple[float, ...] = SPREADS,
+    seed: int = 11,
+    draws: int = DRAWS,
+    progress: Progress = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill rate, its standard error and the average on-hand, (spreads, targets) each, of
     the bootstrap policy with each level spread, over periods [start, start + periods).
     Every spread sees the same draws, so the curves differ by the spread alone."""
@@ -145,13 +162,13 @@ def spread_curve(series: np.ndarray, start: int, periods: int, lead_time: int, t
     levels = np.zeros((len(spreads), periods, len(targets), len(series)))
     for n, row in enumerate(series):
         for h in range(periods):
-            base = demand_draws(row[:start + h], lead_time + 1, rng, draws=draws)
+            base = demand_draws(row[: start + h], lead_time + 1, rng, draws=draws)
             z = rng.standard_normal((draws, 1))
             for j, s in enumerate(spreads):
                 levels[j, h, :, n] = order_up_to_levels(base * level_factors(z, s), lead_time, targets)
         if progress:
             progress(n + 1, len(series))
-    demanded = series[:, start:start + periods].T
+    demanded = series[:, start : start + periods].T
     fill, error, on_hand = [], [], []
     for j in range(len(spreads)):
         filled, held = run_levels(series, start, lead_time, levels[j])
@@ -160,8 +177,9 @@ def spread_curve(series: np.ndarray, start: int, periods: int, lead_time: int, t
     return np.array(fill), np.array(error), np.array(on_hand)
 
 
-def pick_spreads(fill: np.ndarray, error: np.ndarray, targets: tuple[float, ...],
-                 spreads: tuple[float, ...] = SPREADS) -> list[float]:
+def pick_spreads(
+    fill: np.ndarray, error: np.ndarray, targets: tuple[float, ...], spreads: tuple[float, ...] = SPREADS
+) -> list[float]:
     """Per target, the least spread whose fill rate on the curve reaches it, give or take
     one standard error of the replay (past that, more stock buys a difference the replay
     cannot tell from noise), interpolated between the grid's points; the largest spread
@@ -199,10 +217,16 @@ def on_hand_needed(fill: np.ndarray, on_hand: np.ndarray, targets: tuple[float, 
     return needed
 
 
-def calibrate_spreads(history: np.ndarray, lead_time: int, targets: tuple[float, ...],
-                      origins: int = CALIBRATION_ORIGINS,
-                      spreads: tuple[float, ...] = SPREADS, seed: int = 11, draws: int = DRAWS,
-                      progress: Progress = None) -> list[float]:
+def calibrate_spreads(
+    history: np.ndarray,
+    lead_time: int,
+    targets: tuple[float, ...],
+    origins: int = CALIBRATION_ORIGINS,
+    spreads: tuple[float, ...] = SPREADS,
+    seed: int = 11,
+    draws: int = DRAWS,
+    progress: Progress = None,
+) -> list[float]:
     """The level spread each fill-rate target needs, learned from the history alone: the
     policy is replayed over its last `origins` periods (each period planned from the
     periods before it) with every spread of the grid, and the least spread that reached
@@ -210,6 +234,7 @@ def calibrate_spreads(history: np.ndarray, lead_time: int, targets: tuple[float,
     origins = min(origins, history.shape[1] - 1)
     if origins < 1 or not len(history):
         return [0.0] * len(targets)
-    fill, error, _ = spread_curve(history, history.shape[1] - origins, origins, lead_time, targets, spreads, seed,
-                                  draws, progress)
+    fill, error, _ = spread_curve(
+        history, history.shape[1] - origins, origins, lead_time, targets, spreads, seed, draws, progress
+    )
     return pick_spreads(fill, error, targets, spreads)

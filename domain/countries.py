@@ -1,7 +1,8 @@
 """ISO 3166-1 alpha-2 country codes: the 249 officially assigned (the list tzdata's
 iso3166.tab carries). Shipping addresses name one of them; "ZZ" or "XX" is a typo, not a place."""
 
-ISO_3166_ALPHA2 = frozenset("""
+ISO_3166_ALPHA2 = frozenset(
+    """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ
     BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ
     CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ
@@ -27,4 +28,5 @@ ISO_3166_ALPHA2 = frozenset("""
     WF WS
     YE YT
     ZA ZM ZW
-""".split())
+""".split()
+)

@@ -35,9 +35,15 @@ class Method:
 
 # The candidates the backtest chooses from; ETS joins them for series that qualify.
 CANDIDATES = (
-    Method("ses", 0.1), Method("ses", 0.2), Method("ses", 0.3),
-    Method("croston", 0.1), Method("sba", 0.1),
-    Method("tsb", 0.1, 0.1), Method("tsb", 0.2, 0.05), Method("tsb", 0.1, 0.2), Method("tsb", 0.05, 0.05),
+    Method("ses", 0.1),
+    Method("ses", 0.2),
+    Method("ses", 0.3),
+    Method("croston", 0.1),
+    Method("sba", 0.1),
+    Method("tsb", 0.1, 0.1),
+    Method("tsb", 0.2, 0.05),
+    Method("tsb", 0.1, 0.2),
+    Method("tsb", 0.05, 0.05),
 )
 ETS = Method("ets")
 SEASON_LENGTH = {"D": 7, "W": 52, "M": 12}  # periods in a season, per period length
@@ -106,7 +112,7 @@ def seasonal(series: np.ndarray, period: int) -> bool:
     full seasons, and seasonal means that differ more than noise would make them."""
     if period < 2 or len(series) < 2 * period or np.mean(series > 0) < 0.8:
         return False
-    usable = series[len(series) % period:].reshape(-1, period)
+    usable = series[len(series) % period :].reshape(-1, period)
     profile = usable.mean(axis=0)
     noise = usable.std(axis=0, ddof=1).mean() / np.sqrt(usable.shape[0])
     return bool(profile.std(ddof=1) > 2 * noise)
@@ -117,8 +123,9 @@ def ets(series: np.ndarray, period: int, horizon: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        fit = ExponentialSmoothing(series.astype(float), trend=None, seasonal="add", seasonal_periods=period,
-                                   initialization_method="estimated").fit()
+        fit = ExponentialSmoothing(
+            series.astype(float), trend=None, seasonal="add", seasonal_periods=period, initialization_method="estimated"
+        ).fit()
     return np.maximum(fit.forecast(horizon), 0.0)
 
 
@@ -128,8 +135,9 @@ class Forecast:
     paths: np.ndarray  # (series, horizon): expected demand per future period
 
 
-def backtest_errors(history: np.ndarray, horizon: int, origins: int, period: int,
-                    candidates=CANDIDATES) -> tuple[list[Method], np.ndarray, np.ndarray]:
+def backtest_errors(
+    history: np.ndarray, horizon: int, origins: int, period: int, candidates=CANDIDATES
+) -> tuple[list[Method], np.ndarray, np.ndarray]:
     """Mean absolute error of each candidate over `origins` rolling origins that end where
     the history ends (each forecasts up to `horizon` periods it has not seen). Returns the
     candidates, their errors (candidate, series) and which series may use ETS."""
@@ -142,7 +150,7 @@ def backtest_errors(history: np.ndarray, horizon: int, origins: int, period: int
         origin = periods - steps - (origins - 1 - k)
         if origin < 2:
             continue
-        seen, actual = history[:, :origin], history[:, origin:origin + steps]
+        seen, actual = history[:, :origin], history[:, origin : origin + steps]
         for m, method in enumerate(methods):
             if method is ETS:
                 for i in np.flatnonzero(ets_ok & (origin >= 2 * period)):

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 W_DAYS, W_COST, W_UTILISATION, W_DEPTH = 10.0, 1.0, 5.0, 2.0
 SHIPMENT_BASE_COST, COST_PER_KM, ABROAD_COST = 5.0, 0.002, 10.0
+
+
 class LocationType(StrEnum):
     FULFILLMENT_CENTER = "fulfillment_center"
     WAREHOUSE = "warehouse"
@@ -104,8 +106,10 @@ def serves(site: Site, destination: Destination) -> bool:
 
 
 def handles(site: Site, item: Item) -> bool:
-    return (not item.hazmat or site.hazmat) and (not item.oversized or site.oversized) and (
-        not item.refrigerated or site.refrigerated
+    return (
+        (not item.hazmat or site.hazmat)
+        and (not item.oversized or site.oversized)
+        and (not item.refrigerated or site.refrigerated)
     )
 
 
@@ -143,16 +147,11 @@ def choose(
     Lines are never split across locations; a line short everywhere is a shortfall, or
     with `allow_backorder` is taken from its best location and the rest backordered.
     """
-    eligible = {
-        item.sku: [s for s in sites if handles(s, item) and destination.speed in s.cutoffs] for item in items
-    }
+    eligible = {item.sku: [s for s in sites if handles(s, item) and destination.speed in s.cutoffs] for item in items}
     ship = {s.location_id: shipping_score(s, destination, now) for s in sites}
     have = lambda sku, site: stock.get((sku, site.location_id), 0)  # noqa: E731
 
-    whole = [
-        s for s in sites
-        if all(s in eligible[i.sku] and have(i.sku, s) >= i.quantity for i in items)
-    ]
+    whole = [s for s in sites if all(s in eligible[i.sku] and have(i.sku, s) >= i.quantity for i in items)]
     if whole:
         best = min(whole, key=lambda s: ship[s.location_id] - sum(_depth(have(i.sku, s), i.quantity) for i in items))
         return Plan([Assignment(i.sku, best.location_id, i.quantity) for i in items])
@@ -172,7 +171,8 @@ def choose(
 
     chosen: set[str] = set()
     for item in sorted(items, key=lambda i: sum(have(i.sku, s) >= i.quantity for s in eligible[i.sku])):
-        def score(s: Site) -> float:
+
+        def score(s: Site, item: Item = item) -> float:
             consolidation = SHIPMENT_BASE_COST + W_DAYS if s.location_id in chosen else 0.0
             return ship[s.location_id] - consolidation - _depth(have(item.sku, s), item.quantity)
 

@@ -26,8 +26,9 @@ class OrderStatus(StrEnum):
     REJECTED = "rejected"
 
 
-TERMINAL = frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED, OrderStatus.EXPIRED,
-                      OrderStatus.PAYMENT_FAILED, OrderStatus.REJECTED})
+TERMINAL = frozenset(
+    {OrderStatus.SHIPPED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.PAYMENT_FAILED, OrderStatus.REJECTED}
+)
 AWAITING_PAYMENT = frozenset({OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING})
 BEING_FULFILLED = frozenset({OrderStatus.ALLOCATED, OrderStatus.PICKING, OrderStatus.PACKED, OrderStatus.BACKORDERED})
 PAYMENT_EVENTS = ("started", "succeeded", "failed")
@@ -77,8 +78,14 @@ class PaymentVerdict:
     reason: str | None = None
 
 
-def payment_verdict(status: OrderStatus, event: str, payment_ref: str | None, taken: tuple[str, str | None] | None,
-                    cancelling: bool, start_requested: bool) -> PaymentVerdict:
+def payment_verdict(
+    status: OrderStatus,
+    event: str,
+    payment_ref: str | None,
+    taken: tuple[str, str | None] | None,
+    cancelling: bool,
+    start_requested: bool,
+) -> PaymentVerdict:
     """Payment and cancel decide once: whichever the order takes first wins. `taken` is the
     deciding payment event the order accepted before, as (event, payment_ref); `cancelling`
     says a cancel was accepted. A succeeded payment is never merely refused unless it repeats
@@ -91,8 +98,12 @@ def payment_verdict(status: OrderStatus, event: str, payment_ref: str | None, ta
         if cancelling:
             return PaymentVerdict("refund", "order is being cancelled (the cancel came first)")
         if taken is not None:
-            return PaymentVerdict("refund", f"order already took payment {taken[1]} ({taken[0]})"
-                                  if taken[0] == "succeeded" else f"payment already {taken[0]}: the order is ending")
+            return PaymentVerdict(
+                "refund",
+                f"order already took payment {taken[1]} ({taken[0]})"
+                if taken[0] == "succeeded"
+                else f"payment already {taken[0]}: the order is ending",
+            )
         if status not in AWAITING_PAYMENT:
             return PaymentVerdict("refund", f"order is {status.value}")
         return PaymentVerdict("accept")
@@ -128,8 +139,9 @@ def cancel_refusal(status: OrderStatus, any_shipped: bool) -> str | None:
     return None
 
 
-def cancel_verdict(status: OrderStatus, any_shipped: bool, taken: tuple[str, str | None] | None,
-                   cancelling: bool) -> str | None:
+def cancel_verdict(
+    status: OrderStatus, any_shipped: bool, taken: tuple[str, str | None] | None, cancelling: bool
+) -> str | None:
     """Why a running order refuses a cancel, or None if it takes it. A payment decided
     before the cancel wins the race: succeeded, the order is allocated first and the cancel
     then follows the paid path (deallocate, refund requested); failed, it ends as
@@ -176,13 +188,20 @@ def shipment_step_refusal(status: OrderStatus, progress: dict[str, str], shipmen
     done = SHIPMENT_PROGRESS.index(progress[shipment_id])
     wanted = SHIPMENT_PROGRESS.index(step)
     if wanted > done + 1:
-        return (f"out of order: shipment {shipment_id} is {progress[shipment_id]}; "
-                f"{step} needs {SHIPMENT_PROGRESS[wanted - 1]} first")
+        return (
+            f"out of order: shipment {shipment_id} is {progress[shipment_id]}; "
+            f"{step} needs {SHIPMENT_PROGRESS[wanted - 1]} first"
+        )
     return None
 
 
-def shipment_mismatch(shipment_id: str, location_id: str, units: dict[str, int], reported_location: str | None,
-                      reported_units: dict[str, int] | None) -> str | None:
+def shipment_mismatch(
+    shipment_id: str,
+    location_id: str,
+    units: dict[str, int],
+    reported_location: str | None,
+    reported_units: dict[str, int] | None,
+) -> str | None:
     """What differs between a warehouse step and the shipment it names, or None. The step
     must come from the shipment's location; lines, when the event lists them, must be the
     shipment's skus and quantities exactly (short picks are not taken: report the missing
@@ -191,8 +210,11 @@ def shipment_mismatch(shipment_id: str, location_id: str, units: dict[str, int],
         return f"shipment {shipment_id} is picked at {location_id}, not {reported_location}"
     if reported_units is None or reported_units == units:
         return None
-    differences = [f"{sku}: {units.get(sku, 0)} in the shipment, {reported_units.get(sku, 0)} reported"
-                   for sku in sorted(set(units) | set(reported_units)) if units.get(sku, 0) != reported_units.get(sku, 0)]
+    differences = [
+        f"{sku}: {units.get(sku, 0)} in the shipment, {reported_units.get(sku, 0)} reported"
+        for sku in sorted(set(units) | set(reported_units))
+        if units.get(sku, 0) != reported_units.get(sku, 0)
+    ]
     return f"lines do not match shipment {shipment_id} ({'; '.join(differences)}); short picks are not taken"
 
 

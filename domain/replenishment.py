@@ -20,6 +20,7 @@ from enum import StrEnum
 
 import numpy as np
 
+
 class ProposalStatus(StrEnum):
     PROPOSED = "proposed"
     APPROVED = "approved"
@@ -32,8 +33,15 @@ JITTER = 0.5  # lognormal spread, as a share of the log-spread of the demand siz
 DRAWS = 1000
 
 
-def demand_draws(history: np.ndarray, periods: int, rng: np.random.Generator, draws: int = DRAWS,
-                 window: int = WINDOW, jitter: float = JITTER, spread: float = 0.0) -> np.ndarray:
+def demand_draws(
+    history: np.ndarray,
+    periods: int,
+    rng: np.random.Generator,
+    draws: int = DRAWS,
+    window: int = WINDOW,
+    jitter: float = JITTER,
+    spread: float = 0.0,
+) -> np.ndarray:
     """(draws, periods) simulated future demand of one series, each period >= 0.
 
     A Bayesian bootstrap: each draw first weighs the recent periods at random (Dirichlet),
@@ -94,6 +102,7 @@ def order_up_to_levels(draws: np.ndarray, lead_time: int, targets: tuple[float, 
 @dataclass(frozen=True)
 class Policy:
     """What the buyer sees for one (sku, location), with the reasoning."""
+
     forecast_per_period: float
     lead_time: int
     lead_time_demand: float  # expected demand over the lead time
@@ -102,8 +111,14 @@ class Policy:
     order_up_to: int
 
 
-def policy(history: np.ndarray, forecast_per_period: float, lead_time: int, target_fill: float,
-           rng: np.random.Generator, spread: float = 0.0) -> Policy:
+def policy(
+    history: np.ndarray,
+    forecast_per_period: float,
+    lead_time: int,
+    target_fill: float,
+    rng: np.random.Generator,
+    spread: float = 0.0,
+) -> Policy:
     draws = demand_draws(history, lead_time + 1, rng, spread=spread)
     level = order_up_to(draws, lead_time, target_fill)
     lead_demand = forecast_per_period * lead_time
@@ -112,8 +127,9 @@ def policy(history: np.ndarray, forecast_per_period: float, lead_time: int, targ
     return Policy(forecast_per_period, lead_time, lead_demand, safety, reorder, level)
 
 
-def order_quantity(position: int, reorder_point: int, up_to: int, minimum: int = 1, pack: int = 1,
-                   eoq: int | None = None) -> int:
+def order_quantity(
+    position: int, reorder_point: int, up_to: int, minimum: int = 1, pack: int = 1, eoq: int | None = None
+) -> int:
     """Units to order when the inventory position is at or below the reorder point: up to
     `up_to`, or, given an economic order quantity, that many but at least enough to lift the
     position above the reorder point; at least the supplier's minimum, rounded up to whole

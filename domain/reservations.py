@@ -42,6 +42,7 @@ HELD = (*LIVE, ReservationStatus.CONFIRMED)  # holds whose units are still set a
 class HoldState(StrEnum):
     """A hold as the Redis hot store keeps it: the same machine with the states admission
     needs told apart (a hold awaiting payment is simply reserved there)."""
+
     RESERVED = "reserved"
     CONFIRMED = "confirmed"
     PICKED = "picked"
@@ -49,17 +50,24 @@ class HoldState(StrEnum):
 
 
 def hold_state(status: ReservationStatus | str) -> HoldState:
-    return {S.ACTIVE: HoldState.RESERVED, S.PAYMENT_PENDING: HoldState.RESERVED, S.CONFIRMED: HoldState.CONFIRMED,
-            S.FULFILLED: HoldState.PICKED, S.RELEASED: HoldState.RELEASED,
-            S.EXPIRED: HoldState.RELEASED}[ReservationStatus(status)]
+    return {
+        S.ACTIVE: HoldState.RESERVED,
+        S.PAYMENT_PENDING: HoldState.RESERVED,
+        S.CONFIRMED: HoldState.CONFIRMED,
+        S.FULFILLED: HoldState.PICKED,
+        S.RELEASED: HoldState.RELEASED,
+        S.EXPIRED: HoldState.RELEASED,
+    }[ReservationStatus(status)]
 
 
 def hot_transitions() -> dict[str, tuple[HoldState, HoldState, MovementKind]]:
     """action -> (hold state it starts from, state it ends in, movement) for the actions that
     move units, as TRANSITIONS says them (expire releases, as release does)."""
-    return {action: (hold_state(sources[0]), hold_state(target), movement)
-            for action, (sources, target, movement) in TRANSITIONS.items()
-            if movement is not None and action != "expire"}
+    return {
+        action: (hold_state(sources[0]), hold_state(target), movement)
+        for action, (sources, target, movement) in TRANSITIONS.items()
+        if movement is not None and action != "expire"
+    }
 
 
 def transition(reservation_id: str, state: str, action: str) -> tuple[ReservationStatus, MovementKind | None]:

@@ -29,9 +29,7 @@ class Buckets:
         """Every broken invariant, in words; empty when the levels are sound."""
         found = [f"{name} is negative ({getattr(self, name)})" for name in BUCKETS if getattr(self, name) < 0]
         if self.reserved + self.allocated > self.on_hand:
-            found.append(
-                f"reserved {self.reserved} + allocated {self.allocated} exceeds on_hand {self.on_hand}"
-            )
+            found.append(f"reserved {self.reserved} + allocated {self.allocated} exceeds on_hand {self.on_hand}")
         return found
 
     def __add__(self, delta: "Delta") -> "Buckets":
@@ -64,8 +62,9 @@ class MovementKind(StrEnum):
 
 # Kinds that move holds: they are booked only together with their reservation
 # (db/reservations.py), or `reserved` would no longer equal the live reservations.
-RESERVATION_KINDS = frozenset({MovementKind.RESERVE, MovementKind.RELEASE, MovementKind.CONFIRM,
-                               MovementKind.DEALLOCATE, MovementKind.PICK})
+RESERVATION_KINDS = frozenset(
+    {MovementKind.RESERVE, MovementKind.RELEASE, MovementKind.CONFIRM, MovementKind.DEALLOCATE, MovementKind.PICK}
+)
 
 _UNIT_DELTAS: dict[MovementKind, Delta] = {
     MovementKind.RECEIVE: Delta(on_hand=1),

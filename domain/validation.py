@@ -39,11 +39,13 @@ DEFAULT_MAX_QUANTITY = 1_000_000
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
-def Text(max_length: int, min_length: int = 1, note: bool = False):  # noqa: N802 (a type, used like one)
+def Text(max_length: int, min_length: int = 1, note: bool = False):
     """A string field of a request: one line (or, as a `note`, lines) of at most
     `max_length` characters with no control characters."""
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length,
-                                            pattern=NOTE_PATTERN if note else LINE_PATTERN)]
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length, pattern=NOTE_PATTERN if note else LINE_PATTERN),
+    ]
 
 
 # Whole units, given as a JSON integer: "1", true and 1.0 are refused, not converted.
@@ -53,13 +55,18 @@ Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 
 def _country(value: str) -> str:
     if value not in ISO_3166_ALPHA2:
-        raise PydanticCustomError("country", "must be an ISO 3166-1 alpha-2 country code such as DE or US, not {got}",
-                                  {"got": repr(value)})
+        raise PydanticCustomError(
+            "country", "must be an ISO 3166-1 alpha-2 country code such as DE or US, not {got}", {"got": repr(value)}
+        )
     return value
 
 
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_country),
-                    Field(description="ISO 3166-1 alpha-2, e.g. DE")]
+Country = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{2}$"),
+    AfterValidator(_country),
+    Field(description="ISO 3166-1 alpha-2, e.g. DE"),
+]
 
 
 def identifier(field: str, value: object) -> str:

@@ -32,6 +32,7 @@ class EventType(StrEnum):
 class EventStatus(StrEnum):
     """What became of an event: processed; dead (kept with its reason, to be tried again);
     booked (its stock effects committed, a workflow still to be told)."""
+
     PROCESSED = "processed"
     DEAD = "dead"
     BOOKED = "booked"
@@ -71,10 +72,13 @@ class CycleCountPayload(_Strict):
     """What was counted on the shelf. `actual` becomes on_hand: the ledger books actual minus
     what the system holds at that moment. `expected`, what the device showed the counter, is
     reported beside the system's figure where they differ, never booked."""
+
     sku: Identifier
     actual: Count = Field(description="Units counted: on_hand is set to this")
-    expected: Count | None = Field(default=None, description="What the counting device expected (reported, not "
-                                                             "booked; the system's own on_hand decides)")
+    expected: Count | None = Field(
+        default=None,
+        description="What the counting device expected (reported, not booked; the system's own on_hand decides)",
+    )
     reason: Text(500, min_length=0, note=True) | None = None
     counted_by: Text(200)
 
@@ -93,8 +97,11 @@ class TransferPayload(_Strict):
 
 
 class _Event(_Strict):
-    event_id: Annotated[str, StringConstraints(pattern=KEY_PATTERN),
-                        Field(description="Unique per event: a repeat is acknowledged and changes nothing")]
+    event_id: Annotated[
+        str,
+        StringConstraints(pattern=KEY_PATTERN),
+        Field(description="Unique per event: a repeat is acknowledged and changes nothing"),
+    ]
     location_id: Identifier
     occurred_at: datetime
 
@@ -140,8 +147,14 @@ class TransferReceived(_Event):
 
 
 WmsEvent = Annotated[
-    ReceivingComplete | PickComplete | PackComplete | ShipComplete | CycleCountAdjustment | DamageReport
-    | TransferShipped | TransferReceived,
+    ReceivingComplete
+    | PickComplete
+    | PackComplete
+    | ShipComplete
+    | CycleCountAdjustment
+    | DamageReport
+    | TransferShipped
+    | TransferReceived,
     Field(discriminator="event_type"),
 ]
 

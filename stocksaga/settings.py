@@ -32,34 +32,55 @@ class Settings(BaseSettings):
     max_line_quantity: int = Field(default=1_000_000, gt=0, description="Sanity limit per line")
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body (413 above it)")
     wms_max_request_bytes: int = Field(
-        default=2 * 1024 * 1024, ge=1024, description="Largest body of POST /v1/wms/events (413 above it): about "
-                                                      "10,000 single-line events")
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of POST /v1/wms/events (413 above it): about 10,000 single-line events",
+    )
     hot_store_event_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     redis_max_connections: int = Field(
-        default=200, ge=1, le=100_000, description="Redis connections per process; past that, requests wait for one")
+        default=200, ge=1, le=100_000, description="Redis connections per process; past that, requests wait for one"
+    )
     worker_metrics_address: str = Field(
-        default="", description="host:port where the worker serves the Temporal SDK's Prometheus metrics (empty: off)")
+        default="", description="host:port where the worker serves the Temporal SDK's Prometheus metrics (empty: off)"
+    )
     redis_cluster: bool = Field(default=False, description="REDIS_URL names a node of a Redis Cluster")
 
     availability_cache_ttl_seconds: float = Field(
-        default=5.0, gt=0, le=3600, description="How long a product-page availability entry lives (every change drops it)")
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How long a product-page availability entry lives (every change drops it)",
+    )
     availability_meta_ttl_seconds: float = Field(
-        default=60.0, gt=0, le=86400,
-        description="How long availability keeps a sku's threshold, places, regions and incoming units from Postgres")
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="How long availability keeps a sku's threshold, places, regions and incoming units from Postgres",
+    )
     reconcile_interval_seconds: int = Field(default=60, gt=0, description="How often reconciliation runs")
     hold_overdue_grace_seconds: float = Field(
-        default=60.0, ge=0, description="A live hold older than its expiry by more than this is stuck: verify names "
-                                         "it, /metrics counts it")
+        default=60.0,
+        ge=0,
+        description="A live hold older than its expiry by more than this is stuck: verify names it, /metrics counts it",
+    )
     activity_retry_alert_attempts: int = Field(
-        default=3, ge=1, description="An activity that has failed more than this many times is stuck: the worker notes "
-                                     "it, verify names its workflow, /metrics counts it")
+        default=3,
+        ge=1,
+        description="An activity that has failed more than this many times is stuck: the worker notes "
+        "it, verify names its workflow, /metrics counts it",
+    )
     wms_hmac_secret: str = Field(
-        default="dev-wms-secret", min_length=8,
+        default="dev-wms-secret",
+        min_length=8,
         description="Shared secret of the warehouse systems: POST /v1/wms/events carries "
-                    "X-Signature: sha256=<hex HMAC-SHA256 of the body>")
-    transfer_deadline_hours: float = Field(default=72.0, gt=0, description="After this a transfer in transit is reported lost")
+        "X-Signature: sha256=<hex HMAC-SHA256 of the body>",
+    )
+    transfer_deadline_hours: float = Field(
+        default=72.0, gt=0, description="After this a transfer in transit is reported lost"
+    )
     po_confirmation_deadline_hours: float = Field(
-        default=48.0, gt=0, description="A purchase order the supplier has not confirmed by then is escalated")
+        default=48.0, gt=0, description="A purchase order the supplier has not confirmed by then is escalated"
+    )
     replenishment_cron: str = Field(default="0 3 * * 1", description="When the replenishment schedule runs (cron, UTC)")
     replenishment_freq: str = Field(default="M", pattern="^[DWM]$", description="Forecasting period: D, W or M")
     replenishment_service_level: float = Field(default=0.95, gt=0, lt=1, description="Target fill rate")
@@ -67,34 +88,52 @@ class Settings(BaseSettings):
     replenishment_batch_size: int = Field(default=2000, gt=0, description="Series per forecasting activity")
     replenishment_parallel: int = Field(default=2, gt=0, description="Forecasting activities at a time")
     replenishment_calibration_sample: int = Field(
-        default=1000, ge=0, description="Series replayed to calibrate the level spread the service level needs (0: none)")
+        default=1000,
+        ge=0,
+        description="Series replayed to calibrate the level spread the service level needs (0: none)",
+    )
     holding_cost_rate: float = Field(
-        default=0.25, ge=0, le=10, description="Yearly cost of holding a unit, as a share of its unit cost (EOQ)")
+        default=0.25, ge=0, le=10, description="Yearly cost of holding a unit, as a share of its unit cost (EOQ)"
+    )
     auto_approve_max_value: float = Field(
-        default=0.0, ge=0, description="Proposals worth at most this are ordered at once (0: every proposal waits for a buyer)")
+        default=0.0,
+        ge=0,
+        description="Proposals worth at most this are ordered at once (0: every proposal waits for a buyer)",
+    )
     outbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often webhook delivery looks for new events")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
     environment: Literal["development", "production"] = Field(
         default="development",
-        description="production: the API and worker refuse to start while a secret is a placeholder or too short")
+        description="production: the API and worker refuse to start while a secret is a placeholder or too short",
+    )
     admin_api_key: str = Field(
-        default="", description="Bootstrap admin key (at least 32 characters): the API compares requests with its hash "
-                                "in memory and stores it nowhere; with it the first admin creates the other keys "
-                                "(empty: none)")
+        default="",
+        description="Bootstrap admin key (at least 32 characters): the API compares requests with its hash "
+        "in memory and stores it nowhere; with it the first admin creates the other keys "
+        "(empty: none)",
+    )
     api_docs_public: bool | None = Field(
-        default=None, description="Serve /openapi.json, /docs and /redoc without a key (empty: yes in development; "
-                                  "no in production, where /openapi.json takes a key of any role and the doc pages "
-                                  "are off)")
+        default=None,
+        description="Serve /openapi.json, /docs and /redoc without a key (empty: yes in development; "
+        "no in production, where /openapi.json takes a key of any role and the doc pages "
+        "are off)",
+    )
     api_key_cache_seconds: float = Field(
-        default=10.0, ge=0, le=3600, description="How long a process trusts a checked key; a revoked key stops working "
-                                                 "within this time")
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How long a process trusts a checked key; a revoked key stops working within this time",
+    )
     log_format: Literal["text", "json"] = Field(
-        default="text", description="json: one JSON object per line with order and workflow ids where known")
+        default="text", description="json: one JSON object per line with order and workflow ids where known"
+    )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     otel_traces_exporter: Literal["none", "console", "otlp"] = Field(
-        default="none", description="Where OpenTelemetry traces go: nowhere, stdout, or OTLP over HTTP "
-                                    "(OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318)")
+        default="none",
+        description="Where OpenTelemetry traces go: nowhere, stdout, or OTLP over HTTP "
+        "(OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318)",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -109,7 +148,7 @@ class Settings(BaseSettings):
             return None
         for plain in ("postgresql://", "postgres://"):
             if value.startswith(plain):
-                return "postgresql+asyncpg://" + value[len(plain):]
+                return "postgresql+asyncpg://" + value[len(plain) :]
         return value
 
     def require_database_url(self) -> str:
@@ -135,8 +174,9 @@ class Settings(BaseSettings):
 
             return RedisCluster.from_url(self.require_redis_url(), max_connections=self.redis_max_connections)
 
-        pool = aioredis.BlockingConnectionPool.from_url(self.require_redis_url(), max_connections=self.redis_max_connections,
-                                                        timeout=5)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.require_redis_url(), max_connections=self.redis_max_connections, timeout=5
+        )
         return aioredis.Redis(connection_pool=pool)
 
     @property
@@ -164,8 +204,9 @@ class Settings(BaseSettings):
         """In production, stop with every weak secret named; in development, let them be."""
         weak = self.weak_secrets()
         if self.environment == "production" and weak:
-            raise SystemExit("refusing to start in production (ENVIRONMENT=production) with weak secrets:\n  "
-                             + "\n  ".join(weak))
+            raise SystemExit(
+                "refusing to start in production (ENVIRONMENT=production) with weak secrets:\n  " + "\n  ".join(weak)
+            )
 
     @property
     def hold_seconds(self) -> float:

@@ -26,7 +26,8 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from opentelemetry import trace
@@ -41,13 +42,19 @@ TEXT_FORMAT = "%(asctime)s {process} %(levelname)s %(message)s"
 
 # Workflow id prefixes (see api/checkout.py, api/procurement.py, api/wms.py, api/flash_sales.py)
 # and the business id each one carries: `order-<order_id>` names the order's saga.
-WORKFLOW_ID_PREFIXES = (("order-", "order_id"), ("po-", "po_id"), ("transfer-", "transfer_id"),
-                        ("flash-sale-", "sale_id"))
+WORKFLOW_ID_PREFIXES = (
+    ("order-", "order_id"),
+    ("po-", "po_id"),
+    ("transfer-", "transfer_id"),
+    ("flash-sale-", "sale_id"),
+)
 
 # Requests that are not worth a trace: health checks and metric scrapes, every few seconds.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-_ids: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("stocksaga_log_ids", default={})
+_ids: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "stocksaga_log_ids", default=MappingProxyType({})
+)
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
@@ -56,6 +63,7 @@ _LEFT_OUT = frozenset({"temporal_workflow", "temporal_activity", "workflow_info"
 
 
 # --- ids for log lines --------------------------------------------------------------------
+
 
 def bind(**ids: Any) -> contextvars.Token:
     """Add ids (order_id=..., sku=...) to every log line of the current task from here on.
@@ -84,7 +92,7 @@ def ids_from_workflow_id(workflow_id: str | None) -> dict[str, str]:
     """The business id a workflow id carries: `order-abc` -> {"order_id": "abc"}; {} for others."""
     for prefix, key in WORKFLOW_ID_PREFIXES:
         if workflow_id and workflow_id.startswith(prefix) and len(workflow_id) > len(prefix):
-            return {key: workflow_id[len(prefix):]}
+            return {key: workflow_id[len(prefix) :]}
     return {}
 
 
@@ -97,12 +105,24 @@ def record_ids(record: logging.LogRecord) -> dict[str, Any]:
     if not isinstance(in_workflow, Mapping) and not isinstance(in_activity, Mapping):
         in_activity = _running_activity()  # a plain logger called inside an activity
     if isinstance(in_workflow, Mapping):
-        ids.update(_present(workflow_id=in_workflow.get("workflow_id"), run_id=in_workflow.get("run_id"),
-                            workflow_type=in_workflow.get("workflow_type"), update_name=in_workflow.get("update_name")))
+        ids.update(
+            _present(
+                workflow_id=in_workflow.get("workflow_id"),
+                run_id=in_workflow.get("run_id"),
+                workflow_type=in_workflow.get("workflow_type"),
+                update_name=in_workflow.get("update_name"),
+            )
+        )
     if isinstance(in_activity, Mapping):
-        ids.update(_present(workflow_id=in_activity.get("workflow_id"), run_id=in_activity.get("workflow_run_id"),
-                            workflow_type=in_activity.get("workflow_type"), activity=in_activity.get("activity_type"),
-                            attempt=in_activity.get("attempt")))
+        ids.update(
+            _present(
+                workflow_id=in_activity.get("workflow_id"),
+                run_id=in_activity.get("workflow_run_id"),
+                workflow_type=in_activity.get("workflow_type"),
+                activity=in_activity.get("activity_type"),
+                attempt=in_activity.get("attempt"),
+            )
+        )
     for key, value in ids_from_workflow_id(ids.get("workflow_id")).items():
         ids.setdefault(key, value)
     span = trace.get_current_span().get_span_context()
@@ -119,11 +139,17 @@ def _running_activity() -> Mapping[str, Any] | None:
     if not activity.in_activity():
         return None
     info = activity.info()
-    return {"workflow_id": info.workflow_id, "workflow_run_id": info.workflow_run_id,
-            "workflow_type": info.workflow_type, "activity_type": info.activity_type, "attempt": info.attempt}
+    return {
+        "workflow_id": info.workflow_id,
+        "workflow_run_id": info.workflow_run_id,
+        "workflow_type": info.workflow_type,
+        "activity_type": info.activity_type,
+        "attempt": info.attempt,
+    }
 
 
 # --- log formats ----------------------------------------------------------------------------
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: timestamp (UTC, ISO 8601), level, logger, process, message,
@@ -138,15 +164,18 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "process": self.process,
             "message": record.getMessage(),
         }
         entry.update(record_ids(record))
-        entry.update((k, v) for k, v in vars(record).items()
-                     if k not in _RECORD_ATTRS and k not in _LEFT_OUT and not k.startswith("_"))
+        entry.update(
+            (k, v)
+            for k, v in vars(record).items()
+            if k not in _RECORD_ATTRS and k not in _LEFT_OUT and not k.startswith("_")
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -196,6 +225,7 @@ def uvicorn_log_config(settings: Settings) -> dict | None:
 
 
 # --- traces ---------------------------------------------------------------------------------
+
 
 def tracing_enabled(settings: Settings) -> bool:
     return settings.otel_traces_exporter != "none"

@@ -108,10 +108,17 @@ def hot_store(redis_client, engine, key_prefix) -> HotStore:
 async def location(engine) -> str:
     """One location shared by the session; tests vary the sku."""
     async with engine.begin() as conn:
-        await conn.execute(locations.insert().values(
-            location_id="FC-TEST", name="Test FC", service_regions=["EU", "DE"], latitude=50.1, longitude=8.7,
-            timezone="Europe/Berlin",
-            shipping_methods=[{"method": m, "cutoff": "23:59"} for m in ("standard", "expedited", "next_day")]))
+        await conn.execute(
+            locations.insert().values(
+                location_id="FC-TEST",
+                name="Test FC",
+                service_regions=["EU", "DE"],
+                latitude=50.1,
+                longitude=8.7,
+                timezone="Europe/Berlin",
+                shipping_methods=[{"method": m, "cutoff": "23:59"} for m in ("standard", "expedited", "next_day")],
+            )
+        )
     return "FC-TEST"
 
 

@@ -12,12 +12,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.orders import OrderActivities
 from activities.flash_sales import FlashSaleActivities
+from activities.orders import OrderActivities
 from activities.procurement import ProcurementActivities, SimulatedSupplier
 from activities.reconciliation import ReconciliationActivities
-from activities.retries import RecordRetries
 from activities.replenishment import ReplenishmentActivities
+from activities.retries import RecordRetries
 from activities.stock import StockActivities
 from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
@@ -34,8 +34,17 @@ from workflows.replenishment import ReplenishmentWorkflow
 from workflows.transfers import TransferWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
-WORKFLOWS = [HoldWorkflow, OrderWorkflow, ReconciliationWorkflow, HealthWorkflow, TransferWorkflow,
-             WebhookDeliveryWorkflow, ProcurementWorkflow, ReplenishmentWorkflow, FlashSaleWorkflow]
+WORKFLOWS = [
+    HoldWorkflow,
+    OrderWorkflow,
+    ReconciliationWorkflow,
+    HealthWorkflow,
+    TransferWorkflow,
+    WebhookDeliveryWorkflow,
+    ProcurementWorkflow,
+    ReplenishmentWorkflow,
+    FlashSaleWorkflow,
+]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
 # `import time` is the sandbox's restricted proxy and non-deterministic calls are refused
@@ -53,10 +62,18 @@ def metrics_runtime(address: str):
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
-def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_queue: str,
-                 max_line_quantity: int, webhook_timeout_seconds: float = 5.0, flash_sale_rng=None,
-                 retry_alert_attempts: int = 3, stand_ins: Mapping[str, Callable] | None = None,
-                 **options) -> Worker:
+def build_worker(
+    client: Client,
+    engine: AsyncEngine,
+    hot_store: HotStore,
+    task_queue: str,
+    max_line_quantity: int,
+    webhook_timeout_seconds: float = 5.0,
+    flash_sale_rng=None,
+    retry_alert_attempts: int = 3,
+    stand_ins: Mapping[str, Callable] | None = None,
+    **options,
+) -> Worker:
     """A worker for every workflow and activity. `stand_ins`: activities (each defined under
     the name it maps from) registered in place of ours of that name: how tests make a step fail."""
     stand_ins = stand_ins or {}
@@ -69,15 +86,36 @@ def build_worker(client: Client, engine: AsyncEngine, hot_store: HotStore, task_
     replenishment = ReplenishmentActivities(engine)
     flash = FlashSaleActivities(engine, hot_store, flash_sale_rng)
     activities = [  # each method is named as the activity it defines
-        stock.reserve_stock, stock.change_reservation, stock.apply_movement,
-        orders.persist_order, orders.reject_order, orders.record_status, orders.confirm_order,
-        orders.record_shipment_step, orders.release_order, orders.request_refund, orders.cancel_backorders,
-        reconciliation.release_orphan_holds, reconciliation.repair_hot_store, reconciliation.check_invariants,
-        transfers.lost_alert, webhooks.deliver,
-        procurement.submit, procurement.confirm, procurement.receive, procurement.close, procurement.escalate,
-        replenishment.plan, replenishment.calibrate, replenishment.forecast_batch, replenishment.auto_approvable,
+        stock.reserve_stock,
+        stock.change_reservation,
+        stock.apply_movement,
+        orders.persist_order,
+        orders.reject_order,
+        orders.record_status,
+        orders.confirm_order,
+        orders.record_shipment_step,
+        orders.release_order,
+        orders.request_refund,
+        orders.cancel_backorders,
+        reconciliation.release_orphan_holds,
+        reconciliation.repair_hot_store,
+        reconciliation.check_invariants,
+        transfers.lost_alert,
+        webhooks.deliver,
+        procurement.submit,
+        procurement.confirm,
+        procurement.receive,
+        procurement.close,
+        procurement.escalate,
+        replenishment.plan,
+        replenishment.calibrate,
+        replenishment.forecast_batch,
+        replenishment.auto_approvable,
         replenishment.approve,
-        flash.open, flash.draw, flash.grant, flash.close,
+        flash.open,
+        flash.draw,
+        flash.grant,
+        flash.close,
         ping,
     ]
     return Worker(
@@ -98,18 +136,31 @@ async def run(settings: Settings) -> None:
     sys.dont_write_bytecode = False
     engine = create_async_engine(settings.require_database_url(), pool_size=10)
     redis_client = settings.redis_client()
-    hot_store = HotStore(redis_client, engine=engine, prefix=settings.redis_key_prefix,
-                         event_ttl_seconds=settings.hot_store_event_ttl_seconds)
+    hot_store = HotStore(
+        redis_client,
+        engine=engine,
+        prefix=settings.redis_key_prefix,
+        event_ttl_seconds=settings.hot_store_event_ttl_seconds,
+    )
     # The worker takes the client's interceptors: with tracing on, RunWorkflow and RunActivity
     # spans continue the trace of whoever started the workflow (the API's request).
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                  interceptors=telemetry.temporal_interceptors(settings),
-                                  **({"runtime": metrics_runtime(settings.worker_metrics_address)}
-                                     if settings.worker_metrics_address else {}))
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        interceptors=telemetry.temporal_interceptors(settings),
+        **({"runtime": metrics_runtime(settings.worker_metrics_address)} if settings.worker_metrics_address else {}),
+    )
     logging.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
-    worker = build_worker(client, engine, hot_store, settings.task_queue, settings.max_line_quantity,
-                          settings.webhook_timeout_seconds, retry_alert_attempts=settings.activity_retry_alert_attempts,
-                          graceful_shutdown_timeout=timedelta(seconds=10))
+    worker = build_worker(
+        client,
+        engine,
+        hot_store,
+        settings.task_queue,
+        settings.max_line_quantity,
+        settings.webhook_timeout_seconds,
+        retry_alert_attempts=settings.activity_retry_alert_attempts,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
     # SIGTERM (docker stop, systemd, Kubernetes) stops polling and lets running activities
     # finish for up to 10 s, as Ctrl-C does; the process then exits normally, flushing spans.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.shutdown()))

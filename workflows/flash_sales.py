@@ -6,7 +6,6 @@ Signals: `end` (end now; before the start it cancels the sale), `sold_out` (the 
 the last unit go: no need to wait for the end).
 """
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,8 +16,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.flash_sales import Closed, FlashSaleActivities, Granted, RoundInput, SaleRef
     from domain.errors import NON_RETRYABLE
 
-STEP = dict(start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=NON_RETRYABLE))
+STEP = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=NON_RETRYABLE),
+)
 
 
 @dataclass
@@ -68,7 +69,7 @@ class FlashSaleWorkflow:
         if seconds > 0 and not stop():
             try:
                 await workflow.wait_condition(stop, timeout=seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     @workflow.run
@@ -78,7 +79,8 @@ class FlashSaleWorkflow:
         ends_at = datetime.fromisoformat(sale.ends_at)
         if self._end or workflow.now() >= ends_at:  # ended before it began (or began too late to sell)
             closed: Closed = await workflow.execute_activity_method(
-                FlashSaleActivities.close, SaleRef(sale.sale_id, cancelled=True), **STEP)
+                FlashSaleActivities.close, SaleRef(sale.sale_id, cancelled=True), **STEP
+            )
             self._status = "cancelled"
             return SaleResult(sale.sale_id, "cancelled", 0, closed.sold, closed.returned)
         self._held = (await workflow.execute_activity_method(FlashSaleActivities.open, ref, **STEP)).held
@@ -92,13 +94,18 @@ class FlashSaleWorkflow:
                 while not (self._end or self._sold_out):
                     self._rounds += 1
                     granted: Granted = await workflow.execute_activity_method(
-                        FlashSaleActivities.grant, RoundInput(sale.sale_id, self._rounds), **STEP)
-                    workflow.set_current_details(f"round {self._rounds}: {granted.users} windows, "
-                                                 f"{granted.left} units left, {granted.waiting} entrants waiting")
+                        FlashSaleActivities.grant, RoundInput(sale.sale_id, self._rounds), **STEP
+                    )
+                    workflow.set_current_details(
+                        f"round {self._rounds}: {granted.users} windows, "
+                        f"{granted.left} units left, {granted.waiting} entrants waiting"
+                    )
                     if not granted.users:
                         break
-                    await self._until(workflow.now() + timedelta(seconds=sale.purchase_window_seconds),
-                                      lambda: self._end or self._sold_out)
+                    await self._until(
+                        workflow.now() + timedelta(seconds=sale.purchase_window_seconds),
+                        lambda: self._end or self._sold_out,
+                    )
         else:
             self._status = "open"
             await self._until(ends_at, lambda: self._end or self._sold_out)

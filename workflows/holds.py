@@ -77,8 +77,10 @@ class HoldWorkflow:
             raise
         self._status = "reserved"
         try:
-            await workflow.wait_condition(lambda: self._decision is not None, timeout=timedelta(seconds=hold.hold_seconds))
-        except asyncio.TimeoutError:
+            await workflow.wait_condition(
+                lambda: self._decision is not None, timeout=timedelta(seconds=hold.hold_seconds)
+            )
+        except TimeoutError:
             self._decision = "expire"
         except asyncio.CancelledError:
             await asyncio.shield(asyncio.ensure_future(self._finish(hold, "release")))

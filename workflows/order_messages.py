@@ -22,7 +22,8 @@ def fills_by_order(fills: list[dict]) -> dict[str, list[OrderLine]]:
     by_order: dict[str, list[OrderLine]] = {}
     for fill in fills:
         by_order.setdefault(fill["order_id"], []).append(
-            OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"]))
+            OrderLine(fill["reservation_id"], fill["sku"], fill["location_id"], fill["quantity"])
+        )
     return by_order
 
 
@@ -69,6 +70,7 @@ class ShipmentEvent:
 class WarehouseStep:
     """A PICK / PACK / SHIP_COMPLETE from the warehouse, delivered as an Update so that an
     event out of order is refused at once (and kept as a dead letter) rather than queued."""
+
     step: str  # picked | packed | shipped
     shipment_id: str
     tracking: str | None = None

@@ -27,17 +27,41 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import (
-        CancelBackorders, ConfirmOrder, OrderActivities, PersistOrder, RecordStatus,
-        ReleaseOrder, RequestPicking, RequestRefund, ShipmentPlan, ShipmentStep,
+        CancelBackorders,
+        ConfirmOrder,
+        OrderActivities,
+        PersistOrder,
+        RecordStatus,
+        ReleaseOrder,
+        RequestPicking,
+        RequestRefund,
+        ShipmentPlan,
+        ShipmentStep,
     )
     from domain.errors import NON_RETRYABLE
     from domain.orders import (
-        PAYMENT_REFUNDED, TERMINAL, OrderStatus, PaymentVerdict, cancel_verdict, effective_progress, payment_verdict,
-        SHIPMENT_PROGRESS, refund_key, shipment_mismatch, shipment_step_refusal, step_key,
+        PAYMENT_REFUNDED,
+        SHIPMENT_PROGRESS,
+        TERMINAL,
+        OrderStatus,
+        PaymentVerdict,
+        cancel_verdict,
+        effective_progress,
+        payment_verdict,
+        refund_key,
+        shipment_mismatch,
+        shipment_step_refusal,
+        step_key,
     )
     from domain.wms import merge_lines
     from workflows.order_messages import (
-        CancelRequest, OrderInput, OrderLine, OrderView, PaymentEvent, ShipmentEvent, WarehouseStep,
+        CancelRequest,
+        OrderInput,
+        OrderLine,
+        OrderView,
+        PaymentEvent,
+        ShipmentEvent,
+        WarehouseStep,
     )
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
@@ -80,9 +104,17 @@ class OrderWorkflow:
     @workflow.query
     def state(self) -> OrderView:
         o = self._order
-        return OrderView(o.order_id if o else "", self._status.value, o.customer_id if o else "", self._deadline,
-                         o.lines if o else [], dict(self._shipments), list(self._timeline), self._payment_ref,
-                         self._reason)
+        return OrderView(
+            o.order_id if o else "",
+            self._status.value,
+            o.customer_id if o else "",
+            self._deadline,
+            o.lines if o else [],
+            dict(self._shipments),
+            list(self._timeline),
+            self._payment_ref,
+            self._reason,
+        )
 
     @workflow.update
     async def payment(self, event: PaymentEvent) -> str:
@@ -109,10 +141,18 @@ class OrderWorkflow:
             self._deadline += timedelta(seconds=self._order.payment_extension_seconds)
             self._set_status(OrderStatus.PAYMENT_PENDING, {"payment_ref": event.payment_ref})
             self._wake = True
-            await self._run(OrderActivities.record_status, RecordStatus(
-                self._order.order_id, "payment_pending", self._key("payment-started"),
-                {"payment_ref": event.payment_ref}, expires_at=self._deadline, payment_ref=event.payment_ref,
-                start_payment=[line.reservation_id for line in self._order.lines]))
+            await self._run(
+                OrderActivities.record_status,
+                RecordStatus(
+                    self._order.order_id,
+                    "payment_pending",
+                    self._key("payment-started"),
+                    {"payment_ref": event.payment_ref},
+                    expires_at=self._deadline,
+                    payment_ref=event.payment_ref,
+                    start_payment=[line.reservation_id for line in self._order.lines],
+                ),
+            )
             return self._status.value
         self._wake = True
         await workflow.wait_condition(lambda: self._allocated or self._status in TERMINAL)
@@ -130,19 +170,27 @@ class OrderWorkflow:
 
     def _payment_verdict(self, event: PaymentEvent) -> PaymentVerdict:
         taken = (self._payment.event, self._payment.payment_ref) if self._payment else None
-        return payment_verdict(self._status, event.event, event.payment_ref, taken, self._cancel is not None,
-                               self._start_requested)
+        return payment_verdict(
+            self._status, event.event, event.payment_ref, taken, self._cancel is not None, self._start_requested
+        )
 
     async def _refund_refused(self, event: PaymentEvent, reason: str) -> str:
         """The payment service took money for an order that does not keep it: ask for it
         back (once per payment_ref), then fail the Update so the caller hears why."""
         order_id = self._order.order_id
-        await self._run(OrderActivities.request_refund, RequestRefund(
-            order_id, event.payment_ref, refund_key(order_id, event.payment_ref), reason=reason, status=None),
-            local=False)
-        raise ApplicationError(f"{reason}; a refund was requested for payment {event.payment_ref}",
-                               {"payment_ref": event.payment_ref, "refund_requested": True},
-                               type=PAYMENT_REFUNDED, non_retryable=True)
+        await self._run(
+            OrderActivities.request_refund,
+            RequestRefund(
+                order_id, event.payment_ref, refund_key(order_id, event.payment_ref), reason=reason, status=None
+            ),
+            local=False,
+        )
+        raise ApplicationError(
+            f"{reason}; a refund was requested for payment {event.payment_ref}",
+            {"payment_ref": event.payment_ref, "refund_requested": True},
+            type=PAYMENT_REFUNDED,
+            non_retryable=True,
+        )
 
     @workflow.update
     async def cancel(self, request: CancelRequest) -> str:
@@ -174,8 +222,9 @@ class OrderWorkflow:
         refusal = shipment_step_refusal(self._status, self._progress(), step.shipment_id, step.step)
         if refusal is None and step.shipment_id in self._plans:
             plan = self._plans[step.shipment_id]
-            refusal = shipment_mismatch(step.shipment_id, plan.location_id, merge_lines(plan.lines),
-                                        step.location_id, step.lines)
+            refusal = shipment_mismatch(
+                step.shipment_id, plan.location_id, merge_lines(plan.lines), step.location_id, step.lines
+            )
         if refusal is None and self._cancel is not None:
             refusal = "order is being cancelled"
         if refusal:
@@ -216,7 +265,9 @@ class OrderWorkflow:
         try:
             await self._saga(order)
         except asyncio.CancelledError:  # an operator cancelled the workflow itself
-            await asyncio.shield(asyncio.ensure_future(self._compensate(OrderStatus.CANCELLED, "cancelled by an operator")))
+            await asyncio.shield(
+                asyncio.ensure_future(self._compensate(OrderStatus.CANCELLED, "cancelled by an operator"))
+            )
             raise
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
@@ -238,14 +289,23 @@ class OrderWorkflow:
         self._compensations.append(self._refund)  # paid: any later cancel refunds
         self._take_fills()  # fills that came before payment are confirmed and picked with the rest
         plans = _shipments(order)
-        await self._run(OrderActivities.confirm_order, ConfirmOrder(
-            order.order_id, [line.reservation_id for line in order.lines], self._key("allocated"), ref,
-            RequestPicking(order.order_id, plans, self._key("picking"))))
+        await self._run(
+            OrderActivities.confirm_order,
+            ConfirmOrder(
+                order.order_id,
+                [line.reservation_id for line in order.lines],
+                self._key("allocated"),
+                ref,
+                RequestPicking(order.order_id, plans, self._key("picking")),
+            ),
+        )
         self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
         self._allocated = True
         self._shipments = {plan.shipment_id: "requested" for plan in plans}
         self._plans.update({plan.shipment_id: plan for plan in plans})
-        self._set_status(OrderStatus.PICKING if plans else OrderStatus.BACKORDERED, {"shipments": list(self._shipments)})
+        self._set_status(
+            OrderStatus.PICKING if plans else OrderStatus.BACKORDERED, {"shipments": list(self._shipments)}
+        )
         await self._fulfil(plans)
 
     async def _recorded(self, order: OrderInput) -> bool:
@@ -266,8 +326,9 @@ class OrderWorkflow:
     async def _reject(self, order: OrderInput, reason: str) -> None:
         self._reason = reason
         try:
-            await self._run(OrderActivities.reject_order, PersistOrder(order, self._deadline, self._key("rejected"),
-                                                                       reason))
+            await self._run(
+                OrderActivities.reject_order, PersistOrder(order, self._deadline, self._key("rejected"), reason)
+            )
         except (ActivityError, ApplicationError):  # not even the refusal can be stored: give the holds back
             await self._compensate(OrderStatus.REJECTED, reason)
             return
@@ -283,12 +344,17 @@ class OrderWorkflow:
             return True
         # Retries past the first wait on a workflow timer rather than inside one long workflow
         # task, so the hold's timer is heard between them.
-        persisting = asyncio.ensure_future(self._run(
-            OrderActivities.persist_order, step, local_retry_threshold=timedelta(seconds=1),
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED))
+        persisting = asyncio.ensure_future(
+            self._run(
+                OrderActivities.persist_order,
+                step,
+                local_retry_threshold=timedelta(seconds=1),
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+        )
         try:
             await workflow.wait_condition(persisting.done, timeout=max(self._deadline - workflow.now(), MOMENT))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             persisting.cancel()
             try:
                 await persisting
@@ -315,7 +381,7 @@ class OrderWorkflow:
             self._wake = False  # set by the update handlers; checked above before waiting again
             try:
                 await workflow.wait_condition(lambda: self._wake, timeout=timedelta(seconds=remaining))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _fulfil(self, plans: list[ShipmentPlan]) -> None:
@@ -334,14 +400,23 @@ class OrderWorkflow:
                 continue
             step, event = self._ready()
             self._pending.remove((step, event))
-            if event.shipment_id not in by_id or SHIPMENT_PROGRESS.index(step) <= SHIPMENT_PROGRESS.index(self._shipments[event.shipment_id]):
+            if event.shipment_id not in by_id or SHIPMENT_PROGRESS.index(step) <= SHIPMENT_PROGRESS.index(
+                self._shipments[event.shipment_id]
+            ):
                 continue  # unknown shipment (left to the warehouse-events dead letters), or a repeat
             order_status = self._status_after(event.shipment_id, step)
-            await self._run(OrderActivities.record_shipment_step, ShipmentStep(
-                self._order.order_id, event.shipment_id, step, order_status.value,
-                self._key(f"{event.shipment_id}-{step}"),
-                [line.reservation_id for line in by_id[event.shipment_id].lines] if step == "picked" else [],
-                event.tracking))
+            await self._run(
+                OrderActivities.record_shipment_step,
+                ShipmentStep(
+                    self._order.order_id,
+                    event.shipment_id,
+                    step,
+                    order_status.value,
+                    self._key(f"{event.shipment_id}-{step}"),
+                    [line.reservation_id for line in by_id[event.shipment_id].lines] if step == "picked" else [],
+                    event.tracking,
+                ),
+            )
             self._shipments[event.shipment_id] = step
             self._set_status(order_status, {"shipment_id": event.shipment_id, "step": step})
 
@@ -364,13 +439,21 @@ class OrderWorkflow:
         new shipment per location."""
         lines = self._take_fills()
         numbered = sum(1 for sid in self._shipments if sid.startswith("B"))
-        plans = [ShipmentPlan(f"B{numbered + n}", loc, [line for line in lines if line.location_id == loc])
-                 for n, loc in enumerate(sorted({line.location_id for line in lines}), start=1)]
+        plans = [
+            ShipmentPlan(f"B{numbered + n}", loc, [line for line in lines if line.location_id == loc])
+            for n, loc in enumerate(sorted({line.location_id for line in lines}), start=1)
+        ]
         for plan in plans:
-            await self._run(OrderActivities.confirm_order, ConfirmOrder(
-                self._order.order_id, [line.reservation_id for line in plan.lines],
-                self._key(f"{plan.shipment_id}-allocated"), self._payment_ref,
-                RequestPicking(self._order.order_id, [plan], self._key(f"{plan.shipment_id}-picking"))))
+            await self._run(
+                OrderActivities.confirm_order,
+                ConfirmOrder(
+                    self._order.order_id,
+                    [line.reservation_id for line in plan.lines],
+                    self._key(f"{plan.shipment_id}-allocated"),
+                    self._payment_ref,
+                    RequestPicking(self._order.order_id, [plan], self._key(f"{plan.shipment_id}-picking")),
+                ),
+            )
             self._shipments[plan.shipment_id] = "requested"
             self._plans[plan.shipment_id] = plan
             self._set_status(OrderStatus.PICKING, {"shipments": [plan.shipment_id], "backorder_filled": True})
@@ -380,9 +463,11 @@ class OrderWorkflow:
         """Everything else has shipped: cancel what is still backordered; the order ends shipped."""
         self._reason = self._cancel
         self._take_fills()
-        await self._run(OrderActivities.cancel_backorders,
-                        CancelBackorders(self._order.order_id, self._cancel, self._key("backorders-cancelled")),
-                        local=False)
+        await self._run(
+            OrderActivities.cancel_backorders,
+            CancelBackorders(self._order.order_id, self._cancel, self._key("backorders-cancelled")),
+            local=False,
+        )
         self._backordered.clear()
         self._set_status(OrderStatus.SHIPPED, {"backorders_cancelled": self._cancel})
 
@@ -418,16 +503,26 @@ class OrderWorkflow:
                 failed.append(f"{compensation.__name__.strip('_')}: {_failure_message(err)}")
         self._set_status(status, {"reason": reason, **({"compensations_failed": failed} if failed else {})})
         if failed:
-            raise ApplicationError(f"order {status.value}, but its compensations failed: {'; '.join(failed)}",
-                                   failed, type="CompensationFailed", non_retryable=True)
+            raise ApplicationError(
+                f"order {status.value}, but its compensations failed: {'; '.join(failed)}",
+                failed,
+                type="CompensationFailed",
+                non_retryable=True,
+            )
 
     async def _release_everything(self, status: OrderStatus, reason: str) -> None:
-        await self._run(OrderActivities.release_order, ReleaseOrder(
-            self._order.order_id, self._order.lines, status.value, reason, self._key(status.value)), local=False)
+        await self._run(
+            OrderActivities.release_order,
+            ReleaseOrder(self._order.order_id, self._order.lines, status.value, reason, self._key(status.value)),
+            local=False,
+        )
 
     async def _refund(self, status: OrderStatus, reason: str) -> None:
-        await self._run(OrderActivities.request_refund,
-                        RequestRefund(self._order.order_id, self._payment_ref, self._key("refund")), local=False)
+        await self._run(
+            OrderActivities.request_refund,
+            RequestRefund(self._order.order_id, self._payment_ref, self._key("refund")),
+            local=False,
+        )
 
     # --- helpers ---------------------------------------------------------------------
     async def _run(self, activity, arg, local: bool = True, **options) -> None:
@@ -447,15 +542,19 @@ class OrderWorkflow:
         self._status = status
         self._timeline.append({"status": status.value, "at": workflow.now().isoformat(), **(detail or {})})
         workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
-        workflow.set_current_details(f"**{status.value}**: {len(self._order.lines)} line(s), "
-                                     f"{len(self._shipments)} shipment(s)" + (f" ({self._reason})" if self._reason else ""))
+        workflow.set_current_details(
+            f"**{status.value}**: {len(self._order.lines)} line(s), "
+            f"{len(self._shipments)} shipment(s)" + (f" ({self._reason})" if self._reason else "")
+        )
 
 
 def _shipments(order: OrderInput) -> list[ShipmentPlan]:
     """One shipment per location, numbered in location order."""
     locations = sorted({line.location_id for line in order.lines})
-    return [ShipmentPlan(f"S{n}", loc, [line for line in order.lines if line.location_id == loc])
-            for n, loc in enumerate(locations, start=1)]
+    return [
+        ShipmentPlan(f"S{n}", loc, [line for line in order.lines if line.location_id == loc])
+        for n, loc in enumerate(locations, start=1)
+    ]
 
 
 def _business_refusal(err: Exception) -> ApplicationError | None:
@@ -474,8 +573,10 @@ def _failure_message(err: Exception) -> str:
 
 def search_attributes(order: OrderInput):
     """What the API sets when it starts the workflow, so filters work from the first moment."""
-    return TypedSearchAttributes([
-        SearchAttributePair(ORDER_STATUS, OrderStatus.RESERVED.value),
-        SearchAttributePair(CUSTOMER_ID, order.customer_id),
-        SearchAttributePair(SKUS, sorted({line["sku"] for line in order.requested})),
-    ])
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(ORDER_STATUS, OrderStatus.RESERVED.value),
+            SearchAttributePair(CUSTOMER_ID, order.customer_id),
+            SearchAttributePair(SKUS, sorted({line["sku"] for line in order.requested})),
+        ]
+    )

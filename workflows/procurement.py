@@ -19,7 +19,11 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.procurement import (
-        ClosePurchaseOrder, ConfirmPurchaseOrder, Escalation, ProcurementActivities, ReceivePurchaseOrder,
+        ClosePurchaseOrder,
+        ConfirmPurchaseOrder,
+        Escalation,
+        ProcurementActivities,
+        ReceivePurchaseOrder,
     )
     from domain.errors import NON_RETRYABLE
     from domain.orders import order_workflow_id
@@ -29,8 +33,11 @@ with workflow.unsafe.imports_passed_through():
 
 ACTIVITY = dict(
     start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5),
-                             non_retryable_error_types=NON_RETRYABLE),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(minutes=5),
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
 )
 
 
@@ -129,7 +136,8 @@ class ProcurementWorkflow:
             if self._confirmed is not None or self._receipts:
                 expected = self._confirmed.expected_at if self._confirmed else None
                 self._status = await workflow.execute_activity_method(
-                    ProcurementActivities.confirm, ConfirmPurchaseOrder(po.po_id, expected), **ACTIVITY)
+                    ProcurementActivities.confirm, ConfirmPurchaseOrder(po.po_id, expected), **ACTIVITY
+                )
                 return True
             waits = [po.simulated_confirm_seconds] if po.simulated_confirm_seconds is not None else []
             if not self._overdue:
@@ -139,7 +147,8 @@ class ProcurementWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: self._confirmed is not None or bool(self._receipts) or self._close is not None,
-                    timeout=timedelta(seconds=max(timeout, 0)) if timeout is not None else None)
+                    timeout=timedelta(seconds=max(timeout, 0)) if timeout is not None else None,
+                )
             except TimeoutError:
                 elapsed = (workflow.now() - started).total_seconds()
                 if po.simulated_confirm_seconds is not None and elapsed >= po.simulated_confirm_seconds:
@@ -148,7 +157,9 @@ class ProcurementWorkflow:
                     self._overdue = True
                     await workflow.execute_activity_method(
                         ProcurementActivities.escalate,
-                        Escalation(po.po_id, po.supplier_id, po.confirm_deadline_seconds), **ACTIVITY)
+                        Escalation(po.po_id, po.supplier_id, po.confirm_deadline_seconds),
+                        **ACTIVITY,
+                    )
                     workflow.set_current_details(f"**confirmation overdue** {po.supplier_id} -> {po.location_id}")
 
     async def _book(self, po: PurchaseOrderInput, event: dict) -> None:
@@ -158,7 +169,9 @@ class ProcurementWorkflow:
         try:
             receipt = await workflow.execute_activity_method(
                 ProcurementActivities.receive,
-                ReceivePurchaseOrder(po.po_id, event["event_id"], event["location_id"], lines), **ACTIVITY)
+                ReceivePurchaseOrder(po.po_id, event["event_id"], event["location_id"], lines),
+                **ACTIVITY,
+            )
         except ActivityError as err:  # a business refusal (wrong place, unknown sku): kept for operators
             self._refused.append({"event_id": event["event_id"], "reason": str(err.cause or err)})
             return
@@ -166,11 +179,14 @@ class ProcurementWorkflow:
         self._status = receipt.status
         for order_id, filled in fills_by_order(receipt.fills).items():
             try:
-                await workflow.get_external_workflow_handle(order_workflow_id(order_id)).signal("backorder_filled", filled)
+                await workflow.get_external_workflow_handle(order_workflow_id(order_id)).signal(
+                    "backorder_filled", filled
+                )
             except Exception:  # noqa: BLE001 - the order has ended; its compensation released every hold of it
                 workflow.logger.warning("order %s has ended; its filled backorder was released with it", order_id)
 
     async def _finish(self, po: PurchaseOrderInput) -> None:
         status, reason = self._close
         self._status = await workflow.execute_activity_method(
-            ProcurementActivities.close, ClosePurchaseOrder(po.po_id, po.supplier_id, status, reason), **ACTIVITY)
+            ProcurementActivities.close, ClosePurchaseOrder(po.po_id, po.supplier_id, status, reason), **ACTIVITY
+        )

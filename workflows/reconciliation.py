@@ -11,8 +11,11 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import OrphanSweep, ReconciliationActivities, Report
 
-OPTIONS = dict(start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=1),
-               retry_policy=RetryPolicy(maximum_attempts=5))
+OPTIONS = dict(
+    start_to_close_timeout=timedelta(minutes=10),
+    heartbeat_timeout=timedelta(minutes=1),
+    retry_policy=RetryPolicy(maximum_attempts=5),
+)
 
 
 @dataclass
@@ -32,9 +35,12 @@ class ReconciliationWorkflow:
     @workflow.run
     async def run(self, req: ReconciliationInput) -> ReconciliationResult:
         orphans = await workflow.execute_activity_method(
-            ReconciliationActivities.release_orphan_holds, OrphanSweep(req.orphan_after_seconds), **OPTIONS)
+            ReconciliationActivities.release_orphan_holds, OrphanSweep(req.orphan_after_seconds), **OPTIONS
+        )
         drift = await workflow.execute_activity_method(ReconciliationActivities.repair_hot_store, **OPTIONS)
         violations = await workflow.execute_activity_method(ReconciliationActivities.check_invariants, **OPTIONS)
-        workflow.set_current_details(f"orphans released: {orphans.count}, drifted levels repaired: {drift.count}, "
-                                     f"invariant violations: {violations.count}")
+        workflow.set_current_details(
+            f"orphans released: {orphans.count}, drifted levels repaired: {drift.count}, "
+            f"invariant violations: {violations.count}"
+        )
         return ReconciliationResult(orphans, drift, violations)

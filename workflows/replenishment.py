@@ -23,10 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import NON_RETRYABLE
     from workflows.procurement import ProcurementWorkflow
 
-SHORT = dict(start_to_close_timeout=timedelta(minutes=2),
-             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE))
-BATCH = dict(start_to_close_timeout=timedelta(minutes=30),
-             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE))
+SHORT = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+)
+BATCH = dict(
+    start_to_close_timeout=timedelta(minutes=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+)
 
 
 @dataclass
@@ -48,8 +52,12 @@ class ReplenishmentWorkflow:
 
     @workflow.query
     def progress(self) -> dict:
-        return {"series_done": self._done, "series": self._total, "proposals": self._proposals,
-                "level_spread": self._spread}
+        return {
+            "series_done": self._done,
+            "series": self._total,
+            "proposals": self._proposals,
+            "level_spread": self._spread,
+        }
 
     @workflow.run
     async def run(self, run: RunInput) -> RunResult:
@@ -60,8 +68,9 @@ class ReplenishmentWorkflow:
             return RunResult(run.run_id, None, plan.total, 0)
         spread = 0.0
         if workflow.patched("calibrated-level-spread"):
-            spread = await workflow.execute_activity_method(ReplenishmentActivities.calibrate,
-                                                            CalibrateInput(run, plan.as_of), **BATCH)
+            spread = await workflow.execute_activity_method(
+                ReplenishmentActivities.calibrate, CalibrateInput(run, plan.as_of), **BATCH
+            )
             workflow.set_current_details(f"level spread {spread:.3f} for a fill rate of {run.service_level:g}")
         self._spread = spread
         gate = asyncio.Semaphore(max(run.parallel, 1))
@@ -70,20 +79,28 @@ class ReplenishmentWorkflow:
             async with gate:
                 limit = min(run.batch_size, plan.total - offset)
                 self._proposals += await workflow.execute_activity_method(
-                    ReplenishmentActivities.forecast_batch, BatchInput(run, plan.as_of, offset, limit, spread),
-                    heartbeat_timeout=timedelta(seconds=run.heartbeat_seconds), **BATCH)
+                    ReplenishmentActivities.forecast_batch,
+                    BatchInput(run, plan.as_of, offset, limit, spread),
+                    heartbeat_timeout=timedelta(seconds=run.heartbeat_seconds),
+                    **BATCH,
+                )
                 self._done += limit
                 workflow.set_current_details(f"{self._done}/{self._total} series, {self._proposals} proposals")
 
         await asyncio.gather(*[batch(offset) for offset in range(0, plan.total, max(run.batch_size, 1))])
         ordered = []
-        for proposal_id in await workflow.execute_activity_method(ReplenishmentActivities.auto_approvable, run, **SHORT):
+        for proposal_id in await workflow.execute_activity_method(
+            ReplenishmentActivities.auto_approvable, run, **SHORT
+        ):
             po = await workflow.execute_activity_method(
                 ReplenishmentActivities.approve,
-                ApproveInput(proposal_id, "auto-approve", run.po_confirm_deadline_seconds), **SHORT)
+                ApproveInput(proposal_id, "auto-approve", run.po_confirm_deadline_seconds),
+                **SHORT,
+            )
             try:
-                await workflow.start_child_workflow(ProcurementWorkflow.run, po, id=f"po-{po.po_id}",
-                                                    parent_close_policy=ParentClosePolicy.ABANDON)
+                await workflow.start_child_workflow(
+                    ProcurementWorkflow.run, po, id=f"po-{po.po_id}", parent_close_policy=ParentClosePolicy.ABANDON
+                )
             except WorkflowAlreadyStartedError:
                 pass  # ordered by an earlier attempt of this run
             ordered.append(po.po_id)

@@ -13,8 +13,8 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.transfers import LostAlert, TransferActivities
-    from workflows.transfer_messages import TransferInput
     from domain.errors import NON_RETRYABLE
+    from workflows.transfer_messages import TransferInput
 
 ACTIVITY = dict(
     start_to_close_timeout=timedelta(seconds=30),
@@ -43,7 +43,8 @@ class TransferWorkflow:
         workflow.set_current_details(f"{transfer.source} -> {transfer.destination}: {transfer.lines}")
         if not await self._arrived_by(transfer.deadline_seconds):
             self._lost = await workflow.execute_activity_method(
-                TransferActivities.lost_alert, LostAlert(transfer.transfer_id, transfer.deadline_seconds), **ACTIVITY)
+                TransferActivities.lost_alert, LostAlert(transfer.transfer_id, transfer.deadline_seconds), **ACTIVITY
+            )
             workflow.set_current_details(f"**overdue** {transfer.source} -> {transfer.destination}: {transfer.lines}")
             await workflow.wait_condition(lambda: self._status == "received")
         return self.state()

@@ -33,12 +33,16 @@ class WebhookDeliveryWorkflow:
     async def run(self, params: DeliveryInput) -> None:
         for _ in range(ROUNDS_PER_RUN):
             done = await workflow.execute_activity_method(
-                WebhookActivities.deliver, start_to_close_timeout=timedelta(minutes=2),
+                WebhookActivities.deliver,
+                start_to_close_timeout=timedelta(minutes=2),
                 heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
             self._totals["delivered"] += done.delivered
             self._totals["failed"] += done.failed
-            workflow.set_current_details(f"delivered {self._totals['delivered']}, failed attempts {self._totals['failed']}")
+            workflow.set_current_details(
+                f"delivered {self._totals['delivered']}, failed attempts {self._totals['failed']}"
+            )
             if done.delivered == 0 and done.handed_over == 0:
                 await workflow.sleep(timedelta(seconds=params.poll_seconds))
         workflow.continue_as_new(params)

@@ -11,8 +11,11 @@ from tests.e2e.stack import dev_keys, exported_env, start_dev, stop_dev
 # Short holds and grace: what outlives its expiry shows within a minute.
 HOLD_SECONDS = 30
 OVERDUE_GRACE_SECONDS = 10
-STACK_SETTINGS = {"HOLD_MINUTES": str(HOLD_SECONDS / 60), "PAYMENT_EXTENSION_MINUTES": "0.25",
-                  "HOLD_OVERDUE_GRACE_SECONDS": str(OVERDUE_GRACE_SECONDS)}
+STACK_SETTINGS = {
+    "HOLD_MINUTES": str(HOLD_SECONDS / 60),
+    "PAYMENT_EXTENSION_MINUTES": "0.25",
+    "HOLD_OVERDUE_GRACE_SECONDS": str(OVERDUE_GRACE_SECONDS),
+}
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +24,10 @@ def stack(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("dev") / "data"
     proc, lines = start_dev(data_dir, ports, STACK_SETTINGS)
     keys = dev_keys(data_dir)
-    yield {"api": f"http://127.0.0.1:{ports['api']}", "env": {**exported_env(lines), **STACK_SETTINGS},
-           "keys": keys, "admin": httpx.Client(timeout=30, headers={"Authorization": f"Bearer {keys['admin']}"})}
+    yield {
+        "api": f"http://127.0.0.1:{ports['api']}",
+        "env": {**exported_env(lines), **STACK_SETTINGS},
+        "keys": keys,
+        "admin": httpx.Client(timeout=30, headers={"Authorization": f"Bearer {keys['admin']}"}),
+    }
     stop_dev(proc, ports)

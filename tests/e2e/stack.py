@@ -15,9 +15,24 @@ def start_dev(data_dir, ports, settings: dict[str, str] | None = None) -> tuple[
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "TEMPORAL_ADDRESS")}
     env.update(settings or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stocksaga.cli", "dev", "--data-dir", str(data_dir), "--api-port", str(ports["api"]),
-         "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"])],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "stocksaga.cli",
+            "dev",
+            "--data-dir",
+            str(data_dir),
+            "--api-port",
+            str(ports["api"]),
+            "--temporal-port",
+            str(ports["temporal"]),
+            "--ui-port",
+            str(ports["ui"]),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     deadline = time.monotonic() + 240

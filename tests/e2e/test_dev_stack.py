@@ -22,8 +22,10 @@ pytestmark = pytest.mark.e2e
 async def hold_expires(address: str) -> str:
     client = await Client.connect(address)
     handle = await client.start_workflow(
-        HoldWorkflow.run, HoldInput(f"e2e-{uuid.uuid4().hex[:8]}", "DEMO-0001", "ST-RNO", 1, hold_seconds=1),
-        id=f"hold-e2e-{uuid.uuid4()}", task_queue="stocksaga",
+        HoldWorkflow.run,
+        HoldInput(f"e2e-{uuid.uuid4().hex[:8]}", "DEMO-0001", "ST-RNO", 1, hold_seconds=1),
+        id=f"hold-e2e-{uuid.uuid4()}",
+        task_queue="stocksaga",
     )
     return (await handle.result()).status
 
@@ -48,8 +50,9 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
         place = operator.get(f"{api}/v1/stock/DEMO-0000").json()["locations"][0]["location_id"]
         forecast = operator.get(f"{api}/v1/forecasts/DEMO-0000", params={"location": place})
         assert forecast.status_code == 200 and len(forecast.json()["history"]) >= 24, forecast.text
-        assert operator.get(f"{api}/v1/forecasts/DEMO-0000/plot.png", params={"location": place}).content[:4] == \
-            b"\x89PNG"
+        assert (
+            operator.get(f"{api}/v1/forecasts/DEMO-0000/plot.png", params={"location": place}).content[:4] == b"\x89PNG"
+        )
         deadline = time.monotonic() + 120
         while not operator.get(f"{api}/v1/replenishment/proposals", params={"limit": 5}).json()["proposals"]:
             assert time.monotonic() < deadline, "the first replenishment run made no proposals"
@@ -60,12 +63,18 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
         assert printed.returncode == 0, printed.stdout + printed.stderr
 
         env = exported_env(lines)
-        verify = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=env, capture_output=True, text=True)
+        verify = subprocess.run(
+            [sys.executable, "-m", "stocksaga.cli", "verify"], env=env, capture_output=True, text=True
+        )
         assert verify.returncode == 0, verify.stdout + verify.stderr
         # the worker serves workflows: a hold on demo stock expires and gives its unit back
         assert asyncio.run(hold_expires(env["TEMPORAL_ADDRESS"])) == "expired"
-        more = subprocess.run([sys.executable, "-m", "stocksaga.cli", "load-demo", "--skus", "310"], env=env,
-                              capture_output=True, text=True)
+        more = subprocess.run(
+            [sys.executable, "-m", "stocksaga.cli", "load-demo", "--skus", "310"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert more.returncode == 0, more.stderr
     finally:
         stop_dev(proc, ports)
@@ -77,8 +86,9 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
         assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 310
         ledger = operator.get(f"{api}/v1/stock/DEMO-0001/ST-RNO/movements").json()["movements"]
         assert [m["kind"] for m in ledger][:3] == ["release", "reserve", "receive"]
-        verify = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=exported_env(lines),
-                                capture_output=True, text=True)
+        verify = subprocess.run(
+            [sys.executable, "-m", "stocksaga.cli", "verify"], env=exported_env(lines), capture_output=True, text=True
+        )
         assert verify.returncode == 0, verify.stdout
     finally:
         stop_dev(proc, ports)

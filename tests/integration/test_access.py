@@ -81,11 +81,30 @@ def operations(app) -> set[tuple[str, str]]:
 
 
 def call(app, method: str, path: str, key: str | None = None):
-    concrete = path.format_map({name: "x-1" for name in ("sku", "location_id", "order_id", "sale_id", "event_id",
-                                                          "po_id", "proposal_id", "webhook_id", "key_id")})
+    concrete = path.format_map(
+        {
+            name: "x-1"
+            for name in (
+                "sku",
+                "location_id",
+                "order_id",
+                "sale_id",
+                "event_id",
+                "po_id",
+                "proposal_id",
+                "webhook_id",
+                "key_id",
+            )
+        }
+    )
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return app.request(method, concrete, headers=headers, json={} if method in ("POST", "PUT") else None,
-                       params={"location": "x-1"} if "forecasts" in path else None)
+    return app.request(
+        method,
+        concrete,
+        headers=headers,
+        json={} if method in ("POST", "PUT") else None,
+        params={"location": "x-1"} if "forecasts" in path else None,
+    )
 
 
 def denied(answer) -> bool:
@@ -132,8 +151,11 @@ def test_the_flash_sale_fast_path_checks_the_key_too(app, keys):
         headers = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"} | ({"Authorization": f"Bearer {key}"} if key else {})
         answer = app.post("/v1/flash-sales/no-such-sale/purchase", json=body, headers=headers)
         assert answer.status_code == status, answer.text
-    allowed = app.post("/v1/flash-sales/no-such-sale/purchase", json=body,
-                       headers={"Idempotency-Key": "k-1", "Authorization": f"Bearer {keys[ST]}"})
+    allowed = app.post(
+        "/v1/flash-sales/no-such-sale/purchase",
+        json=body,
+        headers={"Idempotency-Key": "k-1", "Authorization": f"Bearer {keys[ST]}"},
+    )
     assert allowed.status_code == 404  # past the gate: the sale is unknown
 
 
@@ -169,8 +191,13 @@ async def test_keys_are_stored_as_hashes(engine):
 
 def test_admin_adds_and_changes_a_location(app):
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    body = {"name": "Leeds dark store", "type": "dark_store", "timezone": "Europe/London", "service_regions": ["GB"],
-            "shipping_methods": [{"method": "standard", "cutoff": "16:30"}]}
+    body = {
+        "name": "Leeds dark store",
+        "type": "dark_store",
+        "timezone": "Europe/London",
+        "service_regions": ["GB"],
+        "shipping_methods": [{"method": "standard", "cutoff": "16:30"}],
+    }
     made = app.put("/v1/locations/DS-LDS", json=body, headers=admin)
     assert made.status_code == 200, made.text
     assert made.json()["type"] == "dark_store" and made.json()["service_regions"] == ["GB"]
@@ -182,8 +209,9 @@ def test_admin_adds_and_changes_a_location(app):
     assert listed["DS-LDS"]["timezone"] == "Europe/London"
 
 
-def test_closed_docs_answer_401_without_a_key_and_the_schema_to_a_key_of_any_role(database_url, redis_url, key_prefix,
-                                                                                   keys):
+def test_closed_docs_answer_401_without_a_key_and_the_schema_to_a_key_of_any_role(
+    database_url, redis_url, key_prefix, keys
+):
     closed = create_app(app_settings(database_url, redis_url, key_prefix, api_docs_public=False))
     with TestClient(closed) as client:
         answer = client.get("/openapi.json")

@@ -1,10 +1,10 @@
 """REST reads over the real app (lifespan included) against the real Postgres and Redis."""
 
 import pytest
+
 from db.ledger import MovementRequest, apply_movement
 from db.reservations import ReservationLine, reserve
 from domain.stock import MovementKind
-from stocksaga.settings import Settings
 
 
 @pytest.fixture
@@ -17,13 +17,17 @@ async def stocked(engine, sku, location):
 def test_stock_of_a_sku_is_exact_per_location(client, stocked, location):
     body = client.get(f"/v1/stock/{stocked}").json()
     assert body["available"] == 7
-    assert [(l["location_id"], l["on_hand"], l["reserved"]) for l in body["locations"]] == [(location, 12, 5)]
+    assert [(place["location_id"], place["on_hand"], place["reserved"]) for place in body["locations"]] == [
+        (location, 12, 5)
+    ]
 
 
 def test_history_shows_running_balances_newest_first(client, stocked, location):
     body = client.get(f"/v1/stock/{stocked}/{location}/movements").json()
     assert [(m["kind"], m["on_hand_after"], m["available_after"]) for m in body["movements"]] == [
-        ("reserve", 12, 7), ("receive", 12, 12)]
+        ("reserve", 12, 7),
+        ("receive", 12, 12),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -54,19 +58,29 @@ def test_openapi_documents_the_routes(client):
     assert {"/v1/stock/{sku}", "/v1/stock/{sku}/{location_id}/movements", "/v1/locations", "/v1/skus"} <= set(paths)
 
 
-ORDER = {"customer_id": "c-1", "lines": [{"sku": "X", "quantity": 1}],
-         "shipping": {"country": "DE", "postal_code": "10115", "speed": "standard"}}
+ORDER = {
+    "customer_id": "c-1",
+    "lines": [{"sku": "X", "quantity": 1}],
+    "shipping": {"country": "DE", "postal_code": "10115", "speed": "standard"},
+}
 
 
-@pytest.mark.parametrize("change,headers,field", [
-    ({}, {}, "Idempotency-Key"),
-    ({"lines": []}, {"Idempotency-Key": "k1"}, "lines"),
-    ({"lines": [{"sku": "X", "quantity": 0}]}, {"Idempotency-Key": "k2"}, "lines[0].quantity"),
-    ({"lines": [{"sku": "bad sku", "quantity": 1}]}, {"Idempotency-Key": "k3"}, "lines[0].sku"),
-    ({"shipping": {"country": "Germany", "postal_code": "1"}}, {"Idempotency-Key": "k4"}, "shipping.country"),
-    ({"shipping": {"country": "DE", "postal_code": "1", "speed": "warp"}}, {"Idempotency-Key": "k5"}, "shipping.speed"),
-    ({"lines": [{"sku": "NO-SUCH", "quantity": 1}]}, {"Idempotency-Key": "k6"}, "lines[0].sku"),
-])
+@pytest.mark.parametrize(
+    "change,headers,field",
+    [
+        ({}, {}, "Idempotency-Key"),
+        ({"lines": []}, {"Idempotency-Key": "k1"}, "lines"),
+        ({"lines": [{"sku": "X", "quantity": 0}]}, {"Idempotency-Key": "k2"}, "lines[0].quantity"),
+        ({"lines": [{"sku": "bad sku", "quantity": 1}]}, {"Idempotency-Key": "k3"}, "lines[0].sku"),
+        ({"shipping": {"country": "Germany", "postal_code": "1"}}, {"Idempotency-Key": "k4"}, "shipping.country"),
+        (
+            {"shipping": {"country": "DE", "postal_code": "1", "speed": "warp"}},
+            {"Idempotency-Key": "k5"},
+            "shipping.speed",
+        ),
+        ({"lines": [{"sku": "NO-SUCH", "quantity": 1}]}, {"Idempotency-Key": "k6"}, "lines[0].sku"),
+    ],
+)
 def test_a_bad_order_gets_422_naming_the_field_and_starts_nothing(client, change, headers, field):
     response = client.post("/v1/orders", json=ORDER | change, headers=headers)
     assert response.status_code == 422, response.text
@@ -111,8 +125,10 @@ def test_values_postgres_cannot_store_are_422_not_500(client):
     nul = client.post("/v1/suppliers", json={"supplier_id": "SUP-NUL", "name": "bad\u0000name", "lead_time_days": 3})
     assert (nul.status_code, nul.json()["error"], nul.json()["field"]) == (422, "invalid_input", "name")
     assert "control characters" in nul.json()["message"], nul.json()
-    secret = client.post("/v1/webhooks", json={"url": "https://example.com/hook", "topics": ["stock.low"],
-                                               "secret": "0123456789abcdef\u0000"})
+    secret = client.post(
+        "/v1/webhooks",
+        json={"url": "https://example.com/hook", "topics": ["stock.low"], "secret": "0123456789abcdef\u0000"},
+    )
     assert (secret.status_code, secret.json()["field"]) == (422, "secret")
     huge = client.post(f"/v1/replenishment/proposals/{2**70}/reject", json={})
     assert (huge.status_code, huge.json()["field"]) == (422, "proposal_id")
@@ -124,8 +140,11 @@ async def test_metrics_count_orders_by_status_from_postgres_and_time_admissions(
     from db.tables import orders
 
     await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 1, f"r-{sku}"))
-    client.post("/v1/orders", json=ORDER | {"lines": [{"sku": sku, "quantity": 1}]},
-                headers={"Idempotency-Key": f"metrics-{sku}"})  # admitted, then 503 (no Temporal here)
+    client.post(
+        "/v1/orders",
+        json=ORDER | {"lines": [{"sku": sku, "quantity": 1}]},
+        headers={"Idempotency-Key": f"metrics-{sku}"},
+    )  # admitted, then 503 (no Temporal here)
     text = client.get("/metrics").text
     async with engine.connect() as conn:
         shipped = await conn.scalar(select(func.count()).select_from(orders).where(orders.c.status == "shipped"))
@@ -141,14 +160,18 @@ async def test_metrics_count_stuck_work(client, engine):
     import sqlalchemy as sa
 
     def gauge(name: str) -> float:
-        return float(next(line for line in client.get("/metrics").text.splitlines()
-                          if line.startswith(name + " ")).split()[-1])
+        return float(
+            next(line for line in client.get("/metrics").text.splitlines() if line.startswith(name + " ")).split()[-1]
+        )
 
     before = gauge("stocksaga_activities_failing"), gauge("stocksaga_holds_overdue")
     async with engine.begin() as conn:
-        await conn.execute(sa.text(
-            "INSERT INTO activity_retries (workflow_id, activity_id, activity_type, attempt, error, retry_by) "
-            "VALUES ('order-metrics', '1', 'release_order', 5, 'OSError', now() + interval '1 minute')"))
+        await conn.execute(
+            sa.text(
+                "INSERT INTO activity_retries (workflow_id, activity_id, activity_type, attempt, error, retry_by) "
+                "VALUES ('order-metrics', '1', 'release_order', 5, 'OSError', now() + interval '1 minute')"
+            )
+        )
     try:
         assert gauge("stocksaga_activities_failing") == before[0] + 1
         assert gauge("stocksaga_holds_overdue") == before[1]
@@ -187,13 +210,14 @@ def test_a_postgres_or_redis_that_is_down_is_a_503_not_a_500(database_url, redis
         answer = down.get(f"/v1/stock/{sku}")
         assert answer.status_code == 503 and answer.json()["error"] == "postgres_unavailable", answer.text
         assert str(closed) in answer.json()["message"]  # the address that did not answer
-    no_socket = make_url(database_url).set(host=None, port=None,
-                                           query={"host": f"/tmp/stocksaga-no-such-dir-{closed}"})  # noqa: S108
-    with TestClient(create_app(app_settings(no_socket.render_as_string(hide_password=False), redis_url, key_prefix)),
-                    headers=admin) as down:  # a server on a unix socket, stopped: its socket file is gone
+    no_socket = make_url(database_url).set(host=None, port=None, query={"host": f"/tmp/stocksaga-no-such-dir-{closed}"})
+    with TestClient(
+        create_app(app_settings(no_socket.render_as_string(hide_password=False), redis_url, key_prefix)), headers=admin
+    ) as down:  # a server on a unix socket, stopped: its socket file is gone
         answer = down.get(f"/v1/stock/{sku}")
         assert answer.status_code == 503 and answer.json()["error"] == "postgres_unavailable", answer.text
-    with TestClient(create_app(app_settings(database_url, f"redis://127.0.0.1:{closed}/0", key_prefix)),
-                    headers=admin) as down:
+    with TestClient(
+        create_app(app_settings(database_url, f"redis://127.0.0.1:{closed}/0", key_prefix)), headers=admin
+    ) as down:
         answer = down.get(f"/v1/availability/{sku}")
         assert answer.status_code == 503 and answer.json()["error"] == "redis_unavailable", answer.text

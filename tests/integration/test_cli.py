@@ -16,8 +16,13 @@ from db.reservations import ReservationLine, reserve_in
 
 
 def stocksaga(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stocksaga.cli", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "stocksaga.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -39,8 +44,10 @@ async def test_verify_passes_on_demo_data_and_names_the_invariant_a_tampered_row
 
     async with engine.begin() as conn:
         sku, location = (await conn.execute(sa.text("SELECT sku, location_id FROM stock_levels LIMIT 1"))).one()
-        await conn.execute(sa.text("UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = :s AND location_id = :l"),
-                           {"s": sku, "l": location})
+        await conn.execute(
+            sa.text("UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = :s AND location_id = :l"),
+            {"s": sku, "l": location},
+        )
     broken = stocksaga("verify", "--no-hot-store", env=env)
     assert broken.returncode == 1
     assert "invariant 2 projection = replay of the ledger" in broken.stdout
@@ -53,20 +60,31 @@ async def test_verify_names_a_hold_kept_past_its_expiry_and_a_saga_stuck_on_a_fa
     7 times and is still retried. Each is named; within the grace, nothing is."""
     engine, env = demo_db
     async with engine.begin() as conn:
-        sku, location = (await conn.execute(sa.text(
-            "SELECT sku, location_id FROM stock_levels WHERE on_hand > 2 ORDER BY sku LIMIT 1"))).one()
+        sku, location = (
+            await conn.execute(
+                sa.text("SELECT sku, location_id FROM stock_levels WHERE on_hand > 2 ORDER BY sku LIMIT 1")
+            )
+        ).one()
         for order_id, minutes in (("o-stuck", 5), ("o-fresh", 0.5)):
-            await conn.execute(sa.text(
-                "INSERT INTO orders (order_id, customer_id, status, lines, shipping, expires_at) "
-                "VALUES (:o, 'c', 'reserved', '[]', '{}', now() - make_interval(secs => :m * 60))"),
-                {"o": order_id, "m": minutes})
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO orders (order_id, customer_id, status, lines, shipping, expires_at) "
+                    "VALUES (:o, 'c', 'reserved', '[]', '{}', now() - make_interval(secs => :m * 60))"
+                ),
+                {"o": order_id, "m": minutes},
+            )
             await reserve_in(conn, [ReservationLine(f"{order_id}-1", sku, location, 1, order_id)])
-        await conn.execute(sa.text(
-            "INSERT INTO activity_retries (workflow_id, activity_id, activity_type, attempt, error, retry_by) "
-            "VALUES ('order-o-stuck', '1', 'persist_order', 7, 'RuntimeError: down', now() + interval '1 minute'), "
-            "('order-o-gone', '1', 'persist_order', 9, 'RuntimeError: down', now() - interval '1 minute')"))
+        await conn.execute(
+            sa.text(
+                "INSERT INTO activity_retries (workflow_id, activity_id, activity_type, attempt, error, retry_by) "
+                "VALUES ('order-o-stuck', '1', 'persist_order', 7, 'RuntimeError: down', now() + interval '1 minute'), "
+                "('order-o-gone', '1', 'persist_order', 9, 'RuntimeError: down', now() - interval '1 minute')"
+            )
+        )
     await stocksaga_ok("rebuild-hot-store", env=env)  # Redis agrees with Postgres on the levels
-    await redis_client.set(f"{env['REDIS_KEY_PREFIX']}:hold:{{{sku}}}:ghost-1", f"{location}|1|reserved|{time.time() - 1800}")
+    await redis_client.set(
+        f"{env['REDIS_KEY_PREFIX']}:hold:{{{sku}}}:ghost-1", f"{location}|1|reserved|{time.time() - 1800}"
+    )
 
     found = stocksaga("verify", env=env)
     assert found.returncode == 1, found.stdout
@@ -134,8 +152,15 @@ async def test_keys_are_created_listed_and_revoked_and_bad_input_exits_2(demo_db
 @pytest.mark.parametrize("command", ["api", "worker"])
 def test_production_refuses_to_start_with_placeholder_secrets(command, demo_db):
     _, env = demo_db
-    result = stocksaga(command, env=env | {"ENVIRONMENT": "production", "WMS_HMAC_SECRET": "change-me-to-a-long-random-string",
-                                           "ADMIN_API_KEY": "short"})
+    result = stocksaga(
+        command,
+        env=env
+        | {
+            "ENVIRONMENT": "production",
+            "WMS_HMAC_SECRET": "change-me-to-a-long-random-string",
+            "ADMIN_API_KEY": "short",
+        },
+    )
     assert result.returncode == 1
     assert "refusing to start in production" in result.stderr
     assert "WMS_HMAC_SECRET is a placeholder" in result.stderr and "ADMIN_API_KEY has 5 characters" in result.stderr

@@ -10,8 +10,10 @@ async def test_a_forecast_shows_history_the_chosen_method_and_an_interval_around
     # newest period with demand in the whole database, whichever test wrote it first
     starts = demand.period_starts("M", date(2040, 12, 1), 36)
     async with engine.begin() as conn:
-        await demand.import_rows(conn, [dict(sku=sku, location_id=location, period_start=d, quantity=5 + (n % 3))
-                                        for n, d in enumerate(starts)])
+        await demand.import_rows(
+            conn,
+            [dict(sku=sku, location_id=location, period_start=d, quantity=5 + (n % 3)) for n, d in enumerate(starts)],
+        )
     answer = client.get(f"/v1/forecasts/{sku}", params={"location": location, "horizon": 6})
     assert answer.status_code == 200, answer.text
     body = answer.json()

@@ -22,8 +22,13 @@ from domain.stock import MovementKind
 async def receive_in_postgres(engine, sku: str, location: str, quantity: int) -> None:
     await apply_movement(
         engine,
-        MovementRequest(kind=MovementKind.RECEIVE, sku=sku, location_id=location, quantity=quantity,
-                        idempotency_key=f"receive:{sku}:{uuid.uuid4().hex[:8]}"),
+        MovementRequest(
+            kind=MovementKind.RECEIVE,
+            sku=sku,
+            location_id=location,
+            quantity=quantity,
+            idempotency_key=f"receive:{sku}:{uuid.uuid4().hex[:8]}",
+        ),
     )
 
 
@@ -50,8 +55,10 @@ def bucket(on_hand: int = 0, reserved: int = 0, allocated: int = 0) -> dict[str,
 
 # admission under contention ----------------------------------------------------------------
 
+
 async def test_two_hundred_concurrent_one_unit_reservations_admit_exactly_the_ten_in_stock(
-        hot_store, stocked, sku, location, redis_client):
+    hot_store, stocked, sku, location, redis_client
+):
     await stocked(sku, 10)
     lines = [HoldLine(rid(), sku, location, 1) for _ in range(200)]
 
@@ -69,7 +76,8 @@ async def test_two_hundred_concurrent_one_unit_reservations_admit_exactly_the_te
 
 
 async def test_concurrent_first_use_of_an_unloaded_sku_admits_no_more_than_is_in_stock(
-        hot_store, stocked, sku, location):
+    hot_store, stocked, sku, location
+):
     # Every caller finds the sku not loaded and loads it; a late load must not wipe the
     # holds that callers which loaded earlier have already been admitted with.
     await stocked(sku, 10, load=False)
@@ -86,6 +94,7 @@ async def test_concurrent_first_use_of_an_unloaded_sku_admits_no_more_than_is_in
 
 # idempotency of reserve ---------------------------------------------------------------------
 
+
 async def test_a_repeated_reservation_id_is_replayed_and_holds_nothing_more(hot_store, stocked, sku, location):
     await stocked(sku, 10)
     line = HoldLine(rid(), sku, location, 3)
@@ -99,12 +108,16 @@ async def test_a_repeated_reservation_id_is_replayed_and_holds_nothing_more(hot_
 
 @pytest.mark.parametrize("change", ["quantity", "location"])
 async def test_a_reservation_id_reused_for_another_hold_is_an_idempotency_conflict(
-        hot_store, stocked, sku, location, change):
+    hot_store, stocked, sku, location, change
+):
     await stocked(sku, 10)
     first = HoldLine(rid(), sku, location, 3)
     await hot_store.reserve(first)
-    other = (HoldLine(first.reservation_id, sku, location, 4) if change == "quantity"
-             else HoldLine(first.reservation_id, sku, "FC-ELSEWHERE", 3))
+    other = (
+        HoldLine(first.reservation_id, sku, location, 4)
+        if change == "quantity"
+        else HoldLine(first.reservation_id, sku, "FC-ELSEWHERE", 3)
+    )
 
     with pytest.raises(IdempotencyConflict) as refused:
         await hot_store.reserve(other)
@@ -114,7 +127,8 @@ async def test_a_reservation_id_reused_for_another_hold_is_an_idempotency_confli
 
 
 async def test_a_replay_is_recognised_even_when_one_quantity_is_a_prefix_of_the_other(
-        hot_store, stocked, sku, location):
+    hot_store, stocked, sku, location
+):
     await stocked(sku, 100)
     first = HoldLine(rid(), sku, location, 1)
     await hot_store.reserve(first)
@@ -127,6 +141,7 @@ async def test_a_replay_is_recognised_even_when_one_quantity_is_a_prefix_of_the_
 
 # all or nothing -----------------------------------------------------------------------------
 
+
 async def test_reserve_all_holds_every_line_when_all_fit(hot_store, stocked, new_sku, location):
     a, b = await stocked(await new_sku(), 5), await stocked(await new_sku(), 5)
     reservation = rid()
@@ -138,7 +153,8 @@ async def test_reserve_all_holds_every_line_when_all_fit(hot_store, stocked, new
 
 
 async def test_reserve_all_rolls_back_the_held_lines_when_a_later_line_is_short(
-        hot_store, stocked, new_sku, location, redis_client):
+    hot_store, stocked, new_sku, location, redis_client
+):
     a, short = await stocked(await new_sku(), 5), await stocked(await new_sku(), 1)
     reservation = rid()
 
@@ -146,7 +162,11 @@ async def test_reserve_all_rolls_back_the_held_lines_when_a_later_line_is_short(
         await hot_store.reserve_all([HoldLine(reservation, a, location, 2), HoldLine(reservation, short, location, 3)])
 
     assert (refused.value.sku, refused.value.location_id, refused.value.requested, refused.value.available) == (
-        short, location, 3, 1)
+        short,
+        location,
+        3,
+        1,
+    )
     assert await hot_store.levels(a) == {location: bucket(on_hand=5)}
     assert await hot_store.levels(short) == {location: bucket(on_hand=1)}
     assert not await redis_client.exists(hot_store.hold_key(a, reservation))
@@ -157,6 +177,7 @@ async def test_reserve_all_rolls_back_the_held_lines_when_a_later_line_is_short(
 
 
 # hold transitions ---------------------------------------------------------------------------
+
 
 async def test_release_gives_the_units_back_once_and_replays_after(hot_store, stocked, sku, location, redis_client):
     await stocked(sku, 10)
@@ -238,6 +259,7 @@ async def test_a_transition_of_a_hold_never_made_answers_unknown(hot_store, stoc
 
 # receive and adjust -------------------------------------------------------------------------
 
+
 async def test_receive_and_adjust_apply_once_per_event_id(hot_store, stocked, sku, location, redis_client):
     await stocked(sku, 10)
 
@@ -251,7 +273,8 @@ async def test_receive_and_adjust_apply_once_per_event_id(hot_store, stocked, sk
 
 
 async def test_many_adjustments_in_one_round_trip_apply_once_and_load_what_redis_lacks(
-        engine, hot_store, stocked, new_sku, location):
+    engine, hot_store, stocked, new_sku, location
+):
     loaded, cold = await stocked(await new_sku(), 10), await stocked(await new_sku(), 4, load=False)
     # Postgres already counts the changes of the cold sku (the caller committed them first)
     await receive_in_postgres(engine, cold, location, 3)
@@ -263,7 +286,8 @@ async def test_many_adjustments_in_one_round_trip_apply_once_and_load_what_redis
 
 
 async def test_a_negative_adjust_below_the_holds_is_refused_and_changes_nothing(
-        hot_store, stocked, sku, location, redis_client):
+    hot_store, stocked, sku, location, redis_client
+):
     await stocked(sku, 10)
     paid = HoldLine(rid(), sku, location, 2)
     await hot_store.reserve(HoldLine(rid(), sku, location, 6))
@@ -274,13 +298,18 @@ async def test_a_negative_adjust_below_the_holds_is_refused_and_changes_nothing(
         await hot_store.adjust(sku, location, -3, "evt-shrink")
 
     assert (refused.value.sku, refused.value.location_id, refused.value.requested, refused.value.available) == (
-        sku, location, 3, 2)
+        sku,
+        location,
+        3,
+        2,
+    )
     assert await hot_store.levels(sku) == {location: bucket(on_hand=10, reserved=6, allocated=2)}
     assert not await redis_client.exists(hot_store.event_key(sku, "evt-shrink"))  # a refusal is not remembered
     assert await hot_store.adjust(sku, location, -2, "evt-shrink") == 8  # so the id can still apply a fitting count
 
 
 # loading on first use -------------------------------------------------------------------------
+
 
 async def test_a_sku_not_in_redis_is_loaded_from_postgres_on_first_reserve(hot_store, stocked, sku, location, engine):
     await stocked(sku, 7, load=False)
@@ -292,9 +321,12 @@ async def test_a_sku_not_in_redis_is_loaded_from_postgres_on_first_reserve(hot_s
 
 
 async def test_a_sku_not_in_redis_is_loaded_from_postgres_on_first_adjust_without_counting_twice(
-        hot_store, stocked, sku, location, engine):
+    hot_store, stocked, sku, location, engine
+):
     await stocked(sku, 7, load=False)
-    await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 3, f"in-{sku}"))  # committed first
+    await apply_movement(
+        engine, MovementRequest(MovementKind.RECEIVE, sku, location, 3, f"in-{sku}")
+    )  # committed first
 
     assert await hot_store.receive(sku, location, 3, f"evt-{sku}") is None  # mirrored by loading Postgres
 
@@ -312,9 +344,13 @@ async def test_without_a_database_an_unloaded_sku_is_refused_by_name(redis_clien
 
 # one cluster slot per sku ---------------------------------------------------------------------
 
+
 async def test_every_key_of_a_sku_hashes_to_one_cluster_slot(hot_store, stocked, sku, location, redis_client):
-    keys = [hot_store.stock_key(sku), hot_store.version_key(sku), hot_store.display_key(sku)] + [
-        hot_store.hold_key(sku, rid()) for _ in range(5)] + [hot_store.event_key(sku, f"evt-{i}") for i in range(5)]
+    keys = (
+        [hot_store.stock_key(sku), hot_store.version_key(sku), hot_store.display_key(sku)]
+        + [hot_store.hold_key(sku, rid()) for _ in range(5)]
+        + [hot_store.event_key(sku, f"evt-{i}") for i in range(5)]
+    )
     assert {key_slot(k.encode()) for k in keys} == {key_slot(sku.encode())}
 
     # and so does every key the scripts actually wrote for it
@@ -325,8 +361,14 @@ async def test_every_key_of_a_sku_hashes_to_one_cluster_slot(hot_store, stocked,
     await hot_store.receive(sku, location, 1, "evt-slot")
     written = [k async for k in redis_client.scan_iter(match=f"{hot_store.prefix}:*{{{sku}}}*")]
     assert sorted(written) == sorted(
-        k.encode() for k in (hot_store.stock_key(sku), hot_store.hold_key(sku, line.reservation_id),
-                             hot_store.event_key(sku, "evt-slot"), hot_store.version_key(sku)))
+        k.encode()
+        for k in (
+            hot_store.stock_key(sku),
+            hot_store.hold_key(sku, line.reservation_id),
+            hot_store.event_key(sku, "evt-slot"),
+            hot_store.version_key(sku),
+        )
+    )
     assert {key_slot(k) for k in written} == {key_slot(sku.encode())}
 
 
@@ -340,8 +382,10 @@ def test_the_slot_is_decided_by_the_sku_alone_not_by_the_prefix_or_the_id_after_
 
 # drift, load and rebuild ------------------------------------------------------------------------
 
+
 async def test_a_tampered_level_is_reported_as_drift_and_load_repairs_it(
-        hot_store, stocked, sku, location, engine, redis_client):
+    hot_store, stocked, sku, location, engine, redis_client
+):
     await stocked(sku, 10)
     assert await hot_store.drift(engine, sku) == []
 
@@ -359,7 +403,8 @@ async def test_a_tampered_level_is_reported_as_drift_and_load_repairs_it(
 
 
 async def test_rebuild_repairs_a_tampered_level_and_counts_the_skus_it_loaded(
-        hot_store, stocked, sku, location, engine, redis_client):
+    hot_store, stocked, sku, location, engine, redis_client
+):
     await stocked(sku, 10)
     await redis_client.hset(hot_store.stock_key(sku), f"{location}|reserved", 3)
     assert [v.sku for v in await hot_store.drift(engine, sku)] == [sku]
@@ -380,8 +425,12 @@ async def test_a_sku_never_loaded_is_not_reported_as_drift(hot_store, stocked, s
 
 
 async def test_unloaded_names_the_skus_redis_lacks_and_a_load_if_absent_keeps_what_redis_has(
-        hot_store, stocked, new_sku, location, engine):
-    kept, lost = await stocked(await new_sku(), 5), await stocked(await new_sku(), 7, load=False)  # lost: as after an empty restart
+    hot_store, stocked, new_sku, location, engine
+):
+    kept, lost = (
+        await stocked(await new_sku(), 5),
+        await stocked(await new_sku(), 7, load=False),
+    )  # lost: as after an empty restart
     await hot_store.reserve(HoldLine(rid(), kept, location, 2))
     missing = await hot_store.unloaded(engine)
     assert lost in missing and kept not in missing
@@ -393,11 +442,17 @@ async def test_unloaded_names_the_skus_redis_lacks_and_a_load_if_absent_keeps_wh
 
 
 async def test_load_restores_live_postgres_holds_so_the_hot_store_can_end_them(
-        hot_store, stocked, sku, location, engine, redis_client):
+    hot_store, stocked, sku, location, engine, redis_client
+):
     await stocked(sku, 10, load=False)
     live, paid = rid(), rid()
-    await pg_reservations.reserve(engine, [pg_reservations.ReservationLine(live, sku, location, 4),
-                                           pg_reservations.ReservationLine(paid, sku, location, 2)])
+    await pg_reservations.reserve(
+        engine,
+        [
+            pg_reservations.ReservationLine(live, sku, location, 4),
+            pg_reservations.ReservationLine(paid, sku, location, 2),
+        ],
+    )
     await pg_reservations.change(engine, paid, "confirm")
     # a hold admitted in Redis but never persisted: Postgres wins, so load releases it
     orphan = HoldLine(rid(), sku, location, 1)
@@ -431,7 +486,9 @@ async def test_load_skips_holds_that_have_ended_in_postgres(hot_store, stocked, 
     assert not await redis_client.exists(hot_store.hold_key(sku, ended))
 
 
-async def test_a_retried_multi_line_reserve_does_not_undo_the_holds_of_the_first_call(hot_store, stocked, new_sku, location):
+async def test_a_retried_multi_line_reserve_does_not_undo_the_holds_of_the_first_call(
+    hot_store, stocked, new_sku, location
+):
     plenty, scarce = await new_sku(), await new_sku()
     await stocked(plenty, 10)
     await stocked(scarce, 1)
@@ -442,8 +499,9 @@ async def test_a_retried_multi_line_reserve_does_not_undo_the_holds_of_the_first
     assert (await hot_store.levels(plenty))[location]["reserved"] == 3
 
 
-async def test_a_repair_while_orders_flow_keeps_holds_admitted_moments_ago(hot_store, stocked, sku, location,
-                                                                           engine, redis_client):
+async def test_a_repair_while_orders_flow_keeps_holds_admitted_moments_ago(
+    hot_store, stocked, sku, location, engine, redis_client
+):
     """The reconciler repairs drift while a rush is admitting holds that their sagas have not
     persisted yet. Releasing those would hand the same units out again."""
     await stocked(sku, 10)
@@ -451,7 +509,9 @@ async def test_a_repair_while_orders_flow_keeps_holds_admitted_moments_ago(hot_s
     await hot_store.reserve(fresh)  # admitted just now, not in Postgres yet
     stale = HoldLine(rid(), sku, location, 3)
     await hot_store.reserve(stale)
-    await redis_client.set(hot_store.hold_key(sku, stale.reservation_id), f"{location}|3|reserved|{int(time.time()) - 600}")
+    await redis_client.set(
+        hot_store.hold_key(sku, stale.reservation_id), f"{location}|3|reserved|{int(time.time()) - 600}"
+    )
     await hot_store.load(engine, [sku], in_flight_seconds=60)
     assert (await hot_store.levels(sku))[location]["reserved"] == 4  # the fresh one stays, the stale one goes
     assert await redis_client.get(hot_store.hold_key(sku, stale.reservation_id)) == f"{location}|3|released".encode()

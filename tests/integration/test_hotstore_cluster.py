@@ -23,13 +23,12 @@ def cluster_ports(tmp_path_factory):
 
 @pytest.fixture
 async def redis_client(cluster_ports):
-    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port) for port in cluster_ports],
-                          max_connections=300)
+    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port) for port in cluster_ports], max_connections=300)
     yield client
     await client.aclose()
 
 
-async def test_the_cluster_really_spreads_skus_over_its_three_masters(redis_client, hot_store, stocked, new_sku):
+async def test_the_cluster_really_spreads_skus_over_its_three_masters(redis_client, hot_store, stocked, new_sku):  # noqa: F811
     """Not a single-node stand-in: different skus land on different masters."""
     nodes = set()
     for _ in range(12):
@@ -40,7 +39,8 @@ async def test_the_cluster_really_spreads_skus_over_its_three_masters(redis_clie
 
 
 async def test_redis_cluster_in_the_settings_gives_a_cluster_client_the_hot_store_works_with(
-        cluster_ports, engine, location, new_sku):
+    cluster_ports, engine, location, new_sku
+):
     from db.hotstore import HoldLine, HotStore
     from stocksaga.settings import Settings
     from tests.integration.test_hotstore import receive_in_postgres

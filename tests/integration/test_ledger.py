@@ -88,7 +88,10 @@ async def test_a_multi_line_reservation_holds_all_lines_or_none(engine, new_sku,
     await apply_movement(engine, move(K.RECEIVE, plenty, location, 10, f"r-{plenty}"))
     await apply_movement(engine, move(K.RECEIVE, scarce, location, 1, f"r-{scarce}"))
     with pytest.raises(InsufficientStock) as refused:
-        await reserve(engine, [ReservationLine(f"a-{plenty}", plenty, location, 4), ReservationLine(f"b-{scarce}", scarce, location, 2)])
+        await reserve(
+            engine,
+            [ReservationLine(f"a-{plenty}", plenty, location, 4), ReservationLine(f"b-{scarce}", scarce, location, 2)],
+        )
     assert refused.value.sku == scarce
     async with engine.connect() as conn:
         assert (await queries.stock_of_sku(conn, plenty))[0]["reserved"] == 0

@@ -2,25 +2,30 @@
 
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from temporalio.exceptions import ApplicationError
 
 from activities.orders import OrderActivities, PersistOrder
-from workflows.order_messages import OrderInput, OrderLine
 from db import orders as pg_orders
 from db import reservations as pg_reservations
 from db.ledger import MovementRequest, apply_movement
 from db.tables import movements, reservations
 from domain.stock import MovementKind
+from workflows.order_messages import OrderInput, OrderLine
 
 
 async def _order(engine, sku, location, reservation_id) -> PersistOrder:
-    order = OrderInput(f"o-{uuid.uuid4().hex[:8]}", "c1", [OrderLine(reservation_id, sku, location, 2)],
-                       [{"sku": sku, "quantity": 2}], {"country": "DE"})
-    return PersistOrder(order, datetime.now(timezone.utc) + timedelta(minutes=15), f"order:{order.order_id}:reserved")
+    order = OrderInput(
+        f"o-{uuid.uuid4().hex[:8]}",
+        "c1",
+        [OrderLine(reservation_id, sku, location, 2)],
+        [{"sku": sku, "quantity": 2}],
+        {"country": "DE"},
+    )
+    return PersistOrder(order, datetime.now(UTC) + timedelta(minutes=15), f"order:{order.order_id}:reserved")
 
 
 async def _holds(engine, reservation_id) -> tuple[int, int]:
@@ -56,7 +61,7 @@ async def test_a_persist_after_its_hold_expired_holds_nothing_and_is_not_retried
     """The saga has given the units back (or is about to): a late attempt must not hold them again."""
     await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 5, f"rcv-{sku}"))
     req = await _order(engine, sku, location, f"r-{uuid.uuid4().hex[:8]}")
-    late = replace(req, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    late = replace(req, expires_at=datetime.now(UTC) - timedelta(seconds=1))
     with pytest.raises(ApplicationError) as refused:
         await OrderActivities(engine, hot_store, 1000).persist_order(late)
     assert (refused.value.type, refused.value.non_retryable) == ("HoldExpired", True)

@@ -30,4 +30,7 @@ async def test_several_steps_are_recorded_in_order_and_only_once(engine):
         order = await pg_orders.get(conn, order_id)
     assert (order["status"], order["payment_ref"]) == ("packed", "p")
     assert [(t["status"], t.get("detail")) for t in order["timeline"]] == [
-        ("allocated", None), ("picking", {"shipments": ["S1", "S2"]}), ("packed", None)]
+        ("allocated", None),
+        ("picking", {"shipments": ["S1", "S2"]}),
+        ("packed", None),
+    ]

@@ -17,7 +17,8 @@ from db.ledger import MovementRequest, apply_movement
 from db.reservations import ReservationLine, change, reserve
 from db.verify import check
 from domain.errors import IdempotencyConflict, InsufficientStock, InvalidTransition, UnknownReservation
-from domain.stock import BUCKETS, Buckets, MovementKind as K
+from domain.stock import BUCKETS, Buckets
+from domain.stock import MovementKind as K
 
 # action -> (states it may start from, state it ends in, change of each bucket per unit held)
 ACTIONS = {
@@ -142,7 +143,9 @@ async def resend(engine, model: Model, command: tuple) -> None:
 async def reuse_key_for_another_change(engine, model: Model, command: tuple) -> None:
     if command[0] == "move":
         req = command[1]
-        other = MovementRequest(req.kind, req.sku, req.location_id, req.quantity + (1 if req.quantity > 0 else -1), req.idempotency_key)
+        other = MovementRequest(
+            req.kind, req.sku, req.location_id, req.quantity + (1 if req.quantity > 0 else -1), req.idempotency_key
+        )
         with pytest.raises(IdempotencyConflict):
             await apply_movement(engine, other)
     elif command[0] == "reserve":
@@ -167,9 +170,13 @@ async def assert_store_agrees_with(engine, model: Model) -> None:
 
 # Weighted so that holds pile up and get far through their lifecycle within 25 steps.
 MENU = [
-    *["receive"] * 2, *["reserve"] * 3, "adjust",
-    *["confirm", "pick"] * 2, *sorted(ACTIONS),
-    *["resend"] * 2, "conflict",
+    *["receive"] * 2,
+    *["reserve"] * 3,
+    "adjust",
+    *["confirm", "pick"] * 2,
+    *sorted(ACTIONS),
+    *["resend"] * 2,
+    "conflict",
 ]
 which = st.integers(0, 50)  # picks a reservation, or an earlier command, by index
 ARGUMENTS = {

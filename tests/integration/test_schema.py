@@ -22,13 +22,21 @@ async def test_every_check_constraint_allows_exactly_its_domain_enum(engine):
     """compare_metadata ignores CHECK constraints; this reads them back from a migrated
     database. Taking a value out of a domain enum, or adding one without a migration, fails here."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(sa.text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' AND conname = ANY(:names)"),
-            {"names": list(ONE_OF)})).all()
+        rows = (
+            await conn.execute(
+                sa.text(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' AND conname = ANY(:names)"
+                ),
+                {"names": list(ONE_OF)},
+            )
+        ).all()
     in_database = {name: tuple(re.findall(r"'([^']*)'::text", definition)) for name, definition in rows}
     assert set(in_database) == set(ONE_OF), f"constraints the migrations lack: {set(ONE_OF) - set(in_database)}"
-    differing = {name: {"code": sorted(ONE_OF[name]), "database": sorted(values)}
-                 for name, values in in_database.items() if sorted(values) != sorted(ONE_OF[name])}
+    differing = {
+        name: {"code": sorted(ONE_OF[name]), "database": sorted(values)}
+        for name, values in in_database.items()
+        if sorted(values) != sorted(ONE_OF[name])
+    }
     assert differing == {}
 
 

@@ -20,19 +20,28 @@ def post(client, body, secret=None):
     """POST events signed with the app's secret (or `secret`)."""
     secret = secret or client.app.state.settings.wms_hmac_secret
     raw = json.dumps(body).encode()
-    return client.post("/v1/wms/events", content=raw,
-                       headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)})
+    return client.post(
+        "/v1/wms/events", content=raw, headers={"Content-Type": "application/json", "X-Signature": sign(secret, raw)}
+    )
 
 
 def event(kind, location, payload, event_id=None):
-    return {"event_id": event_id or f"e-{uuid.uuid4().hex[:12]}", "event_type": kind, "location_id": location,
-            "occurred_at": "2026-11-24T10:00:00Z", "payload": payload}
+    return {
+        "event_id": event_id or f"e-{uuid.uuid4().hex[:12]}",
+        "event_type": kind,
+        "location_id": location,
+        "occurred_at": "2026-11-24T10:00:00Z",
+        "payload": payload,
+    }
 
 
 async def level(engine, sku, location) -> dict:
     async with engine.connect() as conn:
-        row = (await conn.execute(sa.select(stock_levels).where(
-            stock_levels.c.sku == sku, stock_levels.c.location_id == location))).first()
+        row = (
+            await conn.execute(
+                sa.select(stock_levels).where(stock_levels.c.sku == sku, stock_levels.c.location_id == location)
+            )
+        ).first()
     return dict(row._mapping) if row else {}
 
 
@@ -45,14 +54,24 @@ def test_a_bad_or_missing_signature_is_401_and_stores_nothing(client, sku, locat
     assert client.get("/v1/stock/" + sku).json()["on_hand"] == 0
 
 
-@pytest.mark.parametrize("payload,field", [
-    ({"lines": [{"sku": "S", "quantity": 0}]}, "payload.lines[0].quantity"),
-    ({"lines": []}, "payload.lines"),
-    ({"lines": [{"sku": "S", "quantity": 1}], "extra": 1}, "payload.extra"),
-])
+@pytest.mark.parametrize(
+    "payload,field",
+    [
+        ({"lines": [{"sku": "S", "quantity": 0}]}, "payload.lines[0].quantity"),
+        ({"lines": []}, "payload.lines"),
+        ({"lines": [{"sku": "S", "quantity": 1}], "extra": 1}, "payload.extra"),
+    ],
+)
 def test_a_malformed_event_is_422_naming_the_field(client, location, payload, field):
-    response = post(client, {"events": [event("RECEIVING_COMPLETE", location, {"lines": [{"sku": "S", "quantity": 1}]}),
-                                        event("RECEIVING_COMPLETE", location, payload)]})
+    response = post(
+        client,
+        {
+            "events": [
+                event("RECEIVING_COMPLETE", location, {"lines": [{"sku": "S", "quantity": 1}]}),
+                event("RECEIVING_COMPLETE", location, payload),
+            ]
+        },
+    )
     assert response.status_code == 422
     assert response.json()["field"] == f"events[1].{field}"
 
@@ -80,40 +99,69 @@ def test_damage_moves_units_from_on_hand_to_damaged(client, engine, sku, locatio
 
 async def test_a_cycle_count_books_the_variance_and_alerts_when_large(client, engine, sku, location):
     post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 100}]}))
-    small = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
-                               {"sku": sku, "expected": 100, "actual": 97, "counted_by": "ana"})).json()["results"][0]
+    small = post(
+        client,
+        event("CYCLE_COUNT_ADJUSTMENT", location, {"sku": sku, "expected": 100, "actual": 97, "counted_by": "ana"}),
+    ).json()["results"][0]
     assert small["result"] == {"variance": -3, "alert": False, "on_hand_before": 100, "on_hand": 97}
-    large = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
-                               {"sku": sku, "expected": 97, "actual": 80, "reason": "theft", "counted_by": "ana"}))
-    assert large.json()["results"][0]["result"] == {"variance": -17, "alert": True, "on_hand_before": 97,
-                                                     "on_hand": 80}
+    large = post(
+        client,
+        event(
+            "CYCLE_COUNT_ADJUSTMENT",
+            location,
+            {"sku": sku, "expected": 97, "actual": 80, "reason": "theft", "counted_by": "ana"},
+        ),
+    )
+    assert large.json()["results"][0]["result"] == {"variance": -17, "alert": True, "on_hand_before": 97, "on_hand": 80}
     assert (await level(engine, sku, location))["on_hand"] == 80
     assert (await level(engine, sku, location))["last_counted_at"] is not None
     async with engine.connect() as conn:
-        alerts = (await conn.execute(sa.select(outbox.c.payload).where(
-            outbox.c.topic == "inventory.variance", outbox.c.ordering_key == sku))).scalars().all()
+        alerts = (
+            (
+                await conn.execute(
+                    sa.select(outbox.c.payload).where(
+                        outbox.c.topic == "inventory.variance", outbox.c.ordering_key == sku
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         counts = await conn.scalar(sa.select(sa.func.count()).where(cycle_counts.c.sku == sku))
     assert [(a["expected"], a["actual"], a["variance"]) for a in alerts] == [(97, 80, -17)]
     assert counts == 2
 
 
-async def test_a_cycle_count_sets_on_hand_to_what_was_counted_whatever_the_device_expected(client, engine, sku,
-                                                                                           location):
+async def test_a_cycle_count_sets_on_hand_to_what_was_counted_whatever_the_device_expected(
+    client, engine, sku, location
+):
     """The shelf holds 320 by the system's books; a device that thinks it should hold 0
     counts 500: on_hand becomes 500 (not 820, which booking actual - expected would give)."""
     post(client, event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 320}]}))
-    counted = post(client, event("CYCLE_COUNT_ADJUSTMENT", location,
-                                 {"sku": sku, "expected": 0, "actual": 500, "counted_by": "ana"})).json()["results"][0]
+    counted = post(
+        client,
+        event("CYCLE_COUNT_ADJUSTMENT", location, {"sku": sku, "expected": 0, "actual": 500, "counted_by": "ana"}),
+    ).json()["results"][0]
     assert counted["status"] == "processed"
-    assert counted["result"] == {"variance": 180, "alert": True, "on_hand_before": 320, "on_hand": 500,
-                                 "device_expected": 0}
+    assert counted["result"] == {
+        "variance": 180,
+        "alert": True,
+        "on_hand_before": 320,
+        "on_hand": 500,
+        "device_expected": 0,
+    }
     assert (await level(engine, sku, location))["on_hand"] == 500
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(cycle_counts).where(cycle_counts.c.sku == sku))).one()
     assert (row.expected, row.actual, row.variance, row.device_expected) == (320, 500, 180, 0)
     # without `expected` at all: the system's own figure decides, and nothing is reported about the device
     again = post(client, event("CYCLE_COUNT_ADJUSTMENT", location, {"sku": sku, "actual": 498, "counted_by": "ana"}))
-    assert again.json()["results"][0]["result"] == {"variance": -2, "alert": False, "on_hand_before": 500, "on_hand": 498}
+    assert again.json()["results"][0]["result"] == {
+        "variance": -2,
+        "alert": False,
+        "on_hand_before": 500,
+        "on_hand": 498,
+    }
 
 
 async def test_a_count_below_what_orders_hold_is_a_dead_letter_that_names_the_holds(client, engine, sku, location):
@@ -165,17 +213,29 @@ async def test_a_batch_of_1000_events_applied_twice_equals_applying_it_once(clie
         elif n % 3 == 1:
             kinds.append(event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 1, "reason": "dropped"}))
         else:
-            kinds.append(event("CYCLE_COUNT_ADJUSTMENT", location,
-                               {"sku": sku, "expected": 50, "actual": 50 + (n % 5) - 2, "counted_by": "bot"}))
+            kinds.append(
+                event(
+                    "CYCLE_COUNT_ADJUSTMENT",
+                    location,
+                    {"sku": sku, "expected": 50, "actual": 50 + (n % 5) - 2, "counted_by": "bot"},
+                )
+            )
     batch = {"events": kinds}
 
     async def snapshot():
         async with engine.connect() as conn:
-            ledger = (await conn.execute(sa.select(movements.c.idempotency_key, movements.c.d_on_hand,
-                                                   movements.c.d_damaged).where(movements.c.sku.in_(pool))
-                                         .order_by(movements.c.movement_id))).all()
-            levels = (await conn.execute(sa.select(stock_levels).where(stock_levels.c.sku.in_(pool))
-                                         .order_by(stock_levels.c.sku))).all()
+            ledger = (
+                await conn.execute(
+                    sa.select(movements.c.idempotency_key, movements.c.d_on_hand, movements.c.d_damaged)
+                    .where(movements.c.sku.in_(pool))
+                    .order_by(movements.c.movement_id)
+                )
+            ).all()
+            levels = (
+                await conn.execute(
+                    sa.select(stock_levels).where(stock_levels.c.sku.in_(pool)).order_by(stock_levels.c.sku)
+                )
+            ).all()
         return ledger, levels
 
     first = post(client, batch).json()
@@ -185,8 +245,9 @@ async def test_a_batch_of_1000_events_applied_twice_equals_applying_it_once(clie
     assert second["counts"] == {"processed": 0, "duplicate": 1000, "conflict": 0, "dead_letter": 0}
     assert await snapshot() == once
     async with engine.connect() as conn:
-        stored = await conn.scalar(sa.select(sa.func.count()).where(
-            wms_events.c.event_id.in_([e["event_id"] for e in kinds])))
+        stored = await conn.scalar(
+            sa.select(sa.func.count()).where(wms_events.c.event_id.in_([e["event_id"] for e in kinds]))
+        )
     assert stored == 1000
 
 
@@ -208,26 +269,31 @@ def test_webhook_subscriptions_are_created_listed_and_deleted(client):
     assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 404
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"url": "not a url", "topics": ["stock.out"]}, "url"),
-    ({"url": "http://x.example/h", "topics": ["stock.gone"]}, "topics[0]"),
-    ({"url": "http://x.example/h", "topics": []}, "topics"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"url": "not a url", "topics": ["stock.out"]}, "url"),
+        ({"url": "http://x.example/h", "topics": ["stock.gone"]}, "topics[0]"),
+        ({"url": "http://x.example/h", "topics": []}, "topics"),
+    ],
+)
 def test_a_bad_subscription_is_422_naming_the_field(client, body, field):
     response = client.post("/v1/webhooks", json=body)
     assert response.status_code == 422 and response.json()["field"] == field
 
 
 async def test_booking_a_batch_in_bulk_writes_exactly_what_booking_it_one_event_at_a_time_writes(
-        engine, hot_store, new_sku, location):
+    engine, hot_store, new_sku, location
+):
     """The same events, on two sets of skus alike: one set booked by the bulk path, the other
     one event at a time. Answers, ledger rows, outbox messages and levels must match, the
     refusals (damage beyond stock, an unknown sku, and what follows them at the same place)
     included."""
+    from pydantic import TypeAdapter
+
     from api.wms import Processor
     from db.tables import outbox
     from domain.wms import WmsEvent
-    from pydantic import TypeAdapter
     from stocksaga.settings import Settings
 
     async def world():
@@ -239,28 +305,47 @@ async def test_booking_a_batch_in_bulk_writes_exactly_what_booking_it_one_event_
     def events(names, tag):
         def e(n, kind, payload):
             return TypeAdapter(WmsEvent).validate_python(event(kind, location, payload, f"{tag}-{n}"))
+
         a, b, c, d = names
-        return [e(0, "RECEIVING_COMPLETE", {"lines": [{"sku": a, "quantity": 6}, {"sku": b, "quantity": 2},
-                                                      {"sku": a, "quantity": 1}]}),
-                e(1, "DAMAGE_REPORT", {"sku": a, "quantity": 3, "reason": "dropped"}),  # 7 -> 4: below 5, low
-                e(2, "DAMAGE_REPORT", {"sku": b, "quantity": 5, "reason": "too many"}),  # only 2: refused
-                e(3, "RECEIVING_COMPLETE", {"lines": [{"sku": b, "quantity": 1}]}),  # after a refusal at b
-                e(4, "RECEIVING_COMPLETE", {"lines": [{"sku": "NO-SUCH-SKU", "quantity": 1}]}),
-                e(5, "DAMAGE_REPORT", {"sku": a, "quantity": 4, "reason": "all gone"}),  # 4 -> 0: out
-                e(6, "RECEIVING_COMPLETE", {"lines": [{"sku": c, "quantity": 9}]}),
-                e(0, "RECEIVING_COMPLETE", {"lines": [{"sku": d, "quantity": 1}]})]  # id 0 again: a conflict
+        return [
+            e(
+                0,
+                "RECEIVING_COMPLETE",
+                {"lines": [{"sku": a, "quantity": 6}, {"sku": b, "quantity": 2}, {"sku": a, "quantity": 1}]},
+            ),
+            e(1, "DAMAGE_REPORT", {"sku": a, "quantity": 3, "reason": "dropped"}),  # 7 -> 4: below 5, low
+            e(2, "DAMAGE_REPORT", {"sku": b, "quantity": 5, "reason": "too many"}),  # only 2: refused
+            e(3, "RECEIVING_COMPLETE", {"lines": [{"sku": b, "quantity": 1}]}),  # after a refusal at b
+            e(4, "RECEIVING_COMPLETE", {"lines": [{"sku": "NO-SUCH-SKU", "quantity": 1}]}),
+            e(5, "DAMAGE_REPORT", {"sku": a, "quantity": 4, "reason": "all gone"}),  # 4 -> 0: out
+            e(6, "RECEIVING_COMPLETE", {"lines": [{"sku": c, "quantity": 9}]}),
+            e(0, "RECEIVING_COMPLETE", {"lines": [{"sku": d, "quantity": 1}]}),
+        ]  # id 0 again: a conflict
 
     async def written(names, tag):
         async with engine.connect() as conn:
-            ledger = [(r.kind, names.index(r.sku), r.d_on_hand, r.d_damaged,
-                       r.idempotency_key.replace(tag, "T").replace(r.sku, "SKU"))
-                      for r in await conn.execute(sa.select(movements).where(movements.c.sku.in_(names))
-                                                  .order_by(movements.c.movement_id))]
-            messages = [(r.topic, names.index(r.ordering_key), r.payload["available"])
-                        for r in await conn.execute(sa.select(outbox).where(outbox.c.ordering_key.in_(names))
-                                                    .order_by(outbox.c.outbox_id))]
-            levels = sorted((names.index(r.sku), r.on_hand, r.damaged)
-                            for r in await conn.execute(sa.select(stock_levels).where(stock_levels.c.sku.in_(names))))
+            ledger = [
+                (
+                    r.kind,
+                    names.index(r.sku),
+                    r.d_on_hand,
+                    r.d_damaged,
+                    r.idempotency_key.replace(tag, "T").replace(r.sku, "SKU"),
+                )
+                for r in await conn.execute(
+                    sa.select(movements).where(movements.c.sku.in_(names)).order_by(movements.c.movement_id)
+                )
+            ]
+            messages = [
+                (r.topic, names.index(r.ordering_key), r.payload["available"])
+                for r in await conn.execute(
+                    sa.select(outbox).where(outbox.c.ordering_key.in_(names)).order_by(outbox.c.outbox_id)
+                )
+            ]
+            levels = sorted(
+                (names.index(r.sku), r.on_hand, r.damaged)
+                for r in await conn.execute(sa.select(stock_levels).where(stock_levels.c.sku.in_(names)))
+            )
         return ledger, messages, levels
 
     def answers(results, names, tag):
@@ -273,8 +358,16 @@ async def test_booking_a_batch_in_bulk_writes_exactly_what_booking_it_one_event_
     bulk_names, single_names = await world(), await world()
     bulk = await processor.process_all(events(bulk_names, "bulk"))
     single = [await processor._one(e) for e in events(single_names, "single")]
-    assert [r["status"] for r in bulk] == ["processed", "processed", "dead_letter", "processed", "dead_letter",
-                                           "processed", "processed", "conflict"], bulk
+    assert [r["status"] for r in bulk] == [
+        "processed",
+        "processed",
+        "dead_letter",
+        "processed",
+        "dead_letter",
+        "processed",
+        "processed",
+        "conflict",
+    ], bulk
     assert answers(bulk, bulk_names, "bulk") == answers(single, single_names, "single")
     assert await written(bulk_names, "bulk") == await written(single_names, "single")
     assert {t for t, *_ in (await written(bulk_names, "bulk"))[1]} == {"stock.low", "stock.out", "stock.back_in_stock"}
@@ -290,10 +383,18 @@ async def test_the_same_batch_sent_twice_at_once_books_every_event_once(client, 
     names = [f"SKU-{uuid.uuid4().hex[:12]}" for _ in range(10)]
     async with engine.begin() as conn:
         await conn.execute(skus.insert(), [dict(sku=n, name="twice") for n in names])
-    batch = {"events": [event("RECEIVING_COMPLETE", location, {"lines": [{"sku": names[n % 10], "quantity": 1}]})
-                        for n in range(600)]}
-    first, second = [answer.json()["counts"] for answer in await asyncio.gather(
-        asyncio.to_thread(post, client, batch), asyncio.to_thread(post, client, batch))]
+    batch = {
+        "events": [
+            event("RECEIVING_COMPLETE", location, {"lines": [{"sku": names[n % 10], "quantity": 1}]})
+            for n in range(600)
+        ]
+    }
+    first, second = [
+        answer.json()["counts"]
+        for answer in await asyncio.gather(
+            asyncio.to_thread(post, client, batch), asyncio.to_thread(post, client, batch)
+        )
+    ]
     assert first["processed"] + second["processed"] == 600, (first, second)
     assert first["duplicate"] + second["duplicate"] == 600
     assert sum(client.get(f"/v1/stock/{name}").json()["on_hand"] for name in names) == 600

@@ -9,7 +9,7 @@ from stocksaga.settings import Settings
 def test_a_new_key_carries_its_public_id_and_256_random_bits():
     key_id, token = access.new_key()
     assert token.startswith(f"ssk_{key_id}_") and len(key_id) == 12
-    assert len(token[len(f"ssk_{key_id}_"):]) == 43  # 32 bytes, URL-safe base64 without padding
+    assert len(token[len(f"ssk_{key_id}_") :]) == 43  # 32 bytes, URL-safe base64 without padding
     assert access.new_key()[1] != token
 
 
@@ -30,14 +30,20 @@ def test_a_role_may_only_what_it_is_allowed_and_the_admin_everything(role):
 
 def test_placeholders_and_short_secrets_are_named_with_the_reason():
     weak = access.weak_secrets({"A": "change-me", "B": "dev-wms-secret", "C": "short", "D": "x" * 40})
-    assert weak == ["A is a placeholder; set a random secret of at least 32 characters",
-                    "B is a placeholder; set a random secret of at least 32 characters",
-                    "C has 5 characters; use at least 32"]
+    assert weak == [
+        "A is a placeholder; set a random secret of at least 32 characters",
+        "B is a placeholder; set a random secret of at least 32 characters",
+        "C has 5 characters; use at least 32",
+    ]
 
 
 def test_production_refuses_to_start_with_the_default_secrets_and_says_which():
-    settings = Settings(_env_file=None, environment="production",
-                        database_url="postgresql://stocksaga:change-me@db:5432/stocksaga", admin_api_key="changethis")
+    settings = Settings(
+        _env_file=None,
+        environment="production",
+        database_url="postgresql://stocksaga:change-me@db:5432/stocksaga",
+        admin_api_key="changethis",
+    )
     with pytest.raises(SystemExit) as stopped:
         settings.refuse_weak_secrets()
     message = str(stopped.value)
@@ -48,5 +54,10 @@ def test_production_refuses_to_start_with_the_default_secrets_and_says_which():
 
 def test_development_starts_with_placeholders_and_production_with_real_secrets():
     Settings(_env_file=None).refuse_weak_secrets()  # development: the defaults are fine
-    Settings(_env_file=None, environment="production", wms_hmac_secret="w" * 40, admin_api_key="",
-             database_url="postgresql://stocksaga:Xy7-long-password@db:5432/stocksaga").refuse_weak_secrets()
+    Settings(
+        _env_file=None,
+        environment="production",
+        wms_hmac_secret="w" * 40,
+        admin_api_key="",
+        database_url="postgresql://stocksaga:Xy7-long-password@db:5432/stocksaga",
+    ).refuse_weak_secrets()

@@ -17,8 +17,10 @@ def test_rows_become_a_sku_by_period_table_with_missing_values_kept(tmp_path):
 
 def test_bad_rows_are_rejected_with_their_line_and_reason(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_text("sku,period_start,qty\nA,2024-13-01,1\nA,2024-01-01,-2\nA,2024-01-01,x\n,2024-01-01,1\n"
-                    "A,2024-01-01,1.5\nA,2024-01-01,4\nA,2024-01-01,5\nA\n")
+    path.write_text(
+        "sku,period_start,qty\nA,2024-13-01,1\nA,2024-01-01,-2\nA,2024-01-01,x\n,2024-01-01,1\n"
+        "A,2024-01-01,1.5\nA,2024-01-01,4\nA,2024-01-01,5\nA\n"
+    )
     table = demand_csv.read(path)
     assert [line for line, _ in table.rejected] == [2, 3, 4, 5, 6, 8, 9]
     reasons = dict(table.rejected)

@@ -144,7 +144,9 @@ def test_a_level_spread_keeps_the_mean_and_widens_the_tail():
 def test_order_up_to_levels_agrees_with_one_target_at_a_time():
     draws = replenishment.demand_draws(np.array([0, 2, 0, 5, 1, 0] * 4, dtype=float), 3, np.random.default_rng(2))
     targets = (0.8, 0.9, 0.99)
-    assert replenishment.order_up_to_levels(draws, 2, targets) == [replenishment.order_up_to(draws, 2, t) for t in targets]
+    assert replenishment.order_up_to_levels(draws, 2, targets) == [
+        replenishment.order_up_to(draws, 2, t) for t in targets
+    ]
 
 
 def test_the_fill_rate_error_is_zero_when_every_period_fills_alike_and_grows_when_they_differ():

@@ -1,8 +1,8 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from domain.fulfillment import Destination, Item, Site, choose, distance_km, shipping_score
 
-NOON_UTC = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+NOON_UTC = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ALL_SPEEDS = {"standard": "23:59", "expedited": "23:59", "next_day": "23:59"}
 BERLIN = Site("BER", 52.52, 13.40, ("DE",), hazmat=True, cutoffs=ALL_SPEEDS, timezone="Europe/Berlin")
 LYON = Site("LYS", 45.76, 4.84, ("FR",), refrigerated=True, cutoffs=ALL_SPEEDS, timezone="Europe/Paris")
@@ -70,7 +70,7 @@ def test_with_backorders_a_short_line_takes_what_there_is_and_backorders_the_res
 
 
 def test_missing_the_cut_off_costs_a_day():
-    late = datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc)  # 23:00 in Berlin
+    late = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)  # 23:00 in Berlin
     early_cutoff = Site("BER", 52.52, 13.40, ("DE",), cutoffs={"standard": "17:00"}, timezone="Europe/Berlin")
     assert shipping_score(early_cutoff, MUNICH, late) - shipping_score(early_cutoff, MUNICH, NOON_UTC) == 10.0
 

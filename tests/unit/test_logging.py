@@ -47,27 +47,49 @@ def lines(out: io.StringIO) -> list[dict]:
 
 def test_a_workflow_record_is_one_json_line_with_its_workflow_and_order_ids(capture):
     logger, out = capture("json", "worker")
-    details = {"attempt": 1, "namespace": "default", "run_id": "run-7", "task_queue": "stocksaga",
-               "workflow_id": "order-o123", "workflow_type": "OrderWorkflow"}
+    details = {
+        "attempt": 1,
+        "namespace": "default",
+        "run_id": "run-7",
+        "task_queue": "stocksaga",
+        "workflow_id": "order-o123",
+        "workflow_type": "OrderWorkflow",
+    }
     logger.warning("hold expired\nfor %s", "o123", extra={"temporal_workflow": details})
     [entry] = lines(out)
     assert entry["message"] == "hold expired\nfor o123"
     assert (entry["level"], entry["logger"], entry["process"]) == ("WARNING", logger.name, "worker")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry["timestamp"])
     assert (entry["workflow_id"], entry["run_id"], entry["workflow_type"], entry["order_id"]) == (
-        "order-o123", "run-7", "OrderWorkflow", "o123")
+        "order-o123",
+        "run-7",
+        "OrderWorkflow",
+        "o123",
+    )
     assert "temporal_workflow" not in entry and "trace_id" not in entry
 
 
 def test_an_activity_record_names_the_activity_and_its_workflow(capture):
     logger, out = capture()
-    details = {"activity_id": "3", "activity_type": "persist_order", "attempt": 2, "namespace": "default",
-               "task_queue": "stocksaga", "workflow_id": "po-PO-9", "workflow_run_id": "run-1",
-               "workflow_type": "ProcurementWorkflow"}
+    details = {
+        "activity_id": "3",
+        "activity_type": "persist_order",
+        "attempt": 2,
+        "namespace": "default",
+        "task_queue": "stocksaga",
+        "workflow_id": "po-PO-9",
+        "workflow_run_id": "run-1",
+        "workflow_type": "ProcurementWorkflow",
+    }
     logger.info("submitted", extra={"temporal_activity": details, "sku": "SKU-1"})
     [entry] = lines(out)
     assert (entry["activity"], entry["attempt"], entry["workflow_id"], entry["run_id"], entry["po_id"]) == (
-        "persist_order", 2, "po-PO-9", "run-1", "PO-9")
+        "persist_order",
+        2,
+        "po-PO-9",
+        "run-1",
+        "PO-9",
+    )
     assert entry["sku"] == "SKU-1"  # extra= fields are kept
     assert "order_id" not in entry
 
@@ -84,8 +106,9 @@ def test_temporal_loggers_and_plain_loggers_inside_an_activity_carry_its_ids():
         each.addHandler(handler)
         each.setLevel(logging.INFO)
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, workflow_id="order-o42", workflow_run_id="run-42",
-                                   activity_type="confirm_order")
+    env.info = dataclasses.replace(
+        env.info, workflow_id="order-o42", workflow_run_id="run-42", activity_type="confirm_order"
+    )
 
     def step() -> None:
         activity.logger.info("confirmed")
@@ -94,13 +117,17 @@ def test_temporal_loggers_and_plain_loggers_inside_an_activity_carry_its_ids():
     try:
         env.run(step)
     finally:
-        for each, level in zip((sdk_logger, plain), levels):
+        for each, level in zip((sdk_logger, plain), levels, strict=True):
             each.removeHandler(handler)
             each.setLevel(level)
     sdk, own = lines(out)
     for entry in (sdk, own):
         assert (entry["order_id"], entry["workflow_id"], entry["run_id"], entry["activity"]) == (
-            "o42", "order-o42", "run-42", "confirm_order")
+            "o42",
+            "order-o42",
+            "run-42",
+            "confirm_order",
+        )
     assert own["message"] == "plain line"
 
 
@@ -152,8 +179,9 @@ def test_an_exception_stays_on_its_one_line(capture):
 def test_text_format_is_the_old_line(capture):
     logger, out = capture("text", "worker")
     logger.info("worker polling task queue %s", "stocksaga", extra={"temporal_workflow": {"workflow_id": "order-o1"}})
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} worker INFO worker polling task queue stocksaga\n",
-                        out.getvalue())
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} worker INFO worker polling task queue stocksaga\n", out.getvalue()
+    )
 
 
 def test_configure_logging_installs_one_root_handler_at_the_level_and_format_of_the_settings():
@@ -162,7 +190,9 @@ def test_configure_logging_installs_one_root_handler_at_the_level_and_format_of_
     out = io.StringIO()
     try:
         telemetry.configure_logging(Settings(_env_file=None, log_format="text"), "api", out)
-        handler = telemetry.configure_logging(Settings(_env_file=None, log_format="json", log_level="WARNING"), "api", out)
+        handler = telemetry.configure_logging(
+            Settings(_env_file=None, log_format="json", log_level="WARNING"), "api", out
+        )
         assert [h for h in root.handlers if h not in before] == [handler]  # replaced, not added
         assert root.level == logging.WARNING
         assert not workflow.logger.workflow_info_on_message and not activity.logger.activity_info_on_message

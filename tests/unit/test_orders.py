@@ -2,23 +2,39 @@ import pytest
 
 from domain.orders import OrderStatus as S
 from domain.orders import (
-    cancel_refusal, cancel_verdict, payment_refusal, payment_verdict, refund_due, shipment_mismatch,
+    cancel_refusal,
+    cancel_verdict,
+    payment_refusal,
+    payment_verdict,
+    refund_due,
+    shipment_mismatch,
 )
 
 
-@pytest.mark.parametrize("status,event", [(S.RESERVED, "started"), (S.RESERVED, "succeeded"), (S.RESERVED, "failed"),
-                                          (S.PAYMENT_PENDING, "succeeded"), (S.PAYMENT_PENDING, "failed")])
+@pytest.mark.parametrize(
+    "status,event",
+    [
+        (S.RESERVED, "started"),
+        (S.RESERVED, "succeeded"),
+        (S.RESERVED, "failed"),
+        (S.PAYMENT_PENDING, "succeeded"),
+        (S.PAYMENT_PENDING, "failed"),
+    ],
+)
 def test_payment_events_apply_while_the_order_awaits_payment(status, event):
     assert payment_refusal(status, event) is None
 
 
-@pytest.mark.parametrize("status,event,reason", [
-    (S.EXPIRED, "succeeded", "order is expired"),
-    (S.CANCELLED, "started", "order is cancelled"),
-    (S.ALLOCATED, "succeeded", "already succeeded"),
-    (S.PAYMENT_PENDING, "started", "already started"),
-    (S.RESERVED, "refunded", "unknown payment event"),
-])
+@pytest.mark.parametrize(
+    "status,event,reason",
+    [
+        (S.EXPIRED, "succeeded", "order is expired"),
+        (S.CANCELLED, "started", "order is cancelled"),
+        (S.ALLOCATED, "succeeded", "already succeeded"),
+        (S.PAYMENT_PENDING, "started", "already started"),
+        (S.RESERVED, "refunded", "unknown payment event"),
+    ],
+)
 def test_late_or_out_of_order_payment_events_are_refused_with_a_reason(status, event, reason):
     assert reason in payment_refusal(status, event)
 
@@ -33,6 +49,7 @@ def test_an_allocated_order_can_be_cancelled():
 
 
 # --- payment and cancel decide once ----------------------------------------------------------
+
 
 def test_a_succeeded_payment_is_accepted_while_the_order_awaits_payment():
     assert payment_verdict(S.PAYMENT_PENDING, "succeeded", "p1", None, False, True).action == "accept"
@@ -83,8 +100,10 @@ def test_a_warehouse_step_from_another_location_names_both():
 
 def test_a_warehouse_step_with_other_lines_names_each_difference():
     reason = shipment_mismatch("S1", "ST-RNO", {"DEMO-0001": 2}, "ST-RNO", {"DEMO-0002": 2})
-    assert reason == ("lines do not match shipment S1 (DEMO-0001: 2 in the shipment, 0 reported; DEMO-0002: 0 in the "
-                      "shipment, 2 reported); short picks are not taken")
+    assert reason == (
+        "lines do not match shipment S1 (DEMO-0001: 2 in the shipment, 0 reported; DEMO-0002: 0 in the "
+        "shipment, 2 reported); short picks are not taken"
+    )
     assert "1 reported" in shipment_mismatch("S1", "ST-RNO", {"A": 2}, "ST-RNO", {"A": 1})
 
 

@@ -8,7 +8,8 @@ from domain import validation
 from domain.errors import InsufficientStock, InvalidInput, InvalidTransition
 from domain.reservations import ReservationStatus as S
 from domain.reservations import transition
-from domain.stock import BUCKETS, Buckets, Delta, MovementKind as K, apply, delta_for
+from domain.stock import BUCKETS, Buckets, Delta, apply, delta_for
+from domain.stock import MovementKind as K
 
 SKU, LOC = "SKU-1", "FC-1"
 
@@ -213,9 +214,7 @@ def test_a_positive_whole_quantity_up_to_the_maximum_is_accepted(value):
     assert validation.quantity(value) == value
 
 
-@pytest.mark.parametrize(
-    "value", [True, False, 1.0, 2.5, "3", None, 0, -1, validation.DEFAULT_MAX_QUANTITY + 1]
-)
+@pytest.mark.parametrize("value", [True, False, 1.0, 2.5, "3", None, 0, -1, validation.DEFAULT_MAX_QUANTITY + 1])
 def test_a_quantity_that_is_not_a_positive_whole_number_within_the_maximum_is_refused(value):
     with pytest.raises(InvalidInput) as refused:
         validation.quantity(value, "qty")

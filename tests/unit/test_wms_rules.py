@@ -7,16 +7,27 @@ from domain.orders import OrderStatus, effective_progress, shipment_step_refusal
 from domain.wms import variance_alert
 
 
-@pytest.mark.parametrize("expected,actual,alert", [
-    (1000, 990, False), (1000, 989, True), (100, 105, False), (100, 106, True), (40, 38, False), (38, 36, True),
-    (0, 1, True), (5, 5, False)])
+@pytest.mark.parametrize(
+    "expected,actual,alert",
+    [
+        (1000, 990, False),
+        (1000, 989, True),
+        (100, 105, False),
+        (100, 106, True),
+        (40, 38, False),
+        (38, 36, True),
+        (0, 1, True),
+        (5, 5, False),
+    ],
+)
 def test_a_variance_alerts_over_10_units_or_5_percent(expected, actual, alert):
     assert variance_alert(expected, actual) is alert
 
 
 def test_a_step_ahead_of_its_prerequisite_is_refused_with_what_it_needs():
     assert shipment_step_refusal(OrderStatus.PICKING, {"S1": "requested"}, "S1", "shipped") == (
-        "out of order: shipment S1 is requested; shipped needs packed first")
+        "out of order: shipment S1 is requested; shipped needs packed first"
+    )
     assert shipment_step_refusal(OrderStatus.PICKING, {"S1": "requested"}, "S1", "picked") is None
     assert shipment_step_refusal(OrderStatus.PACKED, {"S1": "packed"}, "S1", "picked") is None  # a repeat
     assert "no shipment S2" in shipment_step_refusal(OrderStatus.PICKING, {"S1": "requested"}, "S2", "picked")
@@ -25,18 +36,22 @@ def test_a_step_ahead_of_its_prerequisite_is_refused_with_what_it_needs():
 
 
 def test_accepted_steps_count_toward_progress_in_order_only():
-    assert effective_progress({"S1": "requested", "S2": "requested"},
-                              [("packed", "S1"), ("picked", "S1"), ("shipped", "S2")]) == {"S1": "packed", "S2": "requested"}
+    assert effective_progress(
+        {"S1": "requested", "S2": "requested"}, [("packed", "S1"), ("picked", "S1"), ("shipped", "S2")]
+    ) == {"S1": "packed", "S2": "requested"}
 
 
-@pytest.mark.parametrize("before,after,reorder_point,topics", [
-    (10, 4, 5, ["stock.low"]),
-    (5, 4, 5, ["stock.low"]),
-    (4, 3, 5, []),  # already below: announced once, when it crossed
-    (3, 0, 5, ["stock.out"]),
-    (5, 0, 5, ["stock.low", "stock.out"]),
-    (0, 7, 5, ["stock.back_in_stock"]),
-    (8, 2, None, []),
-])
+@pytest.mark.parametrize(
+    "before,after,reorder_point,topics",
+    [
+        (10, 4, 5, ["stock.low"]),
+        (5, 4, 5, ["stock.low"]),
+        (4, 3, 5, []),  # already below: announced once, when it crossed
+        (3, 0, 5, ["stock.out"]),
+        (5, 0, 5, ["stock.low", "stock.out"]),
+        (0, 7, 5, ["stock.back_in_stock"]),
+        (8, 2, None, []),
+    ],
+)
 def test_availability_messages_are_sent_when_a_line_is_crossed(before, after, reorder_point, topics):
     assert stock_topics(before, after, reorder_point) == topics

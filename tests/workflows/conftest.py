@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, Interceptor, OutboundInterceptor
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
 from api.app import create_app
 from api.wms import Processor
@@ -57,14 +56,20 @@ async def temporal_env():
         test_server_existing_path=embedded.temporal_binary("temporal-test-server")
     )
     # Without these, every workflow task that upserts one fails again and again.
-    kinds = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-             "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST}
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={name: kinds[kind] for name, kind in (a.split("=") for a in embedded.ORDER_SEARCH_ATTRIBUTES)},
-    ))
+    kinds = {
+        "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    }
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                name: kinds[kind] for name, kind in (a.split("=") for a in embedded.ORDER_SEARCH_ATTRIBUTES)
+            },
+        )
+    )
     config = env.client.config()
-    env._client = Client(**{**config, "interceptors": [*config["interceptors"], STARTED]})  # noqa: SLF001
+    env._client = Client(**{**config, "interceptors": [*config["interceptors"], STARTED]})
     yield env
     await env.shutdown()
 
@@ -88,10 +93,16 @@ API_KEY = "workflow-tests-admin-key-0123456789abcdefghij"
 @pytest.fixture
 def api(temporal_env, worker, database_url, redis_url, key_prefix):
     """The real app (TestClient, admin key) on this module's test server and this test's worker."""
-    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
-                        temporal_address=temporal_env.client.service_client.config.target_host,
-                        temporal_namespace=temporal_env.client.namespace, task_queue=worker.task_queue,
-                        admin_api_key=API_KEY)
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_key_prefix=key_prefix,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        temporal_namespace=temporal_env.client.namespace,
+        task_queue=worker.task_queue,
+        admin_api_key=API_KEY,
+    )
     with TestClient(create_app(settings), headers={"Authorization": f"Bearer {API_KEY}"}) as client:
         yield client
 

@@ -6,16 +6,15 @@ import asyncio
 
 import sqlalchemy as sa
 
-from tests.workflows.orders_helpers import ev, assert_sound, levels, order_row, start_order, stock
+from tests.workflows.orders_helpers import assert_sound, ev, levels, order_row, start_order, stock
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
-
-
 
 
 async def backordered_order(temporal_env, worker, engine, hot_store, sku, location, have: int, short: int, pay=True):
     """An order for have + short units of which `short` are backordered."""
-    handle = await start_order(temporal_env, worker, hot_store, [(sku, location, have)] if have else [],
-                               backorders=[(sku, location, short)])
+    handle = await start_order(
+        temporal_env, worker, hot_store, [(sku, location, have)] if have else [], backorders=[(sku, location, short)]
+    )
     order_id = handle.id.removeprefix("order-")
     if pay:
         assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", "pay")) == "allocated"
@@ -27,15 +26,18 @@ async def backordered_order(temporal_env, worker, engine, hot_store, sku, locati
 
 
 async def receive(processor, location, sku, quantity) -> dict:
-    [result] = await processor.process_all([ev("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": quantity}]})])
+    [result] = await processor.process_all(
+        [ev("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": quantity}]})]
+    )
     assert result["status"] == "processed", result
     return result
 
 
 async def ship(processor, location, order_id, shipment_id) -> None:
     shipment = {"order_id": order_id, "shipment_id": shipment_id}
-    results = await processor.process_all([ev(kind, location, shipment)
-                                           for kind in ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")])
+    results = await processor.process_all(
+        [ev(kind, location, shipment) for kind in ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")]
+    )
     assert [r["status"] for r in results] == ["processed"] * 3, results
 
 
@@ -44,7 +46,8 @@ async def status(handle) -> str:
 
 
 async def test_a_receipt_fills_the_backorder_and_the_order_ships_the_rest_after_its_first_shipment(
-        temporal_env, worker, engine, hot_store, sku, location, processor, record_history):
+    temporal_env, worker, engine, hot_store, sku, location, processor, record_history
+):
     await stock(engine, hot_store, sku, location, 2)
     handle, order_id = await backordered_order(temporal_env, worker, engine, hot_store, sku, location, 2, 3)
     await ship(processor, location, order_id, "S1")
@@ -52,8 +55,14 @@ async def test_a_receipt_fills_the_backorder_and_the_order_ships_the_rest_after_
 
     filled = await receive(processor, location, sku, 5)
     assert filled["result"]["backorders_filled"] == [
-        {"order_id": order_id, "reservation_id": filled["result"]["backorders_filled"][0]["reservation_id"],
-         "sku": sku, "location_id": location, "quantity": 3}]
+        {
+            "order_id": order_id,
+            "reservation_id": filled["result"]["backorders_filled"][0]["reservation_id"],
+            "sku": sku,
+            "location_id": location,
+            "quantity": 3,
+        }
+    ]
     row = await order_row(engine, order_id)
     assert row["backorders"] == [{"sku": sku, "location_id": location, "quantity": 3, "filled": 3, "status": "filled"}]
     # the 3 units are the order's at once: only 2 of the 5 received are free for others
@@ -74,19 +83,28 @@ async def test_a_receipt_fills_the_backorder_and_the_order_ships_the_rest_after_
 
 
 async def test_backorders_are_filled_oldest_first_and_a_short_receipt_fills_part(
-        temporal_env, worker, engine, hot_store, sku, location, processor):
+    temporal_env, worker, engine, hot_store, sku, location, processor
+):
     older, older_id = await backordered_order(temporal_env, worker, engine, hot_store, sku, location, 0, 2, pay=False)
-    younger, younger_id = await backordered_order(temporal_env, worker, engine, hot_store, sku, location, 0, 2, pay=False)
+    younger, younger_id = await backordered_order(
+        temporal_env, worker, engine, hot_store, sku, location, 0, 2, pay=False
+    )
 
     first = await receive(processor, location, sku, 3)
-    assert [(f["order_id"], f["quantity"]) for f in first["result"]["backorders_filled"]] == [(older_id, 2), (younger_id, 1)]
+    assert [(f["order_id"], f["quantity"]) for f in first["result"]["backorders_filled"]] == [
+        (older_id, 2),
+        (younger_id, 1),
+    ]
     assert (await order_row(engine, younger_id))["backorders"] == [
-        {"sku": sku, "location_id": location, "quantity": 2, "filled": 1, "status": "open"}]
+        {"sku": sku, "location_id": location, "quantity": 2, "filled": 1, "status": "open"}
+    ]
     second = await receive(processor, location, sku, 4)
     assert [(f["order_id"], f["quantity"]) for f in second["result"]["backorders_filled"]] == [(younger_id, 1)]
     async with engine.connect() as conn:
-        free = await conn.scalar(sa.text("SELECT on_hand - reserved - allocated FROM stock_levels "
-                                         "WHERE sku = :sku AND location_id = :loc"), {"sku": sku, "loc": location})
+        free = await conn.scalar(
+            sa.text("SELECT on_hand - reserved - allocated FROM stock_levels WHERE sku = :sku AND location_id = :loc"),
+            {"sku": sku, "loc": location},
+        )
     assert free == 3  # 7 received, 4 held for the two orders
 
     # paid after the fills: they are confirmed and picked with the order's first shipment
@@ -101,7 +119,8 @@ async def test_backorders_are_filled_oldest_first_and_a_short_receipt_fills_part
 
 
 async def test_cancelling_a_backordered_order_cancels_only_what_is_still_backordered(
-        temporal_env, worker, engine, hot_store, sku, location, processor):
+    temporal_env, worker, engine, hot_store, sku, location, processor
+):
     await stock(engine, hot_store, sku, location, 1)
     handle, order_id = await backordered_order(temporal_env, worker, engine, hot_store, sku, location, 1, 4)
     await ship(processor, location, order_id, "S1")
@@ -116,7 +135,8 @@ async def test_cancelling_a_backordered_order_cancels_only_what_is_still_backord
 
 
 async def test_a_fill_for_a_paid_order_still_picking_becomes_a_shipment_of_its_own(
-        temporal_env, worker, engine, hot_store, sku, location, processor):
+    temporal_env, worker, engine, hot_store, sku, location, processor
+):
     await stock(engine, hot_store, sku, location, 1)
     handle, order_id = await backordered_order(temporal_env, worker, engine, hot_store, sku, location, 1, 1)
     await receive(processor, location, sku, 1)
@@ -130,20 +150,27 @@ async def test_a_fill_for_a_paid_order_still_picking_becomes_a_shipment_of_its_o
     assert (await handle.result()).status == "shipped"
     assert (await levels(engine, hot_store, sku, location))[0] == {"on_hand": 0, "reserved": 0, "allocated": 0}
     async with engine.connect() as conn:
-        picks = await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE topic = 'warehouse.pick_requested' "
-                                          "AND payload->>'order_id' = :o"), {"o": order_id})
+        picks = await conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM outbox WHERE topic = 'warehouse.pick_requested' AND payload->>'order_id' = :o"
+            ),
+            {"o": order_id},
+        )
     assert picks == 2
     await assert_sound(engine, hot_store, sku)
 
 
 async def test_cancelling_a_paid_order_of_nothing_but_backorders_cancels_it_and_asks_for_a_refund(
-        temporal_env, worker, engine, hot_store, sku, location):
+    temporal_env, worker, engine, hot_store, sku, location
+):
     handle, order_id = await backordered_order(temporal_env, worker, engine, hot_store, sku, location, 0, 3)
     assert await status(handle) == "backordered"  # paid, nothing to pick yet
     assert await handle.execute_update(OrderWorkflow.cancel, CancelRequest("found it elsewhere")) == "cancelled"
     row = await order_row(engine, order_id)
     assert (row["status"], row["backorders"][0]["status"]) == ("cancelled", "cancelled")
     async with engine.connect() as conn:
-        refunds = await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE topic = 'payment.refund_requested' "
-                                            "AND ordering_key = :o"), {"o": order_id})
+        refunds = await conn.scalar(
+            sa.text("SELECT count(*) FROM outbox WHERE topic = 'payment.refund_requested' AND ordering_key = :o"),
+            {"o": order_id},
+        )
     assert refunds == 1

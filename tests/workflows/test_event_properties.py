@@ -11,7 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from hypothesis import HealthCheck, event as target, given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as target
 from hypothesis import strategies as st
 from temporalio.client import WorkflowUpdateFailedError
 
@@ -23,8 +24,6 @@ from tests.workflows.orders_helpers import ev, start_order, stock
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
 STEPS = ("PICK_COMPLETE", "PACK_COMPLETE", "SHIP_COMPLETE")
-
-
 
 
 @dataclass
@@ -44,13 +43,21 @@ async def run(world: World, op: tuple, env, worker, engine, hot_store, processor
         have, short = min(a, free), a - min(a, free)
         if short and not b:
             return  # the API would answer 409: nothing starts
-        handle = await start_order(env, worker, hot_store, [(world.sku, world.here, have)] if have else [],
-                                   backorders=[(world.sku, world.here, short)] if short else [])
+        handle = await start_order(
+            env,
+            worker,
+            hot_store,
+            [(world.sku, world.here, have)] if have else [],
+            backorders=[(world.sku, world.here, short)] if short else [],
+        )
         world.orders.append((handle, handle.id.removeprefix("order-")))
     elif name in ("pay", "fail", "cancel") and world.orders:
         handle, _ = world.orders[a % len(world.orders)]
-        update, arg = ((OrderWorkflow.cancel, CancelRequest("changed mind")) if name == "cancel" else
-                       (OrderWorkflow.payment, PaymentEvent("succeeded" if name == "pay" else "failed", "p")))
+        update, arg = (
+            (OrderWorkflow.cancel, CancelRequest("changed mind"))
+            if name == "cancel"
+            else (OrderWorkflow.payment, PaymentEvent("succeeded" if name == "pay" else "failed", "p"))
+        )
         try:
             await handle.execute_update(update, arg)
         except WorkflowUpdateFailedError:
@@ -71,24 +78,55 @@ async def run(world: World, op: tuple, env, worker, engine, hot_store, processor
         shipment = ("S1", "B1")[b % 2]
         await send(world, processor, ev(STEPS[b % 3], world.here, {"order_id": order_id, "shipment_id": shipment}))
     elif name == "receive":
-        await send(world, processor, ev("RECEIVING_COMPLETE", world.here, {"lines": [{"sku": world.sku, "quantity": a}]}))
+        await send(
+            world, processor, ev("RECEIVING_COMPLETE", world.here, {"lines": [{"sku": world.sku, "quantity": a}]})
+        )
     elif name == "damage":
         await send(world, processor, ev("DAMAGE_REPORT", world.here, {"sku": world.sku, "quantity": a, "reason": "r"}))
     elif name == "count":
-        await send(world, processor, ev("CYCLE_COUNT_ADJUSTMENT", world.here,
-                                        {"sku": world.sku, "expected": a, "actual": b, "counted_by": "prop"}))
+        await send(
+            world,
+            processor,
+            ev(
+                "CYCLE_COUNT_ADJUSTMENT",
+                world.here,
+                {"sku": world.sku, "expected": a, "actual": b, "counted_by": "prop"},
+            ),
+        )
     elif name == "transfer_out":
         transfer_id = f"T{uuid.uuid4().hex[:8]}"
-        result = await send(world, processor, ev("TRANSFER_SHIPPED", world.here, {
-            "transfer_id": transfer_id, "source": world.here, "destination": world.there,
-            "lines": [{"sku": world.sku, "quantity": a}]}))
+        result = await send(
+            world,
+            processor,
+            ev(
+                "TRANSFER_SHIPPED",
+                world.here,
+                {
+                    "transfer_id": transfer_id,
+                    "source": world.here,
+                    "destination": world.there,
+                    "lines": [{"sku": world.sku, "quantity": a}],
+                },
+            ),
+        )
         if result["status"] == "processed":
             world.transfers.append((transfer_id, a))
     elif name == "transfer_in" and world.transfers:
         transfer_id, units = world.transfers[a % len(world.transfers)]
-        await send(world, processor, ev("TRANSFER_RECEIVED", world.there, {
-            "transfer_id": transfer_id, "source": world.here, "destination": world.there,
-            "lines": [{"sku": world.sku, "quantity": min(b, units)}]}))
+        await send(
+            world,
+            processor,
+            ev(
+                "TRANSFER_RECEIVED",
+                world.there,
+                {
+                    "transfer_id": transfer_id,
+                    "source": world.here,
+                    "destination": world.there,
+                    "lines": [{"sku": world.sku, "quantity": min(b, units)}],
+                },
+            ),
+        )
     elif name == "resend" and world.sent:
         event, first = world.sent[a % len(world.sent)]
         [again] = await processor.process_all([event])
@@ -127,7 +165,7 @@ async def settle(world: World, processor: Processor) -> None:
         for handle, order_id in open_orders:
             view = await handle.query(OrderWorkflow.state)
             for shipment, done in view.shipments.items():
-                for kind in STEPS[STEPS.index(PROGRESS_EVENT[done]) + 1 if done in PROGRESS_EVENT else 0:]:
+                for kind in STEPS[STEPS.index(PROGRESS_EVENT[done]) + 1 if done in PROGRESS_EVENT else 0 :]:
                     await send(world, processor, ev(kind, world.here, {"order_id": order_id, "shipment_id": shipment}))
             try:
                 await handle.execute_update(OrderWorkflow.cancel, CancelRequest("end of the run"))
@@ -156,10 +194,13 @@ OPS = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(opening=st.integers(0, 8), ops=st.lists(OPS, min_size=4, max_size=24))
 async def test_any_interleaving_of_orders_and_warehouse_events_keeps_every_invariant(
-        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor, opening, ops):
+    temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor, opening, ops
+):
     world = World(await new_sku(), location, second_location)
     if opening:
         await stock(engine, hot_store, world.sku, location, opening)
@@ -170,7 +211,11 @@ async def test_any_interleaving_of_orders_and_warehouse_events_keeps_every_invar
     await assert_invariants(engine, world.sku)
     assert await hot_store.drift(engine, world.sku) == []
     async with engine.connect() as conn:
-        held = (await conn.execute(sa.select(sa.func.sum(stock_levels.c.reserved), sa.func.sum(stock_levels.c.allocated))
-                                   .where(stock_levels.c.sku == world.sku))).one()
+        held = (
+            await conn.execute(
+                sa.select(sa.func.sum(stock_levels.c.reserved), sa.func.sum(stock_levels.c.allocated)).where(
+                    stock_levels.c.sku == world.sku
+                )
+            )
+        ).one()
     assert tuple(v or 0 for v in held) == (0, 0)  # every order ended: no hold or allocation is left
-

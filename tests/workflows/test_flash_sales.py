@@ -4,7 +4,7 @@ a sale ended before its start, and a lottery whose unused purchase windows pass 
 
 import asyncio
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ async def sales(temporal_env, worker, engine, hot_store):
     """The API's flash-sale service on the test server. The winners' orders it starts are
     ended with the test: on a task queue whose worker is gone, their expiry timers would hold
     up the server's time skipping for every later test."""
+
     async def client():
         return temporal_env.client
 
@@ -49,13 +50,14 @@ async def status_becomes(handle, wanted: str, seconds: float = 20) -> None:
     async def poll():
         while (await handle.query(FlashSaleWorkflow.state))["status"] != wanted:
             await asyncio.sleep(0.05)
+
     await asyncio.wait_for(poll(), seconds)
 
 
 async def server_now(env) -> datetime:
     """The test server's clock: other tests skip it ahead of the wall clock, and the sale's
     workflow times its start and end by it."""
-    return (await env.get_current_time()).astimezone(timezone.utc)
+    return (await env.get_current_time()).astimezone(UTC)
 
 
 async def ended(env, handle):
@@ -67,12 +69,19 @@ async def ended(env, handle):
 
 
 def sale_body(sku, location, quantity, now: datetime, **terms) -> FlashSaleIn:
-    return FlashSaleIn(sku=sku, location_id=location, quantity=quantity, starts_at=now - timedelta(seconds=1),
-                       ends_at=now + timedelta(hours=1), **terms)
+    return FlashSaleIn(
+        sku=sku,
+        location_id=location,
+        quantity=quantity,
+        starts_at=now - timedelta(seconds=1),
+        ends_at=now + timedelta(hours=1),
+        **terms,
+    )
 
 
 async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_ends(
-        temporal_env, sales, engine, hot_store, sku, location, record_history):
+    temporal_env, sales, engine, hot_store, sku, location, record_history
+):
     await stock(engine, hot_store, sku, location, 8)
     sale, created = await sales.create(sale_body(sku, location, 5, await server_now(temporal_env), per_user_limit=2))
     assert created
@@ -91,13 +100,20 @@ async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_e
     assert verdict.outcome == "limit"
 
     for order in orders:  # the orders' sagas persist them, taking their units from the sale's hold
+
         async def persisted(order_id=order["order_id"]):
             while (row := await order_row(engine, order_id)) is None or row["status"] != "reserved":
                 await asyncio.sleep(0.05)
+
         await asyncio.wait_for(persisted(), 20)
     async with engine.connect() as conn:
-        hold = (await conn.execute(sa.select(reservations.c.quantity, reservations.c.status)
-                                   .where(reservations.c.reservation_id == pg_sales.hold_id(sale["sale_id"])))).one()
+        hold = (
+            await conn.execute(
+                sa.select(reservations.c.quantity, reservations.c.status).where(
+                    reservations.c.reservation_id == pg_sales.hold_id(sale["sale_id"])
+                )
+            )
+        ).one()
     assert (hold.quantity, hold.status) == (2, "active")
     pg, _ = await levels(engine, hot_store, sku, location)
     assert pg["reserved"] == 5  # handed over, not added
@@ -114,25 +130,35 @@ async def test_winners_get_orders_and_the_unsold_units_come_back_when_the_sale_e
     await record_history(handle, "flash-sale-first-come")
 
 
-async def test_a_sale_that_sells_out_ends_without_waiting_for_its_end_time(temporal_env, sales, engine, hot_store,
-                                                                           sku, location):
+async def test_a_sale_that_sells_out_ends_without_waiting_for_its_end_time(
+    temporal_env, sales, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 2)
     sale, _ = await sales.create(sale_body(sku, location, 2, await server_now(temporal_env), pools=2))
     handle = temporal_env.client.get_workflow_handle_for(FlashSaleWorkflow.run, f"flash-sale-{sale['sale_id']}")
     await status_becomes(handle, "open")
-    outcomes = [(await sales.purchase(sale["sale_id"], PurchaseIn(user_id=f"u{n}"), f"k{n}"))[0].outcome
-                for n in range(4)]
+    outcomes = [
+        (await sales.purchase(sale["sale_id"], PurchaseIn(user_id=f"u{n}"), f"k{n}"))[0].outcome for n in range(4)
+    ]
     assert outcomes == ["won", "won", "sold_out", "sold_out"]
     result = await ended(temporal_env, handle)
     assert (result.sold, result.returned) == (2, 0)
 
 
-async def test_ending_a_sale_before_it_starts_cancels_it_and_holds_nothing(temporal_env, sales, engine, hot_store,
-                                                                           sku, location):
+async def test_ending_a_sale_before_it_starts_cancels_it_and_holds_nothing(
+    temporal_env, sales, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 4)
     now = await server_now(temporal_env)
-    sale, _ = await sales.create(FlashSaleIn(sku=sku, location_id=location, quantity=3,
-                                             starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2)))
+    sale, _ = await sales.create(
+        FlashSaleIn(
+            sku=sku,
+            location_id=location,
+            quantity=3,
+            starts_at=now + timedelta(days=1),
+            ends_at=now + timedelta(days=2),
+        )
+    )
     handle = temporal_env.client.get_workflow_handle_for(FlashSaleWorkflow.run, f"flash-sale-{sale['sale_id']}")
     await handle.signal(FlashSaleWorkflow.end)
     result = await ended(temporal_env, handle)
@@ -142,12 +168,21 @@ async def test_ending_a_sale_before_it_starts_cancels_it_and_holds_nothing(tempo
 
 
 async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ranked(
-        temporal_env, sales, engine, hot_store, sku, location, record_history):
+    temporal_env, sales, engine, hot_store, sku, location, record_history
+):
     await stock(engine, hot_store, sku, location, 3)
     now = await server_now(temporal_env)
-    sale, _ = await sales.create(FlashSaleIn(sku=sku, location_id=location, quantity=3, mode="lottery",
-                                             starts_at=now - timedelta(seconds=1), ends_at=now + timedelta(seconds=3),
-                                             purchase_window_seconds=4))
+    sale, _ = await sales.create(
+        FlashSaleIn(
+            sku=sku,
+            location_id=location,
+            quantity=3,
+            mode="lottery",
+            starts_at=now - timedelta(seconds=1),
+            ends_at=now + timedelta(seconds=3),
+            purchase_window_seconds=4,
+        )
+    )
     sale_id = sale["sale_id"]
     handle = temporal_env.client.get_workflow_handle_for(FlashSaleWorkflow.run, f"flash-sale-{sale_id}")
     await status_becomes(handle, "entering")
@@ -160,9 +195,13 @@ async def test_a_lottery_draws_winners_and_passes_unused_windows_to_the_next_ran
 
     async def ranked():
         async with engine.connect() as conn:
-            rows = (await conn.execute(sa.select(flash_sale_entries.c.user_id, flash_sale_entries.c.window_round)
-                                       .where(flash_sale_entries.c.sale_id == sale_id)
-                                       .order_by(flash_sale_entries.c.rank))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(flash_sale_entries.c.user_id, flash_sale_entries.c.window_round)
+                    .where(flash_sale_entries.c.sale_id == sale_id)
+                    .order_by(flash_sale_entries.c.rank)
+                )
+            ).all()
         return [(r.user_id, r.window_round) for r in rows]
 
     async def round_opened(n):
@@ -196,6 +235,7 @@ def test_the_draw_of_a_real_sale_does_not_follow_arrival():
     """With 200 entrants arriving in order and 20 winners, the earliest 20 winning would be
     the arrival advantage the lottery must not give (chance without one: 1 in 10^27)."""
     from domain.flash_sales import draw
+
     entrants = [f"a{n:03d}" for n in range(200)]
     winners = draw(entrants, random.SystemRandom())[:20]
     assert set(winners) != set(entrants[:20])

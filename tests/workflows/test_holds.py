@@ -29,7 +29,9 @@ async def start(temporal_env, worker, sku, location, quantity, **kw):
     )
 
 
-async def test_a_15_minute_hold_expires_durably_in_well_under_a_second(temporal_env, worker, engine, hot_store, sku, location):
+async def test_a_15_minute_hold_expires_durably_in_well_under_a_second(
+    temporal_env, worker, engine, hot_store, sku, location
+):
     await stocked(engine, sku, location, 5)
     began = time.monotonic()
     handle = await start(temporal_env, worker, sku, location, 3, hold_seconds=15 * 60)
@@ -41,7 +43,9 @@ async def test_a_15_minute_hold_expires_durably_in_well_under_a_second(temporal_
     assert (await hot_store.levels(sku))[location]["reserved"] == 0
 
 
-async def test_a_confirmed_hold_becomes_allocated_in_postgres_and_redis(temporal_env, worker, engine, hot_store, sku, location):
+async def test_a_confirmed_hold_becomes_allocated_in_postgres_and_redis(
+    temporal_env, worker, engine, hot_store, sku, location
+):
     await stocked(engine, sku, location, 5)
     handle = await start(temporal_env, worker, sku, location, 2)
     await handle.signal(HoldWorkflow.confirm)
@@ -58,7 +62,9 @@ async def test_a_hold_beyond_stock_is_refused_without_retrying(temporal_env, wor
     assert result.status == "refused" and "requested 2, available 1" in result.reason
 
 
-async def test_a_finished_history_replays_deterministically(temporal_env, worker, engine, sku, location, record_history):
+async def test_a_finished_history_replays_deterministically(
+    temporal_env, worker, engine, sku, location, record_history
+):
     await stocked(engine, sku, location, 5)
     handle = await start(temporal_env, worker, sku, location, 1)
     await handle.signal(HoldWorkflow.release)

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from db import orders as pg_orders
@@ -21,21 +20,31 @@ from workflows.orders import OrderWorkflow, PaymentEvent
 
 
 def order_of(sku: str, quantity: int) -> dict:
-    return {"customer_id": "c-lost", "lines": [{"sku": sku, "quantity": quantity}],
-            "shipping": {"country": "DE", "postal_code": "10115", "speed": "standard"}}
+    return {
+        "customer_id": "c-lost",
+        "lines": [{"sku": sku, "quantity": quantity}],
+        "shipping": {"country": "DE", "postal_code": "10115", "speed": "standard"},
+    }
 
 
 async def forget_answer(engine, key: str) -> None:
     """What a placement leaves when Postgres went away just before it recorded its answer."""
     async with engine.begin() as conn:
-        state = await conn.scalar(sa.select(idempotency_records.c.response["state"])
-                                  .where(idempotency_records.c.idempotency_key == f"orders:{key}"))
-        await conn.execute(idempotency_records.update().where(idempotency_records.c.idempotency_key == f"orders:{key}")
-                           .values(status_code=None, response={"state": state}))
+        state = await conn.scalar(
+            sa.select(idempotency_records.c.response["state"]).where(
+                idempotency_records.c.idempotency_key == f"orders:{key}"
+            )
+        )
+        await conn.execute(
+            idempotency_records.update()
+            .where(idempotency_records.c.idempotency_key == f"orders:{key}")
+            .values(status_code=None, response={"state": state})
+        )
 
 
 async def test_a_repeat_of_a_placement_whose_answer_was_lost_answers_with_the_saga_it_started(
-        api, temporal_env, engine, hot_store, sku, location):
+    api, temporal_env, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 2)
     key = f"lost-{uuid.uuid4().hex[:8]}"
     first = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})
@@ -45,8 +54,9 @@ async def test_a_repeat_of_a_placement_whose_answer_was_lost_answers_with_the_sa
     # Planned again, the order would find its own 2 units taken (409) or another location (422).
     again = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})
     assert again.status_code == 201, again.text
-    assert {k: again.json()[k] for k in ("order_id", "reservations", "backorders")} == \
-           {k: first.json()[k] for k in ("order_id", "reservations", "backorders")}
+    assert {k: again.json()[k] for k in ("order_id", "reservations", "backorders")} == {
+        k: first.json()[k] for k in ("order_id", "reservations", "backorders")
+    }
     handle = temporal_env.client.get_workflow_handle(f"order-{first.json()['order_id']}")
     began = (await handle.describe()).start_time  # on the saga's clock (this test server skips time)
     held_until = datetime.fromisoformat(again.json()["expires_at"])  # the saga's, from its start or its row
@@ -79,16 +89,24 @@ async def end(api, temporal_env, order_id: str) -> None:
 
 
 async def test_a_repeat_of_a_placement_that_held_stock_but_never_started_its_saga_holds_it_once(
-        api, temporal_env, engine, hot_store, sku, location):
+    api, temporal_env, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 2)
     key = f"halfway-{uuid.uuid4().hex[:8]}"
-    first = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 1), headers={"Idempotency-Key": "x-" + key})
+    first = await asyncio.to_thread(
+        api.post, "/v1/orders", json=order_of(sku, 1), headers={"Idempotency-Key": "x-" + key}
+    )
     assert first.status_code == 201  # another order holds 1 of the 2
     # The first attempt of `key` claimed it, held the last unit in Redis and died before starting its saga.
     async with engine.begin() as conn:
-        await conn.execute(idempotency_records.insert().values(
-            idempotency_key=f"orders:{key}", scope="orders", request_hash=_hash(order_of(sku, 1)),
-            response={"state": {"order_id": "halfway0000001"}}))
+        await conn.execute(
+            idempotency_records.insert().values(
+                idempotency_key=f"orders:{key}",
+                scope="orders",
+                request_hash=_hash(order_of(sku, 1)),
+                response={"state": {"order_id": "halfway0000001"}},
+            )
+        )
     await hot_store.reserve_all([HoldLine("halfway0000001-1", sku, location, 1)])
     assert (await hot_store.available(sku))[location] == 0
 
@@ -104,26 +122,34 @@ async def test_a_repeat_of_a_placement_that_held_stock_but_never_started_its_sag
 
 
 def _hash(body: dict) -> str:
-    from api.schemas import OrderIn  # noqa: PLC0415
-    from db.idempotency import request_hash  # noqa: PLC0415
+    from api.schemas import OrderIn
+    from db.idempotency import request_hash
 
     return request_hash(OrderIn.model_validate(body).model_dump())
 
 
 async def test_a_warehouse_step_resent_after_its_order_finished_is_a_repeat_not_a_dead_letter(
-        temporal_env, worker, engine, hot_store, sku, location, processor):
+    temporal_env, worker, engine, hot_store, sku, location, processor
+):
     await stock(engine, hot_store, sku, location, 10)
     handle = await start_order(temporal_env, worker, hot_store, [(sku, location, 3)])
     order_id = handle.id.removeprefix("order-")
     assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", "p1")) == "allocated"
     shipment = {"order_id": order_id, "shipment_id": "S1"}
-    assert [r["status"] for r in await processor.process_all([ev("PICK_COMPLETE", location, shipment),
-                                                              ev("PACK_COMPLETE", location, shipment)])] \
-        == ["processed", "processed"]
+    assert [
+        r["status"]
+        for r in await processor.process_all(
+            [ev("PICK_COMPLETE", location, shipment), ev("PACK_COMPLETE", location, shipment)]
+        )
+    ] == ["processed", "processed"]
     ship = ev("SHIP_COMPLETE", location, {**shipment, "tracking": "TRK-1"})
     # The SHIP reached the workflow, but the API went away before recording the event as processed.
-    assert await handle.execute_update(OrderWorkflow.warehouse_step,
-                                       WarehouseStep("shipped", "S1", "TRK-1", ship.event_id)) == "accepted"
+    assert (
+        await handle.execute_update(
+            OrderWorkflow.warehouse_step, WarehouseStep("shipped", "S1", "TRK-1", ship.event_id)
+        )
+        == "accepted"
+    )
     assert (await handle.result()).status == "shipped"
 
     [again] = await processor.process_all([ship])
@@ -141,13 +167,19 @@ async def test_a_warehouse_step_resent_after_its_order_finished_is_a_repeat_not_
 
 
 async def test_a_repeat_sent_while_the_first_attempt_still_runs_is_told_to_wait_and_takes_nothing(
-        api, temporal_env, engine, hot_store, sku, location):
+    api, temporal_env, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 3)
     key = f"racing-{uuid.uuid4().hex[:8]}"
     async with engine.begin() as conn:  # the first attempt has claimed the key and holds its unit ...
-        await conn.execute(idempotency_records.insert().values(
-            idempotency_key=f"orders:{key}", scope="orders", request_hash=_hash(order_of(sku, 1)),
-            response={"state": {"order_id": "racing00000001"}}))
+        await conn.execute(
+            idempotency_records.insert().values(
+                idempotency_key=f"orders:{key}",
+                scope="orders",
+                request_hash=_hash(order_of(sku, 1)),
+                response={"state": {"order_id": "racing00000001"}},
+            )
+        )
     await hot_store.reserve_all([HoldLine("racing00000001-1", sku, location, 1)])
     first = hot_store.redis.lock(f"{hot_store.prefix}:placing:{key}", timeout=30, blocking=False)
     assert await first.acquire()  # ... and is still running
@@ -165,7 +197,8 @@ async def test_a_repeat_sent_while_the_first_attempt_still_runs_is_told_to_wait_
 
 
 async def test_a_repeat_that_finds_the_saga_puts_back_holds_the_first_attempt_gave_back(
-        api, temporal_env, engine, hot_store, sku, location):
+    api, temporal_env, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 5)
     key = f"given-back-{uuid.uuid4().hex[:8]}"
     first = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})
@@ -184,7 +217,8 @@ async def test_a_repeat_that_finds_the_saga_puts_back_holds_the_first_attempt_ga
 
 
 async def test_a_repeat_after_the_order_ended_answers_with_how_it_ended_and_holds_nothing(
-        api, temporal_env, engine, hot_store, sku, location):
+    api, temporal_env, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 5)
     key = f"ended-{uuid.uuid4().hex[:8]}"
     first = await asyncio.to_thread(api.post, "/v1/orders", json=order_of(sku, 2), headers={"Idempotency-Key": key})

@@ -1,7 +1,6 @@
 """Every path of OrderWorkflow on the time-skipping server, with real activities on the real
 Postgres and Redis; after each, the invariants hold and Redis equals Postgres."""
 
-
 import asyncio
 import uuid
 
@@ -35,7 +34,9 @@ async def pay(handle, ref="pay-1"):
     return await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", ref))
 
 
-async def test_a_paid_order_is_allocated_picked_packed_and_shipped(temporal_env, worker, engine, hot_store, shelf, location, record_history):
+async def test_a_paid_order_is_allocated_picked_packed_and_shipped(
+    temporal_env, worker, engine, hot_store, shelf, location, record_history
+):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 3)])
     assert await pay(handle) == "allocated"
     assert (await levels(engine, hot_store, shelf, location))[0] == {"on_hand": 10, "reserved": 0, "allocated": 3}
@@ -48,19 +49,42 @@ async def test_a_paid_order_is_allocated_picked_packed_and_shipped(temporal_env,
     assert pg == {"on_hand": 7, "reserved": 0, "allocated": 0} and hot == pg
     row = await order_row(engine, view.order_id)
     assert row["status"] == "shipped"
-    assert [t["status"] for t in row["timeline"]] == ["reserved", "allocated", "picking", "picking", "packed", "shipped"]
+    assert [t["status"] for t in row["timeline"]] == [
+        "reserved",
+        "allocated",
+        "picking",
+        "picking",
+        "packed",
+        "shipped",
+    ]
     async with engine.connect() as conn:
-        sent = (await conn.execute(sa.select(outbox.c.topic, outbox.c.payload)
-                                   .where(outbox.c.payload["order_id"].astext == view.order_id)
-                                   .order_by(outbox.c.outbox_id))).all()
-    assert {topic for topic, _ in sent} == {"warehouse.pick_requested", "order.shipment_shipped", "order.status_changed"}
+        sent = (
+            await conn.execute(
+                sa.select(outbox.c.topic, outbox.c.payload)
+                .where(outbox.c.payload["order_id"].astext == view.order_id)
+                .order_by(outbox.c.outbox_id)
+            )
+        ).all()
+    assert {topic for topic, _ in sent} == {
+        "warehouse.pick_requested",
+        "order.shipment_shipped",
+        "order.status_changed",
+    }
     assert [p["status"] for topic, p in sent if topic == "order.status_changed"] == [
-        "reserved", "allocated", "picking", "picking", "packed", "shipped"]  # one per timeline entry, in order
+        "reserved",
+        "allocated",
+        "picking",
+        "picking",
+        "packed",
+        "shipped",
+    ]  # one per timeline entry, in order
     await assert_sound(engine, hot_store, shelf)
     await record_history(handle, "order-shipped")
 
 
-async def test_an_unpaid_order_expires_after_its_hold_and_gives_the_units_back(temporal_env, worker, engine, hot_store, shelf, location, record_history):
+async def test_an_unpaid_order_expires_after_its_hold_and_gives_the_units_back(
+    temporal_env, worker, engine, hot_store, shelf, location, record_history
+):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 4)])
     view = await handle.result()
     assert view.status == "expired"
@@ -75,8 +99,9 @@ async def test_an_unpaid_order_expires_after_its_hold_and_gives_the_units_back(t
 # temporalio/features#551), and skips unreliably after one; these two tests therefore use
 # short holds in real time instead of 15 + 5 minutes of skipped time.
 async def test_payment_start_extends_the_hold(temporal_env, worker, engine, hot_store, shelf, location, record_history):
-    handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 1)], hold_seconds=3,
-                               payment_extension_seconds=3)
+    handle = await start_order(
+        temporal_env, worker, hot_store, [(shelf, location, 1)], hold_seconds=3, payment_extension_seconds=3
+    )
     await asyncio.sleep(2)
     assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("started", "pay-9")) == "payment_pending"
     await asyncio.sleep(2)  # 4 s in: past the plain hold, inside the extension
@@ -87,8 +112,9 @@ async def test_payment_start_extends_the_hold(temporal_env, worker, engine, hot_
 
 
 async def test_an_extended_hold_still_expires(temporal_env, worker, engine, hot_store, shelf, location):
-    handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 1)], hold_seconds=1,
-                               payment_extension_seconds=1)
+    handle = await start_order(
+        temporal_env, worker, hot_store, [(shelf, location, 1)], hold_seconds=1, payment_extension_seconds=1
+    )
     await handle.execute_update(OrderWorkflow.payment, PaymentEvent("started", "pay-2"))
     view = await handle.result()
     assert view.status == "expired"
@@ -96,7 +122,9 @@ async def test_an_extended_hold_still_expires(temporal_env, worker, engine, hot_
     await assert_sound(engine, hot_store, shelf)
 
 
-async def test_a_failed_payment_releases_the_holds(temporal_env, worker, engine, hot_store, shelf, location, record_history):
+async def test_a_failed_payment_releases_the_holds(
+    temporal_env, worker, engine, hot_store, shelf, location, record_history
+):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 2)])
     assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("failed", "pay-3")) == "payment_failed"
     assert (await levels(engine, hot_store, shelf, location))[0]["reserved"] == 0
@@ -117,7 +145,9 @@ async def test_a_late_payment_event_is_refused_with_a_reason(temporal_env, worke
 
 
 @pytest.mark.parametrize("before_cancel", ["reserved", "payment_pending", "picking", "picked", "packed"])
-async def test_cancel_in_each_state_puts_every_unit_back(temporal_env, worker, engine, hot_store, shelf, location, before_cancel, record_history):
+async def test_cancel_in_each_state_puts_every_unit_back(
+    temporal_env, worker, engine, hot_store, shelf, location, before_cancel, record_history
+):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 3)])
     if before_cancel != "reserved":
         await handle.execute_update(OrderWorkflow.payment, PaymentEvent("started", "pay-4"))
@@ -127,7 +157,9 @@ async def test_cancel_in_each_state_puts_every_unit_back(temporal_env, worker, e
         await handle.signal(OrderWorkflow.pick_complete, ShipmentEvent("S1"))
     if before_cancel == "packed":
         await handle.signal(OrderWorkflow.pack_complete, ShipmentEvent("S1"))
-    assert await handle.execute_update(OrderWorkflow.cancel, CancelRequest("customer changed their mind")) == "cancelled"
+    assert (
+        await handle.execute_update(OrderWorkflow.cancel, CancelRequest("customer changed their mind")) == "cancelled"
+    )
     view = await handle.result()
     assert view.status == "cancelled" and view.reason == "customer changed their mind"
     pg, hot = await levels(engine, hot_store, shelf, location)
@@ -136,14 +168,19 @@ async def test_cancel_in_each_state_puts_every_unit_back(temporal_env, worker, e
     assert timeline[-1] == "cancelled"
     refunded = before_cancel in ("picking", "picked", "packed")
     async with engine.connect() as conn:
-        refunds = await conn.scalar(sa.select(sa.func.count()).select_from(outbox).where(
-            outbox.c.topic == "payment.refund_requested", outbox.c.payload["order_id"].astext == view.order_id))
+        refunds = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.topic == "payment.refund_requested", outbox.c.payload["order_id"].astext == view.order_id)
+        )
     assert refunds == (1 if refunded else 0)
     await assert_sound(engine, hot_store, shelf)
     await record_history(handle, f"order-cancelled-{before_cancel}")
 
 
-async def test_cancel_after_a_shipment_left_is_refused_with_a_reason(temporal_env, worker, engine, hot_store, new_sku, location):
+async def test_cancel_after_a_shipment_left_is_refused_with_a_reason(
+    temporal_env, worker, engine, hot_store, new_sku, location
+):
     other = f"FC-{uuid.uuid4().hex[:6]}"
     async with engine.begin() as conn:
         await conn.execute(locations.insert().values(location_id=other, name="second centre"))
@@ -162,7 +199,9 @@ async def test_cancel_after_a_shipment_left_is_refused_with_a_reason(temporal_en
     assert (await handle.query(OrderWorkflow.state)).status == "picking"
 
 
-async def test_warehouse_events_twice_or_out_of_order_change_nothing_extra(temporal_env, worker, engine, hot_store, shelf, location, record_history):
+async def test_warehouse_events_twice_or_out_of_order_change_nothing_extra(
+    temporal_env, worker, engine, hot_store, shelf, location, record_history
+):
     handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 2)])
     await pay(handle)
     await handle.signal(OrderWorkflow.ship_complete, ShipmentEvent("S1", "TRK"))  # before pick: waits
@@ -176,7 +215,9 @@ async def test_warehouse_events_twice_or_out_of_order_change_nothing_extra(tempo
     await record_history(handle, "order-events-out-of-order")
 
 
-async def test_postgres_rejects_an_order_redis_admitted_when_redis_drifted(temporal_env, worker, engine, hot_store, sku, location, redis_client, record_history):
+async def test_postgres_rejects_an_order_redis_admitted_when_redis_drifted(
+    temporal_env, worker, engine, hot_store, sku, location, redis_client, record_history
+):
     await stock(engine, hot_store, sku, location, 1)
     await redis_client.hset(hot_store.stock_key(sku), f"{location}|on_hand", 50)  # drift: Redis believes 50
     handle = await start_order(temporal_env, worker, hot_store, [(sku, location, 5)])

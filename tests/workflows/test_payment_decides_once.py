@@ -20,13 +20,22 @@ from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
 async def refunds(engine, order_id: str) -> list[dict]:
     async with engine.connect() as conn:
-        return list((await conn.execute(sa.select(outbox.c.payload).where(
-            outbox.c.topic == "payment.refund_requested", outbox.c.payload["order_id"].astext == order_id)
-            .order_by(outbox.c.outbox_id))).scalars())
+        return list(
+            (
+                await conn.execute(
+                    sa.select(outbox.c.payload)
+                    .where(
+                        outbox.c.topic == "payment.refund_requested", outbox.c.payload["order_id"].astext == order_id
+                    )
+                    .order_by(outbox.c.outbox_id)
+                )
+            ).scalars()
+        )
 
 
 async def test_racing_payment_and_cancel_never_leave_a_cancelled_order_with_the_money(
-        temporal_env, worker, engine, hot_store, sku, location, record_history):
+    temporal_env, worker, engine, hot_store, sku, location, record_history
+):
     await stock(engine, hot_store, sku, location, 40)
     outcomes = set()
     for n in range(12):
@@ -35,7 +44,8 @@ async def test_racing_payment_and_cancel_never_leave_a_cancelled_order_with_the_
         paid, cancelled = await asyncio.gather(
             handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", ref)),
             handle.execute_update(OrderWorkflow.cancel, CancelRequest("changed my mind")),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         order_id = handle.id.removeprefix("order-")
         assert cancelled == "cancelled", (paid, cancelled)
         if paid == "allocated":  # the payment was taken first: allocated, then the cancel's paid path refunds it
@@ -50,7 +60,8 @@ async def test_racing_payment_and_cancel_never_leave_a_cancelled_order_with_the_
 
 
 async def test_a_payment_that_arrives_while_the_cancel_runs_is_refunded_once_for_its_ref(
-        temporal_env, engine, hot_store, sku, location, record_history):
+    temporal_env, engine, hot_store, sku, location, record_history
+):
     await stock(engine, hot_store, sku, location, 3)
     payment_answered = asyncio.Event()
     real = OrderActivities(engine, hot_store, 1_000_000)
@@ -60,8 +71,14 @@ async def test_a_payment_that_arrives_while_the_cancel_runs_is_refunded_once_for
         await payment_answered.wait()  # the cancel's compensation is still running when the money arrives
         await real.release_order(req)
 
-    async with build_worker(temporal_env.client, engine, hot_store, f"tq-cancelling-{sku}", 1_000_000,
-                            stand_ins={"release_order": release_after_the_payment}) as worker:
+    async with build_worker(
+        temporal_env.client,
+        engine,
+        hot_store,
+        f"tq-cancelling-{sku}",
+        1_000_000,
+        stand_ins={"release_order": release_after_the_payment},
+    ) as worker:
         handle = await start_order(temporal_env, worker, hot_store, [(sku, location, 1)])
         cancelling = asyncio.ensure_future(handle.execute_update(OrderWorkflow.cancel, CancelRequest("not needed")))
         for _ in range(200):  # until the compensation is running
@@ -80,7 +97,8 @@ async def test_a_payment_that_arrives_while_the_cancel_runs_is_refunded_once_for
         payment_answered.set()
         assert await cancelling == "cancelled"
     assert [(r["payment_ref"], r["reason"]) for r in await refunds(engine, order_id)] == [
-        ("psp-late", "order is being cancelled (the cancel came first)")]
+        ("psp-late", "order is being cancelled (the cancel came first)")
+    ]
     timeline = (await order_row(engine, order_id))["timeline"]
     assert timeline[-1]["status"] == "cancelled"
     assert any((t.get("detail") or {}).get("refund_requested") == "psp-late" for t in timeline)
@@ -89,17 +107,20 @@ async def test_a_payment_that_arrives_while_the_cancel_runs_is_refunded_once_for
 
 
 async def test_a_payment_for_an_order_whose_saga_ended_is_answered_409_and_refunded_by_the_api(
-        api, temporal_env, worker, engine, hot_store, sku, location):
+    api, temporal_env, worker, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 3)
     handle = await start_order(temporal_env, worker, hot_store, [(sku, location, 1)])
     assert (await handle.result()).status == "expired"  # the saga has ended
     order_id = handle.id.removeprefix("order-")
-    late = await asyncio.to_thread(api.post, f"/v1/orders/{order_id}/payment",
-                                   json={"event": "succeeded", "payment_ref": "psp-after"})
+    late = await asyncio.to_thread(
+        api.post, f"/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-after"}
+    )
     assert late.status_code == 409 and late.json()["error"] == "payment_refunded", late.text
     assert late.json()["payment_ref"] == "psp-after" and "order is expired" in late.json()["message"]
-    again = await asyncio.to_thread(api.post, f"/v1/orders/{order_id}/payment",
-                                    json={"event": "succeeded", "payment_ref": "psp-after"})
+    again = await asyncio.to_thread(
+        api.post, f"/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-after"}
+    )
     assert again.status_code == 409
     assert [r["payment_ref"] for r in await refunds(engine, order_id)] == ["psp-after"]
     started = await asyncio.to_thread(api.post, f"/v1/orders/{order_id}/payment", json={"event": "started"})
@@ -107,7 +128,8 @@ async def test_a_payment_for_an_order_whose_saga_ended_is_answered_409_and_refun
 
 
 async def test_the_payment_an_order_was_paid_with_is_never_refunded_when_sent_again(
-        api, temporal_env, worker, engine, hot_store, sku, location):
+    api, temporal_env, worker, engine, hot_store, sku, location
+):
     await stock(engine, hot_store, sku, location, 3)
     handle = await start_order(temporal_env, worker, hot_store, [(sku, location, 1)])
     order_id = handle.id.removeprefix("order-")
@@ -117,8 +139,9 @@ async def test_the_payment_an_order_was_paid_with_is_never_refunded_when_sent_ag
     repeat = await asyncio.to_thread(api.post, f"/v1/orders/{order_id}/payment", json=body)
     assert repeat.status_code == 409 and repeat.json()["error"] == "invalid_transition"
     assert await refunds(engine, order_id) == []
-    other = await asyncio.to_thread(api.post, f"/v1/orders/{order_id}/payment",
-                                    json={"event": "succeeded", "payment_ref": "psp-twice"})
+    other = await asyncio.to_thread(
+        api.post, f"/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-twice"}
+    )
     assert other.status_code == 409 and other.json()["error"] == "payment_refunded"  # charged twice: one goes back
     assert [r["payment_ref"] for r in await refunds(engine, order_id)] == ["psp-twice"]
 
@@ -126,8 +149,11 @@ async def test_the_payment_an_order_was_paid_with_is_never_refunded_when_sent_ag
 async def test_a_repeated_placement_answers_with_the_order_as_it_is_now(api, engine, hot_store, sku, location):
     await stock(engine, hot_store, sku, location, 3)
     key = f"repeat-{uuid.uuid4().hex[:8]}"
-    body = {"customer_id": "c-repeat", "lines": [{"sku": sku, "quantity": 1}],
-            "shipping": {"country": "DE", "postal_code": "10115"}}
+    body = {
+        "customer_id": "c-repeat",
+        "lines": [{"sku": sku, "quantity": 1}],
+        "shipping": {"country": "DE", "postal_code": "10115"},
+    }
     first = await asyncio.to_thread(api.post, "/v1/orders", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 201 and first.json()["status"] == "reserved", first.text
     order_id = first.json()["order_id"]

@@ -10,20 +10,23 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import WorkflowUpdateFailedError
 
-from workflows.procurement_messages import PurchaseOrderInput
 from db import procurement as pg_procurement
 from db.tables import outbox, suppliers
 from tests.workflows.orders_helpers import assert_sound, ev, start_order
 from tests.workflows.test_backorders import ship
 from workflows.orders import OrderWorkflow, PaymentEvent
 from workflows.procurement import CloseRequest, Confirmation, ProcurementWorkflow
+from workflows.procurement_messages import PurchaseOrderInput
 
 
 @pytest.fixture(scope="module")
 async def supplier(engine) -> str:
     async with engine.begin() as conn:
-        await conn.execute(pg_insert(suppliers).values(
-            supplier_id="SUP-T", name="test supplier", simulated_failure_rate=0.3).on_conflict_do_nothing())
+        await conn.execute(
+            pg_insert(suppliers)
+            .values(supplier_id="SUP-T", name="test supplier", simulated_failure_rate=0.3)
+            .on_conflict_do_nothing()
+        )
     return "SUP-T"
 
 
@@ -32,37 +35,72 @@ async def start_po(temporal_env, worker, engine, supplier, location, lines, dead
     async with engine.begin() as conn:
         await pg_procurement.create(conn, po_id, supplier, location, lines)
     handle = await temporal_env.client.start_workflow(
-        ProcurementWorkflow.run, PurchaseOrderInput(po_id, supplier, location, lines, deadline, auto),
-        id=f"po-{po_id}", task_queue=worker.task_queue)
+        ProcurementWorkflow.run,
+        PurchaseOrderInput(po_id, supplier, location, lines, deadline, auto),
+        id=f"po-{po_id}",
+        task_queue=worker.task_queue,
+    )
     return handle, po_id
 
 
 async def bucket(engine, sku, location, name) -> int:
     async with engine.connect() as conn:
-        return await conn.scalar(sa.text(f"SELECT {name} FROM stock_levels WHERE sku = :s AND location_id = :l"),
-                                 {"s": sku, "l": location}) or 0
+        return (
+            await conn.scalar(
+                sa.text(f"SELECT {name} FROM stock_levels WHERE sku = :s AND location_id = :l"),
+                {"s": sku, "l": location},
+            )
+            or 0
+        )
 
 
 async def receipt(processor, location, po_id, sku, quantity):
-    [result] = await processor.process_all([ev("RECEIVING_COMPLETE", location, {
-        "lines": [{"sku": sku, "quantity": quantity}], "purchase_order_id": po_id})])
+    [result] = await processor.process_all(
+        [
+            ev(
+                "RECEIVING_COMPLETE",
+                location,
+                {"lines": [{"sku": sku, "quantity": quantity}], "purchase_order_id": po_id},
+            )
+        ]
+    )
     assert result["status"] == "processed" and result["result"] == {"routed_to": f"po-{po_id}"}, result
     return result
 
 
 async def test_confirmed_units_are_in_transit_and_partial_receipts_add_up_to_received(
-        temporal_env, worker, engine, hot_store, sku, location, supplier, processor, record_history):
+    temporal_env, worker, engine, hot_store, sku, location, supplier, processor, record_history
+):
     handle, po_id = await start_po(temporal_env, worker, engine, supplier, location, {sku: 10})
     assert await handle.execute_update(ProcurementWorkflow.confirmation, Confirmation()) == "confirmed"
     assert await bucket(engine, sku, location, "in_transit_in") == 10
     await receipt(processor, location, po_id, sku, 4)
-    first = await processor.process_all([ev("RECEIVING_COMPLETE", location, {
-        "lines": [{"sku": sku, "quantity": 6}], "purchase_order_id": po_id}, event_id=f"rc-{po_id}")])
-    again = await processor.process_all([ev("RECEIVING_COMPLETE", location, {
-        "lines": [{"sku": sku, "quantity": 6}], "purchase_order_id": po_id}, event_id=f"rc-{po_id}")])
+    first = await processor.process_all(
+        [
+            ev(
+                "RECEIVING_COMPLETE",
+                location,
+                {"lines": [{"sku": sku, "quantity": 6}], "purchase_order_id": po_id},
+                event_id=f"rc-{po_id}",
+            )
+        ]
+    )
+    again = await processor.process_all(
+        [
+            ev(
+                "RECEIVING_COMPLETE",
+                location,
+                {"lines": [{"sku": sku, "quantity": 6}], "purchase_order_id": po_id},
+                event_id=f"rc-{po_id}",
+            )
+        ]
+    )
     assert (first[0]["status"], again[0]["status"]) == ("processed", "duplicate")
     assert (await handle.result())["status"] == "received"
-    assert (await bucket(engine, sku, location, "on_hand"), await bucket(engine, sku, location, "in_transit_in")) == (10, 0)
+    assert (await bucket(engine, sku, location, "on_hand"), await bucket(engine, sku, location, "in_transit_in")) == (
+        10,
+        0,
+    )
     async with engine.connect() as conn:
         po = await pg_procurement.get(conn, po_id)
     assert po["lines"] == {sku: {"ordered": 10, "received": 10}} and len(po["receipts"]) == 2
@@ -71,13 +109,19 @@ async def test_confirmed_units_are_in_transit_and_partial_receipts_add_up_to_rec
 
 
 async def test_an_unconfirmed_po_is_escalated_at_its_deadline_and_still_confirms_later(
-        temporal_env, worker, engine, sku, location, supplier):
+    temporal_env, worker, engine, sku, location, supplier
+):
     handle, po_id = await start_po(temporal_env, worker, engine, supplier, location, {sku: 5}, deadline=2 * 3600)
     await temporal_env.sleep(3 * 3600)
     assert (await handle.query(ProcurementWorkflow.state))["overdue"] is True
     async with engine.connect() as conn:
-        alert = (await conn.execute(sa.select(outbox.c.payload).where(
-            outbox.c.topic == "purchase_order.confirmation_overdue", outbox.c.ordering_key == po_id))).scalar_one()
+        alert = (
+            await conn.execute(
+                sa.select(outbox.c.payload).where(
+                    outbox.c.topic == "purchase_order.confirmation_overdue", outbox.c.ordering_key == po_id
+                )
+            )
+        ).scalar_one()
     assert alert["deadline_hours"] == 2
     assert await handle.execute_update(ProcurementWorkflow.confirmation, Confirmation()) == "confirmed"
     assert await bucket(engine, sku, location, "in_transit_in") == 5
@@ -93,20 +137,23 @@ async def test_the_simulated_supplier_confirms_by_itself(temporal_env, worker, e
 
 
 async def test_cancel_before_any_receipt_takes_back_what_was_expected(
-        temporal_env, worker, engine, hot_store, sku, location, supplier, processor):
+    temporal_env, worker, engine, hot_store, sku, location, supplier, processor
+):
     handle, po_id = await start_po(temporal_env, worker, engine, supplier, location, {sku: 8})
     await handle.execute_update(ProcurementWorkflow.confirmation, Confirmation())
     assert await handle.execute_update(ProcurementWorkflow.cancel, CloseRequest("supplier out of stock")) == "cancelled"
     assert await bucket(engine, sku, location, "in_transit_in") == 0
     # goods that come anyway are a plain receipt
-    [late] = await processor.process_all([ev("RECEIVING_COMPLETE", location, {
-        "lines": [{"sku": sku, "quantity": 2}], "purchase_order_id": po_id})])
+    [late] = await processor.process_all(
+        [ev("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 2}], "purchase_order_id": po_id})]
+    )
     assert late["result"]["received"] == {sku: 2}
     await assert_sound(engine, hot_store, sku)
 
 
 async def test_short_close_after_a_partial_receipt_and_cancel_is_refused_once_goods_came(
-        temporal_env, worker, engine, hot_store, sku, location, supplier, processor):
+    temporal_env, worker, engine, hot_store, sku, location, supplier, processor
+):
     handle, po_id = await start_po(temporal_env, worker, engine, supplier, location, {sku: 8})
     await handle.execute_update(ProcurementWorkflow.confirmation, Confirmation())
     await receipt(processor, location, po_id, sku, 3)
@@ -117,13 +164,20 @@ async def test_short_close_after_a_partial_receipt_and_cancel_is_refused_once_go
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(ProcurementWorkflow.cancel, CloseRequest("too late"))
     assert "short-close it instead" in refused.value.cause.message
-    assert await handle.execute_update(ProcurementWorkflow.short_close, CloseRequest("rest discontinued")) == "short_closed"
-    assert (await bucket(engine, sku, location, "on_hand"), await bucket(engine, sku, location, "in_transit_in")) == (3, 0)
+    assert (
+        await handle.execute_update(ProcurementWorkflow.short_close, CloseRequest("rest discontinued"))
+        == "short_closed"
+    )
+    assert (await bucket(engine, sku, location, "on_hand"), await bucket(engine, sku, location, "in_transit_in")) == (
+        3,
+        0,
+    )
     await assert_sound(engine, hot_store, sku)
 
 
-async def test_a_po_receipt_fills_an_open_backorder(temporal_env, worker, engine, hot_store, sku, location, supplier,
-                                                    processor):
+async def test_a_po_receipt_fills_an_open_backorder(
+    temporal_env, worker, engine, hot_store, sku, location, supplier, processor
+):
     order = await start_order(temporal_env, worker, hot_store, [], backorders=[(sku, location, 2)])
     assert await order.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", "p")) == "allocated"
     handle, po_id = await start_po(temporal_env, worker, engine, supplier, location, {sku: 5})

@@ -45,13 +45,19 @@ async def test_an_orphaned_hold_is_released_and_drift_repaired(temporal_env, own
     queue = f"tq-{uuid.uuid4()}"
     async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000):
         result = await temporal_env.client.execute_workflow(
-            ReconciliationWorkflow.run, ReconciliationInput(orphan_after_seconds=1),
-            id=f"reconcile-{uuid.uuid4()}", task_queue=queue)
+            ReconciliationWorkflow.run,
+            ReconciliationInput(orphan_after_seconds=1),
+            id=f"reconcile-{uuid.uuid4()}",
+            task_queue=queue,
+        )
 
     assert result.orphans_released.count == 1 and "orphan-1: 4 x ORPHANED" in result.orphans_released.details[0]
     assert (await hot_store.levels("ORPHANED"))["FC-R"]["reserved"] == 0
     assert (await hot_store.levels("PERSISTED"))["FC-R"]["reserved"] == 2
-    assert result.drift_repaired.count == 1 and "DRIFTED @ FC-R: on_hand: redis 3, postgres 10" in result.drift_repaired.details[0]
+    assert (
+        result.drift_repaired.count == 1
+        and "DRIFTED @ FC-R: on_hand: redis 3, postgres 10" in result.drift_repaired.details[0]
+    )
     assert (await hot_store.levels("DRIFTED"))["FC-R"]["on_hand"] == 10
     assert result.invariant_violations.count == 0
 
@@ -71,7 +77,8 @@ async def test_skus_lost_with_an_emptied_redis_are_loaded_again_without_wiping_n
     queue = f"tq-{uuid.uuid4()}"
     async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000):
         result = await temporal_env.client.execute_workflow(
-            ReconciliationWorkflow.run, ReconciliationInput(), id=f"reconcile-{uuid.uuid4()}", task_queue=queue)
+            ReconciliationWorkflow.run, ReconciliationInput(), id=f"reconcile-{uuid.uuid4()}", task_queue=queue
+        )
 
     assert await hot_store.unloaded(engine) == []
     assert "2 sku(s) missing from Redis loaded from Postgres: ORPHANED, PERSISTED" in result.drift_repaired.details
@@ -83,8 +90,9 @@ async def test_skus_lost_with_an_emptied_redis_are_loaded_again_without_wiping_n
 
 async def test_the_reconciliation_schedule_is_created_on_the_dev_server_and_updated_in_place():
     # Schedules are not implemented by the time-skipping server: use the CLI dev server.
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=embedded.temporal_binary(),
-                                                dev_server_extra_args=["--headless"])
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=embedded.temporal_binary(), dev_server_extra_args=["--headless"]
+    )
     try:
         settings = Settings(_env_file=None, reconcile_interval_seconds=90)
         await schedules.ensure(env.client, settings)

@@ -16,13 +16,23 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_there_are_recorded_histories_of_every_order_path():
     names = {path.stem for path in HISTORIES}
-    assert {"order-shipped", "order-expired", "order-payment-failed", "order-rejected",
-            "order-cancelled-packed", "order-extended-then-paid", "hold-released", "flash-sale-first-come",
-            "flash-sale-lottery"} <= names
+    assert {
+        "order-shipped",
+        "order-expired",
+        "order-payment-failed",
+        "order-rejected",
+        "order-cancelled-packed",
+        "order-extended-then-paid",
+        "hold-released",
+        "flash-sale-first-come",
+        "flash-sale-lottery",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_recorded_history_replays_on_the_current_code(path):
     text = path.read_text()
     workflow_id = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"].get("workflowId", path.stem)
-    await Replayer(workflows=WORKFLOWS, workflow_runner=RUNNER).replay_workflow(WorkflowHistory.from_json(workflow_id, text))
+    await Replayer(workflows=WORKFLOWS, workflow_runner=RUNNER).replay_workflow(
+        WorkflowHistory.from_json(workflow_id, text)
+    )

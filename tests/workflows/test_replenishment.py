@@ -18,8 +18,8 @@ from activities.replenishment import BatchInput, ReplenishmentActivities, RunInp
 from db import demand
 from db import proposals as pg_proposals
 from db.tables import demand_imports, proposals, purchase_orders, skus, suppliers
-from workflows.procurement import ProcurementWorkflow
 from workers.main import RUNNER, build_worker
+from workflows.procurement import ProcurementWorkflow
 from workflows.replenishment import ReplenishmentWorkflow
 
 
@@ -32,22 +32,34 @@ async def region(engine, location):
     supplier = f"SUP-{tag}"
     names = [f"R{tag}-{n}" for n in range(6)]
     async with engine.begin() as conn:
-        await conn.execute(pg_insert(suppliers).values(supplier_id=supplier, name="test", lead_time_days=30,
-                                                       simulated_confirm_seconds=5))
-        await conn.execute(skus.insert().values([dict(sku=s, name=s, unit_cost=2, supplier_id=supplier) for s in names]))
-        rows = [dict(sku=s, location_id=location, period_start=start, quantity=(n + 1) * (m % 3))
-                for n, s in enumerate(names) for m, start in enumerate(demand.period_starts("M", date(2040, 12, 1), 36))]
+        await conn.execute(
+            pg_insert(suppliers).values(
+                supplier_id=supplier, name="test", lead_time_days=30, simulated_confirm_seconds=5
+            )
+        )
+        await conn.execute(
+            skus.insert().values([dict(sku=s, name=s, unit_cost=2, supplier_id=supplier) for s in names])
+        )
+        rows = [
+            dict(sku=s, location_id=location, period_start=start, quantity=(n + 1) * (m % 3))
+            for n, s in enumerate(names)
+            for m, start in enumerate(demand.period_starts("M", date(2040, 12, 1), 36))
+        ]
         await demand.import_rows(conn, rows)
     return names, supplier
 
 
 async def test_a_run_proposes_for_every_series_below_its_reorder_point_and_explains_why(
-        temporal_env, worker, engine, region):
+    temporal_env, worker, engine, region
+):
     names, supplier = region
     run_id = f"run-{uuid.uuid4().hex[:8]}"
     result = await temporal_env.client.execute_workflow(
-        ReplenishmentWorkflow.run, RunInput(run_id=run_id, batch_size=200, parallel=2, default_supplier=supplier),
-        id=run_id, task_queue=worker.task_queue)
+        ReplenishmentWorkflow.run,
+        RunInput(run_id=run_id, batch_size=200, parallel=2, default_supplier=supplier),
+        id=run_id,
+        task_queue=worker.task_queue,
+    )
     assert result.as_of == "2040-12-01" and result.series >= len(names)
     async with engine.connect() as conn:
         mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names]
@@ -62,19 +74,26 @@ async def test_a_run_proposes_for_every_series_below_its_reorder_point_and_expla
 
 
 async def test_a_run_plans_with_the_level_spread_it_calibrated_and_without_when_told_not_to(
-        temporal_env, worker, engine, region, location):
+    temporal_env, worker, engine, region, location
+):
     names, supplier = region
     async with engine.begin() as conn:  # demand that has been climbing for a year, larger than any other test's
-        rising = [dict(sku=s, location_id=location, period_start=start, quantity=500 + (m > 24) * 400 * (m - 24))
-                  for s in names for m, start in enumerate(demand.period_starts("M", date(2040, 12, 1), 36))]
+        rising = [
+            dict(sku=s, location_id=location, period_start=start, quantity=500 + (m > 24) * 400 * (m - 24))
+            for s in names
+            for m, start in enumerate(demand.period_starts("M", date(2040, 12, 1), 36))
+        ]
         await conn.execute(sa.delete(demand_imports).where(demand_imports.c.sku.in_(names)))
         await demand.import_rows(conn, rising)
     spreads = {}
     for sample in (0, 100_000):
         run_id = f"run-{uuid.uuid4().hex[:8]}"
         handle = await temporal_env.client.start_workflow(
-            ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, calibration_sample=sample),
-            id=run_id, task_queue=worker.task_queue)
+            ReplenishmentWorkflow.run,
+            RunInput(run_id=run_id, default_supplier=supplier, calibration_sample=sample),
+            id=run_id,
+            task_queue=worker.task_queue,
+        )
         await handle.result()
         learned = (await handle.query(ReplenishmentWorkflow.progress))["level_spread"]
         async with engine.connect() as conn:
@@ -82,8 +101,11 @@ async def test_a_run_plans_with_the_level_spread_it_calibrated_and_without_when_
         assert mine and {p["reasoning"]["level_spread"] for p in mine} == {learned}
         spreads[sample] = learned
         history = await handle.fetch_history()
-        calibrated = [e for e in history.events
-                      if e.activity_task_scheduled_event_attributes.activity_type.name == "calibrate_replenishment"]
+        calibrated = [
+            e
+            for e in history.events
+            if e.activity_task_scheduled_event_attributes.activity_type.name == "calibrate_replenishment"
+        ]
         assert len(calibrated) == 1
     assert spreads[0] == 0.0 and spreads[100_000] > 0.0  # the bootstrap of the past alone fell short on the climb
 
@@ -92,8 +114,11 @@ async def test_auto_approval_orders_small_proposals_at_once(temporal_env, worker
     names, supplier = region
     run_id = f"run-{uuid.uuid4().hex[:8]}"
     result = await temporal_env.client.execute_workflow(
-        ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, auto_approve_max_value=30,
-                                            po_confirm_deadline_seconds=7200), id=run_id, task_queue=worker.task_queue)
+        ReplenishmentWorkflow.run,
+        RunInput(run_id=run_id, default_supplier=supplier, auto_approve_max_value=30, po_confirm_deadline_seconds=7200),
+        id=run_id,
+        task_queue=worker.task_queue,
+    )
     async with engine.connect() as conn:
         mine = {p["sku"]: p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names}
     cheap = [p for p in mine.values() if p["value"] <= 30]
@@ -133,10 +158,17 @@ async def test_a_suppliers_lead_time_is_learned_once_three_orders_were_received(
     names, supplier = region
     async with engine.begin() as conn:
         for n, days in enumerate((8, 10, 30)):
-            await conn.execute(pg_insert(purchase_orders).values(
-                po_id=f"PO-L{uuid.uuid4().hex[:6]}{n}", supplier_id=supplier, location_id=location, status="received",
-                lines={names[0]: {"ordered": 1, "received": 1}},
-                created_at=sa.text(f"now() - interval '{days} days'"), closed_at=sa.func.now()))
+            await conn.execute(
+                pg_insert(purchase_orders).values(
+                    po_id=f"PO-L{uuid.uuid4().hex[:6]}{n}",
+                    supplier_id=supplier,
+                    location_id=location,
+                    status="received",
+                    lines={names[0]: {"ordered": 1, "received": 1}},
+                    created_at=sa.text(f"now() - interval '{days} days'"),
+                    closed_at=sa.func.now(),
+                )
+            )
         terms = await pg_proposals.supplier_terms(conn)
     assert terms[supplier]["lead_time_days"] == 30  # what the supplier says
     assert round(terms[supplier]["learned_lead_time_days"]) == 10  # the median of what it did
@@ -159,7 +191,8 @@ class StallsAfterFirstChunk(ReplenishmentActivities):
 
 
 async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_it_stopped(
-        temporal_env, engine, hot_store, region, monkeypatch):
+    temporal_env, engine, hot_store, region, monkeypatch
+):
     names, supplier = region
     monkeypatch.setattr(repl, "CHUNK", 2)
     task_queue = f"tq-{uuid.uuid4()}"
@@ -168,14 +201,22 @@ async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_
         total = await demand.count_keys(conn)
     stalled = asyncio.Event()
     dying = StallsAfterFirstChunk(engine, stalled)
-    first = Worker(temporal_env.client, task_queue=task_queue, workflows=[ReplenishmentWorkflow],
-                   activities=[dying.plan, dying.calibrate, dying.forecast_batch, dying.auto_approvable, dying.approve],
-                   workflow_runner=RUNNER, graceful_shutdown_timeout=timedelta(seconds=0),
-                   max_cached_workflows=0)  # no sticky queue: the test server would keep its tasks for the dead worker
+    first = Worker(
+        temporal_env.client,
+        task_queue=task_queue,
+        workflows=[ReplenishmentWorkflow],
+        activities=[dying.plan, dying.calibrate, dying.forecast_batch, dying.auto_approvable, dying.approve],
+        workflow_runner=RUNNER,
+        graceful_shutdown_timeout=timedelta(seconds=0),
+        max_cached_workflows=0,
+    )  # no sticky queue: the test server would keep its tasks for the dead worker
     running = asyncio.create_task(first.run())
     handle = await temporal_env.client.start_workflow(
-        ReplenishmentWorkflow.run, RunInput(run_id=run_id, batch_size=total, parallel=1, default_supplier=supplier,
-                                            heartbeat_seconds=2), id=run_id, task_queue=task_queue)
+        ReplenishmentWorkflow.run,
+        RunInput(run_id=run_id, batch_size=total, parallel=1, default_supplier=supplier, heartbeat_seconds=2),
+        id=run_id,
+        task_queue=task_queue,
+    )
     await asyncio.wait_for(stalled.wait(), 30)
     await first.shutdown()  # the worker dies with the batch half done
     running.cancel()
@@ -202,8 +243,11 @@ async def test_a_supplier_with_an_order_cost_gets_economic_order_quantities(temp
         await conn.execute(suppliers.update().where(suppliers.c.supplier_id == supplier).values(order_cost=200))
     run_id = f"run-{uuid.uuid4().hex[:8]}"
     await temporal_env.client.execute_workflow(
-        ReplenishmentWorkflow.run, RunInput(run_id=run_id, default_supplier=supplier, holding_cost_rate=0.25),
-        id=run_id, task_queue=worker.task_queue)
+        ReplenishmentWorkflow.run,
+        RunInput(run_id=run_id, default_supplier=supplier, holding_cost_rate=0.25),
+        id=run_id,
+        task_queue=worker.task_queue,
+    )
     async with engine.connect() as conn:
         mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=100_000) if p["sku"] in names]
     assert mine

@@ -23,8 +23,13 @@ class ReadsTheClock:
 
 async def test_the_sandbox_still_refuses_reading_the_system_clock(temporal_env):
     queue = f"tq-{uuid.uuid4()}"
-    async with Worker(temporal_env.client, task_queue=queue, workflows=[ReadsTheClock], workflow_runner=RUNNER,
-                      workflow_failure_exception_types=[RestrictedWorkflowAccessError]):
+    async with Worker(
+        temporal_env.client,
+        task_queue=queue,
+        workflows=[ReadsTheClock],
+        workflow_runner=RUNNER,
+        workflow_failure_exception_types=[RestrictedWorkflowAccessError],
+    ):
         with pytest.raises(WorkflowFailureError) as failed:
             await temporal_env.client.execute_workflow(ReadsTheClock.run, id=f"clock-{uuid.uuid4()}", task_queue=queue)
     assert "time.time" in str(failed.value.cause)

@@ -32,8 +32,12 @@ async def persist_refuses_the_value(req: PersistOrder) -> None:
     """What persist raises for a NUL in the shipping address (activities/stock.py turns a
     Postgres data exception into this): retrying cannot change it."""
     ATTEMPTS[req.order.order_id] = ATTEMPTS.get(req.order.order_id, 0) + 1
-    raise ApplicationError("value: Postgres cannot store it: invalid byte sequence for encoding UTF8: 0x00",
-                           {"error": "invalid_input"}, type="InvalidInput", non_retryable=True)
+    raise ApplicationError(
+        "value: Postgres cannot store it: invalid byte sequence for encoding UTF8: 0x00",
+        {"error": "invalid_input"},
+        type="InvalidInput",
+        non_retryable=True,
+    )
 
 
 @pytest.fixture
@@ -42,11 +46,13 @@ async def shelf(engine, hot_store, sku, location):
     return sku
 
 
-async def test_a_persist_that_always_fails_cannot_keep_the_units_past_the_hold(temporal_env, engine, hot_store,
-                                                                               shelf, location, record_history):
+async def test_a_persist_that_always_fails_cannot_keep_the_units_past_the_hold(
+    temporal_env, engine, hot_store, shelf, location, record_history
+):
     queue = f"tq-stuck-{shelf}"
-    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000,
-                            stand_ins={"persist_order": persist_never_works}) as worker:
+    async with build_worker(
+        temporal_env.client, engine, hot_store, queue, 1_000_000, stand_ins={"persist_order": persist_never_works}
+    ) as worker:
         handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 4)], hold_seconds=4)
         began = time.monotonic()
         assert (await hot_store.levels(shelf))[location]["reserved"] == 4
@@ -62,10 +68,12 @@ async def test_a_persist_that_always_fails_cannot_keep_the_units_past_the_hold(t
 
 
 async def test_a_value_postgres_cannot_store_fails_at_once_and_the_order_is_rejected(
-        temporal_env, engine, hot_store, shelf, location, record_history):
+    temporal_env, engine, hot_store, shelf, location, record_history
+):
     queue = f"tq-bad-{shelf}"
-    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000,
-                            stand_ins={"persist_order": persist_refuses_the_value}) as worker:
+    async with build_worker(
+        temporal_env.client, engine, hot_store, queue, 1_000_000, stand_ins={"persist_order": persist_refuses_the_value}
+    ) as worker:
         handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 2)])
         view = await asyncio.wait_for(handle.result(), 30)
     assert view.status == "rejected" and "cannot store" in view.reason, view
@@ -75,11 +83,19 @@ async def test_a_value_postgres_cannot_store_fails_at_once_and_the_order_is_reje
     await record_history(handle, "order-rejected-unstorable")
 
 
-async def test_an_activity_failing_more_than_n_times_is_named_by_verify_until_it_stops(temporal_env, engine,
-                                                                                      hot_store, shelf, location):
+async def test_an_activity_failing_more_than_n_times_is_named_by_verify_until_it_stops(
+    temporal_env, engine, hot_store, shelf, location
+):
     queue = f"tq-retries-{shelf}"
-    async with build_worker(temporal_env.client, engine, hot_store, queue, 1_000_000, retry_alert_attempts=1,
-                            stand_ins={"persist_order": persist_never_works}) as worker:
+    async with build_worker(
+        temporal_env.client,
+        engine,
+        hot_store,
+        queue,
+        1_000_000,
+        retry_alert_attempts=1,
+        stand_ins={"persist_order": persist_never_works},
+    ) as worker:
         handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 1)], hold_seconds=5)
         workflow_id = handle.id
 
@@ -95,7 +111,9 @@ async def test_an_activity_failing_more_than_n_times_is_named_by_verify_until_it
         assert found and "persist_order has failed" in found[0].detail and "very bad day" in found[0].detail, found
         assert (await handle.result()).status == "expired"
     async with engine.connect() as conn:
-        rows = (await conn.execute(sa.select(activity_retries).where(activity_retries.c.workflow_id == workflow_id))).all()
+        rows = (
+            await conn.execute(sa.select(activity_retries).where(activity_retries.c.workflow_id == workflow_id))
+        ).all()
     # the persist was cut off by the hold: its row is cleared, or at the latest stops counting after its next attempt
     assert not rows or await noted() == [] or rows[0].retry_by.timestamp() < time.time() + 60
 
@@ -105,16 +123,23 @@ async def refund_refused(req) -> None:
     raise ApplicationError("the payment service refuses refunds today", type="PaymentServiceDown", non_retryable=True)
 
 
-async def test_every_compensation_runs_even_when_one_fails_and_the_failure_shows(temporal_env, engine, hot_store,
-                                                                                 shelf, location):
+async def test_every_compensation_runs_even_when_one_fails_and_the_failure_shows(
+    temporal_env, engine, hot_store, shelf, location
+):
     """A paid order is cancelled: the refund (compensated first) fails for good; the release of
     its units still runs, and the workflow fails naming the refund."""
     from temporalio.client import WorkflowFailureError
 
     from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
-    async with build_worker(temporal_env.client, engine, hot_store, f"tq-comp-{shelf}", 1_000_000,
-                            stand_ins={"request_refund": refund_refused}) as worker:
+    async with build_worker(
+        temporal_env.client,
+        engine,
+        hot_store,
+        f"tq-comp-{shelf}",
+        1_000_000,
+        stand_ins={"request_refund": refund_refused},
+    ) as worker:
         handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 3)])
         assert await handle.execute_update(OrderWorkflow.payment, PaymentEvent("succeeded", "psp-c")) == "allocated"
         assert await handle.execute_update(OrderWorkflow.cancel, CancelRequest("changed my mind")) == "cancelled"

@@ -42,7 +42,9 @@ def finished(exporter: InMemorySpanExporter):
 
 async def wait_for_span(exporter, name: str, workflow_id: str, seconds: float = 20):
     for _ in range(int(seconds * 10)):
-        found = [s for s in finished(exporter) if s.name == name and s.attributes.get("temporalWorkflowID") == workflow_id]
+        found = [
+            s for s in finished(exporter) if s.name == name and s.attributes.get("temporalWorkflowID") == workflow_id
+        ]
         if found:
             return found[0]
         await asyncio.sleep(0.1)
@@ -56,30 +58,47 @@ def test_tracing_off_installs_nothing_and_intercepts_nothing():
     assert telemetry.temporal_interceptors(off) == []
     assert telemetry.fastapi_telemetry(off)["tracing"] is False
     assert [type(i).__name__ for i in telemetry.temporal_interceptors(Settings(_env_file=None, **TRACING))] == [
-        "TracingInterceptor"]
+        "TracingInterceptor"
+    ]
 
 
 async def test_one_trace_runs_from_the_order_request_through_the_workflow_to_its_activities(
-        spans, temporal_env, engine, hot_store, sku, location, database_url, redis_url, key_prefix):
+    spans, temporal_env, engine, hot_store, sku, location, database_url, redis_url, key_prefix
+):
     await stock(engine, hot_store, sku, location, 5)
-    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
-                        temporal_address=temporal_env.client.service_client.config.target_host,
-                        temporal_namespace=temporal_env.client.namespace, task_queue=f"tq-{uuid.uuid4()}",
-                        admin_api_key=ADMIN_KEY, **TRACING)
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_key_prefix=key_prefix,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        temporal_namespace=temporal_env.client.namespace,
+        task_queue=f"tq-{uuid.uuid4()}",
+        admin_api_key=ADMIN_KEY,
+        **TRACING,
+    )
     # the worker as workers/main.py builds it: interceptors on its client, which the worker takes
-    worker_client = Client(temporal_env.client.service_client, namespace=temporal_env.client.namespace,
-                           interceptors=telemetry.temporal_interceptors(settings))
-    order = {"customer_id": "c-trace", "lines": [{"sku": sku, "quantity": 2}],
-             "shipping": {"country": "DE", "postal_code": "10115", "speed": "standard"}}
+    worker_client = Client(
+        temporal_env.client.service_client,
+        namespace=temporal_env.client.namespace,
+        interceptors=telemetry.temporal_interceptors(settings),
+    )
+    order = {
+        "customer_id": "c-trace",
+        "lines": [{"sku": sku, "quantity": 2}],
+        "shipping": {"country": "DE", "postal_code": "10115", "speed": "standard"},
+    }
     async with build_worker(worker_client, engine, hot_store, settings.task_queue, max_line_quantity=1_000_000):
         with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
-            created = await asyncio.to_thread(api.post, "/v1/orders", json=order,
-                                              headers={"Idempotency-Key": f"trace-{sku}"})
+            created = await asyncio.to_thread(
+                api.post, "/v1/orders", json=order, headers={"Idempotency-Key": f"trace-{sku}"}
+            )
             assert created.status_code == 201, created.text
             workflow_id = f"order-{created.json()['order_id']}"
             persisted = await wait_for_span(spans, "RunActivity:persist_order", workflow_id)
-            cancelled = await asyncio.to_thread(api.post, f"/v1/orders/{created.json()['order_id']}/cancel",
-                                                json={"reason": "changed my mind"})
+            cancelled = await asyncio.to_thread(
+                api.post, f"/v1/orders/{created.json()['order_id']}/cancel", json={"reason": "changed my mind"}
+            )
             assert cancelled.status_code == 200, cancelled.text
             released = await wait_for_span(spans, "RunActivity:release_order", workflow_id)
 
@@ -99,22 +118,35 @@ async def test_one_trace_runs_from_the_order_request_through_the_workflow_to_its
     # the request's server span is the root; the workflow's start, run and activities hang below it
     *_, root = ancestry(persisted)
     assert (root.name, root.kind, root.attributes.get("http.response.status_code")) == (
-        "POST /v1/orders", SpanKind.SERVER, 201)
+        "POST /v1/orders",
+        SpanKind.SERVER,
+        201,
+    )
     started = one("StartWorkflow:OrderWorkflow")
     assert root in ancestry(started)
     assert [s.name for s in ancestry(persisted)[:3]] == [
-        "RunActivity:persist_order", "StartActivity:persist_order", "StartWorkflow:OrderWorkflow"]
+        "RunActivity:persist_order",
+        "StartActivity:persist_order",
+        "StartWorkflow:OrderWorkflow",
+    ]
     assert one("RunWorkflow:OrderWorkflow").parent.span_id == started.context.span_id
     # the compensation the cancel set off runs in the order's trace too
     assert [s.name for s in ancestry(released)[:3]] == [
-        "RunActivity:release_order", "StartActivity:release_order", "StartWorkflow:OrderWorkflow"]
+        "RunActivity:release_order",
+        "StartActivity:release_order",
+        "StartWorkflow:OrderWorkflow",
+    ]
     in_workflow = [s for s in mine if s.name != "StartWorkflowUpdate:cancel"]  # all but the cancel request's call
     assert {s.context.trace_id for s in in_workflow} == {root.context.trace_id}
     assert {"RunWorkflow:OrderWorkflow", "HandleUpdate:cancel", "CompleteWorkflow:OrderWorkflow"} <= {
-        s.name for s in in_workflow}
+        s.name for s in in_workflow
+    }
     # the cancel request is a trace of its own; the workflow's update handler links to it
-    update = next(s for s in by_id.values()
-                  if s.name == "StartWorkflowUpdate:cancel" and s.attributes["temporalWorkflowID"] == workflow_id)
+    update = next(
+        s
+        for s in by_id.values()
+        if s.name == "StartWorkflowUpdate:cancel" and s.attributes["temporalWorkflowID"] == workflow_id
+    )
     assert ancestry(update)[-1].name == "POST /v1/orders/{order_id}/cancel"
     assert update.context.trace_id != root.context.trace_id
     assert [link.context.span_id for link in one("HandleUpdate:cancel").links] == [update.context.span_id]
@@ -139,17 +171,28 @@ def test_fastapi_traces_requests_but_not_probes_and_nothing_when_tracing_is_off(
 
 
 def test_a_purchase_answered_by_the_fast_path_gets_a_server_span_in_the_callers_trace(
-        spans, database_url, redis_url, key_prefix):
+    spans, database_url, redis_url, key_prefix
+):
     """The fast path answers without FastAPI (so without its spans): it makes the route's span itself."""
-    settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=key_prefix,
-                        temporal_address="127.0.0.1:1", admin_api_key=ADMIN_KEY, **TRACING)
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_key_prefix=key_prefix,
+        temporal_address="127.0.0.1:1",
+        admin_api_key=ADMIN_KEY,
+        **TRACING,
+    )
     caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     spans.clear()
     with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
-        answer = api.post("/v1/flash-sales/NO-SUCH-SALE/purchase", json={"user_id": "u1"},
-                          headers={"Idempotency-Key": "fp-trace-1", "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
+        answer = api.post(
+            "/v1/flash-sales/NO-SUCH-SALE/purchase",
+            json={"user_id": "u1"},
+            headers={"Idempotency-Key": "fp-trace-1", "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"},
+        )
     assert answer.status_code == 404 and answer.json()["error"] == "unknown_sale"
     [span] = [s for s in finished(spans) if s.kind == SpanKind.SERVER]
     assert span.name == "POST /v1/flash-sales/{sale_id}/purchase"
     assert span.attributes["stocksaga.fast_path"] is True and span.attributes["http.response.status_code"] == 404
-    assert format(span.context.trace_id, "032x") == caller_trace and span.parent.span_id == 0x00f067aa0ba902b7
+    assert format(span.context.trace_id, "032x") == caller_trace and span.parent.span_id == 0x00F067AA0BA902B7

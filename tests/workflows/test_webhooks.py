@@ -50,7 +50,8 @@ async def receiver():
 
 
 async def test_webhooks_arrive_signed_and_in_order_per_sku_after_the_receiver_recovers(
-        temporal_env, worker, engine, new_sku, location, receiver):
+    temporal_env, worker, engine, new_sku, location, receiver
+):
     async with engine.begin() as conn:
         hook = await pg_webhooks.create(conn, receiver["url"], ["stock.out", "stock.back_in_stock"], SECRET)
     a, b = await new_sku(), await new_sku()
@@ -60,8 +61,11 @@ async def test_webhooks_arrive_signed_and_in_order_per_sku_after_the_receiver_re
             await apply_movement(engine, MovementRequest(kind, sku, location, qty, f"wh-{sku}-{n}"))
 
     handle = await temporal_env.client.start_workflow(
-        WebhookDeliveryWorkflow.run, DeliveryInput(poll_seconds=0.2), id=f"webhook-delivery-{uuid.uuid4()}",
-        task_queue=worker.task_queue)
+        WebhookDeliveryWorkflow.run,
+        DeliveryInput(poll_seconds=0.2),
+        id=f"webhook-delivery-{uuid.uuid4()}",
+        task_queue=worker.task_queue,
+    )
     try:
         for _ in range(300):
             if sum(1 for g in receiver["got"] if g["message"]["data"]["sku"] in (a, b)) == 6:

@@ -23,12 +23,19 @@ async def paid_order(temporal_env, worker, engine, hot_store, sku, location):
 
 
 async def test_pick_pack_ship_events_drive_the_order_to_shipped_once(
-        temporal_env, worker, engine, hot_store, sku, location, processor, record_history):
+    temporal_env, worker, engine, hot_store, sku, location, processor, record_history
+):
     handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
     shipment = {"order_id": order_id, "shipment_id": "S1", "lines": [{"sku": sku, "quantity": 3}]}
     pick = ev("PICK_COMPLETE", location, shipment)
-    results = await processor.process_all([pick, pick.model_copy(), ev("PACK_COMPLETE", location, shipment),
-                                           ev("SHIP_COMPLETE", location, {**shipment, "tracking": "TRK-9"})])
+    results = await processor.process_all(
+        [
+            pick,
+            pick.model_copy(),
+            ev("PACK_COMPLETE", location, shipment),
+            ev("SHIP_COMPLETE", location, {**shipment, "tracking": "TRK-9"}),
+        ]
+    )
     assert [r["status"] for r in results] == ["processed", "duplicate", "processed", "processed"]
     view = await handle.result()
     assert view.status == "shipped"
@@ -39,14 +46,17 @@ async def test_pick_pack_ship_events_drive_the_order_to_shipped_once(
 
 
 async def test_a_pick_from_another_location_or_with_other_lines_is_a_dead_letter_and_books_nothing(
-        temporal_env, worker, engine, hot_store, sku, new_sku, location, second_location, processor):
+    temporal_env, worker, engine, hot_store, sku, new_sku, location, second_location, processor
+):
     handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
     other = await new_sku()
     elsewhere = ev("PICK_COMPLETE", second_location, {"order_id": order_id, "shipment_id": "S1"})
-    wrong_sku = ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1",
-                                               "lines": [{"sku": other, "quantity": 3}]})
-    short = ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1",
-                                           "lines": [{"sku": sku, "quantity": 2}]})
+    wrong_sku = ev(
+        "PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1", "lines": [{"sku": other, "quantity": 3}]}
+    )
+    short = ev(
+        "PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1", "lines": [{"sku": sku, "quantity": 2}]}
+    )
     results = await processor.process_all([elsewhere, wrong_sku, short])
     assert [r["status"] for r in results] == ["dead_letter"] * 3, results
     assert f"shipment S1 is picked at {location}, not {second_location}" in results[0]["reason"]
@@ -55,14 +65,22 @@ async def test_a_pick_from_another_location_or_with_other_lines_is_a_dead_letter
     assert f"{sku}: 3 in the shipment, 2 reported" in results[2]["reason"]
     assert (await levels(engine, hot_store, sku, location))[0] == {"on_hand": 10, "reserved": 0, "allocated": 3}
     assert (await handle.query(OrderWorkflow.state)).shipments == {"S1": "requested"}
-    right = ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S1",
-                                           "lines": [{"sku": sku, "quantity": 1}, {"sku": sku, "quantity": 2}]})
+    right = ev(
+        "PICK_COMPLETE",
+        location,
+        {
+            "order_id": order_id,
+            "shipment_id": "S1",
+            "lines": [{"sku": sku, "quantity": 1}, {"sku": sku, "quantity": 2}],
+        },
+    )
     assert (await processor.process_all([right]))[0]["status"] == "processed"  # a sku over two lines adds up
     await assert_sound(engine, hot_store, sku)
 
 
 async def test_a_ship_before_its_pick_waits_as_a_dead_letter_and_goes_through_after(
-        temporal_env, worker, engine, hot_store, sku, location, processor):
+    temporal_env, worker, engine, hot_store, sku, location, processor
+):
     handle, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
     shipment = {"order_id": order_id, "shipment_id": "S1"}
     ship = ev("SHIP_COMPLETE", location, shipment)
@@ -84,22 +102,30 @@ async def test_a_ship_before_its_pick_waits_as_a_dead_letter_and_goes_through_af
 
 
 async def test_events_for_an_unknown_order_or_shipment_are_dead_letters(
-        temporal_env, worker, engine, hot_store, sku, location, processor):
+    temporal_env, worker, engine, hot_store, sku, location, processor
+):
     _, order_id = await paid_order(temporal_env, worker, engine, hot_store, sku, location)
-    unknown_order, unknown_shipment = await processor.process_all([
-        ev("PICK_COMPLETE", location, {"order_id": "no-such-order", "shipment_id": "S1"}),
-        ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S7"}),
-    ])
+    unknown_order, unknown_shipment = await processor.process_all(
+        [
+            ev("PICK_COMPLETE", location, {"order_id": "no-such-order", "shipment_id": "S1"}),
+            ev("PICK_COMPLETE", location, {"order_id": order_id, "shipment_id": "S7"}),
+        ]
+    )
     assert unknown_order["status"] == "dead_letter" and "unknown order no-such-order" in unknown_order["reason"]
     assert unknown_shipment["status"] == "dead_letter" and "no shipment S7" in unknown_shipment["reason"]
 
 
 async def test_a_transfer_moves_through_transit_in_two_phases_with_partial_receipts(
-        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor):
+    temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor
+):
     sku = await new_sku()
     await stock(engine, hot_store, sku, location, 10)
-    transfer = {"transfer_id": f"T-{uuid.uuid4().hex[:8]}", "source": location, "destination": second_location,
-                "lines": [{"sku": sku, "quantity": 6}]}
+    transfer = {
+        "transfer_id": f"T-{uuid.uuid4().hex[:8]}",
+        "source": location,
+        "destination": second_location,
+        "lines": [{"sku": sku, "quantity": 6}],
+    }
     received_early = ev("TRANSFER_RECEIVED", second_location, {**transfer, "lines": [{"sku": sku, "quantity": 2}]})
     [early] = await processor.process_all([received_early])
     assert early["status"] == "dead_letter" and "not been shipped" in early["reason"]
@@ -107,13 +133,16 @@ async def test_a_transfer_moves_through_transit_in_two_phases_with_partial_recei
     [shipped] = await processor.process_all([ev("TRANSFER_SHIPPED", location, transfer)])
     assert shipped["status"] == "processed" and [r["event_id"] for r in shipped["retried"]] == [received_early.event_id]
     async with engine.connect() as conn:
-        rows = {r.location_id: r for r in await conn.execute(sa.text(
-            "SELECT * FROM stock_levels WHERE sku = :sku"), {"sku": sku})}
+        rows = {
+            r.location_id: r
+            for r in await conn.execute(sa.text("SELECT * FROM stock_levels WHERE sku = :sku"), {"sku": sku})
+        }
     assert (rows[location].on_hand, rows[location].in_transit_out) == (4, 4)  # 6 left, 2 of them settled
     assert (rows[second_location].on_hand, rows[second_location].in_transit_in) == (2, 4)
     handle = temporal_env.client.get_workflow_handle(f"transfer-{transfer['transfer_id']}")
-    [rest] = await processor.process_all([ev("TRANSFER_RECEIVED", second_location,
-                                             {**transfer, "lines": [{"sku": sku, "quantity": 4}]})])
+    [rest] = await processor.process_all(
+        [ev("TRANSFER_RECEIVED", second_location, {**transfer, "lines": [{"sku": sku, "quantity": 4}]})]
+    )
     assert rest["result"]["transfer_status"] == "received"
     assert (await handle.result())["status"] == "received"
     too_many = await processor.process_all([ev("TRANSFER_RECEIVED", second_location, transfer)])
@@ -124,14 +153,26 @@ async def test_a_transfer_moves_through_transit_in_two_phases_with_partial_recei
 
 
 async def test_a_transfer_not_received_by_its_deadline_raises_a_lost_alert(
-        temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor, record_history):
+    temporal_env, worker, engine, hot_store, new_sku, location, second_location, processor, record_history
+):
     sku = await new_sku()
     await stock(engine, hot_store, sku, location, 5)
     processor.settings = processor.settings.model_copy(update={"transfer_deadline_hours": 1 / 3600})
     transfer_id = f"T-{uuid.uuid4().hex[:8]}"
-    await processor.process_all([ev("TRANSFER_SHIPPED", location, {
-        "transfer_id": transfer_id, "source": location, "destination": second_location,
-        "lines": [{"sku": sku, "quantity": 5}]})])
+    await processor.process_all(
+        [
+            ev(
+                "TRANSFER_SHIPPED",
+                location,
+                {
+                    "transfer_id": transfer_id,
+                    "source": location,
+                    "destination": second_location,
+                    "lines": [{"sku": sku, "quantity": 5}],
+                },
+            )
+        ]
+    )
     handle = temporal_env.client.get_workflow_handle(f"transfer-{transfer_id}")
     for _ in range(200):  # a real 1 s deadline (this test's settings): no reliance on skipping time
         if (await handle.query(TransferWorkflow.state))["lost_alert"]:
@@ -139,19 +180,38 @@ async def test_a_transfer_not_received_by_its_deadline_raises_a_lost_alert(
         await asyncio.sleep(0.05)
     assert (await handle.query(TransferWorkflow.state)) == {"status": "in_transit", "lost_alert": True}
     async with engine.connect() as conn:
-        alert = (await conn.execute(sa.select(outbox.c.payload).where(
-            outbox.c.topic == "transfer.lost", outbox.c.ordering_key == transfer_id))).scalar_one()
+        alert = (
+            await conn.execute(
+                sa.select(outbox.c.payload).where(
+                    outbox.c.topic == "transfer.lost", outbox.c.ordering_key == transfer_id
+                )
+            )
+        ).scalar_one()
     assert alert["missing"] == {sku: 5}
-    await processor.process_all([ev("TRANSFER_RECEIVED", second_location, {
-        "transfer_id": transfer_id, "source": location, "destination": second_location,
-        "lines": [{"sku": sku, "quantity": 5}]})])  # late goods still arrive
+    await processor.process_all(
+        [
+            ev(
+                "TRANSFER_RECEIVED",
+                second_location,
+                {
+                    "transfer_id": transfer_id,
+                    "source": location,
+                    "destination": second_location,
+                    "lines": [{"sku": sku, "quantity": 5}],
+                },
+            )
+        ]
+    )  # late goods still arrive
     assert (await handle.result()) == {"status": "received", "lost_alert": True}
     await record_history(handle, "transfer-lost-then-received")
 
 
 async def test_a_receipt_for_a_purchase_order_without_its_workflow_is_booked_as_a_plain_receipt(
-        engine, hot_store, sku, location, processor):
-    receipt = ev("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 7}], "purchase_order_id": "PO-none"})
+    engine, hot_store, sku, location, processor
+):
+    receipt = ev(
+        "RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 7}], "purchase_order_id": "PO-none"}
+    )
     [result] = await processor.process_all([receipt])
     assert (result["status"], result["result"]["received"]) == ("processed", {sku: 7})
     assert (await levels(engine, hot_store, sku, location))[0]["on_hand"] == 7
