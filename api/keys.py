@@ -1,6 +1,6 @@
 """API keys: POST / GET / DELETE /v1/api-keys (admin only). A new key is shown once."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -11,7 +11,7 @@ from api.deps import ConnDep
 from db import apikeys
 from db.queries import as_json
 from domain import access, validation
-from domain.validation import Text
+from domain.validation import Line, bounded
 
 router = APIRouter(prefix="/v1/api-keys", tags=["access"])
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/api-keys", tags=["access"])
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal[access.ROLES]
-    name: Text(100)
+    name: Annotated[Line, bounded(100)]
 
 
 @router.post(

@@ -1,12 +1,12 @@
 """Request bodies. Pydantic checks shapes; each error names its field (api/errors.py).
-Every string is an Identifier, a Text, a Country or a fixed choice (domain/validation.py);
+Every string is an Identifier, a Line or Note, a Country or a fixed choice (domain/validation.py);
 every quantity a strict Quantity."""
 
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.validation import Country, Identifier, Quantity, Text
+from domain.validation import Country, Identifier, Line, Note, Quantity, bounded
 
 
 class OrderLineIn(BaseModel):
@@ -18,7 +18,7 @@ class OrderLineIn(BaseModel):
 class ShippingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     country: Country
-    postal_code: Text(16)
+    postal_code: Annotated[Line, bounded(16)]
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     speed: Literal["standard", "expedited", "next_day"] = "standard"
@@ -36,7 +36,7 @@ class OrderIn(BaseModel):
 class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event: Literal["started", "succeeded", "failed"]
-    payment_ref: Text(200) | None = Field(
+    payment_ref: Annotated[Line, bounded(200)] | None = Field(
         default=None,
         description="The payment's reference at the payment service; required with succeeded (a refund names it)",
     )
@@ -50,7 +50,7 @@ class PaymentIn(BaseModel):
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Text(500, note=True)
+    reason: Annotated[Note, bounded(500)]
 
 
 class PurchaseOrderIn(BaseModel):
@@ -71,7 +71,7 @@ class ConfirmationIn(BaseModel):
 class SupplierIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     supplier_id: Identifier
-    name: Text(200)
+    name: Annotated[Line, bounded(200)]
     lead_time_days: int = Field(default=7, strict=True, ge=0, le=365)
     min_order_quantity: int = Field(default=1, strict=True, ge=1, le=1_000_000)
     pack_size: int = Field(default=1, strict=True, ge=1, le=100_000)
@@ -92,15 +92,15 @@ class SupplierIn(BaseModel):
 class RunAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["trigger", "pause", "unpause", "backfill"] = "trigger"
-    note: Text(500, min_length=0, note=True) | None = None
+    note: Annotated[Note, bounded(500, 0)] | None = None
     start: AwareDatetime | None = Field(default=None, description="backfill: runs due from this time")
     end: AwareDatetime | None = Field(default=None, description="backfill: up to this time")
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decided_by: Text(200) = "buyer"
-    reason: Text(500, min_length=0, note=True) | None = None
+    decided_by: Annotated[Line, bounded(200)] = "buyer"
+    reason: Annotated[Note, bounded(500, 0)] | None = None
 
 
 SaleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$")]
@@ -174,11 +174,11 @@ class ShippingMethodIn(BaseModel):
 
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Text(200)
+    name: Annotated[Line, bounded(200)]
     type: Literal["fulfillment_center", "warehouse", "store", "dark_store"] = "fulfillment_center"
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    timezone: Text(64) = Field(default="UTC", description="IANA name, e.g. Europe/Berlin")
+    timezone: Annotated[Line, bounded(64)] = Field(default="UTC", description="IANA name, e.g. Europe/Berlin")
     service_regions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$")]] = Field(
         default_factory=list, max_length=300, description="Countries (DE) or regions (US-EAST) it ships to"
     )

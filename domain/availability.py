@@ -1,6 +1,7 @@
 """What a product page says about a sku's stock."""
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ def status_of(available: int, incoming: int, threshold: int) -> tuple[str, str]:
     return "in_stock", "In stock"
 
 
-def display(sku: str, threshold: int, places: list[Place], free: dict[str, int]) -> dict:
+def display(sku: str, threshold: int, places: list[Place], free: dict[str, int]) -> dict[str, Any]:
     """The product page's view: units free per location, per service region and in total,
     with a status and a message. `free`: units free to admit per location (the hot store)."""
     per_location = {p.location_id: free.get(p.location_id, 0) for p in places}

@@ -173,7 +173,9 @@ def spread_curve(
     for j in range(len(spreads)):
         filled, held = run_levels(series, start, lead_time, levels[j])
         rate, se = fill_rate(filled, demanded)
-        fill.append(rate), error.append(se), on_hand.append(held.mean(axis=1))
+        fill.append(rate)
+        error.append(se)
+        on_hand.append(held.mean(axis=1))
     return np.array(fill), np.array(error), np.array(on_hand)
 
 
@@ -203,7 +205,7 @@ def pick_spreads(
 def on_hand_needed(fill: np.ndarray, on_hand: np.ndarray, targets: tuple[float, ...]) -> list[float | None]:
     """Per target, the average on-hand at which the curve first reaches it (interpolated
     between the grid's points); None when no spread on the grid reaches it."""
-    needed = []
+    needed: list[float | None] = []
     for k, target in enumerate(targets):
         reached = np.flatnonzero(fill[:, k] >= target)
         if not len(reached):

@@ -1,6 +1,7 @@
 """Typed business errors. Each names what was wrong so an API or CLI can say it plainly."""
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class StockError(Exception):
@@ -8,7 +9,7 @@ class StockError(Exception):
 
     code = "stock_error"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"error": self.code, "message": str(self)}
 
 
@@ -21,7 +22,7 @@ class InvalidInput(StockError):
     def __str__(self) -> str:
         return f"{self.field}: {self.reason}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"error": self.code, "field": self.field, "message": self.reason}
 
 
@@ -33,7 +34,7 @@ class UnknownSku(StockError):
     def __str__(self) -> str:
         return f"sku {self.sku!r} does not exist"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"error": self.code, "field": "sku", "message": str(self)}
 
 
@@ -45,7 +46,7 @@ class UnknownLocation(StockError):
     def __str__(self) -> str:
         return f"location {self.location_id!r} does not exist"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"error": self.code, "field": "location_id", "message": str(self)}
 
 
@@ -65,7 +66,7 @@ class InsufficientStock(StockError):
             f"requested {self.requested}, available {self.available}"
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "error": self.code,
             "message": str(self),
@@ -86,7 +87,7 @@ class IdempotencyConflict(StockError):
     def __str__(self) -> str:
         return f"idempotency key {self.idempotency_key!r} was already used for a different change"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"error": self.code, "field": "idempotency_key", "message": str(self)}
 
 

@@ -91,7 +91,8 @@ def tsb(history: np.ndarray, alpha: float, beta: float) -> np.ndarray:
         hit = hits[:, t]
         probability += beta * (hit - probability)
         size = np.where(hit, size + alpha * (history[:, t] - size), size)
-    return probability * size
+    rate: np.ndarray = probability * size
+    return rate
 
 
 def flat(history: np.ndarray, method: Method) -> np.ndarray:
@@ -104,7 +105,8 @@ def flat(history: np.ndarray, method: Method) -> np.ndarray:
         out = tsb(history, method.alpha, method.beta)
     else:
         raise ValueError(f"{method.kind} is not a flat method")
-    return np.maximum(out, 0.0)
+    flat: np.ndarray = np.maximum(out, 0.0)
+    return flat
 
 
 def seasonal(series: np.ndarray, period: int) -> bool:
@@ -126,7 +128,8 @@ def ets(series: np.ndarray, period: int, horizon: int) -> np.ndarray:
         fit = ExponentialSmoothing(
             series.astype(float), trend=None, seasonal="add", seasonal_periods=period, initialization_method="estimated"
         ).fit()
-    return np.maximum(fit.forecast(horizon), 0.0)
+    path: np.ndarray = np.maximum(fit.forecast(horizon), 0.0)
+    return path
 
 
 @dataclass
@@ -136,7 +139,7 @@ class Forecast:
 
 
 def backtest_errors(
-    history: np.ndarray, horizon: int, origins: int, period: int, candidates=CANDIDATES
+    history: np.ndarray, horizon: int, origins: int, period: int, candidates: tuple[Method, ...] = CANDIDATES
 ) -> tuple[list[Method], np.ndarray, np.ndarray]:
     """Mean absolute error of each candidate over `origins` rolling origins that end where
     the history ends (each forecasts up to `horizon` periods it has not seen). Returns the

@@ -116,7 +116,12 @@ def handles(site: Site, item: Item) -> bool:
 def shipping_score(site: Site, destination: Destination, now: datetime) -> float:
     """Days, cost and utilisation of one shipment from `site` (see the module docstring)."""
     served = serves(site, destination)
-    if None not in (site.latitude, site.longitude, destination.latitude, destination.longitude):
+    if (
+        site.latitude is not None
+        and site.longitude is not None
+        and destination.latitude is not None
+        and destination.longitude is not None
+    ):
         km = distance_km(site.latitude, site.longitude, destination.latitude, destination.longitude)
     else:
         km = UNKNOWN_DISTANCE_KM[served]
@@ -149,7 +154,9 @@ def choose(
     """
     eligible = {item.sku: [s for s in sites if handles(s, item) and destination.speed in s.cutoffs] for item in items}
     ship = {s.location_id: shipping_score(s, destination, now) for s in sites}
-    have = lambda sku, site: stock.get((sku, site.location_id), 0)  # noqa: E731
+
+    def have(sku: str, site: Site) -> int:
+        return stock.get((sku, site.location_id), 0)
 
     whole = [s for s in sites if all(s in eligible[i.sku] and have(i.sku, s) >= i.quantity for i in items)]
     if whole:

@@ -60,7 +60,8 @@ def demand_draws(
         out *= rng.lognormal(-0.5 * size_spread**2, size_spread, size=out.shape)
     if spread > 0:
         out *= level_factors(rng.standard_normal((draws, 1)), spread)
-    return out
+    drawn: np.ndarray = out
+    return drawn
 
 
 def level_factors(z: np.ndarray, spread: float) -> np.ndarray:
@@ -73,7 +74,8 @@ def expected_excess(sorted_totals: np.ndarray, levels: np.ndarray) -> np.ndarray
     n = len(sorted_totals)
     tail = np.concatenate([np.cumsum(sorted_totals[::-1])[::-1], [0.0]])  # sum of draws from index i on
     at = np.searchsorted(sorted_totals, levels, side="right")
-    return (tail[at] - (n - at) * levels) / n
+    expected: np.ndarray = (tail[at] - (n - at) * levels) / n
+    return expected
 
 
 def order_up_to(draws: np.ndarray, lead_time: int, target_fill: float) -> int:

@@ -11,6 +11,7 @@ import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from domain.countries import ISO_3166_ALPHA2
@@ -39,13 +40,17 @@ DEFAULT_MAX_QUANTITY = 1_000_000
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
-def Text(max_length: int, min_length: int = 1, note: bool = False):
-    """A string field of a request: one line (or, as a `note`, lines) of at most
-    `max_length` characters with no control characters."""
-    return Annotated[
-        str,
-        StringConstraints(min_length=min_length, max_length=max_length, pattern=NOTE_PATTERN if note else LINE_PATTERN),
-    ]
+# A string field of a request is one of these, with its bounds beside it, e.g.
+# Annotated[Line, Field(min_length=1, max_length=16)]: no control characters; a Note may
+# also hold tabs and line breaks.
+Line = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
+Note = Annotated[str, StringConstraints(pattern=NOTE_PATTERN)]
+
+
+def bounded(most: int, least: int = 1) -> FieldInfo:
+    """The length bounds of a Line or Note field: Annotated[Line, bounded(200)]."""
+    info: FieldInfo = Field(min_length=least, max_length=most)
+    return info
 
 
 # Whole units, given as a JSON integer: "1", true and 1.0 are refused, not converted.

@@ -5,13 +5,14 @@ where it happened, `occurred_at` and a typed payload. The shapes are pydantic mo
 the API validates them and names the exact field that is wrong.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.validation import KEY_PATTERN, Count, Identifier, Quantity, Text
+from domain.validation import KEY_PATTERN, Count, Identifier, Line, Note, Quantity, bounded
 
 # |variance| above either bound raises an inventory.variance alert
 VARIANCE_ALERT_UNITS = 10
@@ -65,7 +66,7 @@ class ShipmentPayload(_Strict):
     order_id: Identifier
     shipment_id: Identifier
     lines: list[SkuLine] = Field(default_factory=list, max_length=1000)
-    tracking: Text(200) | None = None
+    tracking: Annotated[Line, bounded(200)] | None = None
 
 
 class CycleCountPayload(_Strict):
@@ -79,14 +80,14 @@ class CycleCountPayload(_Strict):
         default=None,
         description="What the counting device expected (reported, not booked; the system's own on_hand decides)",
     )
-    reason: Text(500, min_length=0, note=True) | None = None
-    counted_by: Text(200)
+    reason: Annotated[Note, bounded(500, 0)] | None = None
+    counted_by: Annotated[Line, bounded(200)]
 
 
 class DamagePayload(_Strict):
     sku: Identifier
     quantity: Quantity
-    reason: Text(500, note=True)
+    reason: Annotated[Note, bounded(500)]
 
 
 class TransferPayload(_Strict):
@@ -146,7 +147,8 @@ class TransferReceived(_Event):
     payload: TransferPayload
 
 
-WmsEvent = Annotated[
+# Any one event, told apart by its event_type.
+WmsEventModel = (
     ReceivingComplete
     | PickComplete
     | PackComplete
@@ -154,16 +156,16 @@ WmsEvent = Annotated[
     | CycleCountAdjustment
     | DamageReport
     | TransferShipped
-    | TransferReceived,
-    Field(discriminator="event_type"),
-]
+    | TransferReceived
+)
+WmsEvent = Annotated[WmsEventModel, Field(discriminator="event_type")]
 
 
 class EventBatch(_Strict):
     events: list[WmsEvent] = Field(min_length=1, max_length=5000)
 
 
-def subject(event) -> str:
+def subject(event: WmsEventModel) -> str:
     """What an event is about: later events for the same subject may unblock a dead letter
     (a SHIP before its PICK waits for the PICK)."""
     payload = event.payload
@@ -183,7 +185,15 @@ def variance_alert(expected: int, actual: int) -> bool:
     return variance > VARIANCE_ALERT_UNITS or variance > VARIANCE_ALERT_SHARE * expected
 
 
-def merge_lines(lines) -> dict[str, int]:
+class _Line(Protocol):
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def quantity(self) -> int: ...
+
+
+def merge_lines(lines: Iterable[_Line]) -> dict[str, int]:
     """Quantity per sku, in first-seen order (a WMS may split one sku over several lines), of
     anything with a sku and a quantity: event lines, an order's lines."""
     merged: dict[str, int] = {}

@@ -6,20 +6,24 @@ Signals: `end` (end now; before the start it cancels the sale), `sold_out` (the 
 the last unit go: no need to wait for the end).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+from workflows.options import ActivityOptions
 
 with workflow.unsafe.imports_passed_through():
     from activities.flash_sales import Closed, FlashSaleActivities, Granted, RoundInput, SaleRef
     from domain.errors import NON_RETRYABLE
 
-STEP = dict(
-    start_to_close_timeout=timedelta(minutes=2),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=NON_RETRYABLE),
-)
+STEP: ActivityOptions = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=NON_RETRYABLE),
+}
 
 
 @dataclass
@@ -61,10 +65,10 @@ class FlashSaleWorkflow:
         self._sold_out = True
 
     @workflow.query
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return {"status": self._status, "held": self._held, "entrants": self._entrants, "rounds": self._rounds}
 
-    async def _until(self, at: datetime, stop) -> None:
+    async def _until(self, at: datetime, stop: Callable[[], bool]) -> None:
         seconds = (at - workflow.now()).total_seconds()
         if seconds > 0 and not stop():
             try:

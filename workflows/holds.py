@@ -15,15 +15,17 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from workflows.options import ActivityOptions
+
 with workflow.unsafe.imports_passed_through():
     from activities.stock import ReservationChangeInput, ReserveStockInput, StockActivities
     from domain.errors import NON_RETRYABLE
     from domain.orders import DEFAULT_HOLD_SECONDS
 
-ACTIVITY_OPTIONS = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
-)
+ACTIVITY_OPTIONS: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+}
 
 
 @dataclass
@@ -85,7 +87,7 @@ class HoldWorkflow:
         except asyncio.CancelledError:
             await asyncio.shield(asyncio.ensure_future(self._finish(hold, "release")))
             raise
-        return await self._finish(hold, self._decision)
+        return await self._finish(hold, self._decision or "expire")
 
     async def _finish(self, hold: HoldInput, action: str) -> HoldResult:
         result = await workflow.execute_activity_method(

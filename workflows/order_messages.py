@@ -5,6 +5,7 @@ the sandbox imports them once (passed through) instead of rebuilding them for ev
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from domain.orders import DEFAULT_HOLD_SECONDS
 
@@ -17,7 +18,7 @@ class OrderLine:
     quantity: int
 
 
-def fills_by_order(fills: list[dict]) -> dict[str, list[OrderLine]]:
+def fills_by_order(fills: list[dict[str, Any]]) -> dict[str, list[OrderLine]]:
     """Backorder fills (db/orders.fill_backorders) as the lines each order is told of."""
     by_order: dict[str, list[OrderLine]] = {}
     for fill in fills:
@@ -39,8 +40,8 @@ class OrderInput:
     order_id: str
     customer_id: str
     lines: list[OrderLine]
-    requested: list[dict]  # the lines as asked: [{"sku": ..., "quantity": ...}]
-    shipping: dict
+    requested: list[dict[str, Any]]  # the lines as asked: [{"sku": ..., "quantity": ...}]
+    shipping: dict[str, Any]
     backorders: list[Backorder] = field(default_factory=list)
     allow_split_shipment: bool = False
     allow_backorder: bool = False
@@ -87,6 +88,6 @@ class OrderView:
     expires_at: datetime | None
     lines: list[OrderLine]
     shipments: dict[str, str]  # shipment id -> requested | picked | packed | shipped
-    timeline: list[dict] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
     payment_ref: str | None = None
     reason: str | None = None

@@ -18,12 +18,16 @@ prerequisite (SHIP before PICK) waits for it.
 """
 
 import asyncio
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.workflow import ActivityCancellationType
+
+from workflows.options import ActivityOptions
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import (
@@ -68,10 +72,10 @@ ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 SKUS = SearchAttributeKey.for_keyword_list("Skus")
 
-ACTIVITY = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
-)
+ACTIVITY: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+}
 PERSIST_WITHIN_HOLD = "persist-within-hold"  # workflow.patched: the hold's timer bounds the persist step
 PAID_BEFORE_CANCEL = "paid-before-cancel"  # workflow.patched: a payment taken first wins over a later cancel
 MOMENT = timedelta(milliseconds=1)
@@ -79,10 +83,12 @@ MOMENT = timedelta(milliseconds=1)
 
 @workflow.defn
 class OrderWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, order: OrderInput) -> None:
+        # The input is here before any Update or signal is handled: state never lacks it.
         self._status = OrderStatus.RESERVED
-        self._order: OrderInput | None = None
-        self._deadline: datetime | None = None
+        self._order = order
+        self._deadline = workflow.now() + timedelta(seconds=order.hold_seconds)
         self._wake = False
         self._payment: PaymentEvent | None = None  # the deciding event: succeeded or failed
         self._payment_ref: str | None = None
@@ -91,14 +97,16 @@ class OrderWorkflow:
         self._shipments: dict[str, str] = {}
         self._plans: dict[str, ShipmentPlan] = {}  # what each shipment holds, and where
         self._pending: list[tuple[str, ShipmentEvent]] = []
-        self._timeline: list[dict] = []
-        self._compensations: list = []
+        self._timeline: list[dict[str, Any]] = []
+        self._compensations: list[Callable[[OrderStatus, str], Awaitable[None]]] = []
         self._persisted = False  # the persist step is over (holds in Postgres, or rejected)
         self._allocated = False
         self._start_requested = False
         self._filled: list[OrderLine] = []  # backorder fills signalled, not yet taken into the order
         self._fill_ids: set[str] = set()
         self._backordered: dict[tuple[str, str], int] = {}  # (sku, location) -> units still awaited
+        for b in order.backorders:
+            self._backordered[(b.sku, b.location_id)] = self._backordered.get((b.sku, b.location_id), 0) + b.quantity
 
     # --- operators and the API -------------------------------------------------------
     @workflow.query
@@ -124,7 +132,7 @@ class OrderWorkflow:
         answered with a PaymentRefunded failure."""
         verdict = self._payment_verdict(event)
         if verdict.action == "refund":
-            return await self._refund_refused(event, verdict.reason)
+            return await self._refund_refused(event, verdict.reason or "the order does not keep this payment")
         # Noted before any wait, so the validators refuse a second event, or a cancel, that
         # arrives meanwhile: whichever of payment and cancel the order takes first wins.
         if event.event == "started":
@@ -257,10 +265,6 @@ class OrderWorkflow:
     # --- the saga --------------------------------------------------------------------
     @workflow.run
     async def run(self, order: OrderInput) -> OrderView:
-        self._order = order
-        for b in order.backorders:
-            self._backordered[(b.sku, b.location_id)] = self._backordered.get((b.sku, b.location_id), 0) + b.quantity
-        self._deadline = workflow.now() + timedelta(seconds=order.hold_seconds)
         self._timeline.append({"status": "reserved", "at": workflow.now().isoformat()})
         try:
             await self._saga(order)
@@ -285,6 +289,7 @@ class OrderWorkflow:
             await self._compensate(*outcome)
             return
 
+        assert self._payment is not None  # _await_payment returns None only once paid
         ref = self._payment.payment_ref
         self._compensations.append(self._refund)  # paid: any later cancel refunds
         self._take_fills()  # fills that came before payment are confirmed and picked with the rest
@@ -398,7 +403,9 @@ class OrderWorkflow:
                 for plan in await self._ship_fills():
                     by_id[plan.shipment_id] = plan
                 continue
-            step, event = self._ready()
+            ready = self._ready()
+            assert ready is not None  # the wait above ends on one, a fill or a cancel
+            step, event = ready
             self._pending.remove((step, event))
             if event.shipment_id not in by_id or SHIPMENT_PROGRESS.index(step) <= SHIPMENT_PROGRESS.index(
                 self._shipments[event.shipment_id]
@@ -465,7 +472,7 @@ class OrderWorkflow:
         self._take_fills()
         await self._run(
             OrderActivities.cancel_backorders,
-            CancelBackorders(self._order.order_id, self._cancel, self._key("backorders-cancelled")),
+            CancelBackorders(self._order.order_id, self._cancel or "", self._key("backorders-cancelled")),
             local=False,
         )
         self._backordered.clear()
@@ -525,20 +532,21 @@ class OrderWorkflow:
         )
 
     # --- helpers ---------------------------------------------------------------------
-    async def _run(self, activity, arg, local: bool = True, **options) -> None:
+    async def _run(self, activity: Any, arg: Any, local: bool = True, **options: Any) -> None:
         """Short Postgres transactions run as local activities: inside the workflow task, no
         extra round trips through the server (the order rate depends on it). Compensations
         run as regular activities, retried and visible on their own in the Web UI."""
+        settings: dict[str, Any] = {**ACTIVITY, **options}
         if local:
-            await workflow.execute_local_activity_method(activity, arg, **ACTIVITY, **options)
+            await workflow.execute_local_activity_method(activity, arg, **settings)
         else:
-            await workflow.execute_activity_method(activity, arg, **ACTIVITY, **options)
+            await workflow.execute_activity_method(activity, arg, **settings)
 
     def _key(self, step: str) -> str:
         """Idempotency key of a step, minted here so every retry of it carries the same one."""
         return step_key(self._order.order_id, step)
 
-    def _set_status(self, status: OrderStatus, detail: dict | None = None) -> None:
+    def _set_status(self, status: OrderStatus, detail: dict[str, Any] | None = None) -> None:
         self._status = status
         self._timeline.append({"status": status.value, "at": workflow.now().isoformat(), **(detail or {})})
         workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
@@ -557,21 +565,22 @@ def _shipments(order: OrderInput) -> list[ShipmentPlan]:
     ]
 
 
-def _business_refusal(err: Exception) -> ApplicationError | None:
+def _business_refusal(err: BaseException) -> ApplicationError | None:
     """The business error (insufficient stock, ...) behind an activity failure, if it is one.
     A regular activity's error arrives wrapped in ActivityError, a local activity's as is."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return cause if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE else None
 
 
-def _failure_message(err: Exception) -> str:
+def _failure_message(err: BaseException) -> str:
     """The innermost message of an activity failure (a timeout says which)."""
-    while getattr(err, "cause", None) is not None:
-        err = err.cause
-    return str(err) or type(err).__name__
+    inner: BaseException = err
+    while isinstance(inner, FailureError) and inner.cause is not None:
+        inner = inner.cause
+    return str(inner) or type(inner).__name__
 
 
-def search_attributes(order: OrderInput):
+def search_attributes(order: OrderInput) -> TypedSearchAttributes:
     """What the API sets when it starts the workflow, so filters work from the first moment."""
     return TypedSearchAttributes(
         [

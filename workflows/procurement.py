@@ -12,10 +12,13 @@ A receipt that arrives before the confirmation confirms the order implicitly.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+
+from workflows.options import ActivityOptions
 
 with workflow.unsafe.imports_passed_through():
     from activities.procurement import (
@@ -31,14 +34,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.order_messages import fills_by_order
     from workflows.procurement_messages import PurchaseOrderInput
 
-ACTIVITY = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(
+ACTIVITY: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_interval=timedelta(minutes=5),
         non_retryable_error_types=NON_RETRYABLE,
     ),
-)
+}
 
 
 @dataclass
@@ -56,19 +59,19 @@ class ProcurementWorkflow:
     def __init__(self) -> None:
         self._status = "submitted"
         self._confirmed: Confirmation | None = None
-        self._receipts: list[dict] = []  # RECEIVING_COMPLETE events not yet booked
+        self._receipts: list[dict[str, Any]] = []  # RECEIVING_COMPLETE events not yet booked
         self._seen: set[str] = set()
         self._close: tuple[str, str] | None = None  # (cancelled | short_closed, reason)
         self._overdue = False
         self._received_any = False
-        self._refused: list[dict] = []  # receipts the PO could not take, with the reason
+        self._refused: list[dict[str, Any]] = []  # receipts the PO could not take, with the reason
 
     @workflow.query
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return {"status": self._status, "overdue": self._overdue, "refused_receipts": list(self._refused)}
 
     @workflow.signal
-    def receiving_complete(self, event: dict) -> None:
+    def receiving_complete(self, event: dict[str, Any]) -> None:
         """A RECEIVING_COMPLETE naming this PO (as the API parsed it); a repeat is ignored."""
         if event["event_id"] not in self._seen:
             self._seen.add(event["event_id"])
@@ -111,7 +114,7 @@ class ProcurementWorkflow:
             raise ValueError(f"purchase order is {self._status}; only a confirmed one can be short-closed")
 
     @workflow.run
-    async def run(self, po: PurchaseOrderInput) -> dict:
+    async def run(self, po: PurchaseOrderInput) -> dict[str, Any]:
         workflow.set_current_details(f"{po.supplier_id} -> {po.location_id}: {po.lines}")
         await workflow.execute_activity_method(ProcurementActivities.submit, po, **ACTIVITY)
         if not await self._await_confirmation(po):
@@ -162,7 +165,7 @@ class ProcurementWorkflow:
                     )
                     workflow.set_current_details(f"**confirmation overdue** {po.supplier_id} -> {po.location_id}")
 
-    async def _book(self, po: PurchaseOrderInput, event: dict) -> None:
+    async def _book(self, po: PurchaseOrderInput, event: dict[str, Any]) -> None:
         lines: dict[str, int] = {}
         for line in event["payload"]["lines"]:
             lines[line["sku"]] = lines.get(line["sku"], 0) + line["quantity"]
@@ -186,6 +189,7 @@ class ProcurementWorkflow:
                 workflow.logger.warning("order %s has ended; its filled backorder was released with it", order_id)
 
     async def _finish(self, po: PurchaseOrderInput) -> None:
+        assert self._close is not None  # set before the run ends
         status, reason = self._close
         self._status = await workflow.execute_activity_method(
             ProcurementActivities.close, ClosePurchaseOrder(po.po_id, po.supplier_id, status, reason), **ACTIVITY

@@ -8,14 +8,16 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.options import ActivityOptions
+
 with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import OrphanSweep, ReconciliationActivities, Report
 
-OPTIONS = dict(
-    start_to_close_timeout=timedelta(minutes=10),
-    heartbeat_timeout=timedelta(minutes=1),
-    retry_policy=RetryPolicy(maximum_attempts=5),
-)
+OPTIONS: ActivityOptions = {
+    "start_to_close_timeout": timedelta(minutes=10),
+    "heartbeat_timeout": timedelta(minutes=1),
+    "retry_policy": RetryPolicy(maximum_attempts=5),
+}
 
 
 @dataclass

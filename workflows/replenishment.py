@@ -12,25 +12,28 @@ retried from where it stopped; at most `parallel` batches run at a time.
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from workflows.options import ActivityOptions
+
 with workflow.unsafe.imports_passed_through():
     from activities.replenishment import ApproveInput, BatchInput, CalibrateInput, ReplenishmentActivities, RunInput
     from domain.errors import NON_RETRYABLE
     from workflows.procurement import ProcurementWorkflow
 
-SHORT = dict(
-    start_to_close_timeout=timedelta(minutes=2),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
-)
-BATCH = dict(
-    start_to_close_timeout=timedelta(minutes=30),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
-)
+SHORT: ActivityOptions = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+}
+BATCH: ActivityOptions = {
+    "start_to_close_timeout": timedelta(minutes=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+}
 
 
 @dataclass
@@ -51,7 +54,7 @@ class ReplenishmentWorkflow:
         self._spread: float | None = None
 
     @workflow.query
-    def progress(self) -> dict:
+    def progress(self) -> dict[str, Any]:
         return {
             "series_done": self._done,
             "series": self._total,
@@ -66,6 +69,7 @@ class ReplenishmentWorkflow:
         self._total = plan.total
         if plan.as_of is None:
             return RunResult(run.run_id, None, plan.total, 0)
+        as_of = plan.as_of
         spread = 0.0
         if workflow.patched("calibrated-level-spread"):
             spread = await workflow.execute_activity_method(
@@ -78,11 +82,11 @@ class ReplenishmentWorkflow:
         async def batch(offset: int) -> None:
             async with gate:
                 limit = min(run.batch_size, plan.total - offset)
+                options: ActivityOptions = {**BATCH, "heartbeat_timeout": timedelta(seconds=run.heartbeat_seconds)}
                 self._proposals += await workflow.execute_activity_method(
                     ReplenishmentActivities.forecast_batch,
-                    BatchInput(run, plan.as_of, offset, limit, spread),
-                    heartbeat_timeout=timedelta(seconds=run.heartbeat_seconds),
-                    **BATCH,
+                    BatchInput(run, as_of, offset, limit, spread),
+                    **options,
                 )
                 self._done += limit
                 workflow.set_current_details(f"{self._done}/{self._total} series, {self._proposals} proposals")

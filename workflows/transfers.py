@@ -7,19 +7,22 @@ lost-in-transit alert (transfer.lost) and keeps waiting, since late goods still 
 """
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+from workflows.options import ActivityOptions
 
 with workflow.unsafe.imports_passed_through():
     from activities.transfers import LostAlert, TransferActivities
     from domain.errors import NON_RETRYABLE
     from workflows.transfer_messages import TransferInput
 
-ACTIVITY = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
-)
+ACTIVITY: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE),
+}
 
 
 @workflow.defn
@@ -35,11 +38,11 @@ class TransferWorkflow:
             self._status = status
 
     @workflow.query
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return {"status": self._status, "lost_alert": self._lost}
 
     @workflow.run
-    async def run(self, transfer: TransferInput) -> dict:
+    async def run(self, transfer: TransferInput) -> dict[str, Any]:
         workflow.set_current_details(f"{transfer.source} -> {transfer.destination}: {transfer.lines}")
         if not await self._arrived_by(transfer.deadline_seconds):
             self._lost = await workflow.execute_activity_method(

@@ -5,6 +5,7 @@ few hundred rounds so its history stays short."""
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -26,7 +27,7 @@ class WebhookDeliveryWorkflow:
         self._totals = {"delivered": 0, "failed": 0}
 
     @workflow.query
-    def totals(self) -> dict:
+    def totals(self) -> dict[str, Any]:
         return dict(self._totals)
 
     @workflow.run

@@ -1,15 +1,17 @@
 """The request types every route is built from (domain/validation.py): text Postgres can
 store and a person can read, whole units given as integers, real countries."""
 
+from typing import Annotated
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from domain.validation import Count, Country, Quantity, Text
+from domain.validation import Count, Country, Line, Note, Quantity, bounded
 
 
 class Shaped(BaseModel):
-    line: Text(50) = "x"
-    note: Text(50, note=True) = "x"
+    line: Annotated[Line, bounded(50)] = "x"
+    note: Annotated[Note, bounded(50)] = "x"
     quantity: Quantity = 1
     count: Count = 0
     country: Country = "DE"
