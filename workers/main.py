@@ -51,6 +51,7 @@ WORKFLOWS = [
 # (tests/workflows/test_sandbox.py). Passing all modules through measured 25 rather than 21
 # orders/s in bench/orders.py but lets such calls through; determinism wins.
 RUNNER = SandboxedWorkflowRunner()
+VALIDATION_ATTEMPTS = 3
 
 
 def metrics_runtime(address: str):
@@ -118,14 +119,26 @@ def build_worker(
         flash.close,
         ping,
     ]
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[fn for fn in activities if fn.__name__ not in stand_ins] + list(stand_ins.values()),
-        interceptors=[RecordRetries(engine, retry_alert_attempts), *options.pop("interceptors", [])],
-        **({"workflow_runner": RUNNER} | options),
-    )
+    interceptors = [RecordRetries(engine, retry_alert_attempts), *options.pop("interceptors", [])]
+    for attempt in range(VALIDATION_ATTEMPTS):
+        try:
+            return Worker(
+                client,
+                task_queue=task_queue,
+                workflows=WORKFLOWS,
+                activities=[fn for fn in activities if fn.__name__ not in stand_ins] + list(stand_ins.values()),
+                interceptors=interceptors,
+                **({"workflow_runner": RUNNER} | options),
+            )
+        except RuntimeError as err:
+            # The worker loads each workflow module in the sandbox to validate it. On Python
+            # 3.10 and 3.11 a garbage-collector finalizer that imports `warnings` during that
+            # load can trip CPython's non-reentrant module lock (cpython#91351; seen here as
+            # KeyError: <thread id>, temporalio/sdk-python#585): rare, and gone on a retry.
+            if "Failed validating workflow" not in str(err) or attempt == VALIDATION_ATTEMPTS - 1:
+                raise
+            logging.warning("validating the workflows failed (%s); trying again", err.__cause__ or err)
+    raise AssertionError("unreachable")
 
 
 async def run(settings: Settings) -> None:
