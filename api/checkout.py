@@ -6,15 +6,14 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import OrderIn
+from db import catalog
 from db.hotstore import HoldLine, HotStore
-from db.tables import locations, skus
 from domain import fulfillment
 from domain.errors import InsufficientStock, InvalidInput
 from domain.orders import order_workflow_id
@@ -37,7 +36,7 @@ class Shortage(Exception):
 
 
 async def load_sites(conn) -> list[fulfillment.Site]:
-    rows = await conn.execute(sa.select(locations).where(locations.c.active))
+    rows = await catalog.active_locations(conn)
     return [
         fulfillment.Site(
             r.location_id,
@@ -77,7 +76,7 @@ async def load_items(conn, order: OrderIn) -> list[fulfillment.Item]:
                 f"lines[{n}].sku", f"{line.sku} appears in lines[{seen[line.sku]}] too; combine the quantities"
             )
         seen[line.sku] = n
-    rows = {r.sku: r for r in await conn.execute(sa.select(skus).where(skus.c.sku.in_(list(seen)), skus.c.active))}
+    rows = await catalog.active_skus(conn, list(seen))
     for sku, n in seen.items():
         if sku not in rows:
             raise InvalidInput(f"lines[{n}].sku", f"unknown sku {sku}")

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,9 +25,9 @@ from api.checkout import start_saga
 from api.errors import STATUS
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
 from db import flash_sales as pg_sales
+from db import queries
 from db.flashstore import FlashStore, Purchase
 from db.hotstore import HotStore
-from db.tables import locations, skus, stock_levels
 from domain import validation
 from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
 from stocksaga.settings import Settings
@@ -87,10 +86,10 @@ class FlashSales:
         request = body.model_dump(mode="json")
         sale_id = body.sale_id or f"FS-{uuid.uuid4().hex[:12]}"
         async with self.engine.begin() as conn:
-            if await conn.scalar(sa.select(skus.c.sku).where(skus.c.sku == body.sku)) is None:
+            if not await queries.sku_exists(conn, body.sku):
                 raise UnknownSku(body.sku)
             location = body.location_id or await self._fullest(conn, body.sku)
-            if await conn.scalar(sa.select(locations.c.location_id).where(locations.c.location_id == location)) is None:
+            if not await queries.location_exists(conn, location):
                 raise UnknownLocation(location)
             sale, created = await pg_sales.create(
                 conn,
@@ -135,12 +134,7 @@ class FlashSales:
         free = await self.hot_store.available(sku)
         if free and max(free.values()) > 0:
             return max(sorted(free), key=lambda loc: free[loc])
-        found = await conn.scalar(
-            sa.select(stock_levels.c.location_id)
-            .where(stock_levels.c.sku == sku, stock_levels.c.sellable)
-            .order_by(stock_levels.c.location_id)
-            .limit(1)
-        )
+        found = await queries.first_sellable_location(conn, sku)
         if found is None:
             raise InvalidInput("location_id", f"sku {sku!r} is stocked nowhere: name the location")
         return found

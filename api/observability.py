@@ -7,16 +7,15 @@ drift is what the last reconciliation found (the worker leaves it in Redis). Lat
 are this process's own.
 """
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 
 from api.app_state import temporal_client
 from api.auth import OPERATOR, allow
-from db import migrate, verify
-from db.tables import orders, webhook_deliveries, wms_events
+from db import health, migrate
 from domain.orders import OrderStatus
+from domain.wms import EventStatus
 
 router = APIRouter(tags=["ops"])
 REGISTRY = CollectorRegistry()
@@ -57,33 +56,16 @@ RESERVATION = Histogram(
 
 @router.get("/metrics", dependencies=[allow(OPERATOR)], include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    settings = request.app.state.settings
     async with request.app.state.engine.connect() as conn:
-        counts = dict((await conn.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status))).all())
-        dead = dict(
-            (
-                await conn.execute(
-                    sa.select(wms_events.c.status, sa.func.count())
-                    .where(wms_events.c.status != "processed")
-                    .group_by(wms_events.c.status)
-                )
-            ).all()
-        )
-        failing = await conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(webhook_deliveries)
-            .where(webhook_deliveries.c.status == "pending", webhook_deliveries.c.last_error.is_not(None))
-        )
-        settings = request.app.state.settings
-        overdue, retrying = await verify.stuck(
-            conn, settings.hold_overdue_grace_seconds, settings.activity_retry_alert_attempts
-        )
+        found = await health.counts(conn, settings.hold_overdue_grace_seconds, settings.activity_retry_alert_attempts)
     for status in OrderStatus:
-        ORDERS.labels(status).set(counts.get(status, 0))
-    for status in ("dead", "booked"):
-        DEAD_LETTERS.labels(status).set(dead.get(status, 0))
-    WEBHOOKS_FAILING.set(failing)
-    HOLDS_OVERDUE.set(overdue)
-    ACTIVITIES_RETRYING.set(retrying)
+        ORDERS.labels(status).set(found.orders.get(status, 0))
+    for waiting in (EventStatus.DEAD, EventStatus.BOOKED):
+        DEAD_LETTERS.labels(waiting).set(found.waiting_events.get(waiting, 0))
+    WEBHOOKS_FAILING.set(found.failing_deliveries)
+    HOLDS_OVERDUE.set(found.holds_overdue)
+    ACTIVITIES_RETRYING.set(found.activities_failing)
     hot_store = request.app.state.hot_store
     DRIFT.set(int(await hot_store.redis.get(hot_store.drift_key()) or 0))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -99,12 +81,12 @@ async def _check(awaitable) -> str:
 
 async def _ping_postgres(request: Request) -> None:
     async with request.app.state.engine.connect() as conn:
-        await conn.execute(sa.text("SELECT 1"))
+        await health.ping(conn)
 
 
 async def _schema_at_head(request: Request) -> None:
     async with request.app.state.engine.connect() as conn:
-        current = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        current = await health.schema_version(conn)
     if current != (head := migrate.head()):
         raise RuntimeError(f"schema at {current}, this code needs {head}: run stocksaga migrate")
 

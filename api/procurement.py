@@ -2,10 +2,8 @@
 
 import uuid
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -17,8 +15,6 @@ from api.deps import ConnDep
 from api.schemas import CancelIn, ConfirmationIn, PurchaseOrderIn, SupplierIn
 from db import procurement as pg_procurement
 from db import queries
-from db.queries import as_json
-from db.tables import purchase_orders, suppliers
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
 from workflows.procurement import CloseRequest, Confirmation, ProcurementWorkflow
 from workflows.procurement_messages import PurchaseOrderInput
@@ -113,7 +109,7 @@ async def create_purchase_order(po: PurchaseOrderIn, request: Request) -> JSONRe
     except (RPCError, RuntimeError, OSError) as err:
         if created:
             async with engine.begin() as conn:
-                await conn.execute(sa.delete(purchase_orders).where(purchase_orders.c.po_id == po_id))
+                await pg_procurement.forget(conn, po_id)
         return JSONResponse(
             status_code=503,
             content={"error": "temporal_unavailable", "message": f"could not start the purchase order ({err}); retry"},
@@ -197,18 +193,10 @@ async def short_close(po_id: str, body: CancelIn, request: Request, conn: ConnDe
 async def put_supplier(supplier: SupplierIn, request: Request) -> dict:
     values = supplier.model_dump()
     async with request.app.state.engine.begin() as conn:
-        await conn.execute(
-            pg_insert(suppliers)
-            .values(**values)
-            .on_conflict_do_update(
-                index_elements=["supplier_id"], set_={k: v for k, v in values.items() if k != "supplier_id"}
-            )
-        )
+        await pg_procurement.put_supplier(conn, values)
         return await pg_procurement.supplier(conn, supplier.supplier_id)
 
 
 @router.get("/suppliers", dependencies=[allow(BUYER, OPERATOR)], summary="Every supplier and its terms")
 async def list_suppliers(conn: ConnDep) -> list[dict]:
-    return [
-        as_json(dict(r._mapping)) for r in await conn.execute(sa.select(suppliers).order_by(suppliers.c.supplier_id))
-    ]
+    return await pg_procurement.all_suppliers(conn)

@@ -45,6 +45,28 @@ async def get(conn: AsyncConnection, po_id: str, lock: bool = False) -> dict | N
     return None if row is None else as_json(dict(row._mapping))
 
 
+async def forget(conn: AsyncConnection, po_id: str) -> None:
+    """Drop a purchase order whose workflow could not start (nothing was received on it)."""
+    await conn.execute(sa.delete(purchase_orders).where(purchase_orders.c.po_id == po_id))
+
+
+async def put_supplier(conn: AsyncConnection, values: dict) -> None:
+    """Add a supplier or change its terms."""
+    await conn.execute(
+        pg_insert(suppliers)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=["supplier_id"], set_={k: v for k, v in values.items() if k != "supplier_id"}
+        )
+    )
+
+
+async def all_suppliers(conn: AsyncConnection) -> list[dict]:
+    return [
+        as_json(dict(r._mapping)) for r in await conn.execute(sa.select(suppliers).order_by(suppliers.c.supplier_id))
+    ]
+
+
 async def supplier(conn: AsyncConnection, supplier_id: str) -> dict | None:
     row = (await conn.execute(sa.select(suppliers).where(suppliers.c.supplier_id == supplier_id))).first()
     return None if row is None else as_json(dict(row._mapping))

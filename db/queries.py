@@ -16,6 +16,17 @@ async def location_exists(conn: AsyncConnection, location_id: str) -> bool:
     return bool(await conn.scalar(sa.select(sa.exists().where(locations.c.location_id == location_id))))
 
 
+async def first_sellable_location(conn: AsyncConnection, sku: str) -> str | None:
+    """The first location (by id) where `sku` has a sellable stock level."""
+    found: str | None = await conn.scalar(
+        sa.select(stock_levels.c.location_id)
+        .where(stock_levels.c.sku == sku, stock_levels.c.sellable)
+        .order_by(stock_levels.c.location_id)
+        .limit(1)
+    )
+    return found
+
+
 async def stock_of_sku(conn: AsyncConnection, sku: str) -> list[dict]:
     """Every location's buckets and availability for one sku (exact, from Postgres)."""
     s = stock_levels
