@@ -3,11 +3,12 @@
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.hotstore import HotStore
 from domain import validation
+from domain.validation import KEY_PATTERN
 from stocksaga.settings import Settings
 
 
@@ -40,6 +41,17 @@ def _location(location_id: Annotated[str, Path(description="Location id")]) -> s
     return validation.identifier("location_id", location_id)
 
 
+# The key of a command that must happen once: a repeat with it answers as the first did.
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=KEY_PATTERN,
+        description="Your key for this request: a repeat with it does nothing again and answers as the first",
+    ),
+]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
 HotStoreDep = Annotated[HotStore, Depends(get_hot_store)]

@@ -16,10 +16,10 @@ from opentelemetry import propagate, trace
 from api.auth import STOREFRONT, bearer_token
 from api.flash_sales import purchase_answer, service_of
 from api.schemas import PurchaseIn
-from domain import access
+from domain import access, validation
 
 _PATH = re.compile(r"^/v1/flash-sales/([A-Za-z0-9][A-Za-z0-9._:-]{0,63})/purchase$")
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+_KEY = re.compile(validation.KEY_PATTERN)
 _ROUTE = "/v1/flash-sales/{sale_id}/purchase"
 _PURCHASERS = frozenset({STOREFRONT})  # and the admin (access.may)
 

@@ -10,9 +10,8 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -22,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import ADMIN, OPERATOR, STOREFRONT, allow
 from api.checkout import start_saga
+from api.deps import IdempotencyKey
 from api.errors import STATUS
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
 from db import flash_sales as pg_sales
@@ -35,16 +35,6 @@ from workflows.flash_sales import FlashSaleWorkflow, SaleInput
 from workflows.order_messages import OrderInput, OrderLine
 
 router = APIRouter(prefix="/v1/flash-sales", tags=["flash sales"])
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$",
-        description="Your key for this purchase: a retry with it returns the first answer",
-    ),
-]
 
 
 def _error(

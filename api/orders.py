@@ -1,9 +1,8 @@
 """Orders: create (admit + start the saga), read, pay, cancel."""
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import LockError, RedisError
 from temporalio.client import WorkflowUpdateFailedError
@@ -13,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import checkout
 from api.app_state import TemporalUnavailable, temporal_client
 from api.auth import OPERATOR, STOREFRONT, allow
-from api.deps import ConnDep, HotStoreDep, SettingsDep
+from api.deps import ConnDep, HotStoreDep, IdempotencyKey, SettingsDep
 from api.observability import RESERVATION
 from api.schemas import CancelIn, OrderIn, PaymentIn
 from db import idempotency
@@ -34,16 +33,6 @@ from stocksaga import telemetry
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$",
-        description="Your key for this checkout: a retry with it returns the first answer",
-    ),
-]
 
 
 def _refused(reason: str) -> JSONResponse:
