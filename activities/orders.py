@@ -305,7 +305,7 @@ class OrderActivities:
             elif action:
                 outcome = await self.hot_store.transition(line.sku, line.reservation_id, action)
                 if outcome not in ("done", "replayed", "unknown"):
-                    await self.hot_store.load(self.engine, [line.sku])
+                    await self.hot_store.repair(self.engine, [line.sku])
 
     async def _release_one(self, conn, line: OrderLine, status: ReservationStatus | None, req: ReleaseOrder) -> str:
         """Undo one line by its state; returns the hot-store action that mirrors it."""
@@ -384,4 +384,4 @@ class OrderActivities:
             if state.changed:
                 outcome = await self.hot_store.transition(state.sku, state.reservation_id, action)
                 if outcome not in ("done", "replayed"):
-                    await self.hot_store.load(self.engine, [state.sku])
+                    await self.hot_store.repair(self.engine, [state.sku])

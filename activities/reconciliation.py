@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from db import verify
-from db.hotstore import IN_FLIGHT_SECONDS, HotStore
+from db.hotstore import HotStore
 
 
 @dataclass
@@ -48,9 +48,11 @@ class ReconciliationActivities:
             activity.heartbeat(start)
         drifted = await self.hot_store.drift(self.engine)
         skus = sorted({v.sku for v in drifted})
+        busy: list[str] = []
         for start in range(0, len(skus), 200):
-            # orders keep flowing while this runs: holds admitted moments ago stay held
-            await self.hot_store.load(self.engine, skus[start : start + 200], in_flight_seconds=IN_FLIGHT_SECONDS)
+            # orders keep flowing while this runs: holds admitted moments ago stay held, and a
+            # sku that keeps changing under the reload is left for the next run
+            busy += await self.hot_store.repair(self.engine, skus[start : start + 200])
             activity.heartbeat(start)
         await self.hot_store.redis.set(self.hot_store.drift_key(), len(drifted))  # for /metrics
         details = [str(v) for v in drifted[:100]]
@@ -58,6 +60,10 @@ class ReconciliationActivities:
             details.append(
                 f"{len(missing)} sku(s) missing from Redis loaded from Postgres: {', '.join(missing[:20])}"
                 + (" ..." if len(missing) > 20 else "")
+            )
+        if busy:
+            details.append(
+                f"{len(busy)} sku(s) kept changing during the repair, left for the next run: {', '.join(busy[:20])}"
             )
         return Report(len(drifted), details)
 

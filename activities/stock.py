@@ -98,7 +98,7 @@ class StockActivities:
         if hot_action != "start_payment":
             outcome = await self.hot_store.transition(state.sku, req.reservation_id, hot_action)
             if outcome not in ("done", "replayed"):
-                await self.hot_store.load(self.engine, [state.sku])
+                await self.hot_store.repair(self.engine, [state.sku])
         return state
 
     @activity.defn(name="apply_movement")
@@ -127,5 +127,5 @@ class StockActivities:
             try:
                 await self.hot_store.adjust(req.sku, req.location_id, on_hand_delta, req.idempotency_key)
             except InsufficientStock:
-                await self.hot_store.load(self.engine, [req.sku])
+                await self.hot_store.repair(self.engine, [req.sku])
         return result.movement_id

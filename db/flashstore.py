@@ -113,6 +113,7 @@ class FlashStore:
             self.answer_key(sku, sale_id, idempotency_key),
             self.hot_store.hold_key(sku, hold_id),
             self.hot_store.hold_key(sku, reservation_id),
+            self.hot_store.version_key(sku),
         ]
         reply = [
             part.decode() if isinstance(part, bytes) else part
@@ -180,4 +181,4 @@ class FlashStore:
         """What the sale's hold still has goes back to general availability."""
         outcome = await self.hot_store.transition(sku, hold_id, "release")
         if outcome not in ("done", "replayed", "unknown", "released"):
-            await self.hot_store.load(self.hot_store.engine, [sku])
+            await self.hot_store.repair(self.hot_store.engine, [sku])

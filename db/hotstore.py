@@ -31,6 +31,7 @@ from domain.stock import MovementKind, delta_for
 _LUA = Path(__file__).parent / "lua"
 _FIELDS = ("on_hand", "reserved", "allocated")
 IN_FLIGHT_SECONDS = 60.0  # a hold admitted in Redis this recently is still being persisted by its saga
+REPLACE_ATTEMPTS = 5  # reads of a sku that keeps changing under a reload before it is left for later
 
 
 async def drop_prefix(client: aioredis.Redis, prefix: str) -> int:
@@ -85,6 +86,7 @@ class HotStore:
         self._transition = client.register_script((_LUA / "hold_transition.lua").read_text())
         self._adjust = client.register_script((_LUA / "adjust.lua").read_text())
         self._load_if_absent = client.register_script((_LUA / "load_if_absent.lua").read_text())
+        self._replace = client.register_script((_LUA / "replace_levels.lua").read_text())
 
     # keys ---------------------------------------------------------------------------
     def stock_key(self, sku: str) -> str:
@@ -133,7 +135,7 @@ class HotStore:
         try:
             await self.reserve(line)
         except (InsufficientStock, IdempotencyConflict):
-            await self.load(engine, [line.sku], in_flight_seconds=IN_FLIGHT_SECONDS)
+            await self.repair(engine, [line.sku])
 
     async def reserve_all(self, lines: list[HoldLine]) -> None:
         """All lines or none: each line is atomic in its own slot; if one is refused, the
@@ -200,7 +202,7 @@ class HotStore:
         if self.engine is not None and unloaded:
             await self.load(self.engine, unloaded, replace=False)
         if self.engine is not None and disagreeing:
-            await self.load(self.engine, disagreeing, in_flight_seconds=IN_FLIGHT_SECONDS)
+            await self.repair(self.engine, disagreeing)
 
     def _adjust_keys(self, sku: str, event_id: str) -> list[str]:
         return [self.stock_key(sku), self.event_key(sku, event_id), *self._changes(sku)]
@@ -290,39 +292,81 @@ class HotStore:
     # rebuild from Postgres ------------------------------------------------------------
     async def load(
         self, engine: AsyncEngine, skus: list[str], replace: bool = True, in_flight_seconds: float = 0.0
-    ) -> None:
-        """Copy the levels and live holds of `skus` from Postgres into Redis.
+    ) -> list[str]:
+        """Copy the levels and live holds of `skus` from Postgres into Redis; returns the skus
+        left as they were because Redis kept changing under the copy (see below).
 
         replace=True (rebuild, repair) overwrites what Redis has: Postgres wins. A hold
         admitted in Redis but not persisted is released, unless it was admitted within
-        `in_flight_seconds`: repairs made while orders flow (the reconciler, a disagreeing
-        mirror) keep such holds, whose sagas are persisting them, or they would hand the
-        same units out twice; a full rebuild (0) starts from Postgres alone.
+        `in_flight_seconds`: repairs made while orders flow (`repair`) keep such holds, whose
+        sagas are persisting them, or they would hand the same units out twice; a full
+        rebuild (0) starts from Postgres alone. The write is conditional on the sku's version
+        being the one read before the snapshot, so a hold admitted while the copy was being
+        made is never dropped from `reserved`; a sku that changed is read again (a few times,
+        then left for the next repair and returned).
         replace=False (first use) loads only skus not loaded yet, atomically per sku, so
         holds admitted by a concurrent caller are never wiped.
         """
+        if not replace:
+            fields, hold_values = await self._snapshot(engine, skus)
+            for sku in skus:
+                pairs = [item for pair in fields[sku].items() for item in pair]
+                await self._load_if_absent(
+                    keys=[self.stock_key(sku), *hold_values[sku]],
+                    args=[len(fields[sku]), *pairs, *hold_values[sku].values()],
+                )
+            return []
+        pending = list(skus)
+        for _attempt in range(REPLACE_ATTEMPTS):
+            versions = {sku: await self.redis.get(self.version_key(sku)) for sku in pending}
+            fields, hold_values = await self._snapshot(engine, pending)
+            existing = await self._hold_keys(pending)
+            now = time.time()
+            changed = []
+            for sku in pending:
+                if not await self._replace_one(
+                    sku, versions[sku], fields[sku], hold_values[sku], existing[sku], now, in_flight_seconds
+                ):
+                    changed.append(sku)
+            if not changed:
+                return []
+            pending = changed
+        return pending
+
+    async def repair(self, engine: AsyncEngine, skus: list[str]) -> list[str]:
+        """Reload `skus` from Postgres while orders flow: holds admitted moments ago stay held.
+        Returns the skus that kept changing and were left for the next repair."""
+        return await self.load(engine, skus, in_flight_seconds=IN_FLIGHT_SECONDS)
+
+    async def _snapshot(
+        self, engine: AsyncEngine, skus: list[str]
+    ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, str]]]:
+        """Levels (hash fields) and live holds (hold key -> value) of `skus`, read in one
+        snapshot so a hold persisted between the two reads is in both or in neither."""
         async with engine.connect() as conn:
-            levels = (
-                await conn.execute(
-                    sa.select(
-                        stock_levels.c.sku,
-                        stock_levels.c.location_id,
-                        stock_levels.c.sellable,
-                        *[stock_levels.c[f] for f in _FIELDS],
-                    ).where(stock_levels.c.sku.in_(skus))
-                )
-            ).all()
-            holds = (
-                await conn.execute(
-                    sa.select(
-                        reservations.c.reservation_id,
-                        reservations.c.sku,
-                        reservations.c.location_id,
-                        reservations.c.quantity,
-                        reservations.c.status,
-                    ).where(reservations.c.sku.in_(skus), reservations.c.status.in_(HELD))
-                )
-            ).all()
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                levels = (
+                    await conn.execute(
+                        sa.select(
+                            stock_levels.c.sku,
+                            stock_levels.c.location_id,
+                            stock_levels.c.sellable,
+                            *[stock_levels.c[f] for f in _FIELDS],
+                        ).where(stock_levels.c.sku.in_(skus))
+                    )
+                ).all()
+                holds = (
+                    await conn.execute(
+                        sa.select(
+                            reservations.c.reservation_id,
+                            reservations.c.sku,
+                            reservations.c.location_id,
+                            reservations.c.quantity,
+                            reservations.c.status,
+                        ).where(reservations.c.sku.in_(skus), reservations.c.status.in_(HELD))
+                    )
+                ).all()
         fields: dict[str, dict[str, int]] = {sku: {} for sku in skus}
         for row in levels:
             fields[row.sku].update({f"{row.location_id}|{f}": getattr(row, f) for f in _FIELDS})
@@ -331,42 +375,54 @@ class HotStore:
         for h in holds:
             state = hold_state(h.status)
             hold_values[h.sku][self.hold_key(h.sku, h.reservation_id)] = f"{h.location_id}|{h.quantity}|{state}"
+        return fields, hold_values
 
-        if not replace:
-            for sku in skus:
-                pairs = [item for pair in fields[sku].items() for item in pair]
-                await self._load_if_absent(
-                    keys=[self.stock_key(sku), *hold_values[sku]],
-                    args=[len(fields[sku]), *pairs, *hold_values[sku].values()],
-                )
-            return
-        existing = await self._hold_keys(skus)
-        now = time.time()
-        for sku in skus:  # one MULTI per sku: every key of a sku is in one cluster slot
-            # Holds Redis has but Postgres does not: one admitted moments ago is on its way
-            # (its saga persists it within seconds), so it stays, its units still reserved;
-            # otherwise a rebuild during a rush would hand its units out again. Older ones
-            # are marked released rather than deleted, so a retried reserve of that id is
-            # still seen as a repeat.
-            stale = [key for key in existing[sku] if key.decode() not in hold_values[sku]]
-            values = await self.redis.mget(stale) if stale else []
-            released = []
-            for key, value in zip(stale, values, strict=True):
-                loc, qty, state, *admitted = (value or b"||").decode().split("|")
-                if state == HoldState.RESERVED and admitted and now - float(admitted[0]) < in_flight_seconds:
-                    field = f"{loc}|reserved"
-                    fields[sku][field] = fields[sku].get(field, 0) + int(qty)
-                elif state in (HoldState.RESERVED, HoldState.CONFIRMED):
-                    released.append((key, f"{loc}|{qty}|{HoldState.RELEASED}"))
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for key, value in released:
-                    pipe.set(key, value, ex=self.event_ttl)
-                pipe.delete(self.stock_key(sku), self.display_key(sku))
-                pipe.incr(self.version_key(sku))
-                pipe.hset(self.stock_key(sku), mapping={**fields[sku], "_loaded": 1})
-                for key, value in hold_values[sku].items():  # SETs, not MSET: a cluster pipeline refuses MSET
-                    pipe.set(key, value)
-                await pipe.execute()
+    async def _replace_one(
+        self,
+        sku: str,
+        version: bytes | None,
+        fields: dict[str, int],
+        hold_values: dict[str, str],
+        existing: list[bytes],
+        now: float,
+        in_flight_seconds: float,
+    ) -> bool:
+        """Write one sku's snapshot unless its version moved on; False if it did."""
+        # Holds Redis has but Postgres does not: one admitted moments ago is on its way (its
+        # saga persists it within seconds), so it stays, its units still reserved; otherwise a
+        # repair during a rush would hand its units out again. Older ones are marked released
+        # rather than deleted, so a retried reserve of that id is still seen as a repeat.
+        fields = dict(fields)
+        stale = [key for key in existing if key.decode() not in hold_values]
+        values = await self.redis.mget(stale) if stale else []
+        released: list[tuple[str, str]] = []
+        for key, value in zip(stale, values, strict=True):
+            loc, qty, state, *admitted = (value or b"||").decode().split("|")
+            if state == HoldState.RESERVED and admitted and now - float(admitted[0]) < in_flight_seconds:
+                field = f"{loc}|reserved"
+                fields[field] = fields.get(field, 0) + int(qty)
+            elif state in (HoldState.RESERVED, HoldState.CONFIRMED):
+                released.append((key.decode(), f"{loc}|{qty}|{HoldState.RELEASED}"))
+        pairs = [item for pair in fields.items() for item in pair]
+        written = await self._replace(
+            keys=[
+                self.stock_key(sku),
+                self.version_key(sku),
+                self.display_key(sku),
+                *(key for key, _ in released),
+                *hold_values,
+            ],
+            args=[
+                (version or b"").decode(),
+                self.event_ttl,
+                len(fields),
+                *pairs,
+                len(released),
+                *(value for _, value in released),
+                *hold_values.values(),
+            ],
+        )
+        return bool(written)
 
     async def _hold_keys(self, skus: list[str]) -> dict[str, list[bytes]]:
         """Existing hold keys of `skus`: one SCAN per sku for a few, one SCAN in all for many."""

@@ -3,7 +3,8 @@
 -- (take_token comes from token_bucket.lua, put in front of this script.)
 -- KEYS[1] sale hash {prefix}:fs:{sku}:<sale>   KEYS[2] units bought per user
 -- KEYS[3] purchase windows per user (lottery)   KEYS[4] answer of this idempotency key
--- KEYS[5] the sale's hold   KEYS[6] the buyer's hold (new)
+-- KEYS[5] the sale's hold   KEYS[6] the buyer's hold (new)   KEYS[7] the sku's version (a reload
+-- that read the sale's hold before this purchase must not write it back)
 -- ARGV[1] user id   ARGV[2] quantity   ARGV[3] pool order, comma separated (home first)
 -- ARGV[4] order id   ARGV[5] seconds to keep the answer
 -- Returns {'won', order id, pools taken from "pool:units,...", units left}
@@ -59,6 +60,7 @@ redis.call('HINCRBY', KEYS[1], 'sold', qty)
 -- the units stay reserved at the location: they only change hands, from the sale to the buyer
 redis.call('SET', KEYS[5], loc .. '|' .. (tonumber(units) - qty) .. '|reserved')
 redis.call('SET', KEYS[6], loc .. '|' .. qty .. '|reserved|' .. t[1])
+redis.call('INCR', KEYS[7])
 local pools = table.concat(taken, ',')
 redis.call('SET', KEYS[4], ARGV[4] .. '|' .. qty .. '|' .. pools .. '|' .. user, 'EX', tonumber(ARGV[5]))
 return {'won', ARGV[4], pools, tostring(total - qty)}

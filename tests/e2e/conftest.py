@@ -8,13 +8,15 @@ import pytest
 from stocksaga import embedded
 from tests.e2e.stack import dev_keys, exported_env, start_dev, stop_dev
 
-# Short holds and grace: what outlives its expiry shows within a minute.
+# Short holds and grace: what outlives its expiry shows within a minute. Reconciliation runs
+# every few seconds, so its repairs meet the rushes (one once handed 50 units to 89 orders).
 HOLD_SECONDS = 30
 OVERDUE_GRACE_SECONDS = 10
 STACK_SETTINGS = {
     "HOLD_MINUTES": str(HOLD_SECONDS / 60),
     "PAYMENT_EXTENSION_MINUTES": "0.25",
     "HOLD_OVERDUE_GRACE_SECONDS": str(OVERDUE_GRACE_SECONDS),
+    "RECONCILE_INTERVAL_SECONDS": "3",
 }
 
 

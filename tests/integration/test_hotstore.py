@@ -519,3 +519,77 @@ async def test_a_repair_while_orders_flow_keeps_holds_admitted_moments_ago(
         await hot_store.reserve(HoldLine(rid(), sku, location, 7))
     await hot_store.load(engine, [sku])  # a full rebuild starts from Postgres alone
     assert (await hot_store.levels(sku))[location]["reserved"] == 0
+
+
+async def test_a_hold_admitted_while_a_repair_copies_postgres_keeps_its_units_reserved(
+    hot_store, stocked, sku, location, engine, monkeypatch
+):
+    """The e2e rush once admitted 89 orders for 50 units: the reconciler's repair read the
+    holds, a checkout admitted one more, and the repair's write reset `reserved` without it."""
+    await stocked(sku, 10)
+    scan = hot_store._hold_keys
+    admitted = HoldLine(rid(), sku, location, 4)
+
+    async def scan_then_admit(skus):
+        found = await scan(skus)
+        if await hot_store.redis.get(hot_store.hold_key(sku, admitted.reservation_id)) is None:
+            await hot_store.reserve(admitted)  # a checkout between the scan and the write
+        return found
+
+    monkeypatch.setattr(hot_store, "_hold_keys", scan_then_admit)
+    assert await hot_store.repair(engine, [sku]) == []
+
+    assert (await hot_store.levels(sku))[location]["reserved"] == 4
+    with pytest.raises(InsufficientStock):  # its units are not handed out again
+        await hot_store.reserve(HoldLine(rid(), sku, location, 7))
+
+
+async def test_a_repair_gives_up_on_a_sku_that_never_stops_changing_and_names_it(
+    hot_store, stocked, sku, location, engine, monkeypatch
+):
+    await stocked(sku, 10)
+    scan = hot_store._hold_keys
+
+    async def scan_then_admit(skus):
+        found = await scan(skus)
+        await hot_store.reserve(HoldLine(rid(), sku, location, 1))
+        return found
+
+    monkeypatch.setattr(hot_store, "_hold_keys", scan_then_admit)
+    assert await hot_store.repair(engine, [sku]) == [sku]
+    assert (await hot_store.levels(sku))[location]["reserved"] == 5  # every admission counted
+
+
+async def test_repairs_racing_a_rush_of_admissions_never_hand_a_unit_out_twice(
+    hot_store, stocked, sku, location, engine, redis_client
+):
+    """The same race without a hook: repairs scan a keyspace big enough to take a while
+    while a rush admits holds for more units than there are."""
+    await stocked(sku, 200)
+    async with redis_client.pipeline(transaction=False) as pipe:
+        for n in range(20_000):  # other skus' event markers: the scan for this sku's holds takes a while
+            pipe.set(hot_store.event_key(f"OTHER-{n % 50}", f"e{n}"), 1, ex=600)
+        await pipe.execute()
+    admitted: list[str] = []
+    rushing = True
+
+    async def rush():
+        for _ in range(150):
+            line = HoldLine(rid(), sku, location, 1)
+            try:
+                await hot_store.reserve(line)
+                admitted.append(line.reservation_id)
+            except InsufficientStock:
+                pass
+            await asyncio.sleep(0)
+
+    async def repairs():
+        while rushing:
+            await hot_store.repair(engine, [sku])
+
+    repairing = asyncio.create_task(repairs())
+    await asyncio.gather(rush(), rush())
+    rushing = False
+    await repairing
+    assert len(admitted) == 200
+    assert (await hot_store.levels(sku))[location]["reserved"] == 200
