@@ -35,6 +35,7 @@ from workflows.flash_sales import FlashSaleWorkflow, SaleInput
 from workflows.order_messages import OrderInput, OrderLine
 
 router = APIRouter(prefix="/v1/flash-sales", tags=["flash sales"])
+SALES_CACHED = 1024  # sales whose purchase facts one API process keeps
 
 
 def _error(
@@ -64,7 +65,9 @@ class FlashSales:
         self.engine, self.settings, self.temporal = engine, settings, temporal
         self.store = FlashStore(hot_store)
         self.hot_store = hot_store
-        self._sales: dict[str, dict] = {}  # what a purchase needs of a sale; it never changes after creation
+        # What a purchase needs of a sale (it never changes after creation), for the last
+        # SALES_CACHED sales asked about: the oldest entry goes first.
+        self._sales: dict[str, dict] = {}
 
     async def create(self, body: FlashSaleIn) -> tuple[dict, bool]:
         if body.ends_at <= body.starts_at:
@@ -136,6 +139,8 @@ class FlashSales:
                 known = await pg_sales.get(conn, sale_id)
             if known is None:
                 return None
+            if len(self._sales) >= SALES_CACHED:
+                del self._sales[next(iter(self._sales))]
             self._sales[sale_id] = known = {
                 k: known[k]
                 for k in ("sale_id", "sku", "location_id", "pools", "hold_seconds", "mode", "per_user_limit")

@@ -29,6 +29,7 @@ from domain.orders import (
     refund_due,
     refund_key,
 )
+from services.updates import refusal
 from stocksaga import telemetry
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
@@ -232,7 +233,7 @@ async def _update(request: Request, conn, order_id: str, update, arg, when_finis
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == PAYMENT_REFUNDED:
             return _refunded(cause.message, cause.details[0]["payment_ref"] if cause.details else None)
-        return _refused(str(cause.message if cause else err))
+        return _refused(refusal(err))
     except RPCError as err:
         stored = await pg_orders.get(conn, order_id)
         if stored is None:

@@ -16,6 +16,7 @@ from api.schemas import CancelIn, ConfirmationIn, PurchaseOrderIn, SupplierIn
 from db import procurement as pg_procurement
 from db import queries
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
+from services.updates import refusal
 from workflows.procurement import CloseRequest, Confirmation, ProcurementWorkflow
 from workflows.procurement_messages import PurchaseOrderInput
 
@@ -147,7 +148,7 @@ async def _update(request: Request, conn, po_id: str, update, arg) -> JSONRespon
     except WorkflowUpdateFailedError as err:
         return JSONResponse(
             status_code=409,
-            content={"error": "purchase_order_refused", "message": str(err.cause.message if err.cause else err)},
+            content={"error": "purchase_order_refused", "message": refusal(err)},
         )
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):

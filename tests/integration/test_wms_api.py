@@ -291,9 +291,9 @@ async def test_booking_a_batch_in_bulk_writes_exactly_what_booking_it_one_event_
     included."""
     from pydantic import TypeAdapter
 
-    from api.wms import Processor
     from db.tables import outbox
     from domain.wms import WmsEvent
+    from services.wms import Processor
     from stocksaga.settings import Settings
 
     async def world():

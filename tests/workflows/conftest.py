@@ -20,8 +20,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.wms import Processor
 from db.tables import locations
+from services.wms import Processor
 from stocksaga import embedded
 from stocksaga.settings import Settings
 from workers.main import build_worker

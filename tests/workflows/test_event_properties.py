@@ -16,10 +16,10 @@ from hypothesis import event as target
 from hypothesis import strategies as st
 from temporalio.client import WorkflowUpdateFailedError
 
-from api.wms import Processor
 from db import wms as pg_wms
 from db.tables import stock_levels
 from db.verify import check
+from services.wms import Processor
 from tests.workflows.orders_helpers import ev, start_order, stock
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
