@@ -78,6 +78,9 @@ ACTIVITY: ActivityOptions = {
 }
 PERSIST_WITHIN_HOLD = "persist-within-hold"  # workflow.patched: the hold's timer bounds the persist step
 PAID_BEFORE_CANCEL = "paid-before-cancel"  # workflow.patched: a payment taken first wins over a later cancel
+# workflow.patched: the hold runs from the saga's start event, the instant the API reads back
+# when it answers a repeat before the order row exists, so every answer names one expiry
+DEADLINE_FROM_START = "deadline-from-start"
 MOMENT = timedelta(milliseconds=1)
 
 
@@ -88,7 +91,8 @@ class OrderWorkflow:
         # The input is here before any Update or signal is handled: state never lacks it.
         self._status = OrderStatus.RESERVED
         self._order = order
-        self._deadline = workflow.now() + timedelta(seconds=order.hold_seconds)
+        began = workflow.info().workflow_start_time if workflow.patched(DEADLINE_FROM_START) else workflow.now()
+        self._deadline = began + timedelta(seconds=order.hold_seconds)
         self._wake = False
         self._payment: PaymentEvent | None = None  # the deciding event: succeeded or failed
         self._payment_ref: str | None = None
