@@ -16,7 +16,7 @@ from db.hotstore import HoldLine, HotStore
 from domain.errors import HoldExpired
 from domain.reservations import LIVE, ReservationStatus
 from domain.stock import MovementKind
-from workflows.order_messages import OrderInput, OrderLine
+from workflows.order_messages import OrderInput, OrderLine, ShipmentPlan
 
 
 @dataclass
@@ -37,13 +37,6 @@ class RecordStatus:
     payment_ref: str | None = None
     reason: str | None = None
     start_payment: list[str] = field(default_factory=list)  # reservation ids now payment_pending
-
-
-@dataclass
-class ShipmentPlan:
-    shipment_id: str
-    location_id: str
-    lines: list[OrderLine]
 
 
 @dataclass

@@ -62,6 +62,15 @@ class CancelRequest:
 
 
 @dataclass
+class ShipmentPlan:
+    """One shipment: the lines one location picks, packs and ships together."""
+
+    shipment_id: str
+    location_id: str
+    lines: list[OrderLine]
+
+
+@dataclass
 class ShipmentEvent:
     shipment_id: str
     tracking: str | None = None

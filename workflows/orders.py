@@ -1,8 +1,9 @@
-"""OrderWorkflow (id `order-{order_id}`): the checkout saga.
+"""OrderWorkflow (id `order-{order_id}`): the checkout saga, read in `_saga` below:
 
-persist holds in Postgres -> await payment (durable timer: the hold, extended once payment
-starts) -> confirm (reserved -> allocated) -> ask the warehouse to pick -> follow PICK /
-PACK / SHIP per shipment -> shipped.
+reserve (persist the holds in Postgres) -> pay (durable timer: the hold, extended once
+payment starts) -> allocate (reserved -> allocated, the warehouses asked to pick) -> fulfil
+(PICK / PACK / SHIP per shipment) -> shipped. What fulfilment keeps track of (shipments,
+steps waiting their turn, backorders) is plain state in workflows/fulfilment.py.
 
 Backordered units: a receipt that fills one of the order's backorders holds the units for
 it in Postgres and sends `backorder_filled`. Before payment the hold joins the order's
@@ -39,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         ReleaseOrder,
         RequestPicking,
         RequestRefund,
-        ShipmentPlan,
         ShipmentStep,
     )
     from domain.errors import NON_RETRYABLE
@@ -50,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         OrderStatus,
         PaymentVerdict,
         cancel_verdict,
-        effective_progress,
         payment_verdict,
         refund_key,
         shipment_mismatch,
@@ -58,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         step_key,
     )
     from domain.wms import merge_lines
+    from workflows.fulfilment import Fulfilment, plan_shipments
     from workflows.order_messages import (
         CancelRequest,
         OrderInput,
@@ -98,19 +98,67 @@ class OrderWorkflow:
         self._payment_ref: str | None = None
         self._cancel: str | None = None
         self._reason: str | None = None
-        self._shipments: dict[str, str] = {}
-        self._plans: dict[str, ShipmentPlan] = {}  # what each shipment holds, and where
-        self._pending: list[tuple[str, ShipmentEvent]] = []
+        self._fulfilment = Fulfilment(order.backorders)  # shipments, waiting steps, backorders
         self._timeline: list[dict[str, Any]] = []
         self._compensations: list[Callable[[OrderStatus, str], Awaitable[None]]] = []
         self._persisted = False  # the persist step is over (holds in Postgres, or rejected)
         self._allocated = False
         self._start_requested = False
-        self._filled: list[OrderLine] = []  # backorder fills signalled, not yet taken into the order
-        self._fill_ids: set[str] = set()
-        self._backordered: dict[tuple[str, str], int] = {}  # (sku, location) -> units still awaited
-        for b in order.backorders:
-            self._backordered[(b.sku, b.location_id)] = self._backordered.get((b.sku, b.location_id), 0) + b.quantity
+
+    # --- the saga --------------------------------------------------------------------
+    @workflow.run
+    async def run(self, order: OrderInput) -> OrderView:
+        self._timeline.append({"status": "reserved", "at": workflow.now().isoformat()})
+        try:
+            await self._saga(order)
+        except asyncio.CancelledError:  # an operator cancelled the workflow itself
+            await asyncio.shield(
+                asyncio.ensure_future(self._compensate(OrderStatus.CANCELLED, "cancelled by an operator"))
+            )
+            raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state()
+
+    async def _saga(self, order: OrderInput) -> None:
+        # 1. reserve: the API admitted the holds in Redis; record them in Postgres
+        self._compensations.append(self._release_everything)  # undo: release / deallocate / restock
+        try:
+            if not await self._recorded(order):
+                return  # rejected, or expired first: its holds are given back
+        finally:
+            self._persisted = True  # the order is recorded, or has ended: payment events may proceed
+        # 2. pay: wait for the payment service while the hold's timer runs
+        outcome = await self._await_payment()
+        if outcome is not None:
+            await self._compensate(*outcome)  # expired, payment failed or cancelled
+            return
+        # 3. allocate: reserved -> allocated, and each warehouse is asked to pick its shipment
+        self._compensations.append(self._refund)  # undo: any later cancel asks for the money back
+        await self._allocate(order)
+        # 4. fulfil: follow PICK / PACK / SHIP per shipment (and backorders as they fill) to shipped
+        await self._fulfil()
+
+    async def _allocate(self, order: OrderInput) -> None:
+        assert self._payment is not None  # _await_payment returns None only once paid
+        ref = self._payment.payment_ref
+        self._take_fills()  # fills that came before payment are confirmed and picked with the rest
+        plans = plan_shipments(order.lines)
+        await self._run(
+            OrderActivities.confirm_order,
+            ConfirmOrder(
+                order.order_id,
+                [line.reservation_id for line in order.lines],
+                self._key("allocated"),
+                ref,
+                RequestPicking(order.order_id, plans, self._key("picking")),
+            ),
+        )
+        self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
+        self._allocated = True
+        self._fulfilment.begin(plans)
+        self._set_status(
+            OrderStatus.PICKING if plans else OrderStatus.BACKORDERED, {"shipments": list(self._fulfilment.progress)}
+        )
 
     # --- operators and the API -------------------------------------------------------
     @workflow.query
@@ -122,7 +170,7 @@ class OrderWorkflow:
             o.customer_id if o else "",
             self._deadline,
             o.lines if o else [],
-            dict(self._shipments),
+            dict(self._fulfilment.progress),
             list(self._timeline),
             self._payment_ref,
             self._reason,
@@ -214,7 +262,7 @@ class OrderWorkflow:
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
         taken = (self._payment.event, self._payment.payment_ref) if self._payment else None
-        refusal = cancel_verdict(self._status, "shipped" in self._shipments.values(), taken, self._cancel is not None)
+        refusal = cancel_verdict(self._status, self._fulfilment.shipped_any(), taken, self._cancel is not None)
         if refusal:
             raise ValueError(refusal)
 
@@ -223,17 +271,17 @@ class OrderWorkflow:
         """A warehouse event for one shipment. Answers `accepted` (it will be recorded in
         order) or `repeat` (that step was taken already); the validator refuses a step out
         of order, for an unknown shipment, or for an order not (or no longer) being picked."""
-        progress = self._progress()
+        progress = self._fulfilment.effective()
         repeat = SHIPMENT_PROGRESS.index(step.step) <= SHIPMENT_PROGRESS.index(progress[step.shipment_id])
         if not repeat:
-            self._pending.append((step.step, ShipmentEvent(step.shipment_id, step.tracking)))
+            self._fulfilment.pending.append((step.step, ShipmentEvent(step.shipment_id, step.tracking)))
         return "repeat" if repeat else "accepted"
 
     @warehouse_step.validator
     def _validate_warehouse_step(self, step: WarehouseStep) -> None:
-        refusal = shipment_step_refusal(self._status, self._progress(), step.shipment_id, step.step)
-        if refusal is None and step.shipment_id in self._plans:
-            plan = self._plans[step.shipment_id]
+        refusal = shipment_step_refusal(self._status, self._fulfilment.effective(), step.shipment_id, step.step)
+        if refusal is None and step.shipment_id in self._fulfilment.plans:
+            plan = self._fulfilment.plans[step.shipment_id]
             refusal = shipment_mismatch(
                 step.shipment_id, plan.location_id, merge_lines(plan.lines), step.location_id, step.lines
             )
@@ -242,80 +290,23 @@ class OrderWorkflow:
         if refusal:
             raise ValueError(refusal)
 
-    def _progress(self) -> dict[str, str]:
-        return effective_progress(self._shipments, [(s, e.shipment_id) for s, e in self._pending])
-
     @workflow.signal
     def backorder_filled(self, lines: list[OrderLine]) -> None:
         """A receipt set units aside for this order's backorders (each a hold in Postgres);
         a repeat of a fill already taken changes nothing."""
-        for line in lines:
-            if line.reservation_id not in self._fill_ids:
-                self._fill_ids.add(line.reservation_id)
-                self._filled.append(line)
+        self._fulfilment.fill(lines)
 
     @workflow.signal
     def pick_complete(self, event: ShipmentEvent) -> None:
-        self._pending.append(("picked", event))
+        self._fulfilment.pending.append(("picked", event))
 
     @workflow.signal
     def pack_complete(self, event: ShipmentEvent) -> None:
-        self._pending.append(("packed", event))
+        self._fulfilment.pending.append(("packed", event))
 
     @workflow.signal
     def ship_complete(self, event: ShipmentEvent) -> None:
-        self._pending.append(("shipped", event))
-
-    # --- the saga --------------------------------------------------------------------
-    @workflow.run
-    async def run(self, order: OrderInput) -> OrderView:
-        self._timeline.append({"status": "reserved", "at": workflow.now().isoformat()})
-        try:
-            await self._saga(order)
-        except asyncio.CancelledError:  # an operator cancelled the workflow itself
-            await asyncio.shield(
-                asyncio.ensure_future(self._compensate(OrderStatus.CANCELLED, "cancelled by an operator"))
-            )
-            raise
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.state()
-
-    async def _saga(self, order: OrderInput) -> None:
-        self._compensations.append(self._release_everything)  # before the step: safe if it never ran
-        try:
-            if not await self._recorded(order):
-                return
-        finally:
-            self._persisted = True  # the order is recorded, or has ended: payment events may proceed
-
-        outcome = await self._await_payment()
-        if outcome is not None:
-            await self._compensate(*outcome)
-            return
-
-        assert self._payment is not None  # _await_payment returns None only once paid
-        ref = self._payment.payment_ref
-        self._compensations.append(self._refund)  # paid: any later cancel refunds
-        self._take_fills()  # fills that came before payment are confirmed and picked with the rest
-        plans = _shipments(order)
-        await self._run(
-            OrderActivities.confirm_order,
-            ConfirmOrder(
-                order.order_id,
-                [line.reservation_id for line in order.lines],
-                self._key("allocated"),
-                ref,
-                RequestPicking(order.order_id, plans, self._key("picking")),
-            ),
-        )
-        self._set_status(OrderStatus.ALLOCATED, {"payment_ref": ref})
-        self._allocated = True
-        self._shipments = {plan.shipment_id: "requested" for plan in plans}
-        self._plans.update({plan.shipment_id: plan for plan in plans})
-        self._set_status(
-            OrderStatus.PICKING if plans else OrderStatus.BACKORDERED, {"shipments": list(self._shipments)}
-        )
-        await self._fulfil(plans)
+        self._fulfilment.pending.append(("shipped", event))
 
     async def _recorded(self, order: OrderInput) -> bool:
         """Record the order; False when it ended instead, its holds given back: rejected
@@ -393,29 +384,28 @@ class OrderWorkflow:
             except TimeoutError:
                 pass
 
-    async def _fulfil(self, plans: list[ShipmentPlan]) -> None:
-        by_id = {plan.shipment_id: plan for plan in plans}
-        while any(state != "shipped" for state in self._shipments.values()) or self._awaiting_backorders():
-            await workflow.wait_condition(lambda: bool(self._ready()) or bool(self._filled) or self._cancel is not None)
+    async def _fulfil(self) -> None:
+        """Follow each shipment's warehouse steps until all have shipped (and every backordered
+        unit has come and shipped too), or a cancel ends it."""
+        f = self._fulfilment
+        while not f.done():
+            await workflow.wait_condition(lambda: f.has_ready() or bool(f.filled) or self._cancel is not None)
             if self._cancel is not None:
-                if self._status == OrderStatus.BACKORDERED and self._shipments:  # something has left
+                if self._status == OrderStatus.BACKORDERED and f.progress:  # something has left
                     await self._cancel_backorders()
                 else:
                     await self._compensate(OrderStatus.CANCELLED, self._cancel)
                 return
-            if self._filled:
-                for plan in await self._ship_fills():
-                    by_id[plan.shipment_id] = plan
+            if f.filled:
+                await self._ship_fills()
                 continue
-            ready = self._ready()
+            ready = f.take_ready()
             assert ready is not None  # the wait above ends on one, a fill or a cancel
             step, event = ready
-            self._pending.remove((step, event))
-            if event.shipment_id not in by_id or SHIPMENT_PROGRESS.index(step) <= SHIPMENT_PROGRESS.index(
-                self._shipments[event.shipment_id]
-            ):
+            if not f.moves_on(step, event.shipment_id):
                 continue  # unknown shipment (left to the warehouse-events dead letters), or a repeat
-            order_status = self._status_after(event.shipment_id, step)
+            order_status = f.status_after(event.shipment_id, step)
+            plan = f.plans[event.shipment_id]
             await self._run(
                 OrderActivities.record_shipment_step,
                 ShipmentStep(
@@ -424,37 +414,21 @@ class OrderWorkflow:
                     step,
                     order_status.value,
                     self._key(f"{event.shipment_id}-{step}"),
-                    [line.reservation_id for line in by_id[event.shipment_id].lines] if step == "picked" else [],
+                    [line.reservation_id for line in plan.lines] if step == "picked" else [],
                     event.tracking,
                 ),
             )
-            self._shipments[event.shipment_id] = step
+            f.progress[event.shipment_id] = step
             self._set_status(order_status, {"shipment_id": event.shipment_id, "step": step})
 
     # --- backorders ------------------------------------------------------------------
     def _take_fills(self) -> list[OrderLine]:
-        """The fills signalled so far become lines of the order (so every compensation gives
-        them back too) and no longer count as awaited."""
-        taken, self._filled = self._filled, []
-        for line in taken:
-            self._order.lines.append(line)
-            key = (line.sku, line.location_id)
-            self._backordered[key] = max(self._backordered.get(key, 0) - line.quantity, 0)
-        return taken
+        return self._fulfilment.take_fills(into=self._order.lines)
 
-    def _awaiting_backorders(self) -> bool:
-        return any(self._backordered.values())
-
-    async def _ship_fills(self) -> list[ShipmentPlan]:
+    async def _ship_fills(self) -> None:
         """After payment: confirm the filled units and ask their warehouse to pick them, a
         new shipment per location."""
-        lines = self._take_fills()
-        numbered = sum(1 for sid in self._shipments if sid.startswith("B"))
-        plans = [
-            ShipmentPlan(f"B{numbered + n}", loc, [line for line in lines if line.location_id == loc])
-            for n, loc in enumerate(sorted({line.location_id for line in lines}), start=1)
-        ]
-        for plan in plans:
+        for plan in self._fulfilment.backorder_plans(self._take_fills()):
             await self._run(
                 OrderActivities.confirm_order,
                 ConfirmOrder(
@@ -465,10 +439,8 @@ class OrderWorkflow:
                     RequestPicking(self._order.order_id, [plan], self._key(f"{plan.shipment_id}-picking")),
                 ),
             )
-            self._shipments[plan.shipment_id] = "requested"
-            self._plans[plan.shipment_id] = plan
+            self._fulfilment.begin([plan])
             self._set_status(OrderStatus.PICKING, {"shipments": [plan.shipment_id], "backorder_filled": True})
-        return plans
 
     async def _cancel_backorders(self) -> None:
         """Everything else has shipped: cancel what is still backordered; the order ends shipped."""
@@ -479,25 +451,8 @@ class OrderWorkflow:
             CancelBackorders(self._order.order_id, self._cancel or "", self._key("backorders-cancelled")),
             local=False,
         )
-        self._backordered.clear()
+        self._fulfilment.backordered.clear()
         self._set_status(OrderStatus.SHIPPED, {"backorders_cancelled": self._cancel})
-
-    def _ready(self) -> tuple[str, ShipmentEvent] | None:
-        """The first pending event that can be handled now: the next step of its shipment, a
-        repeat, or one for an unknown shipment. A step ahead of its prerequisite waits."""
-        for step, event in self._pending:
-            done = self._shipments.get(event.shipment_id)
-            if done is None or SHIPMENT_PROGRESS.index(step) <= SHIPMENT_PROGRESS.index(done) + 1:
-                return step, event
-        return None
-
-    def _status_after(self, shipment_id: str, step: str) -> OrderStatus:
-        states = {**self._shipments, shipment_id: step}.values()
-        if all(s == "shipped" for s in states):
-            return OrderStatus.BACKORDERED if self._awaiting_backorders() else OrderStatus.SHIPPED
-        if all(s in ("packed", "shipped") for s in states):
-            return OrderStatus.PACKED
-        return OrderStatus.PICKING
 
     # --- compensations ---------------------------------------------------------------
     async def _compensate(self, status: OrderStatus, reason: str) -> None:
@@ -556,17 +511,8 @@ class OrderWorkflow:
         workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
         workflow.set_current_details(
             f"**{status.value}**: {len(self._order.lines)} line(s), "
-            f"{len(self._shipments)} shipment(s)" + (f" ({self._reason})" if self._reason else "")
+            f"{len(self._fulfilment.progress)} shipment(s)" + (f" ({self._reason})" if self._reason else "")
         )
-
-
-def _shipments(order: OrderInput) -> list[ShipmentPlan]:
-    """One shipment per location, numbered in location order."""
-    locations = sorted({line.location_id for line in order.lines})
-    return [
-        ShipmentPlan(f"S{n}", loc, [line for line in order.lines if line.location_id == loc])
-        for n, loc in enumerate(locations, start=1)
-    ]
 
 
 def _business_refusal(err: BaseException) -> ApplicationError | None:
