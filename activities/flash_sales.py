@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.stock import business_errors_are_final
+from activities.failures import business_errors_are_final
 from db import flash_sales as pg_sales
 from db.flashstore import FlashStore
 from db.hotstore import HotStore

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.stock import business_errors_are_final
+from activities.failures import business_errors_are_final
 from db import ledger
 from db import orders as pg_orders
 from db import reservations as pg_reservations

@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.stock import business_errors_are_final
+from activities.failures import business_errors_are_final
 from db import orders as pg_orders
 from db import procurement as pg_procurement
 from db.hotstore import HoldLine, HotStore

@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.stock import business_errors_are_final
+from activities.failures import business_errors_are_final
 from db import demand
 from db import proposals as pg_proposals
 from domain import backtest, forecasting, replenishment

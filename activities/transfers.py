@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.stock import business_errors_are_final
+from activities.failures import business_errors_are_final
 from db import orders as pg_orders
 from db import wms as pg_wms
 

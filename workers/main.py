@@ -18,7 +18,6 @@ from activities.procurement import ProcurementActivities, SimulatedSupplier
 from activities.reconciliation import ReconciliationActivities
 from activities.replenishment import ReplenishmentActivities
 from activities.retries import RecordRetries
-from activities.stock import StockActivities
 from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
 from db.hotstore import HotStore
@@ -26,7 +25,6 @@ from stocksaga import telemetry
 from stocksaga.settings import Settings
 from workflows.flash_sales import FlashSaleWorkflow
 from workflows.health import HealthWorkflow, ping
-from workflows.holds import HoldWorkflow
 from workflows.orders import OrderWorkflow
 from workflows.procurement import ProcurementWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -35,7 +33,6 @@ from workflows.transfers import TransferWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 WORKFLOWS = [
-    HoldWorkflow,
     OrderWorkflow,
     ReconciliationWorkflow,
     HealthWorkflow,
@@ -78,7 +75,6 @@ def build_worker(
     """A worker for every workflow and activity. `stand_ins`: activities (each defined under
     the name it maps from) registered in place of ours of that name: how tests make a step fail."""
     stand_ins = stand_ins or {}
-    stock = StockActivities(engine, hot_store, max_line_quantity)
     orders = OrderActivities(engine, hot_store, max_line_quantity)
     reconciliation = ReconciliationActivities(engine, hot_store)
     transfers = TransferActivities(engine)
@@ -87,9 +83,6 @@ def build_worker(
     replenishment = ReplenishmentActivities(engine)
     flash = FlashSaleActivities(engine, hot_store, flash_sale_rng)
     activities = [  # each method is named as the activity it defines
-        stock.reserve_stock,
-        stock.change_reservation,
-        stock.apply_movement,
         orders.persist_order,
         orders.reject_order,
         orders.record_status,

@@ -2,7 +2,6 @@
 DATABASE_URL or REDIS_URL starts embedded servers, Temporal with its Web UI, a worker and
 the API, loads demo data, stops cleanly on Ctrl-C, and keeps its data across a restart."""
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -10,24 +9,11 @@ import uuid
 
 import httpx
 import pytest
-from temporalio.client import Client
 
 from stocksaga import embedded
 from tests.e2e.stack import dev_keys, exported_env, start_dev, stop_dev
-from workflows.holds import HoldInput, HoldWorkflow
 
 pytestmark = pytest.mark.e2e
-
-
-async def hold_expires(address: str) -> str:
-    client = await Client.connect(address)
-    handle = await client.start_workflow(
-        HoldWorkflow.run,
-        HoldInput(f"e2e-{uuid.uuid4().hex[:8]}", "DEMO-0001", "ST-RNO", 1, hold_seconds=1),
-        id=f"hold-e2e-{uuid.uuid4()}",
-        task_queue="stocksaga",
-    )
-    return (await handle.result()).status
 
 
 def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path):
@@ -67,8 +53,25 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
             [sys.executable, "-m", "stocksaga.cli", "verify"], env=env, capture_output=True, text=True
         )
         assert verify.returncode == 0, verify.stdout + verify.stderr
-        # the worker serves workflows: a hold on demo stock expires and gives its unit back
-        assert asyncio.run(hold_expires(env["TEMPORAL_ADDRESS"])) == "expired"
+        # the worker serves the order saga: an order on demo stock, cancelled, gives its unit back
+        storefront = httpx.Client(headers={"Authorization": f"Bearer {keys['storefront']}"}, timeout=30)
+        free = lambda: storefront.get(f"{api}/v1/availability/DEMO-0001").json()["available"]  # noqa: E731
+        before = free()
+        placed = storefront.post(
+            f"{api}/v1/orders",
+            json={
+                "customer_id": "cust-dev",
+                "lines": [{"sku": "DEMO-0001", "quantity": 1}],
+                "shipping": {"country": "DE", "postal_code": "10115"},
+            },
+            headers={"Idempotency-Key": f"dev-{uuid.uuid4().hex}"},
+        )
+        assert placed.status_code == 201, placed.text
+        assert free() == before - 1
+        order_id = placed.json()["order_id"]
+        cancelled = storefront.post(f"{api}/v1/orders/{order_id}/cancel", json={"reason": "dev stack test"})
+        assert cancelled.json()["status"] == "cancelled", cancelled.text
+        assert free() == before
         more = subprocess.run(
             [sys.executable, "-m", "stocksaga.cli", "load-demo", "--skus", "310"],
             env=env,

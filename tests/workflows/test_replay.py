@@ -23,7 +23,6 @@ def test_there_are_recorded_histories_of_every_order_path():
         "order-rejected",
         "order-cancelled-packed",
         "order-extended-then-paid",
-        "hold-released",
         "flash-sale-first-come",
         "flash-sale-lottery",
     } <= names

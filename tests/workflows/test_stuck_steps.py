@@ -29,7 +29,7 @@ async def persist_never_works(req: PersistOrder) -> None:
 
 @activity.defn(name="persist_order")
 async def persist_refuses_the_value(req: PersistOrder) -> None:
-    """What persist raises for a NUL in the shipping address (activities/stock.py turns a
+    """What persist raises for a NUL in the shipping address (activities/failures.py turns a
     Postgres data exception into this): retrying cannot change it."""
     ATTEMPTS[req.order.order_id] = ATTEMPTS.get(req.order.order_id, 0) + 1
     raise ApplicationError(
