@@ -32,10 +32,18 @@ class MovementRequest:
     reference_id: str | None = None
     actor: str = "system"
     reason: str | None = None
+    # where in the location the units are: a bin, a lot, a serial (None: not put away / not
+    # tracked). Its on_hand change lands on that (bin, lot) row of stock_detail.
+    bin_id: str | None = None
+    lot: str | None = None
+    serial: str | None = None
 
     def validated(self, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> Delta:
         validation.identifier("sku", self.sku)
         validation.identifier("location_id", self.location_id)
+        for name in ("bin_id", "lot", "serial"):
+            if getattr(self, name) is not None:
+                validation.identifier(name, getattr(self, name))
         validation.idempotency_key(self.idempotency_key)
         if self.kind == MovementKind.ADJUST:
             validation.signed_quantity(self.quantity, "quantity", max_quantity)
@@ -110,9 +118,14 @@ async def _replay(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> 
     if row is None:
         return None
     m = row._mapping
-    same = (m["kind"], m["sku"], m["location_id"]) == (req.kind.value, req.sku, req.location_id) and all(
-        m[f"d_{name}"] == getattr(delta, name) for name in BUCKET_COLUMNS
-    )
+    same = (m["kind"], m["sku"], m["location_id"], m["bin_id"], m["lot"], m["serial"]) == (
+        req.kind.value,
+        req.sku,
+        req.location_id,
+        req.bin_id,
+        req.lot,
+        req.serial,
+    ) and all(m[f"d_{name}"] == getattr(delta, name) for name in BUCKET_COLUMNS)
     if not same:
         raise IdempotencyConflict(req.idempotency_key)
     levels = await read_levels(conn, req.sku, req.location_id)
@@ -161,6 +174,9 @@ async def apply_in(
                 idempotency_key=req.idempotency_key,
                 actor=req.actor,
                 reason=req.reason,
+                bin_id=req.bin_id,
+                lot=req.lot,
+                serial=req.serial,
                 **{f"d_{name}": getattr(delta, name) for name in BUCKET_COLUMNS},
             )
             .on_conflict_do_nothing(index_elements=["idempotency_key"])

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from domain.access import ROLES
 from domain.flash_sales import SaleMode, SaleStatus
 from domain.fulfillment import LocationType
+from domain.lots import SerialState, Tracking
 from domain.orders import BackorderStatus, OrderStatus, ShipmentStatus
 from domain.procurement import PurchaseOrderStatus
 from domain.replenishment import ProposalStatus
@@ -51,8 +52,13 @@ skus = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("supplier_id", sa.Text),  # who replenishes it (REPLENISHMENT_SUPPLIER when unset)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("tracking", sa.Text, nullable=False, server_default=Tracking.NONE.value),
+    sa.Column("gtin", sa.Text, unique=True),  # the barcode a scan finds it by
+    sa.Column("min_shelf_life_days", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("unit_cost >= 0", name="ck_skus_unit_cost"),
     sa.CheckConstraint("low_stock_threshold >= 0", name="ck_skus_low_stock_threshold"),
+    sa.CheckConstraint("min_shelf_life_days >= 0", name="ck_skus_min_shelf_life_days"),
+    _one_of("skus", "tracking", Tracking),
 )
 
 locations = sa.Table(
@@ -102,6 +108,67 @@ stock_levels = sa.Table(
     ),
 )
 
+bins = sa.Table(
+    "bins",
+    metadata,
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), primary_key=True),
+    sa.Column("bin_id", sa.Text, primary_key=True),  # e.g. A-01-03
+    sa.Column("zone", sa.Text),
+    sa.Column("pick_sequence", sa.Integer, nullable=False, server_default="0"),  # the picker's walking order
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+lots = sa.Table(
+    "lots",
+    metadata,
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), primary_key=True),
+    sa.Column("lot", sa.Text, primary_key=True),
+    sa.Column("expiry", sa.Date),
+    sa.Column("best_before", sa.Date),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+# The finest grain: units per (sku, location, bin, lot); bin NULL = at the location, not put
+# away; lot NULL = a sku without lots. A second projection of the ledger, kept by a trigger
+# on `movements` (each movement that changes on_hand names its bin and lot, or neither), and
+# made to add up to stock_levels.on_hand by a constraint checked at commit (migration 0010).
+stock_detail = sa.Table(
+    "stock_detail",
+    metadata,
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("location_id", sa.Text, nullable=False),
+    sa.Column("bin_id", sa.Text),
+    sa.Column("lot", sa.Text),
+    sa.Column("on_hand", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.ForeignKeyConstraint(
+        ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_stock_detail_stock_level"
+    ),
+    sa.ForeignKeyConstraint(["location_id", "bin_id"], ["bins.location_id", "bins.bin_id"], name="fk_stock_detail_bin"),
+    sa.ForeignKeyConstraint(["sku", "lot"], ["lots.sku", "lots.lot"], name="fk_stock_detail_lot"),
+    sa.CheckConstraint("on_hand >= 0", name="ck_stock_detail_on_hand"),
+    sa.UniqueConstraint(
+        "sku", "location_id", "bin_id", "lot", name="uq_stock_detail_grain", postgresql_nulls_not_distinct=True
+    ),
+)
+
+# One row per serial-numbered unit: where it is, so it is in exactly one place at a time.
+serials = sa.Table(
+    "serials",
+    metadata,
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), primary_key=True),
+    sa.Column("serial", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False, server_default=SerialState.IN_STOCK.value),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id")),
+    sa.Column("bin_id", sa.Text),
+    sa.Column("lot", sa.Text),
+    sa.Column("order_id", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    _one_of("serials", "state", SerialState),
+    sa.Index("ix_serials_order", "order_id"),
+)
+
 movements = sa.Table(
     "movements",
     metadata,
@@ -116,6 +183,9 @@ movements = sa.Table(
     sa.Column("actor", sa.Text, nullable=False, server_default="system"),
     sa.Column("reason", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("bin_id", sa.Text),  # where in the location, when the movement names it
+    sa.Column("lot", sa.Text),
+    sa.Column("serial", sa.Text),
     sa.ForeignKeyConstraint(
         ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_movements_stock_level"
     ),

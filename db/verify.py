@@ -83,10 +83,32 @@ CHECKS: dict[str, str] = {
         FROM activity_retries
         WHERE CAST(:sku AS text) IS NULL AND attempt > :attempts
           AND retry_by > now()""",
+    # the finest grain (migration 0010): units by bin and lot add up to the location's
+    # on_hand, and each (bin, lot) row is the replay of the movements that named it
+    "9 stock by bin and lot = on_hand, and = its replay": f"""
+        WITH detail AS (
+            SELECT sku, location_id, sum(on_hand) AS on_hand FROM stock_detail GROUP BY sku, location_id),
+        replayed AS (
+            SELECT sku, location_id, bin_id, lot, sum(d_on_hand) AS on_hand
+            FROM movements WHERE d_on_hand <> 0 GROUP BY sku, location_id, bin_id, lot),
+        grains AS (
+            SELECT coalesce(d.sku, r.sku) AS sku, coalesce(d.location_id, r.location_id) AS location_id,
+                   format('bin %s, lot %s: %s on hand, the ledger says %s', coalesce(coalesce(d.bin_id, r.bin_id), '-'),
+                          coalesce(coalesce(d.lot, r.lot), '-'), coalesce(d.on_hand, 0), coalesce(r.on_hand, 0)) AS detail
+            FROM stock_detail d FULL JOIN replayed r
+              ON r.sku = d.sku AND r.location_id = d.location_id
+             AND r.bin_id IS NOT DISTINCT FROM d.bin_id AND r.lot IS NOT DISTINCT FROM d.lot
+            WHERE coalesce(d.on_hand, 0) <> coalesce(r.on_hand, 0))
+        SELECT s.sku, s.location_id,
+               format('by bin and lot %s, on_hand %s', coalesce(d.on_hand, 0), s.on_hand) AS detail
+        FROM stock_levels s LEFT JOIN detail d ON d.sku = s.sku AND d.location_id = s.location_id
+        WHERE {_SKU_FILTER} AND s.on_hand <> coalesce(d.on_hand, 0)
+        UNION ALL
+        SELECT g.sku, g.location_id, g.detail FROM grains g WHERE (CAST(:sku AS text) IS NULL OR g.sku = :sku)""",
     "5 the ledger is append-only": """
         SELECT NULL AS sku, NULL AS location_id,
                'trigger ' || name || ' on movements is missing or disabled' AS detail
-        FROM (VALUES ('movements_append_only'), ('movements_no_truncate')) AS t(name)
+        FROM (VALUES ('movements_append_only'), ('movements_no_truncate'), ('movements_detail')) AS t(name)
         WHERE NOT EXISTS (SELECT 1 FROM pg_trigger
                           WHERE tgname = t.name AND tgrelid = 'movements'::regclass AND tgenabled <> 'D')""",
 }
@@ -114,7 +136,7 @@ async def stuck(conn: AsyncConnection, grace_seconds: float, retry_attempts: int
 async def check(
     conn: AsyncConnection, sku: str | None = None, grace_seconds: float = 60.0, retry_attempts: int = 3
 ) -> list[Violation]:
-    """Every violation of invariants 1, 2, 3, 5 and 7 (4 is checked against Redis by the hot
+    """Every violation of invariants 1, 2, 3, 5, 7 and 9 (4 is checked against Redis by the hot
     store), and sagas stuck on a step: a live hold past its expiry by more than
     `grace_seconds` (its order awaits payment or has ended), an activity that has failed
     more than `retry_attempts` times and is still retried (activities/retries.py)."""

@@ -10,8 +10,27 @@ days). Lots without an expiry go last. Among equals, the bin earlier on the pick
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from enum import StrEnum
 
 from domain.errors import InsufficientStock
+
+
+class Tracking(StrEnum):
+    """What a sku's units are told apart by on the floor."""
+
+    NONE = "none"  # units of a sku are all alike
+    LOT = "lot"  # each unit belongs to a lot (batch), which may expire
+    SERIAL = "serial"  # each unit has its own serial number
+
+
+class SerialState(StrEnum):
+    """Where a serial-numbered unit is in its life; it is in exactly one place at a time."""
+
+    IN_STOCK = "in_stock"
+    PICKED = "picked"  # taken from its bin for an order, not shipped yet
+    SHIPPED = "shipped"
+    QUARANTINED = "quarantined"  # returned, waiting for a decision
+    DAMAGED = "damaged"
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,15 @@ async def test_verify_passes_on_demo_data_and_names_the_invariant_a_tampered_row
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "every invariant holds" in clean.stdout
 
-    async with engine.begin() as conn:
+    tamper = sa.text("UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = :s AND location_id = :l")
+    async with engine.connect() as conn:
         sku, location = (await conn.execute(sa.text("SELECT sku, location_id FROM stock_levels LIMIT 1"))).one()
-        await conn.execute(
-            sa.text("UPDATE stock_levels SET on_hand = on_hand + 5 WHERE sku = :s AND location_id = :l"),
-            {"s": sku, "l": location},
-        )
+    with pytest.raises(sa.exc.IntegrityError, match="by bin and lot adds up to"):  # the database refuses it
+        async with engine.begin() as conn:
+            await conn.execute(tamper, {"s": sku, "l": location})
+    async with engine.begin() as conn:  # as someone who switches the triggers off would
+        await conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(tamper, {"s": sku, "l": location})
     broken = stocksaga("verify", "--no-hot-store", env=env)
     assert broken.returncode == 1
     assert "invariant 2 projection = replay of the ledger" in broken.stdout
