@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.hotstore import HotStore
+from db.scripts import LuaScript
 from db.tables import locations, skus, stock_levels
 from domain.availability import Place, display
 from domain.errors import UnknownSku
@@ -33,7 +34,7 @@ class DisplayCache:
         self.engine = engine
         self.ttl_ms = max(int(ttl_seconds * 1000), 1)
         self.meta_ttl_ms = max(int(meta_ttl_seconds * 1000), 1)
-        self._store = self.redis.register_script((Path(__file__).parent / "lua" / "cache_display.lua").read_text())
+        self._store = LuaScript(self.redis, (Path(__file__).parent / "lua" / "cache_display.lua").read_text())
 
     def meta_key(self, sku: str) -> str:
         return f"{self.hot_store.prefix}:meta:{{{sku}}}"

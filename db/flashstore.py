@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db.hotstore import HoldLine, HotStore
+from db.scripts import LuaScript
 from domain.errors import IdempotencyConflict
 from domain.flash_sales import fallback_order, home_pool, split
 
@@ -43,11 +44,12 @@ class FlashStore:
         self.redis = hot_store.redis
         self.prefix = hot_store.prefix
         bucket = (_LUA / "token_bucket.lua").read_text()
-        self._purchase = self.redis.register_script(bucket + (_LUA / "flash_purchase.lua").read_text())
-        self._enter = self.redis.register_script(bucket + (_LUA / "flash_enter.lua").read_text())
-        self._create = self.redis.register_script(
+        self._purchase = LuaScript(self.redis, bucket + (_LUA / "flash_purchase.lua").read_text())
+        self._enter = LuaScript(self.redis, bucket + (_LUA / "flash_enter.lua").read_text())
+        self._create = LuaScript(
+            self.redis,
             "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-            "redis.call('HSET', KEYS[1], unpack(ARGV))\nreturn 1"
+            "redis.call('HSET', KEYS[1], unpack(ARGV))\nreturn 1",
         )
 
     def sale_key(self, sku: str, sale_id: str) -> str:

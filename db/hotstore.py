@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.scripts import LuaScript
 from db.tables import reservations, stock_levels
 from db.verify import Violation
 from domain import validation
@@ -82,11 +83,11 @@ class HotStore:
         self.engine = engine  # to load a sku on first use; None = callers load explicitly
         self.prefix = prefix
         self.event_ttl = event_ttl_seconds
-        self._reserve = client.register_script((_LUA / "reserve.lua").read_text())
-        self._transition = client.register_script((_LUA / "hold_transition.lua").read_text())
-        self._adjust = client.register_script((_LUA / "adjust.lua").read_text())
-        self._load_if_absent = client.register_script((_LUA / "load_if_absent.lua").read_text())
-        self._replace = client.register_script((_LUA / "replace_levels.lua").read_text())
+        self._reserve = LuaScript(client, (_LUA / "reserve.lua").read_text())
+        self._transition = LuaScript(client, (_LUA / "hold_transition.lua").read_text())
+        self._adjust = LuaScript(client, (_LUA / "adjust.lua").read_text())
+        self._load_if_absent = LuaScript(client, (_LUA / "load_if_absent.lua").read_text())
+        self._replace = LuaScript(client, (_LUA / "replace_levels.lua").read_text())
 
     # keys ---------------------------------------------------------------------------
     def stock_key(self, sku: str) -> str:

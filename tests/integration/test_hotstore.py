@@ -593,3 +593,15 @@ async def test_repairs_racing_a_rush_of_admissions_never_hand_a_unit_out_twice(
     await repairing
     assert len(admitted) == 200
     assert (await hot_store.levels(sku))[location]["reserved"] == 200
+
+
+async def test_a_redis_that_forgot_its_scripts_loads_them_again_for_a_rush(hot_store, stocked, sku, location):
+    """After a restart Redis has no scripts: the first callers hit NOSCRIPT at once, one
+    loads the script, every call then runs (db/scripts.py)."""
+    await stocked(sku, 5)
+    await hot_store.redis.script_flush()
+    results = await asyncio.gather(
+        *(hot_store.reserve(HoldLine(rid(), sku, location, 1)) for _ in range(40)), return_exceptions=True
+    )
+    assert sum(1 for r in results if isinstance(r, int)) == 5
+    assert all(isinstance(r, int | InsufficientStock) for r in results)
