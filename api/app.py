@@ -17,6 +17,7 @@ from api import (
     keys,
     observability,
     orders,
+    physical,
     procurement,
     replenishment,
     reports,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
 
     errors.install(app)
     auth.install(app)
+    app.include_router(physical.router)  # before stock: /stock/{sku}/{location}/detail
     app.include_router(stock.router)
     app.include_router(catalog.router)
     app.include_router(orders.router)

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from domain.gs1 import BARCODE_PATTERN
 from domain.validation import Country, Identifier, Line, Note, Quantity, bounded
 
 
@@ -189,3 +190,31 @@ class LocationIn(BaseModel):
     processing_capacity_per_day: int = Field(default=1000, strict=True, ge=0, le=10_000_000)
     utilisation: float = Field(default=0.0, ge=0, le=1)
     active: bool = True
+
+
+class TrackingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tracking: Literal["none", "lot", "serial"] = Field(
+        description="none: units alike; lot: each unit belongs to a lot that may expire; serial: each unit has its own number"
+    )
+    gtin: Annotated[str, StringConstraints(pattern=r"^[0-9]{8,14}$")] | None = Field(
+        default=None, description="The barcode (GTIN-8/12/13/14, check digit right) a scan finds the sku by"
+    )
+    min_shelf_life_days: int = Field(
+        default=0, strict=True, ge=0, le=3650, description="A lot closer to its expiry is not given to customers"
+    )
+
+
+class BinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zone: Identifier | None = None
+    pick_sequence: int = Field(default=0, strict=True, ge=0, le=1_000_000, description="The picker's walking order")
+    active: bool = True
+
+
+class ScanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    barcode: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=BARCODE_PATTERN)] = Field(
+        description="What the scanner sent: a GS1-128 / DataMatrix element string (FNC1 as ASCII 29), "
+        "the typed form (01)...(10)..., or a plain GTIN"
+    )

@@ -14,11 +14,14 @@ from datetime import date
 
 import biip
 from biip.gs1_messages import GS1Message
+from biip.gtin import Gtin
 
 from domain.errors import InvalidInput
 
 MAX_LENGTH = 512  # a GS1 DataMatrix carries a few hundred characters; a GS1-128 at most 48
 GROUP_SEPARATOR = "\x1d"  # FNC1 inside a symbol, as a scanner sends it
+# What a request may carry as a barcode: printable text and the group separator, nothing else
+BARCODE_PATTERN = r"^[^\x00-\x1c\x1e-\x1f\x7f-\x9f]+$"
 _AI = re.compile(r"GS1 AI \((\d+)\)")
 _NAMES = {
     "01": "gtin",
@@ -112,3 +115,14 @@ def _reason(message: str) -> str:
     if found and found.group(1) in _NAMES:
         return f"{_NAMES[found.group(1)]} (AI {found.group(1)}): {message}"
     return f"not a GS1 barcode this system reads: {message}"
+
+
+def gtin14(text: str, field: str = "gtin") -> str:
+    """A GTIN (8, 12, 13 or 14 digits, check digit right) as the 14 digits GS1's AI 01
+    carries, so an EAN-13 on the shelf and the 01 of a case label find the same sku."""
+    if not isinstance(text, str) or not text.isdigit() or len(text) not in (8, 12, 13, 14):
+        raise InvalidInput(field, "must be a GTIN: 8, 12, 13 or 14 digits")
+    try:
+        return Gtin.parse(text).as_gtin_14()
+    except biip.ParseError as err:
+        raise InvalidInput(field, str(err)) from None

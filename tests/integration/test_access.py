@@ -34,6 +34,11 @@ EXPECTED = {
     ("GET", "/v1/stock/{sku}"): {BU, WH, OP},
     ("GET", "/v1/stock/{sku}/{location_id}"): {BU, WH, OP},
     ("GET", "/v1/stock/{sku}/{location_id}/movements"): {BU, WH, OP},
+    ("GET", "/v1/stock/{sku}/{location_id}/detail"): {BU, WH, OP},
+    ("PUT", "/v1/skus/{sku}/tracking"): set(),
+    ("PUT", "/v1/locations/{location_id}/bins/{bin_id}"): set(),
+    ("GET", "/v1/locations/{location_id}/bins"): {WH, BU, OP},
+    ("POST", "/v1/scans"): {WH, OP},
     ("POST", "/v1/purchase-orders"): {BU},
     ("GET", "/v1/purchase-orders/{po_id}"): {BU, OP},
     ("POST", "/v1/purchase-orders/{po_id}/confirmation"): {BU},
@@ -94,6 +99,7 @@ def call(app, method: str, path: str, key: str | None = None):
                 "proposal_id",
                 "webhook_id",
                 "key_id",
+                "bin_id",
             )
         }
     )

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from domain.errors import InvalidInput
-from domain.gs1 import Scan, parse
+from domain.gs1 import Scan, gtin14, parse
 
 GS = "\x1d"
 
@@ -59,3 +59,13 @@ def test_what_is_not_a_readable_barcode_is_refused_with_the_reason(text, words):
         parse(text, field="lines[0].barcode")
     assert refused.value.field == "lines[0].barcode"
     assert words in refused.value.reason
+
+
+def test_a_gtin_is_kept_as_the_14_digits_of_ai_01_and_a_wrong_one_is_refused():
+    assert gtin14("4006381333931") == "04006381333931"
+    assert gtin14("09501101020917") == "09501101020917"
+    assert gtin14(parse("4006381333931").gtin or "") == gtin14(parse("0104006381333931").gtin or "")
+    for bad in ("4006381333932", "12345", "40063813339A1"):
+        with pytest.raises(InvalidInput) as refused:
+            gtin14(bad)
+        assert refused.value.field == "gtin"
