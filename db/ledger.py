@@ -10,14 +10,16 @@ writes nothing; a repeat racing the original waits on the unique index, then rep
 """
 
 from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.tables import BUCKET_COLUMNS, locations, movements, outbox, skus, stock_levels
+from db.tables import BUCKET_COLUMNS, bins, locations, lots, movements, outbox, skus, stock_detail, stock_levels
 from domain import validation
 from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
+from domain.lots import LotStock, Take, fefo
 from domain.stock import RESERVATION_KINDS, Buckets, Delta, MovementKind, apply, delta_for
 
 
@@ -118,18 +120,75 @@ async def _replay(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> 
     if row is None:
         return None
     m = row._mapping
-    same = (m["kind"], m["sku"], m["location_id"], m["bin_id"], m["lot"], m["serial"]) == (
-        req.kind.value,
-        req.sku,
-        req.location_id,
-        req.bin_id,
-        req.lot,
-        req.serial,
-    ) and all(m[f"d_{name}"] == getattr(delta, name) for name in BUCKET_COLUMNS)
+    booked = {name: m[f"d_{name}"] for name in BUCKET_COLUMNS}
+    where = (m["bin_id"], m["lot"], m["serial"])
+    if (req.bin_id, req.lot, req.serial) == (None, None, None) and where != (None, None, None):
+        # taken from several bins or lots (_split): its parts carry the key with #2, #3 ...
+        for part in await _parts(conn, req.idempotency_key):
+            for name in BUCKET_COLUMNS:
+                booked[name] += part._mapping[f"d_{name}"]
+        where = (None, None, None)
+    same = (
+        (m["kind"], m["sku"], m["location_id"]) == (req.kind.value, req.sku, req.location_id)
+        and where == (req.bin_id, req.lot, req.serial)
+        and all(booked[name] == getattr(delta, name) for name in BUCKET_COLUMNS)
+    )
     if not same:
         raise IdempotencyConflict(req.idempotency_key)
     levels = await read_levels(conn, req.sku, req.location_id)
     return MovementResult(movement_id=m["movement_id"], levels=levels, replayed=True)
+
+
+async def _parts(conn: AsyncConnection, key: str) -> list[sa.Row]:
+    """The further rows of a movement split over bins or lots: keys `key#2`, `key#3` ..."""
+    found: list[sa.Row] = []
+    while True:
+        batch = [f"{key}#{n}" for n in range(len(found) + 2, len(found) + 66)]
+        rows = (await conn.execute(sa.select(movements).where(movements.c.idempotency_key.in_(batch)))).all()
+        found += rows
+        if len(rows) < len(batch):
+            return found
+
+
+async def _split(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> list[Take] | None:
+    """Where the units a movement takes without naming a bin or lot come from. None when the
+    units at the location that are neither put away nor in a lot cover it (one row, as for
+    every untracked sku); otherwise the bins and lots, first-expiry-first-out, units past
+    their expiry or the sku's minimum shelf life never picked for an order."""
+    need = -delta.on_hand
+    if need <= 0 or (req.bin_id, req.lot, req.serial) != (None, None, None):
+        return None
+    plain = await conn.scalar(
+        sa.select(stock_detail.c.on_hand)
+        .where(
+            stock_detail.c.sku == req.sku,
+            stock_detail.c.location_id == req.location_id,
+            stock_detail.c.bin_id.is_(None),
+            stock_detail.c.lot.is_(None),
+        )
+        .with_for_update()
+    )
+    if (plain or 0) >= need:
+        return None
+    rows = await conn.execute(
+        sa.select(
+            stock_detail.c.bin_id, stock_detail.c.lot, stock_detail.c.on_hand, lots.c.expiry, bins.c.pick_sequence
+        )
+        .select_from(
+            stock_detail.outerjoin(
+                lots, sa.and_(lots.c.sku == stock_detail.c.sku, lots.c.lot == stock_detail.c.lot)
+            ).outerjoin(
+                bins, sa.and_(bins.c.location_id == stock_detail.c.location_id, bins.c.bin_id == stock_detail.c.bin_id)
+            )
+        )
+        .where(stock_detail.c.sku == req.sku, stock_detail.c.location_id == req.location_id, stock_detail.c.on_hand > 0)
+        .with_for_update(of=stock_detail)
+    )
+    stock = [LotStock(r.lot, r.expiry, r.bin_id, r.on_hand, r.pick_sequence or 0) for r in rows]
+    if req.kind == MovementKind.PICK:  # for a customer: nothing expired, nothing too close to it
+        shelf_life = await conn.scalar(sa.select(skus.c.min_shelf_life_days).where(skus.c.sku == req.sku)) or 0
+        return fefo(stock, need, date.today(), shelf_life, req.sku, req.location_id)
+    return fefo(stock, need, date.min, 0, req.sku, req.location_id)  # a loss or a count takes the oldest first
 
 
 async def apply_in(
@@ -162,7 +221,34 @@ async def apply_in(
         assert updated is not None
     levels, reorder_point = updated
 
-    movement_id = (
+    takes = await _split(conn, req, delta)
+    if takes is None:
+        movement_id = await _insert(conn, req, delta, req.idempotency_key, req.bin_id, req.lot)
+    else:
+        sign = -1 if req.kind == MovementKind.ADJUST else 1  # only an adjustment carries its sign
+        ids = [
+            await _insert(
+                conn,
+                req,
+                delta_for(req.kind, sign * take.quantity),
+                req.idempotency_key if n == 1 else f"{req.idempotency_key}#{n}",
+                take.bin_id,
+                take.lot,
+            )
+            for n, take in enumerate(takes, start=1)
+        ]
+        movement_id = ids[0]
+    if movement_id is None:
+        raise DuplicateKey(req.idempotency_key)
+    await _announce(conn, req, levels, delta, reorder_point)
+    return MovementResult(movement_id=movement_id, levels=levels, replayed=False)
+
+
+async def _insert(
+    conn: AsyncConnection, req: MovementRequest, delta: Delta, key: str, bin_id: str | None, lot: str | None
+) -> int | None:
+    """One ledger row; None when its key was taken meanwhile (a concurrent repeat)."""
+    movement_id: int | None = (
         await conn.execute(
             pg_insert(movements)
             .values(
@@ -171,11 +257,11 @@ async def apply_in(
                 location_id=req.location_id,
                 reference_type=req.reference_type,
                 reference_id=req.reference_id,
-                idempotency_key=req.idempotency_key,
+                idempotency_key=key,
                 actor=req.actor,
                 reason=req.reason,
-                bin_id=req.bin_id,
-                lot=req.lot,
+                bin_id=bin_id,
+                lot=lot,
                 serial=req.serial,
                 **{f"d_{name}": getattr(delta, name) for name in BUCKET_COLUMNS},
             )
@@ -183,10 +269,7 @@ async def apply_in(
             .returning(movements.c.movement_id)
         )
     ).scalar()
-    if movement_id is None:
-        raise DuplicateKey(req.idempotency_key)
-    await _announce(conn, req, levels, delta, reorder_point)
-    return MovementResult(movement_id=movement_id, levels=levels, replayed=False)
+    return movement_id
 
 
 async def _announce(

@@ -50,7 +50,9 @@ def _columns(rows: list[tuple], *names: str) -> dict[str, list]:
 
 
 class Raced(Exception):
-    """Another request claimed one of these events while this chunk was being booked."""
+    """Another request claimed one of these events while this chunk was being booked, or a
+    damage report must take its units from bins or lots (the ledger splits it): either
+    way the chunk is rolled back and its events go one at a time."""
 
 
 @dataclass
@@ -165,7 +167,12 @@ async def book(conn: AsyncConnection, events: list) -> Outcome:
     if not booked:
         return outcome
 
-    await conn.execute(movements.insert(), ledger)
+    try:
+        await conn.execute(movements.insert(), ledger)
+    except sa.exc.IntegrityError as err:
+        if "ck_stock_detail_on_hand" not in str(err.orig):
+            raise
+        raise Raced("units to take from bins or lots") from err
     if announced:
         await conn.execute(pg_insert(outbox).on_conflict_do_nothing(), announced)
     touched = sorted({(line.sku, e.location_id) for e in booked for line in lines[e.event_id]})

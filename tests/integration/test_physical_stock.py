@@ -3,7 +3,7 @@ database and made to add up to the location's on_hand at every commit; serials o
 each; existing stock migrated unbinned; verify's invariant 9 names what does not add up."""
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from db import migrate
 from db.ledger import MovementRequest, apply_movement
-from db.tables import bins, lots, serials, stock_detail
+from db.reservations import ReservationLine, change, reserve
+from db.tables import bins, lots, serials, skus, stock_detail
 from db.verify import check
-from domain.errors import InvalidInput
+from domain.errors import InsufficientStock, InvalidInput
 from domain.stock import MovementKind as K
 
 
@@ -173,3 +174,114 @@ async def test_stock_on_hand_before_the_migration_becomes_unbinned_at_its_locati
         async with admin.connect() as conn:
             await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+# what a movement that names no bin or lot takes ---------------------------------------------
+
+
+@pytest.fixture
+async def dated(engine, sku, location, shelf):
+    """Three lots of 5 in two bins: one expired yesterday, one expiring in 10 days, one in 60."""
+    today = date.today()
+    async with engine.begin() as conn:
+        await conn.execute(
+            lots.insert(),
+            [
+                dict(sku=sku, lot="GONE", expiry=today - timedelta(days=1)),
+                dict(sku=sku, lot="SOON", expiry=today + timedelta(days=10)),
+                dict(sku=sku, lot="LATER", expiry=today + timedelta(days=60)),
+            ],
+        )
+    for lot, bin_id in (("GONE", shelf[0]), ("SOON", shelf[1]), ("LATER", shelf[0])):
+        await apply_movement(
+            engine, MovementRequest(K.RECEIVE, sku, location, 5, f"r-{lot}-{sku}", bin_id=bin_id, lot=lot)
+        )
+    return shelf
+
+
+async def pick(engine, sku, location, quantity) -> str:
+    rid = f"res-{uuid.uuid4().hex[:8]}"
+    await reserve(engine, [ReservationLine(rid, sku, location, quantity)])
+    await change(engine, rid, "confirm")
+    await change(engine, rid, "pick")
+    return rid
+
+
+async def test_a_pick_takes_the_earliest_expiry_first_never_an_expired_lot(engine, sku, location, dated):
+    rid = await pick(engine, sku, location, 7)
+    assert await detail(engine, sku) == {(dated[0], "GONE"): 5, (dated[1], "SOON"): 0, (dated[0], "LATER"): 3}
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.text(
+                    "SELECT idempotency_key, lot, d_on_hand FROM movements WHERE kind = 'pick' AND sku = :s ORDER BY 1"
+                ),
+                {"s": sku},
+            )
+        ).all()
+        assert [(r.lot, r.d_on_hand) for r in rows] == [("SOON", -5), ("LATER", -2)]  # the shipment's lots
+        assert rows[1].idempotency_key == rows[0].idempotency_key + "#2"
+        assert await check(conn, sku) == []
+    assert (await change(engine, rid, "pick")).changed is False  # a retried pick books nothing again
+
+
+async def test_a_pick_skips_lots_under_the_minimum_shelf_life_and_refuses_when_only_those_are_left(
+    engine, sku, location, dated
+):
+    async with engine.begin() as conn:
+        await conn.execute(skus.update().where(skus.c.sku == sku).values(min_shelf_life_days=30))
+    await pick(engine, sku, location, 4)
+    assert await detail(engine, sku) == {(dated[0], "GONE"): 5, (dated[1], "SOON"): 5, (dated[0], "LATER"): 1}
+    with pytest.raises(InsufficientStock) as short:  # 11 on hand, 1 a customer may get
+        await pick(engine, sku, location, 2)
+    assert short.value.available == 1
+    assert await detail(engine, sku) == {(dated[0], "GONE"): 5, (dated[1], "SOON"): 5, (dated[0], "LATER"): 1}
+
+
+async def test_a_loss_without_a_bin_takes_the_oldest_units_and_its_repeat_books_nothing(engine, sku, location, dated):
+    loss = MovementRequest(K.DAMAGE, sku, location, 7, f"dmg-{sku}", reason="crushed")
+    first = await apply_movement(engine, loss)
+    again = await apply_movement(engine, loss)
+    assert again.replayed and again.movement_id == first.movement_id
+    with pytest.raises(Exception, match="idempotency"):
+        await apply_movement(engine, MovementRequest(K.DAMAGE, sku, location, 6, f"dmg-{sku}", reason="crushed"))
+    assert await detail(engine, sku) == {(dated[0], "GONE"): 0, (dated[1], "SOON"): 3, (dated[0], "LATER"): 5}
+    async with engine.connect() as conn:
+        assert await check(conn, sku) == []
+
+
+async def test_an_untracked_sku_still_books_one_row_per_movement(engine, sku, location):
+    await apply_movement(engine, MovementRequest(K.RECEIVE, sku, location, 5, f"r-{sku}"))
+    await pick(engine, sku, location, 2)
+    async with engine.connect() as conn:
+        keys = (
+            (await conn.execute(sa.text("SELECT idempotency_key FROM movements WHERE sku = :s"), {"s": sku}))
+            .scalars()
+            .all()
+        )
+    assert len(keys) == 4 and not [k for k in keys if "#" in k]  # receive, reserve, confirm, pick: one row each
+    assert await detail(engine, sku) == {(None, None): 3}
+
+
+async def test_damage_reports_in_a_batch_take_binned_units_one_at_a_time(engine, hot_store, sku, location, dated):
+    """The bulk path books a chunk of damage reports in one statement, from the unbinned
+    units; here there are none, so the chunk goes one event at a time and the ledger splits
+    each over its lots."""
+    from pydantic import TypeAdapter
+
+    from domain.wms import WmsEvent
+    from services.wms import Processor
+    from stocksaga.settings import Settings
+    from tests.integration.test_wms_api import event
+
+    reports = [
+        TypeAdapter(WmsEvent).validate_python(
+            event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 4, "reason": "wet"}, f"d{n}-{sku}")
+        )
+        for n in range(2)
+    ]
+    answers = await Processor(engine, hot_store, None, Settings(_env_file=None)).process_all(reports)
+    assert [a["status"] for a in answers] == ["processed", "processed"]
+    assert await detail(engine, sku) == {(dated[0], "GONE"): 0, (dated[1], "SOON"): 2, (dated[0], "LATER"): 5}
+    async with engine.connect() as conn:
+        assert await check(conn, sku) == []
