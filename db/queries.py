@@ -90,3 +90,12 @@ async def counts(conn: AsyncConnection) -> dict[str, int]:
 
 def as_json(row: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+async def tracked_skus(conn: AsyncConnection, names: list[str]) -> list[str]:
+    """Of `names`, the skus whose units are told apart by lot or serial."""
+    return list(
+        await conn.scalars(
+            sa.select(skus.c.sku).where(skus.c.sku.in_(names), skus.c.tracking != "none").order_by(skus.c.sku)
+        )
+    )

@@ -7,7 +7,7 @@ and changes nothing. An event whose effects fail (unknown sku, receiving blocked
 rolls back and is kept as a dead letter with the reason, to be processed again later.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db import ledger
 from db import orders as pg_orders
 from db.queries import as_json
-from db.tables import cycle_counts, stock_levels, transfers, wms_events
-from domain import wms
+from db.tables import bins, cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
+from domain import gs1, wms
 from domain.errors import InsufficientStock, StockError
+from domain.lots import Tracking
 from domain.stock import MovementKind
 
 
@@ -73,7 +74,8 @@ def _row(event, subject: str, status: str, **extra) -> dict:
 def known_answer(event, row: dict) -> dict:
     """The answer to an event whose id was processed before: a duplicate (nothing changes),
     or a conflict when the id came with another event."""
-    if row["payload"] != event.payload.model_dump(mode="json") or row["event_type"] != event.event_type.value:
+    same = wms.comparable(row["payload"]) == wms.comparable(event.payload.model_dump(mode="json"))
+    if not same or row["event_type"] != event.event_type.value:
         return {
             "event_id": event.event_id,
             "status": "conflict",
@@ -213,16 +215,102 @@ async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
         flags = await _flags(conn, sku, event.location_id)
         if flags and flags["receiving_blocked"]:
             raise Refused(f"receiving of {sku} is blocked at {event.location_id}")
-    for sku, quantity in lines.items():
-        await ledger.apply_in(
-            conn,
-            _movement(MovementKind.RECEIVE, sku, event.location_id, quantity, f"wms:{event.event_id}:{sku}", event),
-        )
-        effects.on_hand(sku, event.location_id, quantity)
+    tracked = await conn.scalar(
+        sa.select(sa.exists().where(skus.c.sku.in_(list(lines)), skus.c.tracking != Tracking.NONE.value))
+    )
+    if tracked or any(line.tracked for line in event.payload.lines):
+        for n, line in enumerate(event.payload.lines):
+            await _receive_line(conn, event, n, line)
+            effects.on_hand(line.sku, event.location_id, line.quantity)
+    else:
+        for sku, quantity in lines.items():
+            await ledger.apply_in(
+                conn,
+                _movement(MovementKind.RECEIVE, sku, event.location_id, quantity, f"wms:{event.event_id}:{sku}", event),
+            )
+            effects.on_hand(sku, event.location_id, quantity)
     effects.detail["received"] = lines
     for sku in lines:
         await effects.fill_backorders(conn, sku, event.location_id, event)
     return list(lines)
+
+
+async def _receive_line(conn: AsyncConnection, event, n: int, line: wms.ReceiptLine) -> None:
+    """One line of a receipt that names lot, serials, bin or barcode, checked against how its
+    sku is tracked, booked on its (bin, lot); a serial-numbered unit is a row of its own."""
+    where = f"lines[{n}]"
+    sku = (
+        await conn.execute(sa.select(skus.c.tracking, skus.c.gtin).where(skus.c.sku == line.sku).with_for_update())
+    ).first()
+    if sku is None:
+        raise Refused(f"{where}: unknown sku {line.sku}")
+    if line.barcode is not None:
+        read = gs1.parse(line.barcode).gtin
+        if read is not None and gs1.gtin14(read) != sku.gtin:
+            raise Refused(
+                f"{where}: the barcode's GTIN {gs1.gtin14(read)} is not {line.sku}'s ({sku.gtin or 'none set'})"
+            )
+    if sku.tracking == Tracking.LOT and line.lot is None:
+        raise Refused(f"{where}: {line.sku} is tracked by lot: name the lot (and its expiry)")
+    if sku.tracking == Tracking.SERIAL and not line.serials:
+        raise Refused(f"{where}: {line.sku} is tracked by serial: give one serial per unit")
+    if sku.tracking != Tracking.SERIAL and line.serials:
+        raise Refused(f"{where}: {line.sku} is not tracked by serial")
+    if sku.tracking == Tracking.NONE and line.lot is not None:
+        raise Refused(f"{where}: {line.sku} is not tracked by lot")
+    if line.bin_id is not None:
+        here = sa.exists().where(bins.c.location_id == event.location_id, bins.c.bin_id == line.bin_id, bins.c.active)
+        if not await conn.scalar(sa.select(here)):
+            raise Refused(f"{where}: there is no bin {line.bin_id} in use at {event.location_id}")
+    if line.lot is not None:
+        await _lot(conn, where, line)
+    if line.serials:
+        taken = (
+            await conn.execute(
+                sa.select(serials.c.serial, serials.c.state, serials.c.location_id).where(
+                    serials.c.sku == line.sku, serials.c.serial.in_(line.serials)
+                )
+            )
+        ).all()
+        if taken:
+            known = ", ".join(f"{r.serial} ({r.state} at {r.location_id or '-'})" for r in taken)
+            raise Refused(f"{where}: {line.sku} serial(s) already known: {known}")
+        await conn.execute(
+            serials.insert(),
+            [
+                dict(sku=line.sku, serial=sn, location_id=event.location_id, bin_id=line.bin_id, lot=line.lot)
+                for sn in line.serials
+            ],
+        )
+    units = [(1, f"wms:{event.event_id}:{n}:{sn}", sn) for sn in line.serials] or [
+        (line.quantity, f"wms:{event.event_id}:{n}", None)
+    ]
+    for quantity, key, serial in units:
+        request = _movement(MovementKind.RECEIVE, line.sku, event.location_id, quantity, key, event)
+        await ledger.apply_in(conn, replace(request, bin_id=line.bin_id, lot=line.lot, serial=serial))
+
+
+async def _lot(conn: AsyncConnection, where: str, line: wms.ReceiptLine) -> None:
+    """The lot exists with these dates: made on its first receipt; a later one may not change
+    its expiry (the units already in stock carry it)."""
+    await conn.execute(
+        pg_insert(lots)
+        .values(sku=line.sku, lot=line.lot, expiry=line.expiry, best_before=line.best_before)
+        .on_conflict_do_nothing()
+    )
+    row = (
+        await conn.execute(
+            sa.select(lots.c.expiry, lots.c.best_before).where(lots.c.sku == line.sku, lots.c.lot == line.lot)
+        )
+    ).one()
+    if line.expiry is not None and row.expiry is not None and row.expiry != line.expiry:
+        raise Refused(f"{where}: lot {line.lot} of {line.sku} expires {row.expiry}, not {line.expiry}")
+    if (line.expiry and row.expiry is None) or (line.best_before and row.best_before is None):
+        await conn.execute(
+            lots.update()
+            .where(lots.c.sku == line.sku, lots.c.lot == line.lot)
+            .values(expiry=row.expiry or line.expiry, best_before=row.best_before or line.best_before)
+        )
 
 
 async def damage(conn: AsyncConnection, event, effects: Effects) -> None:

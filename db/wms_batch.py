@@ -25,6 +25,7 @@ from db.ledger import stock_topics
 from db.tables import BUCKET_COLUMNS, backorders, locations, movements, outbox, skus, stock_levels, wms_events
 from domain import wms
 from domain.errors import InsufficientStock
+from domain.lots import Tracking
 from domain.stock import Buckets, MovementKind, apply, delta_for
 
 CHUNK = 500  # events per transaction: well inside Postgres's 32,767 bind parameters per statement
@@ -74,7 +75,9 @@ class _Line:
 def takes(event) -> bool:
     """Whether an event can be booked here (otherwise it goes one at a time)."""
     return event.event_type == wms.EventType.DAMAGE_REPORT or (
-        event.event_type == wms.EventType.RECEIVING_COMPLETE and not event.payload.purchase_order_id
+        event.event_type == wms.EventType.RECEIVING_COMPLETE
+        and not event.payload.purchase_order_id
+        and not any(line.tracked for line in event.payload.lines)  # lots, serials, bins: line by line
     )
 
 
@@ -106,7 +109,10 @@ async def book(conn: AsyncConnection, events: list) -> Outcome:
     }
     lines = {e.event_id: _lines(e) for e in events}
     names = {line.sku for ls in lines.values() for line in ls}
-    known_skus = set(await conn.scalars(sa.select(skus.c.sku).where(skus.c.sku.in_(names))))
+    # skus tracked by lot or serial go one at a time: their units are booked by lot and serial
+    known_skus = set(
+        await conn.scalars(sa.select(skus.c.sku).where(skus.c.sku.in_(names), skus.c.tracking == Tracking.NONE.value))
+    )
     known_places = set(
         await conn.scalars(
             sa.select(locations.c.location_id).where(locations.c.location_id.in_({e.location_id for e in events}))

@@ -16,8 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db import orders as pg_orders
 from db import procurement as pg_procurement
+from db import queries, wms_batch
 from db import wms as pg_wms
-from db import wms_batch
 from db.hotstore import HoldLine, HotStore
 from domain import wms
 from domain.errors import InsufficientStock, StockError
@@ -220,6 +220,14 @@ class Processor:
         if known is not None:
             return known
         po_id = event.payload.purchase_order_id
+        async with self.engine.connect() as conn:
+            tracked = await queries.tracked_skus(conn, [line.sku for line in event.payload.lines])
+        if tracked or any(line.tracked for line in event.payload.lines):  # the purchase order books units, not lots
+            raise pg_wms.Refused(
+                f"purchase order {po_id}: receiving by lot, serial, bin or barcode against a purchase order"
+                f" is not supported yet{' (' + ', '.join(tracked) + ' tracked)' if tracked else ''};"
+                " send those lines in a receipt without purchase_order_id"
+            )
         async with self.engine.connect() as conn:
             po = await pg_procurement.get(conn, po_id)
         if po is None or po["status"] not in OPEN:

@@ -285,3 +285,117 @@ async def test_damage_reports_in_a_batch_take_binned_units_one_at_a_time(engine,
     assert await detail(engine, sku) == {(dated[0], "GONE"): 0, (dated[1], "SOON"): 2, (dated[0], "LATER"): 5}
     async with engine.connect() as conn:
         assert await check(conn, sku) == []
+
+
+# receiving by lot, serial, bin and barcode ----------------------------------------------------
+
+
+async def receive(engine, hot_store, location, lines, event_id=None):
+    from pydantic import TypeAdapter
+
+    from domain.wms import WmsEvent
+    from services.wms import Processor
+    from stocksaga.settings import Settings
+    from tests.integration.test_wms_api import event
+
+    receipt = TypeAdapter(WmsEvent).validate_python(event("RECEIVING_COMPLETE", location, {"lines": lines}, event_id))
+    [answer] = await Processor(engine, hot_store, None, Settings(_env_file=None)).process_all([receipt])
+    return answer
+
+
+def fresh_gtin() -> str:
+    """A GTIN-14 no other test uses, check digit right (GS1 mod 10: weights 3, 1 from the right)."""
+    body = "0" + str(uuid.uuid4().int)[:12]
+    total = sum(int(d) * (3 if n % 2 == 0 else 1) for n, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+async def track(engine, sku, tracking, gtin=None):
+    async with engine.begin() as conn:
+        await conn.execute(skus.update().where(skus.c.sku == sku).values(tracking=tracking, gtin=gtin))
+
+
+async def test_a_lot_received_by_its_gs1_barcode_lands_in_its_bin_with_its_expiry(
+    engine, hot_store, sku, location, shelf
+):
+    gtin = fresh_gtin()
+    await track(engine, sku, "lot", gtin)
+    scanned = f"]C101{gtin}17270131" + "10LOT-A1"
+    line = {"sku": sku, "quantity": 12, "barcode": scanned, "bin_id": shelf[0]}
+    answer = await receive(engine, hot_store, location, [line], f"rl-{sku}")
+    assert answer["status"] == "processed", answer
+    assert await detail(engine, sku) == {(shelf[0], "LOT-A1"): 12}
+    async with engine.connect() as conn:
+        expiry = await conn.scalar(sa.select(lots.c.expiry).where(lots.c.sku == sku, lots.c.lot == "LOT-A1"))
+        assert expiry == date(2027, 1, 31)
+        assert await check(conn, sku) == []
+    assert (await receive(engine, hot_store, location, [line], f"rl-{sku}"))["status"] == "duplicate"
+    assert (await hot_store.levels(sku))[location]["on_hand"] == 12  # the hot store heard it once
+
+
+@pytest.mark.parametrize(
+    ("tracking", "line", "reason"),
+    [
+        ("lot", {"quantity": 2}, "tracked by lot: name the lot"),
+        ("serial", {"quantity": 2, "lot": "L1"}, "tracked by serial"),
+        ("none", {"quantity": 2, "lot": "L1"}, "not tracked by lot"),
+        ("none", {"quantity": 1, "serials": ["S-1"]}, "not tracked by serial"),
+        ("lot", {"quantity": 2, "lot": "L1", "bin_id": "NO-SUCH-BIN"}, "no bin NO-SUCH-BIN in use"),
+        ("lot", {"quantity": 2, "lot": "L1", "expiry": "2027-02-28"}, "expires 2027-01-31, not 2027-02-28"),
+        ("lot", {"quantity": 1, "barcode": "0104006381333931" + "10L1"}, "GTIN 04006381333931 is not"),
+    ],
+)
+async def test_a_receipt_that_does_not_fit_how_its_sku_is_tracked_is_a_dead_letter_and_books_nothing(
+    engine, hot_store, sku, location, shelf, tracking, line, reason
+):
+    await track(engine, sku, tracking, fresh_gtin() if tracking == "lot" else None)
+    answer = await receive(engine, hot_store, location, [{"sku": sku, **line}])
+    assert answer["status"] == "dead_letter" and reason in answer["reason"], answer
+    assert answer["reason"].startswith("lines[0]:")
+    assert await detail(engine, sku) == {}
+
+
+async def test_serial_numbered_units_are_received_one_row_each_and_never_twice(engine, hot_store, sku, location, shelf):
+    await track(engine, sku, "serial")
+    first = await receive(engine, hot_store, location, [{"sku": sku, "quantity": 2, "serials": ["SN-1", "SN-2"]}])
+    assert first["status"] == "processed", first
+    again = await receive(engine, hot_store, location, [{"sku": sku, "quantity": 1, "serials": ["SN-2"]}])
+    assert again["status"] == "dead_letter" and "SN-2 (in_stock at" in again["reason"]
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(serials.c.serial, serials.c.state, serials.c.location_id).where(serials.c.sku == sku)
+            )
+        ).all()
+        booked = (
+            await conn.execute(
+                sa.text("SELECT serial, d_on_hand FROM movements WHERE sku = :s ORDER BY serial"), {"s": sku}
+            )
+        ).all()
+    assert sorted(rows) == [("SN-1", "in_stock", location), ("SN-2", "in_stock", location)]
+    assert [tuple(r) for r in booked] == [("SN-1", 1), ("SN-2", 1)]
+    assert await detail(engine, sku) == {(None, None): 2}
+
+
+async def test_a_purchase_order_receipt_of_a_lot_tracked_sku_is_kept_until_lots_come_to_purchase_orders(
+    engine, hot_store, sku, location
+):
+    await track(engine, sku, "lot")
+    answer = await receive_po(engine, hot_store, location, sku)
+    assert answer["status"] == "dead_letter" and f"({sku} tracked)" in answer["reason"], answer
+    assert await detail(engine, sku) == {}
+
+
+async def receive_po(engine, hot_store, location, sku):
+    from pydantic import TypeAdapter
+
+    from domain.wms import WmsEvent
+    from services.wms import Processor
+    from stocksaga.settings import Settings
+    from tests.integration.test_wms_api import event
+
+    receipt = TypeAdapter(WmsEvent).validate_python(
+        event("RECEIVING_COMPLETE", location, {"lines": [{"sku": sku, "quantity": 3}], "purchase_order_id": "PO-X"})
+    )
+    [answer] = await Processor(engine, hot_store, None, Settings(_env_file=None)).process_all([receipt])
+    return answer

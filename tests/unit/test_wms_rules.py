@@ -55,3 +55,39 @@ def test_accepted_steps_count_toward_progress_in_order_only():
 )
 def test_availability_messages_are_sent_when_a_line_is_crossed(before, after, reorder_point, topics):
     assert stock_topics(before, after, reorder_point) == topics
+
+
+# receipt lines with lots, serials and barcodes ------------------------------------------------
+
+
+def test_a_scanned_barcode_fills_the_lot_expiry_and_serial_a_receipt_line_leaves_out():
+    from datetime import date
+
+    from domain.wms import ReceiptLine
+
+    line = ReceiptLine.model_validate(
+        {"sku": "A", "quantity": 1, "barcode": "01095011010209171726050010LOT-9\x1d21SN-1", "bin_id": "A-01"}
+    )
+    assert (line.lot, line.expiry, line.serials, line.tracked) == ("LOT-9", date(2026, 5, 31), ["SN-1"], True)
+    assert not ReceiptLine.model_validate({"sku": "A", "quantity": 3}).tracked
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ({"sku": "A", "quantity": 1, "lot": "OTHER", "barcode": "010950110102091710LOT-9"}, "differs from the barcode"),
+        ({"sku": "A", "quantity": 2, "serials": ["S1"]}, "1 serials for 2 units"),
+        ({"sku": "A", "quantity": 2, "serials": ["S1", "S1"]}, "appears twice"),
+        ({"sku": "A", "quantity": 1, "barcode": "0109501101020918"}, "check digit"),
+        ({"sku": "A", "quantity": 1, "barcode": "010950110102091710LOT/9"}, "the barcode's lot"),
+        ({"sku": "A", "quantity": 1, "lot": "L\\u0000"}, "lot"),
+    ],
+)
+def test_a_receipt_line_that_contradicts_itself_is_refused_by_name(line, words):
+    from pydantic import ValidationError
+
+    from domain.wms import ReceiptLine
+
+    with pytest.raises(ValidationError) as refused:
+        ReceiptLine.model_validate(line)
+    assert words in str(refused.value)
