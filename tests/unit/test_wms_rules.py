@@ -91,3 +91,13 @@ def test_a_receipt_line_that_contradicts_itself_is_refused_by_name(line, words):
     with pytest.raises(ValidationError) as refused:
         ReceiptLine.model_validate(line)
     assert words in str(refused.value)
+
+
+def test_a_receipt_stored_before_lots_existed_matches_its_repeat_sent_after():
+    from domain.wms import ReceivingPayload, comparable
+
+    stored = {"lines": [{"sku": "A", "quantity": 2}], "purchase_order_id": None}  # as 0009's code dumped it
+    repeat = ReceivingPayload.model_validate({"lines": [{"sku": "A", "quantity": 2}]}).model_dump(mode="json")
+    assert repeat != stored and comparable(repeat) == comparable(stored)
+    other = ReceivingPayload.model_validate({"lines": [{"sku": "A", "quantity": 2, "lot": "L1"}]})
+    assert comparable(other.model_dump(mode="json")) != comparable(stored)
