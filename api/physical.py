@@ -1,7 +1,9 @@
 """Below the location: how a sku is tracked, the bins of a location, what a scanned barcode
 names, and units per bin and lot."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import ADMIN, BUYER, OPERATOR, WAREHOUSE, allow
@@ -93,3 +95,30 @@ async def stock_detail(sku: SkuPath, location_id: LocationPath, conn: ConnDep) -
         raise UnknownLocation(location_id)
     rows = await physical.detail_of(conn, sku, location_id)
     return {"sku": sku, "location_id": location_id, "on_hand": sum(r["on_hand"] for r in rows), "rows": rows}
+
+
+@router.get(
+    "/stock/{sku}/{location_id}/bin-proposal",
+    dependencies=[allow(WAREHOUSE, OPERATOR)],
+    summary="Where to put units away: a bin with this sku and lot, then this sku, then an empty one",
+)
+async def bin_proposal(
+    sku: SkuPath,
+    location_id: LocationPath,
+    conn: ConnDep,
+    lot: Annotated[str | None, Query(max_length=64)] = None,
+    zone: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict:
+    for name, value in (("lot", lot), ("zone", zone)):
+        if value is not None:
+            validation.identifier(name, value)
+    if not await queries.sku_exists(conn, sku):
+        raise UnknownSku(sku)
+    if not await queries.location_exists(conn, location_id):
+        raise UnknownLocation(location_id)
+    return {
+        "sku": sku,
+        "location_id": location_id,
+        "lot": lot,
+        "bin_id": await physical.propose_bin(conn, sku, location_id, lot, zone),
+    }

@@ -205,6 +205,8 @@ async def apply_in(
     state the movement changes), so the look-up for a repeat is skipped; the unique index
     still guards it.
     """
+    if req.kind == MovementKind.BIN_MOVE:
+        raise InvalidInput("kind", "bin_move changes no location's stock: book it with db.physical.move")
     delta = req.validated(max_quantity)
     replayed = None if known_new else await _replay(conn, req, delta)
     if replayed is not None:

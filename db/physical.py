@@ -7,9 +7,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import bins, lots, serials, skus, stock_detail
+from db.tables import bins, lots, movements, serials, skus, stock_detail
+from domain import validation
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
 from domain.lots import SerialState, Tracking
+from domain.stock import MovementKind
 
 _SKU_FIELDS = (skus.c.sku, skus.c.name, skus.c.tracking, skus.c.gtin, skus.c.min_shelf_life_days)
 
@@ -134,3 +136,112 @@ async def detail_of(conn: AsyncConnection, sku: str, location_id: str) -> list[d
         }
         for r in rows
     ]
+
+
+async def move(
+    conn: AsyncConnection,
+    sku: str,
+    location_id: str,
+    quantity: int,
+    from_bin: str | None,
+    to_bin: str,
+    lot: str | None,
+    serial_numbers: list[str],
+    key: str,
+    actor: str,
+) -> bool:
+    """Move units between bins of one location (from_bin None: put away units not in a bin
+    yet), inside the caller's transaction: two ledger rows, -quantity where they leave and
+    +quantity where they arrive, so the location's on_hand stays. False when `key` was
+    booked before (a repeat). Refused (InvalidInput) when the sku's tracking wants a lot or
+    serials the move does not name, when the target bin is not in use there, or when the
+    source holds fewer units."""
+    validation.quantity(quantity)
+    if from_bin == to_bin:
+        raise InvalidInput("to_bin", f"the units are in {to_bin} already")
+    if await conn.scalar(sa.select(sa.exists().where(movements.c.idempotency_key == f"{key}:out"))):
+        return False
+    tracking = await conn.scalar(sa.select(skus.c.tracking).where(skus.c.sku == sku))
+    if tracking is None:
+        raise UnknownSku(sku)
+    if tracking == Tracking.LOT and lot is None:
+        raise InvalidInput("lot", f"{sku} is tracked by lot: name the lot that moves")
+    if tracking == Tracking.SERIAL and len(serial_numbers) != quantity:
+        raise InvalidInput("serials", f"{sku} is tracked by serial: name the {quantity} serial(s) that move")
+    if tracking != Tracking.SERIAL and serial_numbers:
+        raise InvalidInput("serials", f"{sku} is not tracked by serial")
+    target = sa.exists().where(bins.c.location_id == location_id, bins.c.bin_id == to_bin, bins.c.active)
+    if not await conn.scalar(sa.select(target)):
+        raise InvalidInput("to_bin", f"there is no bin {to_bin} in use at {location_id}")
+    if serial_numbers:
+        moved = await conn.execute(
+            serials.update()
+            .where(
+                serials.c.sku == sku,
+                serials.c.serial.in_(serial_numbers),
+                serials.c.state == SerialState.IN_STOCK.value,
+                serials.c.location_id == location_id,
+                serials.c.bin_id.is_not_distinct_from(from_bin),
+                serials.c.lot.is_not_distinct_from(lot),
+            )
+            .values(bin_id=to_bin, updated_at=sa.func.now())
+        )
+        if moved.rowcount != len(serial_numbers):
+            raise InvalidInput(
+                "serials", f"not every serial named is in stock in {from_bin or 'no bin'} at {location_id}"
+            )
+    rows = [
+        dict(
+            kind=MovementKind.BIN_MOVE.value,
+            sku=sku,
+            location_id=location_id,
+            d_on_hand=sign * quantity,
+            bin_id=bin_id,
+            lot=lot,
+            idempotency_key=f"{key}:{side}",
+            reference_type="bin_move",
+            reference_id=key,
+            actor=actor,
+        )
+        for sign, bin_id, side in ((-1, from_bin, "out"), (1, to_bin, "in"))
+    ]
+    try:
+        async with conn.begin_nested():
+            await conn.execute(movements.insert(), rows)
+    except sa.exc.IntegrityError as err:
+        if "ck_stock_detail_on_hand" not in str(err.orig):
+            raise
+        where = f"{from_bin or 'no bin'}" + (f", lot {lot}" if lot else "")
+        raise InvalidInput("quantity", f"{where} holds fewer than {quantity} of {sku} at {location_id}") from None
+    return True
+
+
+async def propose_bin(
+    conn: AsyncConnection, sku: str, location_id: str, lot: str | None, zone: str | None
+) -> str | None:
+    """Where to put units away: a bin that already holds this sku and lot, then one holding
+    this sku, then an empty bin (in `zone` when given), earliest on the picker's walk."""
+    holding = (
+        sa.select(stock_detail.c.bin_id, stock_detail.c.lot)
+        .where(stock_detail.c.sku == sku, stock_detail.c.location_id == location_id, stock_detail.c.on_hand > 0)
+        .subquery()
+    )
+    occupied = (
+        sa.select(stock_detail.c.bin_id)
+        .where(
+            stock_detail.c.location_id == location_id, stock_detail.c.on_hand > 0, stock_detail.c.bin_id.is_not(None)
+        )
+        .subquery()
+    )
+    usable = sa.and_(bins.c.location_id == location_id, bins.c.active, *([bins.c.zone == zone] if zone else []))
+    for query in (
+        sa.select(bins.c.bin_id)
+        .join(holding, holding.c.bin_id == bins.c.bin_id)
+        .where(usable, holding.c.lot.is_not_distinct_from(lot)),
+        sa.select(bins.c.bin_id).join(holding, holding.c.bin_id == bins.c.bin_id).where(usable),
+        sa.select(bins.c.bin_id).where(usable, bins.c.bin_id.not_in(sa.select(occupied.c.bin_id))),
+    ):
+        found: str | None = await conn.scalar(query.order_by(bins.c.pick_sequence, bins.c.bin_id).limit(1))
+        if found is not None:
+            return found
+    return None

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db import ledger
+from db import ledger, physical
 from db import orders as pg_orders
 from db.queries import as_json
 from db.tables import bins, cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
 from domain import gs1, wms
-from domain.errors import InsufficientStock, StockError
+from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.lots import Tracking
 from domain.stock import MovementKind
 
@@ -311,6 +311,32 @@ async def _lot(conn: AsyncConnection, where: str, line: wms.ReceiptLine) -> None
             .where(lots.c.sku == line.sku, lots.c.lot == line.lot)
             .values(expiry=row.expiry or line.expiry, best_before=row.best_before or line.best_before)
         )
+
+
+async def bin_move(conn: AsyncConnection, event, effects: Effects) -> None:
+    """PUTAWAY (from no bin) or BIN_MOVE: the units change bins; on_hand stays."""
+    p = event.payload
+    try:
+        await physical.move(
+            conn,
+            p.sku,
+            event.location_id,
+            p.quantity,
+            getattr(p, "from_bin", None),
+            p.to_bin,
+            p.lot,
+            p.serials,
+            f"wms:{event.event_id}",
+            f"wms:{event.location_id}",
+        )
+    except InvalidInput as err:
+        raise Refused(f"{err.field}: {err.reason}") from None
+    effects.detail["moved"] = {
+        "sku": p.sku,
+        "quantity": p.quantity,
+        "from_bin": getattr(p, "from_bin", None),
+        "to_bin": p.to_bin,
+    }
 
 
 async def damage(conn: AsyncConnection, event, effects: Effects) -> None:

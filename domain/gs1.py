@@ -63,6 +63,8 @@ def parse(text: str, field: str = "barcode") -> Scan:
         message = GS1Message.parse_hri(text) if text.startswith("(") else _message(text)
     except biip.ParseError as err:
         raise InvalidInput(field, _reason(str(err))) from None
+    except (ValueError, IndexError) as err:  # what biip lets slip on some malformed input
+        raise InvalidInput(field, f"not a GS1 barcode this system reads ({err})") from None
     if message is None:  # a bare GTIN
         return Scan(gtin=_gtin(text, field))
     found: dict[str, str] = {}
@@ -86,6 +88,8 @@ def parse(text: str, field: str = "barcode") -> Scan:
         elif ai == "21":
             scan["serial"] = element.value
         elif ai in ("30", "37"):
+            if not element.value.isdigit():
+                raise InvalidInput(field, f"count (AI {ai}) {element.value!r} is not a number")
             scan["count"] = int(element.value)
     if scan.get("count") == 0:
         raise InvalidInput(field, "count (AI 30/37) is 0")
@@ -103,7 +107,10 @@ def _message(text: str) -> GS1Message | None:
 
 
 def _gtin(text: str, field: str) -> str:
-    result = biip.parse(text)
+    try:
+        result = biip.parse(text)
+    except (biip.ParseError, ValueError, IndexError) as err:
+        raise InvalidInput(field, f"not a GTIN ({err})") from None
     if result.gtin is None:
         raise InvalidInput(field, result.gtin_error or "not a GTIN")
     return result.gtin.value

@@ -58,6 +58,9 @@ class MovementKind(StrEnum):
     RECEIVE_IN = "receive_in"  # expected units arrive: in_transit_in -q, on_hand +q
     SETTLE_OUT = "settle_out"  # the destination confirmed receipt: in_transit_out -q at the source
     CANCEL_IN = "cancel_in"  # expected units will not come (purchase order cancelled or short-closed): in_transit_in -q
+    # units change bins inside a location: two rows, -q at the bin they leave and +q at the
+    # one they enter, so the location's on_hand does not move (db/physical.move)
+    BIN_MOVE = "bin_move"
 
 
 # Kinds that move holds: they are booked only together with their reservation
@@ -80,7 +83,9 @@ _UNIT_DELTAS: dict[MovementKind, Delta] = {
     MovementKind.RECEIVE_IN: Delta(in_transit_in=-1, on_hand=1),
     MovementKind.SETTLE_OUT: Delta(in_transit_out=-1),
     MovementKind.CANCEL_IN: Delta(in_transit_in=-1),
+    MovementKind.BIN_MOVE: Delta(on_hand=1),
 }
+SIGNED_KINDS = frozenset({MovementKind.ADJUST, MovementKind.BIN_MOVE})  # their quantity carries the direction
 
 
 def delta_for(kind: MovementKind | str, quantity: int) -> Delta:
@@ -93,7 +98,7 @@ def delta_for(kind: MovementKind | str, quantity: int) -> Delta:
         kind = MovementKind(kind)
     except ValueError:
         raise InvalidInput("kind", f"unknown movement kind {kind!r}; one of {', '.join(MovementKind)}") from None
-    if quantity == 0 or (quantity < 0 and kind is not MovementKind.ADJUST):
+    if quantity == 0 or (quantity < 0 and kind not in SIGNED_KINDS):
         raise InvalidInput("quantity", f"must be positive for {kind.value}, got {quantity}")
     unit = _UNIT_DELTAS[kind]
     return Delta(**{name: getattr(unit, name) * quantity for name in BUCKETS})

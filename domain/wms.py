@@ -30,6 +30,8 @@ class EventType(StrEnum):
     DAMAGE_REPORT = "DAMAGE_REPORT"
     TRANSFER_SHIPPED = "TRANSFER_SHIPPED"
     TRANSFER_RECEIVED = "TRANSFER_RECEIVED"
+    PUTAWAY = "PUTAWAY"
+    BIN_MOVE = "BIN_MOVE"
 
 
 class EventStatus(StrEnum):
@@ -147,6 +149,23 @@ class TransferPayload(_Strict):
     lines: list[SkuLine] = Field(min_length=1, max_length=1000)
 
 
+class PutawayPayload(_Strict):
+    """Units not in a bin yet put into one (`to_bin`); a lot-tracked sku names the lot, a
+    serial-tracked one the serials."""
+
+    sku: Identifier
+    quantity: Quantity
+    to_bin: Identifier
+    lot: Identifier | None = None
+    serials: list[Identifier] = Field(default_factory=list, max_length=1000)
+
+
+class BinMovePayload(PutawayPayload):
+    """Units moved from one bin to another inside the location."""
+
+    from_bin: Identifier
+
+
 class _Event(_Strict):
     event_id: Annotated[
         str,
@@ -197,6 +216,16 @@ class TransferReceived(_Event):
     payload: TransferPayload
 
 
+class Putaway(_Event):
+    event_type: Literal[EventType.PUTAWAY]
+    payload: PutawayPayload
+
+
+class BinMove(_Event):
+    event_type: Literal[EventType.BIN_MOVE]
+    payload: BinMovePayload
+
+
 # Any one event, told apart by its event_type.
 WmsEventModel = (
     ReceivingComplete
@@ -207,6 +236,8 @@ WmsEventModel = (
     | DamageReport
     | TransferShipped
     | TransferReceived
+    | Putaway
+    | BinMove
 )
 WmsEvent = Annotated[WmsEventModel, Field(discriminator="event_type")]
 

@@ -143,6 +143,8 @@ class Processor:
                 await pg_wms.transfer_shipped(conn, event, effects)
             elif t == wms.EventType.TRANSFER_RECEIVED:
                 transfer_status = await pg_wms.transfer_received(conn, event, effects)
+            elif t in (wms.EventType.PUTAWAY, wms.EventType.BIN_MOVE):
+                await pg_wms.bin_move(conn, event, effects)
             booked = booked or bool(effects.fills)
             await pg_wms.settle(conn, event.event_id, "booked" if booked else "processed", effects.detail)
         await self._mirror(event, effects)

@@ -39,6 +39,7 @@ EXPECTED = {
     ("PUT", "/v1/locations/{location_id}/bins/{bin_id}"): set(),
     ("GET", "/v1/locations/{location_id}/bins"): {WH, BU, OP},
     ("POST", "/v1/scans"): {WH, OP},
+    ("GET", "/v1/stock/{sku}/{location_id}/bin-proposal"): {WH, OP},
     ("POST", "/v1/purchase-orders"): {BU},
     ("GET", "/v1/purchase-orders/{po_id}"): {BU, OP},
     ("POST", "/v1/purchase-orders/{po_id}/confirmation"): {BU},

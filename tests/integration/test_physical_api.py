@@ -112,3 +112,15 @@ def test_tracking_refuses_a_taken_gtin_a_bad_one_and_a_change_while_lots_are_in_
             }
         ],
     }
+
+
+def test_a_bin_is_proposed_for_put_away_empty_ones_in_the_asked_zone_first_on_the_walk(client, sku, location):
+    zone = f"Z{uuid.uuid4().hex[:6]}"
+    later, sooner = bin_name(), bin_name()
+    client.put(f"/v1/locations/{location}/bins/{later}", json={"zone": zone, "pick_sequence": 20})
+    client.put(f"/v1/locations/{location}/bins/{sooner}", json={"zone": zone, "pick_sequence": 10})
+    proposed = client.get(f"/v1/stock/{sku}/{location}/bin-proposal", params={"zone": zone})
+    assert proposed.status_code == 200 and proposed.json()["bin_id"] == sooner
+    assert client.get(f"/v1/stock/{sku}/{location}/bin-proposal", params={"zone": "NOWHERE-Z"}).json()["bin_id"] is None
+    assert client.get(f"/v1/stock/{sku}/{location}/bin-proposal", params={"lot": "L 1"}).status_code == 422
+    assert client.get(f"/v1/stock/NO-SUCH/{location}/bin-proposal").status_code == 404

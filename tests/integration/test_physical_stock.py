@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from db import migrate
+from db import migrate, physical
 from db.ledger import MovementRequest, apply_movement
 from db.reservations import ReservationLine, change, reserve
 from db.tables import bins, lots, serials, skus, stock_detail
@@ -399,3 +399,90 @@ async def receive_po(engine, hot_store, location, sku):
     )
     [answer] = await Processor(engine, hot_store, None, Settings(_env_file=None)).process_all([receipt])
     return answer
+
+
+# put-away and bin moves -----------------------------------------------------------------------
+
+
+async def warehouse(engine, hot_store, location, kind, payload, event_id=None):
+    from pydantic import TypeAdapter
+
+    from domain.wms import WmsEvent
+    from services.wms import Processor
+    from stocksaga.settings import Settings
+    from tests.integration.test_wms_api import event
+
+    happened = TypeAdapter(WmsEvent).validate_python(event(kind, location, payload, event_id))
+    [answer] = await Processor(engine, hot_store, None, Settings(_env_file=None)).process_all([happened])
+    return answer
+
+
+async def test_units_are_put_away_and_moved_between_bins_without_changing_on_hand(
+    engine, hot_store, sku, location, shelf
+):
+    await track(engine, sku, "lot")
+    assert (await receive(engine, hot_store, location, [{"sku": sku, "quantity": 10, "lot": "L1"}]))[
+        "status"
+    ] == "processed"
+    put = {"sku": sku, "quantity": 6, "lot": "L1", "to_bin": shelf[0]}
+    assert (await warehouse(engine, hot_store, location, "PUTAWAY", put, f"pa-{sku}"))["status"] == "processed"
+    assert (await warehouse(engine, hot_store, location, "PUTAWAY", put, f"pa-{sku}"))["status"] == "duplicate"
+    moved = {"sku": sku, "quantity": 2, "lot": "L1", "from_bin": shelf[0], "to_bin": shelf[1]}
+    assert (await warehouse(engine, hot_store, location, "BIN_MOVE", moved))["status"] == "processed"
+
+    assert await detail(engine, sku) == {(None, "L1"): 4, (shelf[0], "L1"): 4, (shelf[1], "L1"): 2}
+    async with engine.connect() as conn:
+        assert await queries_on_hand(conn, sku, location) == 10
+        assert await check(conn, sku) == []
+        assert (
+            await physical.propose_bin(conn, sku, location, "L1", None) == shelf[0]
+        )  # same sku and lot, first on the walk
+        assert await physical.propose_bin(conn, sku, location, "L9", None) == shelf[0]  # same sku
+    assert (await hot_store.levels(sku))[location]["on_hand"] == 10
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "reason"),
+    [
+        ("PUTAWAY", {"quantity": 11, "lot": "L1", "to_bin": "{b0}"}, "holds fewer than 11"),
+        ("PUTAWAY", {"quantity": 1, "to_bin": "{b0}"}, "name the lot that moves"),
+        ("PUTAWAY", {"quantity": 1, "lot": "L1", "to_bin": "NO-SUCH-BIN"}, "no bin NO-SUCH-BIN in use"),
+        ("BIN_MOVE", {"quantity": 1, "lot": "L1", "from_bin": "{b0}", "to_bin": "{b1}"}, "holds fewer than 1"),
+        ("BIN_MOVE", {"quantity": 1, "lot": "L1", "from_bin": "{b0}", "to_bin": "{b0}"}, "in {b0} already"),
+    ],
+)
+async def test_a_move_that_cannot_happen_is_a_dead_letter_and_moves_nothing(
+    engine, hot_store, sku, location, shelf, kind, payload, reason
+):
+    await track(engine, sku, "lot")
+    await receive(engine, hot_store, location, [{"sku": sku, "quantity": 10, "lot": "L1"}])
+    filled = {k: v.format(b0=shelf[0], b1=shelf[1]) if isinstance(v, str) else v for k, v in payload.items()}
+    answer = await warehouse(engine, hot_store, location, kind, {"sku": sku, **filled})
+    assert answer["status"] == "dead_letter" and reason.format(b0=shelf[0]) in answer["reason"], answer
+    assert await detail(engine, sku) == {(None, "L1"): 10}
+
+
+async def test_serials_put_away_move_with_their_units(engine, hot_store, sku, location, shelf):
+    await track(engine, sku, "serial")
+    await receive(engine, hot_store, location, [{"sku": sku, "quantity": 2, "serials": ["S-1", "S-2"]}])
+    missing = await warehouse(engine, hot_store, location, "PUTAWAY", {"sku": sku, "quantity": 1, "to_bin": shelf[0]})
+    assert missing["status"] == "dead_letter" and "name the 1 serial" in missing["reason"]
+    put = {"sku": sku, "quantity": 1, "to_bin": shelf[0], "serials": ["S-2"]}
+    assert (await warehouse(engine, hot_store, location, "PUTAWAY", put))["status"] == "processed"
+    async with engine.connect() as conn:
+        where = dict(
+            (await conn.execute(sa.select(serials.c.serial, serials.c.bin_id).where(serials.c.sku == sku))).all()
+        )
+    assert where == {"S-1": None, "S-2": shelf[0]}
+    assert await detail(engine, sku) == {(None, None): 1, (shelf[0], None): 1}
+
+
+async def test_a_bin_move_is_not_a_plain_movement(engine, sku, location):
+    with pytest.raises(InvalidInput, match="bin_move"):
+        await apply_movement(engine, MovementRequest(K.BIN_MOVE, sku, location, 1, f"bm-{sku}"))
+
+
+async def queries_on_hand(conn, sku, location) -> int:
+    return await conn.scalar(
+        sa.text("SELECT on_hand FROM stock_levels WHERE sku = :s AND location_id = :l"), {"s": sku, "l": location}
+    )

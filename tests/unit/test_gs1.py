@@ -4,6 +4,8 @@ not a barcode, or carries a wrong check digit or an impossible date, is refused 
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.errors import InvalidInput
 from domain.gs1 import Scan, gtin14, parse
@@ -69,3 +71,18 @@ def test_a_gtin_is_kept_as_the_14_digits_of_ai_01_and_a_wrong_one_is_refused():
         with pytest.raises(InvalidInput) as refused:
             gtin14(bad)
         assert refused.value.field == "gtin"
+
+
+@given(st.text(alphabet="0123456789()]CdQ\x1d-./%&*+ ABCxyz", min_size=1, max_size=60))
+@settings(max_examples=500)
+def test_whatever_a_scanner_sends_is_read_or_refused_by_name_never_a_crash(text):
+    try:
+        parse(text)
+    except InvalidInput as refused:
+        assert refused.field == "barcode" and refused.reason
+
+
+@pytest.mark.parametrize("text", ["]", "30", "]C130"])
+def test_the_scans_that_once_crashed_the_reader_are_refused(text):
+    with pytest.raises(InvalidInput):
+        parse(text)

@@ -8,7 +8,7 @@ from domain import validation
 from domain.errors import InsufficientStock, InvalidInput, InvalidTransition
 from domain.reservations import ReservationStatus as S
 from domain.reservations import transition
-from domain.stock import BUCKETS, Buckets, Delta, apply, delta_for
+from domain.stock import BUCKETS, SIGNED_KINDS, Buckets, Delta, apply, delta_for
 from domain.stock import MovementKind as K
 
 SKU, LOC = "SKU-1", "FC-1"
@@ -52,12 +52,18 @@ def test_a_negative_adjust_takes_units_off_the_shelf():
     assert delta_for(K.ADJUST, -4) == Delta(on_hand=-4)
 
 
-@pytest.mark.parametrize("kind", [k for k in K if k is not K.ADJUST])
+@pytest.mark.parametrize("kind", [k for k in K if k not in SIGNED_KINDS])
 @pytest.mark.parametrize("quantity", [0, -1])
 def test_cannot_move_a_zero_or_negative_quantity(kind, quantity):
     with pytest.raises(InvalidInput) as refused:
         delta_for(kind, quantity)
     assert refused.value.field == "quantity"
+
+
+def test_a_bin_move_row_carries_its_direction_and_never_zero():
+    assert delta_for(K.BIN_MOVE, -3) == Delta(on_hand=-3) and delta_for(K.BIN_MOVE, 3) == Delta(on_hand=3)
+    with pytest.raises(InvalidInput):
+        delta_for(K.BIN_MOVE, 0)
 
 
 def test_cannot_adjust_by_zero():
