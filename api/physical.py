@@ -122,3 +122,33 @@ async def bin_proposal(
         "lot": lot,
         "bin_id": await physical.propose_bin(conn, sku, location_id, lot, zone),
     }
+
+
+@router.get(
+    "/lots/{sku}/{lot}/trace",
+    dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)],
+    summary="A lot's recall trace: receipts, moves, picks with their orders and customers, and where it is now",
+)
+async def lot_trace(sku: SkuPath, lot: str, conn: ConnDep) -> JSONResponse:
+    validation.identifier("lot", lot)
+    trace = await physical.lot_trace(conn, sku, lot)
+    if trace is None:
+        return _unknown("lot", f"{sku} has no lot {lot!r}")
+    return JSONResponse(content=trace)
+
+
+@router.get(
+    "/serials/{sku}/{serial}",
+    dependencies=[allow(BUYER, WAREHOUSE, OPERATOR)],
+    summary="Where a serial-numbered unit is, and every movement that named it",
+)
+async def serial_history(sku: SkuPath, serial: str, conn: ConnDep) -> JSONResponse:
+    validation.identifier("serial", serial)
+    found = await physical.serial_history(conn, sku, serial)
+    if found is None:
+        return _unknown("serial", f"{sku} has no serial {serial!r}")
+    return JSONResponse(content=found)
+
+
+def _unknown(field: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"error": f"unknown_{field}", "field": field, "message": message})

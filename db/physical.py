@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import bins, lots, movements, serials, skus, stock_detail
+from db.tables import bins, lots, movements, orders, reservations, serials, skus, stock_detail
 from domain import validation
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
 from domain.lots import SerialState, Tracking
@@ -245,3 +245,74 @@ async def propose_bin(
         if found is not None:
             return found
     return None
+
+
+def _history(*where: sa.ColumnElement[bool]) -> sa.Select:
+    """Movements with the order (and its customer) behind each reservation they moved."""
+    return (
+        sa.select(
+            movements.c.movement_id,
+            movements.c.created_at,
+            movements.c.kind,
+            movements.c.location_id,
+            movements.c.bin_id,
+            movements.c.lot,
+            movements.c.serial,
+            movements.c.d_on_hand,
+            movements.c.reference_type,
+            movements.c.reference_id,
+            movements.c.actor,
+            movements.c.reason,
+            reservations.c.order_id,
+            orders.c.customer_id,
+        )
+        .select_from(
+            movements.outerjoin(
+                reservations,
+                sa.and_(
+                    movements.c.reference_type == "reservation",
+                    reservations.c.reservation_id == movements.c.reference_id,
+                ),
+            ).outerjoin(orders, orders.c.order_id == reservations.c.order_id)
+        )
+        .where(*where)
+        .order_by(movements.c.movement_id)
+    )
+
+
+def _as_json(row: sa.Row[Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row._mapping.items()}
+
+
+async def lot_trace(conn: AsyncConnection, sku: str, lot: str) -> dict[str, Any] | None:
+    """Everything that touched a lot, for a recall: its receipts, moves, picks with the
+    orders and customers they were for, and where its units are now. None if no such lot."""
+    found = (await conn.execute(sa.select(lots).where(lots.c.sku == sku, lots.c.lot == lot))).first()
+    if found is None:
+        return None
+    history = [_as_json(r) for r in await conn.execute(_history(movements.c.sku == sku, movements.c.lot == lot))]
+    now = await conn.execute(
+        sa.select(stock_detail.c.location_id, stock_detail.c.bin_id, stock_detail.c.on_hand)
+        .where(stock_detail.c.sku == sku, stock_detail.c.lot == lot, stock_detail.c.on_hand > 0)
+        .order_by(stock_detail.c.location_id, stock_detail.c.bin_id)
+    )
+    customers = {(m["order_id"], m["customer_id"]) for m in history if m["order_id"] and m["kind"] == "pick"}
+    return {
+        "sku": sku,
+        "lot": lot,
+        "expiry": found.expiry.isoformat() if found.expiry else None,
+        "best_before": found.best_before.isoformat() if found.best_before else None,
+        "received": sum(m["d_on_hand"] for m in history if m["kind"] in ("receive", "receive_in")),
+        "on_hand": [dict(r._mapping) for r in now],
+        "orders": [{"order_id": o, "customer_id": c} for o, c in sorted(customers)],
+        "movements": history,
+    }
+
+
+async def serial_history(conn: AsyncConnection, sku: str, serial: str) -> dict[str, Any] | None:
+    """Where a serial-numbered unit is and every movement that named it; None if unknown."""
+    found = (await conn.execute(sa.select(serials).where(serials.c.sku == sku, serials.c.serial == serial))).first()
+    if found is None:
+        return None
+    history = [_as_json(r) for r in await conn.execute(_history(movements.c.sku == sku, movements.c.serial == serial))]
+    return {**_as_json(found), "movements": history}

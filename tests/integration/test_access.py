@@ -40,6 +40,8 @@ EXPECTED = {
     ("GET", "/v1/locations/{location_id}/bins"): {WH, BU, OP},
     ("POST", "/v1/scans"): {WH, OP},
     ("GET", "/v1/stock/{sku}/{location_id}/bin-proposal"): {WH, OP},
+    ("GET", "/v1/lots/{sku}/{lot}/trace"): {BU, WH, OP},
+    ("GET", "/v1/serials/{sku}/{serial}"): {BU, WH, OP},
     ("POST", "/v1/purchase-orders"): {BU},
     ("GET", "/v1/purchase-orders/{po_id}"): {BU, OP},
     ("POST", "/v1/purchase-orders/{po_id}/confirmation"): {BU},
@@ -101,6 +103,8 @@ def call(app, method: str, path: str, key: str | None = None):
                 "webhook_id",
                 "key_id",
                 "bin_id",
+                "lot",
+                "serial",
             )
         }
     )

@@ -486,3 +486,51 @@ async def queries_on_hand(conn, sku, location) -> int:
     return await conn.scalar(
         sa.text("SELECT on_hand FROM stock_levels WHERE sku = :s AND location_id = :l"), {"s": sku, "l": location}
     )
+
+
+# recall trace and serial history --------------------------------------------------------------
+
+
+async def test_the_recall_trace_of_a_lot_names_every_order_and_customer_it_went_to(
+    engine, sku, location, dated, client
+):
+    from db.tables import orders
+
+    for customer in ("cust-a", "cust-b"):
+        order_id = f"o-{customer}-{uuid.uuid4().hex[:6]}"
+        async with engine.begin() as conn:
+            await conn.execute(
+                orders.insert().values(
+                    order_id=order_id, customer_id=customer, status="allocated", lines=[], shipping={}
+                )
+            )
+        rid = f"{order_id}-1"
+        await reserve(engine, [ReservationLine(rid, sku, location, 3, order_id)])
+        await change(engine, rid, "confirm")
+        await change(engine, rid, "pick")  # 3 from SOON, then 2 from SOON and 1 from LATER
+
+    soon = client.get(f"/v1/lots/{sku}/SOON/trace").json()
+    assert [o["customer_id"] for o in soon["orders"]] == ["cust-a", "cust-b"]
+    assert soon["received"] == 5 and soon["on_hand"] == []
+    assert [(m["kind"], m["d_on_hand"]) for m in soon["movements"]] == [("receive", 5), ("pick", -3), ("pick", -2)]
+    later = client.get(f"/v1/lots/{sku}/LATER/trace").json()
+    assert [o["customer_id"] for o in later["orders"]] == ["cust-b"]
+    assert later["on_hand"] == [{"location_id": location, "bin_id": dated[0], "on_hand": 4}]
+    gone = client.get(f"/v1/lots/{sku}/GONE/trace").json()
+    assert gone["orders"] == [] and gone["expiry"] < date.today().isoformat()
+
+    missing = client.get(f"/v1/lots/{sku}/NOPE/trace")
+    assert missing.status_code == 404 and missing.json()["field"] == "lot"
+    assert client.get(f"/v1/lots/{sku}/NO%20PE/trace").status_code == 422
+
+
+async def test_a_serials_history_says_where_it_is_and_how_it_got_there(engine, hot_store, sku, location, shelf, client):
+    await track(engine, sku, "serial")
+    await receive(engine, hot_store, location, [{"sku": sku, "quantity": 1, "serials": ["SN-77"]}])
+    await warehouse(
+        engine, hot_store, location, "PUTAWAY", {"sku": sku, "quantity": 1, "to_bin": shelf[1], "serials": ["SN-77"]}
+    )
+    unit = client.get(f"/v1/serials/{sku}/SN-77").json()
+    assert (unit["state"], unit["location_id"], unit["bin_id"]) == ("in_stock", location, shelf[1])
+    assert [(m["kind"], m["d_on_hand"]) for m in unit["movements"]] == [("receive", 1)]
+    assert client.get(f"/v1/serials/{sku}/SN-78").status_code == 404
