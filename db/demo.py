@@ -6,7 +6,7 @@ idempotent by its key, and the history is the same rows again."""
 import math
 import random
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import demand
 from db.ledger import MovementRequest, apply_in
-from db.tables import locations, skus, stock_levels, suppliers
+from db.tables import bins, locations, lots, serials, skus, stock_levels, suppliers
 from domain.stock import MovementKind
 
 LOCATIONS = [
@@ -232,3 +232,111 @@ async def load(engine: AsyncEngine, sku_count: int = 300, progress: Callable[[in
 async def is_loaded(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         return bool(await conn.scalar(sa.select(sa.exists().where(skus.c.sku.like("DEMO-%")))))
+
+
+# Below the location: bins at every demo location, and three skus tracked by lot or serial,
+# received into bins, so the bin, lot, scan and trace endpoints show something on first start.
+BIN_COUNT = 12
+TRACKED = [
+    dict(
+        sku="DEMO-LOT-COOLANT",
+        name="Coolant concentrate 5 l (lot-tracked)",
+        unit_cost=14.5,
+        tracking="lot",
+        gtin="04012345000016",
+        min_shelf_life_days=30,
+    ),
+    dict(
+        sku="DEMO-LOT-BRAKEFLUID",
+        name="Brake fluid DOT 4, 1 l (lot-tracked)",
+        unit_cost=8.9,
+        tracking="lot",
+        gtin="04012345000023",
+        min_shelf_life_days=60,
+    ),  # fmt: skip
+    dict(
+        sku="DEMO-SN-SCANNER",
+        name="OBD diagnostic scanner (serial-tracked)",
+        unit_cost=129.0,
+        tracking="serial",
+        gtin="04012345000030",
+        min_shelf_life_days=0,
+    ),  # fmt: skip
+]
+
+
+async def load_physical(engine: AsyncEngine, today: date | None = None) -> int:
+    """Bins A-01..A-12 at every demo location and the tracked demo skus in them: two lots of
+    each lot-tracked sku per location (one expiring within three months, one within a
+    year) and five scanners with serials. Idempotent; returns the units newly received."""
+    today = today or datetime.now(UTC).date()
+    received = 0
+    async with engine.begin() as conn:
+        await conn.execute(
+            pg_insert(bins)
+            .values(
+                [
+                    dict(location_id=loc["location_id"], bin_id=f"A-{n:02d}", zone="A", pick_sequence=n)
+                    for loc in LOCATIONS
+                    for n in range(1, BIN_COUNT + 1)
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+        await conn.execute(pg_insert(skus).values(TRACKED).on_conflict_do_nothing())
+        for item in TRACKED[:2]:
+            await conn.execute(
+                pg_insert(lots)
+                .values(
+                    [
+                        dict(sku=item["sku"], lot=f"{item['sku'][9:13]}-{tag}", expiry=today + timedelta(days=days))
+                        for tag, days in (("A", 80), ("B", 330))
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+    for n, loc in enumerate(LOCATIONS):
+        place = loc["location_id"]
+        async with engine.begin() as conn:
+            for m, item in enumerate(TRACKED[:2]):
+                for k, (tag, quantity) in enumerate((("A", 12), ("B", 30))):
+                    result = await apply_in(
+                        conn,
+                        MovementRequest(
+                            kind=MovementKind.RECEIVE,
+                            sku=item["sku"],
+                            location_id=place,
+                            quantity=quantity,
+                            idempotency_key=f"demo:receive:{item['sku']}:{place}:{tag}",
+                            reference_type="demo",
+                            actor="demo-loader",
+                            reason="opening stock",
+                            bin_id=f"A-{1 + 2 * m + k:02d}",
+                            lot=f"{item['sku'][9:13]}-{tag}",
+                        ),
+                    )
+                    received += 0 if result.replayed else quantity
+            scanners = [f"SN{n}{k:04d}" for k in range(1, 6)]
+            await conn.execute(
+                pg_insert(serials)
+                .values([dict(sku=TRACKED[2]["sku"], serial=s, location_id=place, bin_id="A-05") for s in scanners])
+                .on_conflict_do_nothing()
+            )
+            for s in scanners:
+                result = await apply_in(
+                    conn,
+                    MovementRequest(
+                        kind=MovementKind.RECEIVE,
+                        sku=TRACKED[2]["sku"],
+                        location_id=place,
+                        quantity=1,
+                        idempotency_key=f"demo:receive:{TRACKED[2]['sku']}:{place}:{s}",
+                        reference_type="demo",
+                        actor="demo-loader",
+                        reason="opening stock",
+                        bin_id="A-05",
+                        serial=s,
+                    ),
+                )
+                received += 0 if result.replayed else 1
+    return received

@@ -86,6 +86,11 @@ async def _prepare(settings: Settings, demo_skus: int, keys: dict[str, str]) -> 
             await apikeys.create(engine, role, f"dev {role}", token=token)
         if demo_skus and not await demo.is_loaded(engine):
             booked = await demo.load(engine, demo_skus, progress=lambda n, total: _say(f"demo data: {n}/{total} skus"))
+            units = await demo.load_physical(engine)
+            _say(
+                f"bins, lots and serials: {demo.BIN_COUNT} bins a location, {units} units of "
+                f"{', '.join(item['sku'] for item in demo.TRACKED)} received into them"
+            )
             _say(
                 f"demo data loaded: {len(demo.LOCATIONS)} locations, {demo_skus} skus, {booked} receipts, "
                 f"{demo.HISTORY_MONTHS} months of demand history"

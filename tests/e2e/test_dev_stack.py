@@ -30,7 +30,17 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
         assert all(token in "".join(lines) for token in keys.values()) and len(keys) == 5
         assert httpx.get(f"{api}/v1/stock/DEMO-0001").status_code == 401
         assert len(operator.get(f"{api}/v1/locations").json()) == 4
-        assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 300
+        assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 303  # 3 tracked
+        # bins, lots and serials on the first start: a scan names the sku, the lots sit in bins
+        scanned = operator.post(
+            f"{api}/v1/scans", json={"barcode": "]C1" + "0104012345000016" + "17280131" + "10COOL-A"}
+        )
+        assert scanned.json()["sku"] == "DEMO-LOT-COOLANT", scanned.text
+        lots_here = operator.get(f"{api}/v1/stock/DEMO-LOT-COOLANT/FC-BER/detail").json()["rows"]
+        assert [(r["bin_id"], r["lot"], r["on_hand"]) for r in lots_here] == [
+            ("A-01", "COOL-A", 12),
+            ("A-02", "COOL-B", 30),
+        ]
         assert operator.get(f"{api}/v1/stock/DEMO-0001").json()["on_hand"] > 0
         # a buyer sees something on the first start: two years of demand, a forecast, proposals
         place = operator.get(f"{api}/v1/stock/DEMO-0000").json()["locations"][0]["location_id"]
@@ -86,7 +96,9 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
     try:
         assert "demo data loaded" not in "".join(lines)
         assert dev_keys(tmp_path / "data") == keys  # the same keys after a restart
-        assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 310
+        assert (
+            len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 313
+        )  # 310 loaded + 3 tracked
         ledger = operator.get(f"{api}/v1/stock/DEMO-0001/ST-RNO/movements").json()["movements"]
         assert [m["kind"] for m in ledger][:3] == ["release", "reserve", "receive"]
         verify = subprocess.run(

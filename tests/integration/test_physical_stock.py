@@ -534,3 +534,35 @@ async def test_a_serials_history_says_where_it_is_and_how_it_got_there(engine, h
     assert (unit["state"], unit["location_id"], unit["bin_id"]) == ("in_stock", location, shelf[1])
     assert [(m["kind"], m["d_on_hand"]) for m in unit["movements"]] == [("receive", 1)]
     assert client.get(f"/v1/serials/{sku}/SN-78").status_code == 404
+
+
+# the demo ------------------------------------------------------------------------------------
+
+
+async def test_the_demo_puts_lot_and_serial_tracked_skus_into_bins_once(fresh_database):
+    from db import demo
+
+    engine = create_async_engine(await fresh_database())
+    try:
+        await demo.load(engine, sku_count=0)  # the locations
+        first = await demo.load_physical(engine, today=date(2026, 12, 3))
+        assert first == len(demo.LOCATIONS) * (2 * (12 + 30) + 5)
+        assert await demo.load_physical(engine, today=date(2026, 12, 3)) == 0  # a second start adds nothing
+        async with engine.connect() as conn:
+            coolant = dict(
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT bin_id || ' ' || lot, sum(on_hand) FROM stock_detail "
+                            "WHERE sku = 'DEMO-LOT-COOLANT' GROUP BY 1"
+                        )
+                    )
+                ).all()
+            )
+            assert coolant == {"A-01 COOL-A": 12 * len(demo.LOCATIONS), "A-02 COOL-B": 30 * len(demo.LOCATIONS)}
+            assert await check(conn) == []
+            assert await physical.sku_by_gtin(conn, "04012345000030") is not None
+            in_stock = await conn.scalar(sa.text("SELECT count(*) FROM serials WHERE sku = 'DEMO-SN-SCANNER'"))
+        assert in_stock == 5 * len(demo.LOCATIONS)
+    finally:
+        await engine.dispose()
