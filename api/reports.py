@@ -1,7 +1,7 @@
 """Reports over HTTP: cycle-count variance and stock valuation. Movement history with
 running balances is GET /v1/stock/{sku}/{location_id}/movements."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -69,3 +69,20 @@ async def valuation_of_location(
         "skus": lines,
         "next_after": lines[-1]["sku"] if len(lines) == limit else None,
     }
+
+
+@router.get(
+    "/expiring",
+    dependencies=[allow(BUYER, OPERATOR)],
+    summary="Lots on hand that have expired or expire within `days`, soonest first, with units and value",
+)
+async def expiring(
+    conn: ConnDep,
+    days: Annotated[int, Query(ge=0, le=3650, description="How far ahead to look")] = 30,
+    location_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict:
+    if location_id is not None:
+        validation.identifier("location_id", location_id)
+        if not await queries.location_exists(conn, location_id):
+            raise UnknownLocation(location_id)
+    return await reports.expiring(conn, datetime.now(UTC).date(), days, location_id)

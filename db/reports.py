@@ -4,12 +4,12 @@ Money is unit cost (skus.unit_cost) x units, summed in Postgres as numeric and h
 as floats rounded to cents.
 """
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import cycle_counts, skus, stock_levels
+from db.tables import cycle_counts, lots, skus, stock_detail, stock_levels
 
 
 def _money(value) -> float:
@@ -132,4 +132,55 @@ def _value_row(row: dict) -> dict:
         **row,
         "on_hand": int(row["on_hand"]),
         **{k: _money(row[k]) for k in ("value", "damaged_value", "in_transit_in_value")},
+    }
+
+
+async def expiring(conn: AsyncConnection, today: date, days: int, location_id: str | None = None) -> dict:
+    """Lots with units on hand that have expired or expire within `days`, soonest first,
+    with their units and value per location (what to sell, move or write off first)."""
+    query = (
+        sa.select(
+            stock_detail.c.sku,
+            stock_detail.c.lot,
+            lots.c.expiry,
+            stock_detail.c.location_id,
+            sa.cast(sa.func.sum(stock_detail.c.on_hand), sa.BigInteger).label("units"),
+            (sa.func.sum(stock_detail.c.on_hand) * skus.c.unit_cost).label("value"),
+        )
+        .select_from(
+            stock_detail.join(lots, sa.and_(lots.c.sku == stock_detail.c.sku, lots.c.lot == stock_detail.c.lot)).join(
+                skus, skus.c.sku == stock_detail.c.sku
+            )
+        )
+        .where(stock_detail.c.on_hand > 0, lots.c.expiry <= today + timedelta(days=days))
+        .group_by(stock_detail.c.sku, stock_detail.c.lot, lots.c.expiry, stock_detail.c.location_id, skus.c.unit_cost)
+        .order_by(lots.c.expiry, stock_detail.c.sku, stock_detail.c.lot, stock_detail.c.location_id)
+    )
+    if location_id is not None:
+        query = query.where(stock_detail.c.location_id == location_id)
+    rows = [
+        {
+            "sku": r.sku,
+            "lot": r.lot,
+            "expiry": r.expiry.isoformat(),
+            "expired": r.expiry < today,
+            "days_left": (r.expiry - today).days,
+            "location_id": r.location_id,
+            "units": r.units,
+            "value": _money(r.value),
+        }
+        for r in await conn.execute(query)
+    ]
+    return {
+        "as_of": today.isoformat(),
+        "within_days": days,
+        "expired": {
+            "units": sum(r["units"] for r in rows if r["expired"]),
+            "value": _money(sum(r["value"] for r in rows if r["expired"])),
+        },
+        "expiring": {
+            "units": sum(r["units"] for r in rows if not r["expired"]),
+            "value": _money(sum(r["value"] for r in rows if not r["expired"])),
+        },
+        "lots": rows,
     }

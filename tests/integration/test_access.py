@@ -58,6 +58,7 @@ EXPECTED = {
     ("GET", "/v1/forecasts/{sku}/plot.png"): {BU, OP},
     ("GET", "/v1/reports/variance"): {BU, OP},
     ("GET", "/v1/reports/valuation"): {BU, OP},
+    ("GET", "/v1/reports/expiring"): {BU, OP},
     ("GET", "/v1/reports/valuation/{location_id}"): {BU, OP},
     ("POST", "/v1/webhooks"): set(),
     ("GET", "/v1/webhooks"): {OP},

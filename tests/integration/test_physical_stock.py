@@ -566,3 +566,18 @@ async def test_the_demo_puts_lot_and_serial_tracked_skus_into_bins_once(fresh_da
         assert in_stock == 5 * len(demo.LOCATIONS)
     finally:
         await engine.dispose()
+
+
+async def test_the_expiry_report_lists_expired_and_soon_expiring_lots_with_their_value(
+    engine, sku, location, dated, client
+):
+    async with engine.begin() as conn:
+        await conn.execute(skus.update().where(skus.c.sku == sku).values(unit_cost=2.5))
+    report = client.get("/v1/reports/expiring", params={"days": 30, "location_id": location}).json()
+    mine = [(r["lot"], r["expired"], r["days_left"], r["units"], r["value"]) for r in report["lots"] if r["sku"] == sku]
+    assert mine == [("GONE", True, -1, 5, 12.5), ("SOON", False, 10, 5, 12.5)]  # LATER is 60 days out
+    assert report["expired"]["units"] >= 5 and report["within_days"] == 30
+    wider = client.get("/v1/reports/expiring", params={"days": 90}).json()
+    assert [r["lot"] for r in wider["lots"] if r["sku"] == sku] == ["GONE", "SOON", "LATER"]
+    assert client.get("/v1/reports/expiring", params={"days": -1}).status_code == 422
+    assert client.get("/v1/reports/expiring", params={"location_id": "NOWHERE"}).status_code == 404
