@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import demand
 from db.ledger import MovementRequest, apply_in
@@ -253,7 +253,7 @@ TRACKED = [
         tracking="lot",
         gtin="04012345000023",
         min_shelf_life_days=60,
-    ),  # fmt: skip
+    ),
     dict(
         sku="DEMO-SN-SCANNER",
         name="OBD diagnostic scanner (serial-tracked)",
@@ -261,7 +261,7 @@ TRACKED = [
         tracking="serial",
         gtin="04012345000030",
         min_shelf_life_days=0,
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -289,7 +289,7 @@ async def load_physical(engine: AsyncEngine, today: date | None = None) -> int:
                 pg_insert(lots)
                 .values(
                     [
-                        dict(sku=item["sku"], lot=f"{item['sku'][9:13]}-{tag}", expiry=today + timedelta(days=days))
+                        dict(sku=item["sku"], lot=_lot(item, tag), expiry=today + timedelta(days=days))
                         for tag, days in (("A", 80), ("B", 330))
                     ]
                 )
@@ -300,22 +300,10 @@ async def load_physical(engine: AsyncEngine, today: date | None = None) -> int:
         async with engine.begin() as conn:
             for m, item in enumerate(TRACKED[:2]):
                 for k, (tag, quantity) in enumerate((("A", 12), ("B", 30))):
-                    result = await apply_in(
-                        conn,
-                        MovementRequest(
-                            kind=MovementKind.RECEIVE,
-                            sku=item["sku"],
-                            location_id=place,
-                            quantity=quantity,
-                            idempotency_key=f"demo:receive:{item['sku']}:{place}:{tag}",
-                            reference_type="demo",
-                            actor="demo-loader",
-                            reason="opening stock",
-                            bin_id=f"A-{1 + 2 * m + k:02d}",
-                            lot=f"{item['sku'][9:13]}-{tag}",
-                        ),
+                    lot = _lot(item, tag)
+                    received += await _opening(
+                        conn, item["sku"], place, quantity, tag, f"A-{1 + 2 * m + k:02d}", lot=lot
                     )
-                    received += 0 if result.replayed else quantity
             scanners = [f"SN{n}{k:04d}" for k in range(1, 6)]
             await conn.execute(
                 pg_insert(serials)
@@ -323,20 +311,39 @@ async def load_physical(engine: AsyncEngine, today: date | None = None) -> int:
                 .on_conflict_do_nothing()
             )
             for s in scanners:
-                result = await apply_in(
-                    conn,
-                    MovementRequest(
-                        kind=MovementKind.RECEIVE,
-                        sku=TRACKED[2]["sku"],
-                        location_id=place,
-                        quantity=1,
-                        idempotency_key=f"demo:receive:{TRACKED[2]['sku']}:{place}:{s}",
-                        reference_type="demo",
-                        actor="demo-loader",
-                        reason="opening stock",
-                        bin_id="A-05",
-                        serial=s,
-                    ),
-                )
-                received += 0 if result.replayed else 1
+                received += await _opening(conn, TRACKED[2]["sku"], place, 1, s, "A-05", serial=s)
     return received
+
+
+def _lot(item: dict, tag: str) -> str:
+    return f"{item['sku'][9:13]}-{tag}"  # COOL-A, BRAK-B
+
+
+async def _opening(
+    conn: AsyncConnection,
+    sku: str,
+    place: str,
+    quantity: int,
+    tag: str,
+    bin_id: str,
+    lot: str | None = None,
+    serial: str | None = None,
+) -> int:
+    """Receive demo opening stock into a bin; the units newly booked (0 on a second start)."""
+    result = await apply_in(
+        conn,
+        MovementRequest(
+            kind=MovementKind.RECEIVE,
+            sku=sku,
+            location_id=place,
+            quantity=quantity,
+            idempotency_key=f"demo:receive:{sku}:{place}:{tag}",
+            reference_type="demo",
+            actor="demo-loader",
+            reason="opening stock",
+            bin_id=bin_id,
+            lot=lot,
+            serial=serial,
+        ),
+    )
+    return 0 if result.replayed else quantity

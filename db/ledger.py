@@ -10,13 +10,24 @@ writes nothing; a repeat racing the original waits on the unique index, then rep
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.tables import BUCKET_COLUMNS, bins, locations, lots, movements, outbox, skus, stock_detail, stock_levels
+from db.tables import (
+    BUCKET_COLUMNS,
+    bins,
+    locations,
+    lots,
+    movements,
+    outbox,
+    skus,
+    stock_detail,
+    stock_detail_placed,
+    stock_levels,
+)
 from domain import validation
 from domain.errors import IdempotencyConflict, InvalidInput, UnknownLocation, UnknownSku
 from domain.lots import LotStock, Take, fefo
@@ -174,20 +185,14 @@ async def _split(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> l
         sa.select(
             stock_detail.c.bin_id, stock_detail.c.lot, stock_detail.c.on_hand, lots.c.expiry, bins.c.pick_sequence
         )
-        .select_from(
-            stock_detail.outerjoin(
-                lots, sa.and_(lots.c.sku == stock_detail.c.sku, lots.c.lot == stock_detail.c.lot)
-            ).outerjoin(
-                bins, sa.and_(bins.c.location_id == stock_detail.c.location_id, bins.c.bin_id == stock_detail.c.bin_id)
-            )
-        )
+        .select_from(stock_detail_placed)
         .where(stock_detail.c.sku == req.sku, stock_detail.c.location_id == req.location_id, stock_detail.c.on_hand > 0)
         .with_for_update(of=stock_detail)
     )
     stock = [LotStock(r.lot, r.expiry, r.bin_id, r.on_hand, r.pick_sequence or 0) for r in rows]
     if req.kind == MovementKind.PICK:  # for a customer: nothing expired, nothing too close to it
         shelf_life = await conn.scalar(sa.select(skus.c.min_shelf_life_days).where(skus.c.sku == req.sku)) or 0
-        return fefo(stock, need, date.today(), shelf_life, req.sku, req.location_id)
+        return fefo(stock, need, datetime.now(UTC).date(), shelf_life, req.sku, req.location_id)
     return fefo(stock, need, date.min, 0, req.sku, req.location_id)  # a loss or a count takes the oldest first
 
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import bins, lots, movements, orders, reservations, serials, skus, stock_detail
+from db.tables import bins, lots, movements, orders, reservations, serials, skus, stock_detail, stock_detail_placed
 from domain import validation
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
 from domain.lots import SerialState, Tracking
@@ -113,13 +113,7 @@ async def detail_of(conn: AsyncConnection, sku: str, location_id: str) -> list[d
             bins.c.zone,
             bins.c.pick_sequence,
         )
-        .select_from(
-            stock_detail.outerjoin(
-                lots, sa.and_(lots.c.sku == stock_detail.c.sku, lots.c.lot == stock_detail.c.lot)
-            ).outerjoin(
-                bins, sa.and_(bins.c.location_id == stock_detail.c.location_id, bins.c.bin_id == stock_detail.c.bin_id)
-            )
-        )
+        .select_from(stock_detail_placed)
         .where(stock_detail.c.sku == sku, stock_detail.c.location_id == location_id, stock_detail.c.on_hand > 0)
         .order_by(
             lots.c.expiry.asc().nulls_last(),

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import BUCKET_COLUMNS, locations, movements, skus, stock_levels
+from domain.lots import Tracking
 
 
 async def sku_exists(conn: AsyncConnection, sku: str) -> bool:
@@ -96,6 +97,8 @@ async def tracked_skus(conn: AsyncConnection, names: list[str]) -> list[str]:
     """Of `names`, the skus whose units are told apart by lot or serial."""
     return list(
         await conn.scalars(
-            sa.select(skus.c.sku).where(skus.c.sku.in_(names), skus.c.tracking != "none").order_by(skus.c.sku)
+            sa.select(skus.c.sku)
+            .where(skus.c.sku.in_(names), skus.c.tracking != Tracking.NONE.value)
+            .order_by(skus.c.sku)
         )
     )

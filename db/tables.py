@@ -153,6 +153,12 @@ stock_detail = sa.Table(
     ),
 )
 
+# stock_detail beside each row's lot (its dates) and bin (zone, pick sequence), for reads
+# that order units by expiry and the picker's walk.
+stock_detail_placed = stock_detail.outerjoin(
+    lots, sa.and_(lots.c.sku == stock_detail.c.sku, lots.c.lot == stock_detail.c.lot)
+).outerjoin(bins, sa.and_(bins.c.location_id == stock_detail.c.location_id, bins.c.bin_id == stock_detail.c.bin_id))
+
 # One row per serial-numbered unit: where it is, so it is in exactly one place at a time.
 serials = sa.Table(
     "serials",

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db import ledger, physical
+from db import ledger, physical, queries
 from db import orders as pg_orders
 from db.queries import as_json
 from db.tables import bins, cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
-from domain import gs1, wms
+from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.lots import Tracking
 from domain.stock import MovementKind
@@ -215,10 +215,7 @@ async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
         flags = await _flags(conn, sku, event.location_id)
         if flags and flags["receiving_blocked"]:
             raise Refused(f"receiving of {sku} is blocked at {event.location_id}")
-    tracked = await conn.scalar(
-        sa.select(sa.exists().where(skus.c.sku.in_(list(lines)), skus.c.tracking != Tracking.NONE.value))
-    )
-    if tracked or any(line.tracked for line in event.payload.lines):
+    if await queries.tracked_skus(conn, list(lines)) or any(line.tracked for line in event.payload.lines):
         for n, line in enumerate(event.payload.lines):
             await _receive_line(conn, event, n, line)
             effects.on_hand(line.sku, event.location_id, line.quantity)
@@ -244,12 +241,8 @@ async def _receive_line(conn: AsyncConnection, event, n: int, line: wms.ReceiptL
     ).first()
     if sku is None:
         raise Refused(f"{where}: unknown sku {line.sku}")
-    if line.barcode is not None:
-        read = gs1.parse(line.barcode).gtin
-        if read is not None and gs1.gtin14(read) != sku.gtin:
-            raise Refused(
-                f"{where}: the barcode's GTIN {gs1.gtin14(read)} is not {line.sku}'s ({sku.gtin or 'none set'})"
-            )
+    if line.scanned_gtin is not None and line.scanned_gtin != sku.gtin:
+        raise Refused(f"{where}: the barcode's GTIN {line.scanned_gtin} is not {line.sku}'s ({sku.gtin or 'none set'})")
     if sku.tracking == Tracking.LOT and line.lot is None:
         raise Refused(f"{where}: {line.sku} is tracked by lot: name the lot (and its expiry)")
     if sku.tracking == Tracking.SERIAL and not line.serials:

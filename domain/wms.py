@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
 from domain import gs1
 from domain.errors import InvalidInput
@@ -73,12 +73,19 @@ class ReceiptLine(SkuLine):
     serials: list[Identifier] = Field(default_factory=list, max_length=1000)
     bin_id: Identifier | None = None
     barcode: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=gs1.BARCODE_PATTERN)] | None = None
+    _gtin: str | None = PrivateAttr(default=None)  # the barcode's GTIN-14, read once with the rest
+
+    @property
+    def scanned_gtin(self) -> str | None:
+        """The GTIN-14 the barcode carries (None without a barcode, or one without a GTIN)."""
+        return self._gtin
 
     @model_validator(mode="after")
     def _scanned(self) -> "ReceiptLine":
         if self.barcode is not None:
             try:
                 scan = gs1.parse(self.barcode)
+                self._gtin = gs1.gtin14(scan.gtin) if scan.gtin else None
             except InvalidInput as err:
                 raise ValueError(f"barcode: {err.reason}") from None
             for name, read in (("lot", scan.lot), ("expiry", scan.expiry), ("best_before", scan.best_before)):

@@ -224,14 +224,13 @@ class Processor:
         po_id = event.payload.purchase_order_id
         async with self.engine.connect() as conn:
             tracked = await queries.tracked_skus(conn, [line.sku for line in event.payload.lines])
+            po = await pg_procurement.get(conn, po_id)
         if tracked or any(line.tracked for line in event.payload.lines):  # the purchase order books units, not lots
             raise pg_wms.Refused(
                 f"purchase order {po_id}: receiving by lot, serial, bin or barcode against a purchase order"
                 f" is not supported yet{' (' + ', '.join(tracked) + ' tracked)' if tracked else ''};"
                 " send those lines in a receipt without purchase_order_id"
             )
-        async with self.engine.connect() as conn:
-            po = await pg_procurement.get(conn, po_id)
         if po is None or po["status"] not in OPEN:
             return None
         if po["location_id"] != event.location_id:
