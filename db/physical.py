@@ -33,14 +33,20 @@ async def put_tracking(
         holder = await conn.scalar(sa.select(skus.c.sku).where(skus.c.gtin == gtin, skus.c.sku != sku))
         if holder is not None:
             raise InvalidInput("gtin", f"GTIN {gtin} belongs to {holder} already")
-    row = (
-        await conn.execute(
-            skus.update()
-            .where(skus.c.sku == sku)
-            .values(tracking=tracking.value, gtin=gtin, min_shelf_life_days=min_shelf_life_days)
-            .returning(*_SKU_FIELDS)
-        )
-    ).one()
+    try:
+        async with conn.begin_nested():  # another sku may take the GTIN between the look and the write
+            row = (
+                await conn.execute(
+                    skus.update()
+                    .where(skus.c.sku == sku)
+                    .values(tracking=tracking.value, gtin=gtin, min_shelf_life_days=min_shelf_life_days)
+                    .returning(*_SKU_FIELDS)
+                )
+            ).one()
+    except sa.exc.IntegrityError as err:
+        if "skus_gtin_key" not in str(err.orig):
+            raise
+        raise InvalidInput("gtin", f"GTIN {gtin} was just given to another sku") from None
     return dict(row._mapping)
 
 

@@ -67,6 +67,8 @@ def parse(text: str, field: str = "barcode") -> Scan:
         raise InvalidInput(field, f"not a GS1 barcode this system reads ({err})") from None
     if message is None:  # a bare GTIN
         return Scan(gtin=_gtin(text, field))
+    if not message.element_strings:  # a symbology identifier and nothing after it
+        raise InvalidInput(field, "carries no GS1 fields: scan the barcode again")
     found: dict[str, str] = {}
     scan: dict[str, object] = {}
     for element in message.element_strings:

@@ -2,6 +2,7 @@
 database and made to add up to the location's on_hand at every commit; serials one place
 each; existing stock migrated unbinned; verify's invariant 9 names what does not add up."""
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 
@@ -16,6 +17,7 @@ from db.reservations import ReservationLine, change, reserve
 from db.tables import bins, lots, serials, skus, stock_detail
 from db.verify import check
 from domain.errors import InsufficientStock, InvalidInput
+from domain.lots import Tracking
 from domain.stock import MovementKind as K
 
 
@@ -581,3 +583,34 @@ async def test_the_expiry_report_lists_expired_and_soon_expiring_lots_with_their
     assert [r["lot"] for r in wider["lots"] if r["sku"] == sku] == ["GONE", "SOON", "LATER"]
     assert client.get("/v1/reports/expiring", params={"days": -1}).status_code == 422
     assert client.get("/v1/reports/expiring", params={"location_id": "NOWHERE"}).status_code == 404
+
+
+# races ----------------------------------------------------------------------------------------
+
+
+async def test_two_receipts_racing_with_one_serial_book_it_once_and_keep_the_other_as_a_dead_letter(
+    engine, hot_store, sku, location
+):
+    await track(engine, sku, "serial")
+    answers = await asyncio.gather(
+        *(receive(engine, hot_store, location, [{"sku": sku, "quantity": 1, "serials": ["RACE-1"]}]) for _ in range(4))
+    )
+    assert sorted(a["status"] for a in answers) == ["dead_letter", "dead_letter", "dead_letter", "processed"], answers
+    assert await detail(engine, sku) == {(None, None): 1}
+
+
+async def test_two_skus_racing_for_one_gtin_get_it_once_and_the_other_a_refusal(engine, new_sku):
+    first, second = await new_sku(), await new_sku()
+    gtin = fresh_gtin()
+
+    async def claim(name):
+        try:
+            async with engine.begin() as conn:
+                return await physical.put_tracking(conn, name, Tracking.NONE, gtin, 0)
+        except InvalidInput as err:
+            return err
+
+    results = await asyncio.gather(claim(first), claim(second))
+    assert sorted(type(r).__name__ for r in results) == ["InvalidInput", "dict"], results
+    refused = next(r for r in results if isinstance(r, InvalidInput))
+    assert refused.field == "gtin"

@@ -82,7 +82,7 @@ def test_whatever_a_scanner_sends_is_read_or_refused_by_name_never_a_crash(text)
         assert refused.field == "barcode" and refused.reason
 
 
-@pytest.mark.parametrize("text", ["]", "30", "]C130"])
+@pytest.mark.parametrize("text", ["]", "30", "]C130", "]C1", "]d2"])
 def test_the_scans_that_once_crashed_the_reader_are_refused(text):
     with pytest.raises(InvalidInput):
         parse(text)
