@@ -15,6 +15,7 @@ from api import (
     flash_sales,
     forecasts,
     keys,
+    kits,
     observability,
     orders,
     physical,
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
 
     errors.install(app)
     auth.install(app)
+    app.include_router(kits.router)
     app.include_router(physical.router)  # before stock: /stock/{sku}/{location}/detail
     app.include_router(stock.router)
     app.include_router(catalog.router)

@@ -25,6 +25,7 @@ from api.deps import IdempotencyKey
 from api.errors import STATUS
 from api.schemas import EntryIn, FlashSaleIn, PurchaseIn
 from db import flash_sales as pg_sales
+from db import kits as pg_kits
 from db import queries
 from db.flashstore import FlashStore, Purchase
 from db.hotstore import HotStore
@@ -81,6 +82,8 @@ class FlashSales:
         async with self.engine.begin() as conn:
             if not await queries.sku_exists(conn, body.sku):
                 raise UnknownSku(body.sku)
+            if await pg_kits.components_of(conn, [body.sku]):
+                raise InvalidInput("sku", f"{body.sku} is a kit: a flash sale sells one sku's own units")
             location = body.location_id or await self._fullest(conn, body.sku)
             if not await queries.location_exists(conn, location):
                 raise UnknownLocation(location)

@@ -164,7 +164,7 @@ async def _earlier_attempt(request: Request, hot_store, order_id: str, order: Or
     if earlier is None:
         async with engine.connect() as conn:
             sites = await request.app.state.sites.get(conn)
-        await checkout.forget_attempt(hot_store, order_id, order, len(sites))
+        await checkout.forget_attempt(engine, hot_store, order_id, order, len(sites))
         return None
     lines, backorders, expires_at = earlier
     async with engine.connect() as conn:

@@ -218,3 +218,16 @@ class ScanIn(BaseModel):
         description="What the scanner sent: a GS1-128 / DataMatrix element string (FNC1 as ASCII 29), "
         "the typed form (01)...(10)..., or a plain GTIN"
     )
+
+
+class ComponentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: Identifier
+    quantity: int = Field(strict=True, gt=0, le=10_000, description="Units of this component in one kit")
+
+
+class KitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    components: list[ComponentIn] = Field(
+        min_length=1, max_length=50, description="What one kit is made of; replaces what the kit listed before"
+    )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import demand
 from db.ledger import MovementRequest, apply_in
-from db.tables import bins, locations, lots, serials, skus, stock_levels, suppliers
+from db.tables import bins, kit_components, locations, lots, serials, skus, stock_levels, suppliers
 from domain.stock import MovementKind
 
 LOCATIONS = [
@@ -265,10 +265,16 @@ TRACKED = [
 ]
 
 
+# A kit: no stock of its own, sold from its components' (two lot-tracked skus).
+KIT = dict(sku="DEMO-KIT-COOLING", name="Cooling system service kit (kit)", unit_cost=0)
+KIT_COMPONENTS = {"DEMO-LOT-COOLANT": 2, "DEMO-LOT-BRAKEFLUID": 1}
+
+
 async def load_physical(engine: AsyncEngine, today: date | None = None) -> int:
     """Bins A-01..A-12 at every demo location and the tracked demo skus in them: two lots of
     each lot-tracked sku per location (one expiring within three months, one within a
-    year) and five scanners with serials. Idempotent; returns the units newly received."""
+    year) and five scanners with serials; a kit of the two lot-tracked skus. Idempotent;
+    returns the units newly received."""
     today = today or datetime.now(UTC).date()
     received = 0
     async with engine.begin() as conn:
@@ -284,6 +290,12 @@ async def load_physical(engine: AsyncEngine, today: date | None = None) -> int:
             .on_conflict_do_nothing()
         )
         await conn.execute(pg_insert(skus).values(TRACKED).on_conflict_do_nothing())
+        await conn.execute(pg_insert(skus).values(KIT).on_conflict_do_nothing())
+        await conn.execute(
+            pg_insert(kit_components)
+            .values([dict(kit_sku=KIT["sku"], component_sku=c, quantity=q) for c, q in KIT_COMPONENTS.items()])
+            .on_conflict_do_nothing()
+        )
         for item in TRACKED[:2]:
             await conn.execute(
                 pg_insert(lots)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db.tables import (
     BUCKET_COLUMNS,
     bins,
+    kit_components,
     locations,
     lots,
     movements,
@@ -87,6 +88,7 @@ async def ensure_stock_level(conn: AsyncConnection, sku: str, location_id: str) 
             sa.select(
                 sa.exists().where(skus.c.sku == sku),
                 sa.exists().where(locations.c.location_id == location_id),
+                sa.exists().where(kit_components.c.kit_sku == sku),
             )
         )
     ).one()
@@ -94,6 +96,8 @@ async def ensure_stock_level(conn: AsyncConnection, sku: str, location_id: str) 
         raise UnknownSku(sku)
     if not known[1]:
         raise UnknownLocation(location_id)
+    if known[2]:
+        raise InvalidInput("sku", f"{sku} is a kit: it has no stock of its own; book its components")
     await conn.execute(pg_insert(stock_levels).values(sku=sku, location_id=location_id).on_conflict_do_nothing())
 
 

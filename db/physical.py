@@ -7,7 +7,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import bins, lots, movements, orders, reservations, serials, skus, stock_detail, stock_detail_placed
+from db.tables import (
+    bins,
+    kit_components,
+    lots,
+    movements,
+    orders,
+    reservations,
+    serials,
+    skus,
+    stock_detail,
+    stock_detail_placed,
+)
 from domain import validation
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
 from domain.lots import SerialState, Tracking
@@ -24,6 +35,8 @@ async def put_tracking(
     current = (await conn.execute(sa.select(*_SKU_FIELDS).where(skus.c.sku == sku).with_for_update())).first()
     if current is None:
         raise UnknownSku(sku)
+    if tracking != Tracking.NONE and await conn.scalar(sa.select(sa.exists().where(kit_components.c.kit_sku == sku))):
+        raise InvalidInput("tracking", f"{sku} is a kit: its units are its components', tracked as they are")
     if tracking != current.tracking and current.tracking != Tracking.NONE and await _tracked_units(conn, sku):
         raise InvalidInput(
             "tracking",

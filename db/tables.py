@@ -159,6 +159,19 @@ stock_detail_placed = stock_detail.outerjoin(
     lots, sa.and_(lots.c.sku == stock_detail.c.sku, lots.c.lot == stock_detail.c.lot)
 ).outerjoin(bins, sa.and_(bins.c.location_id == stock_detail.c.location_id, bins.c.bin_id == stock_detail.c.bin_id))
 
+# A kit is a sku made of others (migration 0012): it has no stock of its own, an order for it
+# holds its components, and a trigger refuses a stock_levels row for it.
+kit_components = sa.Table(
+    "kit_components",
+    metadata,
+    sa.Column("kit_sku", sa.Text, sa.ForeignKey("skus.sku"), primary_key=True),
+    sa.Column("component_sku", sa.Text, sa.ForeignKey("skus.sku"), primary_key=True),
+    sa.Column("quantity", sa.Integer, nullable=False),  # units of the component per kit
+    sa.CheckConstraint("quantity > 0", name="ck_kit_components_quantity"),
+    sa.CheckConstraint("kit_sku <> component_sku", name="ck_kit_components_not_itself"),
+    sa.Index("ix_kit_components_component", "component_sku"),
+)
+
 # One row per serial-numbered unit: where it is, so it is in exactly one place at a time.
 serials = sa.Table(
     "serials",

@@ -22,7 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import wms as pg_wms
 from db.ledger import stock_topics
-from db.tables import BUCKET_COLUMNS, backorders, locations, movements, outbox, skus, stock_levels, wms_events
+from db.tables import (
+    BUCKET_COLUMNS,
+    backorders,
+    kit_components,
+    locations,
+    movements,
+    outbox,
+    skus,
+    stock_levels,
+    wms_events,
+)
 from domain import wms
 from domain.errors import InsufficientStock
 from domain.lots import Tracking
@@ -111,7 +121,13 @@ async def book(conn: AsyncConnection, events: list) -> Outcome:
     names = {line.sku for ls in lines.values() for line in ls}
     # skus tracked by lot or serial go one at a time: their units are booked by lot and serial
     known_skus = set(
-        await conn.scalars(sa.select(skus.c.sku).where(skus.c.sku.in_(names), skus.c.tracking == Tracking.NONE.value))
+        await conn.scalars(
+            sa.select(skus.c.sku).where(
+                skus.c.sku.in_(names),
+                skus.c.tracking == Tracking.NONE.value,
+                ~sa.exists().where(kit_components.c.kit_sku == skus.c.sku),  # a kit is refused one at a time
+            )
+        )
     )
     known_places = set(
         await conn.scalars(

@@ -30,7 +30,9 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
         assert all(token in "".join(lines) for token in keys.values()) and len(keys) == 5
         assert httpx.get(f"{api}/v1/stock/DEMO-0001").status_code == 401
         assert len(operator.get(f"{api}/v1/locations").json()) == 4
-        assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 303  # 3 tracked
+        assert len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 304  # 3 tracked, 1 kit
+        kit = operator.get(f"{api}/v1/availability/DEMO-KIT-COOLING").json()
+        assert kit["kit"] is True and kit["available"] > 0, kit
         # bins, lots and serials on the first start: a scan names the sku, the lots sit in bins
         scanned = operator.post(
             f"{api}/v1/scans", json={"barcode": "]C1" + "0104012345000016" + "17280131" + "10COOL-A"}
@@ -97,8 +99,8 @@ def test_dev_brings_up_the_whole_system_and_keeps_data_across_restarts(tmp_path)
         assert "demo data loaded" not in "".join(lines)
         assert dev_keys(tmp_path / "data") == keys  # the same keys after a restart
         assert (
-            len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 313
-        )  # 310 loaded + 3 tracked
+            len(operator.get(f"{api}/v1/skus", params={"limit": 1000}).json()["skus"]) == 314
+        )  # 310 loaded + 3 tracked + 1 kit
         ledger = operator.get(f"{api}/v1/stock/DEMO-0001/ST-RNO/movements").json()["movements"]
         assert [m["kind"] for m in ledger][:3] == ["release", "reserve", "receive"]
         verify = subprocess.run(

@@ -36,6 +36,8 @@ EXPECTED = {
     ("GET", "/v1/stock/{sku}/{location_id}/movements"): {BU, WH, OP},
     ("GET", "/v1/stock/{sku}/{location_id}/detail"): {BU, WH, OP},
     ("PUT", "/v1/skus/{sku}/tracking"): set(),
+    ("PUT", "/v1/skus/{sku}/components"): set(),
+    ("GET", "/v1/skus/{sku}/components"): {ST, WH, BU, OP},
     ("PUT", "/v1/locations/{location_id}/bins/{bin_id}"): set(),
     ("GET", "/v1/locations/{location_id}/bins"): {WH, BU, OP},
     ("POST", "/v1/scans"): {WH, OP},
