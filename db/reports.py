@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import cycle_counts, lots, skus, stock_detail, stock_levels
+from db.tables import cycle_counts, lots, movements, skus, stock_detail, stock_levels
+from domain.stock import MovementKind
 
 
 def _money(value) -> float:
@@ -135,9 +136,45 @@ def _value_row(row: dict) -> dict:
     }
 
 
+async def _expired_bucket(conn: AsyncConnection, location_id: str | None) -> list[dict]:
+    """Units the expiry schedule moved out of on_hand, per lot and location, with their value."""
+    m = movements
+    query = (
+        sa.select(
+            m.c.sku,
+            m.c.lot,
+            lots.c.expiry,
+            m.c.location_id,
+            sa.cast(sa.func.sum(m.c.d_expired), sa.BigInteger).label("units"),
+            (sa.func.sum(m.c.d_expired) * skus.c.unit_cost).label("value"),
+        )
+        .select_from(
+            m.join(lots, sa.and_(lots.c.sku == m.c.sku, lots.c.lot == m.c.lot)).join(skus, skus.c.sku == m.c.sku)
+        )
+        .where(m.c.kind == MovementKind.EXPIRE.value, m.c.lot.is_not(None))
+        .group_by(m.c.sku, m.c.lot, lots.c.expiry, m.c.location_id, skus.c.unit_cost)
+        .having(sa.func.sum(m.c.d_expired) > 0)
+        .order_by(lots.c.expiry, m.c.sku, m.c.lot, m.c.location_id)
+    )
+    if location_id is not None:
+        query = query.where(m.c.location_id == location_id)
+    return [
+        {
+            "sku": r.sku,
+            "lot": r.lot,
+            "expiry": r.expiry.isoformat() if r.expiry else None,
+            "location_id": r.location_id,
+            "units": r.units,
+            "value": _money(r.value),
+        }
+        for r in await conn.execute(query)
+    ]
+
+
 async def expiring(conn: AsyncConnection, today: date, days: int, location_id: str | None = None) -> dict:
     """Lots with units on hand that have expired or expire within `days`, soonest first,
-    with their units and value per location (what to sell, move or write off first)."""
+    with their units and value per location (what to sell, move or write off first), and
+    the units the expiry schedule has moved to the expired bucket, with their value."""
     query = (
         sa.select(
             stock_detail.c.sku,
@@ -171,9 +208,15 @@ async def expiring(conn: AsyncConnection, today: date, days: int, location_id: s
         }
         for r in await conn.execute(query)
     ]
+    bucket = await _expired_bucket(conn, location_id)
     return {
         "as_of": today.isoformat(),
         "within_days": days,
+        "expired_bucket": {
+            "units": sum(r["units"] for r in bucket),
+            "value": _money(sum(r["value"] for r in bucket)),
+            "lots": bucket,
+        },
         "expired": {
             "units": sum(r["units"] for r in rows if r["expired"]),
             "value": _money(sum(r["value"] for r in rows if r["expired"])),

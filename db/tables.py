@@ -211,6 +211,7 @@ movements = sa.Table(
     _one_of("movements", "kind", MovementKind),
     sa.Index("ix_movements_sku_location", "sku", "location_id", "movement_id"),
     sa.Index("ix_movements_reference", "reference_type", "reference_id"),
+    sa.Index("ix_movements_sku_lot", "sku", "lot", postgresql_where=sa.text("lot IS NOT NULL")),
 )
 
 reservations = sa.Table(

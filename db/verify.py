@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.orders import BEING_FULFILLED
+from domain.stock import BUCKETS
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,13 @@ class Violation:
         return f"[{self.invariant}] {where}{self.detail}"
 
 
-_BUCKETS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
+_BUCKETS = BUCKETS
 _SKU_FILTER = "(CAST(:sku AS text) IS NULL OR s.sku = :sku)"
 
 CHECKS: dict[str, str] = {
     "1 buckets >= 0 and reserved + allocated <= on_hand": f"""
         SELECT s.sku, s.location_id,
-               format('on_hand=%s reserved=%s allocated=%s damaged=%s in_transit_in=%s in_transit_out=%s',
+               format('{" ".join(b + "=%s" for b in _BUCKETS)}',
                       {", ".join("s." + b for b in _BUCKETS)}) AS detail
         FROM stock_levels s
         WHERE {_SKU_FILTER} AND ({" OR ".join(f"s.{b} < 0" for b in _BUCKETS)}

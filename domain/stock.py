@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from domain.errors import InsufficientStock, InvalidInput
 
-BUCKETS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out")
+BUCKETS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out", "expired")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Buckets:
     damaged: int = 0
     in_transit_in: int = 0
     in_transit_out: int = 0
+    expired: int = 0  # units of lots past their expiry, taken out of on_hand by the expiry schedule
 
     @property
     def available(self) -> int:
@@ -61,6 +62,7 @@ class MovementKind(StrEnum):
     # units change bins inside a location: two rows, -q at the bin they leave and +q at the
     # one they enter, so the location's on_hand does not move (db/physical.move)
     BIN_MOVE = "bin_move"
+    EXPIRE = "expire"  # a lot passed its expiry: on_hand -q, expired +q (never available again)
 
 
 # Kinds that move holds: they are booked only together with their reservation
@@ -84,6 +86,7 @@ _UNIT_DELTAS: dict[MovementKind, Delta] = {
     MovementKind.SETTLE_OUT: Delta(in_transit_out=-1),
     MovementKind.CANCEL_IN: Delta(in_transit_in=-1),
     MovementKind.BIN_MOVE: Delta(on_hand=1),
+    MovementKind.EXPIRE: Delta(on_hand=-1, expired=1),
 }
 SIGNED_KINDS = frozenset({MovementKind.ADJUST, MovementKind.BIN_MOVE})  # their quantity carries the direction
 

@@ -19,12 +19,14 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.replenishment import RunInput
 from stocksaga.settings import Settings
+from workflows.expiry import ExpiryRunInput, ExpiryWorkflow
 from workflows.reconciliation import ReconciliationInput, ReconciliationWorkflow
 from workflows.replenishment import ReplenishmentWorkflow
 from workflows.webhooks import DeliveryInput, WebhookDeliveryWorkflow
 
 RECONCILIATION = "stocksaga-reconciliation"
 REPLENISHMENT = "stocksaga-replenishment"
+EXPIRY = "stocksaga-expiry"
 WEBHOOK_DELIVERY = "webhook-delivery"
 
 
@@ -71,6 +73,22 @@ def replenishment_schedule(settings: Settings) -> Schedule:
     )
 
 
+def expiry_schedule(settings: Settings) -> Schedule:
+    """Daily (EXPIRY_CRON): lots past their expiry to the expired bucket, lots expiring within
+    LOT_EXPIRING_DAYS announced; a run still going when the next is due: the next is skipped."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ExpiryWorkflow.run,
+            ExpiryRunInput(settings.lot_expiring_days),
+            id="expiry",
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(cron_expressions=[settings.expiry_cron]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note="expires lots past their expiry, announces lots about to expire"),
+    )
+
+
 async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
         await client.create_schedule(schedule_id, schedule)
@@ -86,6 +104,7 @@ async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule)
 async def ensure(client: Client, settings: Settings) -> None:
     await _ensure_schedule(client, RECONCILIATION, reconciliation_schedule(settings))
     await _ensure_schedule(client, REPLENISHMENT, replenishment_schedule(settings))
+    await _ensure_schedule(client, EXPIRY, expiry_schedule(settings))
     await client.start_workflow(
         WebhookDeliveryWorkflow.run,
         DeliveryInput(settings.outbox_poll_seconds),

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         default=48.0, gt=0, description="A purchase order the supplier has not confirmed by then is escalated"
     )
     replenishment_cron: str = Field(default="0 3 * * 1", description="When the replenishment schedule runs (cron, UTC)")
+    expiry_cron: str = Field(
+        default="5 0 * * *", description="When lots past their expiry move to the expired bucket (cron, UTC)"
+    )
+    lot_expiring_days: int = Field(
+        default=30, ge=0, le=3650, description="A lot expiring within this many days is announced (lot.expiring)"
+    )
     replenishment_freq: str = Field(default="M", pattern="^[DWM]$", description="Forecasting period: D, W or M")
     replenishment_service_level: float = Field(default=0.95, gt=0, lt=1, description="Target fill rate")
     replenishment_supplier: str = Field(default="SUP-AUTO", description="Supplier of skus that name none")

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.expiry import ExpiryActivities
 from activities.flash_sales import FlashSaleActivities
 from activities.orders import OrderActivities
 from activities.procurement import ProcurementActivities, SimulatedSupplier
@@ -23,6 +24,7 @@ from activities.webhooks import WebhookActivities
 from db.hotstore import HotStore
 from stocksaga import telemetry
 from stocksaga.settings import Settings
+from workflows.expiry import ExpiryWorkflow
 from workflows.flash_sales import FlashSaleWorkflow
 from workflows.health import HealthWorkflow, ping
 from workflows.orders import OrderWorkflow
@@ -41,6 +43,7 @@ WORKFLOWS = [
     ProcurementWorkflow,
     ReplenishmentWorkflow,
     FlashSaleWorkflow,
+    ExpiryWorkflow,
 ]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
@@ -82,6 +85,7 @@ def build_worker(
     procurement = ProcurementActivities(engine, hot_store, SimulatedSupplier())
     replenishment = ReplenishmentActivities(engine)
     flash = FlashSaleActivities(engine, hot_store, flash_sale_rng)
+    expiry = ExpiryActivities(engine, hot_store)
     activities = [  # each method is named as the activity it defines
         orders.persist_order,
         orders.reject_order,
@@ -110,6 +114,7 @@ def build_worker(
         flash.draw,
         flash.grant,
         flash.close,
+        expiry.expire_lots,
         ping,
     ]
     interceptors = [RecordRetries(engine, retry_alert_attempts), *options.pop("interceptors", [])]

@@ -101,5 +101,9 @@ async def test_the_reconciliation_schedule_is_created_on_the_dev_server_and_upda
         assert described.schedule.spec.intervals[0].every.total_seconds() == 30
         assert isinstance(described.schedule.action, ScheduleActionStartWorkflow)
         assert described.schedule.action.workflow == "ReconciliationWorkflow"
+        expiry = await env.client.get_schedule_handle(schedules.EXPIRY).describe()
+        assert isinstance(expiry.schedule.action, ScheduleActionStartWorkflow)
+        assert expiry.schedule.action.workflow == "ExpiryWorkflow"
+        assert expiry.schedule.spec.calendars  # the cron, as Temporal keeps it
     finally:
         await env.shutdown()

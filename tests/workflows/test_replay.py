@@ -25,6 +25,7 @@ def test_there_are_recorded_histories_of_every_order_path():
         "order-extended-then-paid",
         "flash-sale-first-come",
         "flash-sale-lottery",
+        "expiry-run",
     } <= names
 
 

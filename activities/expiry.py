@@ -1,0 +1,37 @@
+"""The expiry activity: lots past their expiry to the expired bucket (Postgres, then the hot
+store), lots about to expire announced. Safe to retry: what is left to expire is read under
+the row locks, so a retry after a commit finds nothing more."""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from db.expiry import run_expiry
+from db.hotstore import HotStore
+from domain.errors import InsufficientStock
+
+
+@dataclass
+class ExpiryInput:
+    today: str  # ISO date: the workflow's clock, so a retry expires against the same day
+    expiring_within_days: int = 30
+    only: list[str] | None = None  # these skus only (tests, an operator's run for one sku)
+
+
+class ExpiryActivities:
+    def __init__(self, engine: AsyncEngine, hot_store: HotStore):
+        self.engine = engine
+        self.hot_store = hot_store
+
+    @activity.defn(name="expire_lots")
+    async def expire_lots(self, req: ExpiryInput) -> dict[str, Any]:
+        run = await run_expiry(self.engine, date.fromisoformat(req.today), req.expiring_within_days, req.only)
+        for sku, location_id, delta, key in run.hot_store:
+            try:
+                await self.hot_store.adjust(sku, location_id, delta, key)
+            except InsufficientStock:
+                pass  # Redis holds more than Postgres let expire: reconciliation repairs it (Postgres wins)
+        return run.summary()
