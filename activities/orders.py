@@ -12,11 +12,12 @@ from activities.failures import business_errors_are_final
 from db import ledger
 from db import orders as pg_orders
 from db import reservations as pg_reservations
+from db import serials as pg_serials
 from db.hotstore import HoldLine, HotStore
 from domain.errors import HoldExpired
 from domain.reservations import LIVE, ReservationStatus
 from domain.stock import MovementKind
-from workflows.order_messages import OrderInput, OrderLine, ShipmentPlan
+from workflows.order_messages import OrderInput, OrderLine, Pick, ShipmentPlan
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ShipmentStep:
     event_key: str
     reservation_ids: list[str] = field(default_factory=list)  # picked: the holds to take off the shelf
     tracking: str | None = None
+    picks: list[Pick] | None = None  # picked: the lots, bins and serials the units came from
 
 
 @dataclass
@@ -245,11 +247,14 @@ class OrderActivities:
     async def record_shipment_step(self, req: ShipmentStep) -> None:
         """PICK / PACK / SHIP of one shipment; a pick takes its units off the shelf."""
         async with self.engine.begin() as conn:
+            scanned = list(req.picks or [])  # shared by the shipment's holds, each takes its sku's
             states = [
-                await pg_reservations.change_in(conn, rid, "pick", actor="warehouse")
+                await pg_reservations.change_in(conn, rid, "pick", actor="warehouse", picks=scanned)
                 for rid in await pg_reservations.in_lock_order(conn, req.reservation_ids)
             ]
-            await pg_orders.set_shipment(conn, req.order_id, req.shipment_id, req.step, req.tracking)
+            location_id = await pg_orders.set_shipment(conn, req.order_id, req.shipment_id, req.step, req.tracking)
+            if req.step == "shipped" and location_id is not None:
+                await pg_serials.shipped(conn, req.order_id, location_id)
             await pg_orders.record(
                 conn, req.order_id, req.order_status, req.event_key, {"shipment_id": req.shipment_id, "step": req.step}
             )
@@ -316,20 +321,26 @@ class OrderActivities:
             )
             return "deallocate"
         if status == ReservationStatus.FULFILLED:  # picked but not shipped: back on the shelf
-            await ledger.apply_in(
-                conn,
-                ledger.MovementRequest(
-                    kind=MovementKind.RECEIVE,
-                    sku=line.sku,
-                    location_id=line.location_id,
-                    quantity=line.quantity,
-                    idempotency_key=f"restock:{line.reservation_id}",
-                    reference_type="order",
-                    reference_id=req.order_id,
-                    actor="order-workflow",
-                    reason=f"restocked: {req.reason}",
-                ),
-            )
+            # by the lots and serials that were picked (not put away: a bin is chosen later)
+            for n, part in enumerate(await pg_reservations.picked_parts(conn, line.reservation_id), start=1):
+                await ledger.apply_in(
+                    conn,
+                    ledger.MovementRequest(
+                        kind=MovementKind.RECEIVE,
+                        sku=line.sku,
+                        location_id=line.location_id,
+                        quantity=part.quantity,
+                        idempotency_key=f"restock:{line.reservation_id}" + (f":{n}" if n > 1 else ""),
+                        reference_type="order",
+                        reference_id=req.order_id,
+                        actor="order-workflow",
+                        reason=f"restocked: {req.reason}",
+                        lot=part.lot,
+                        serial=part.serial,
+                    ),
+                )
+                if part.serial is not None:
+                    await pg_serials.back_in_stock(conn, line.sku, part.serial, line.location_id, None)
             return "restock"
         return ""  # already released or expired
 

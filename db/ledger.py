@@ -51,6 +51,9 @@ class MovementRequest:
     bin_id: str | None = None
     lot: str | None = None
     serial: str | None = None
+    # a pick whose units have left already: when nothing sellable covers it, the oldest units
+    # there are taken, expired or not (db/reservations._pick)
+    take_oldest: bool = False
 
     def validated(self, max_quantity: int = validation.DEFAULT_MAX_QUANTITY) -> Delta:
         validation.identifier("sku", self.sku)
@@ -194,7 +197,7 @@ async def _split(conn: AsyncConnection, req: MovementRequest, delta: Delta) -> l
         .with_for_update(of=stock_detail)
     )
     stock = [LotStock(r.lot, r.expiry, r.bin_id, r.on_hand, r.pick_sequence or 0) for r in rows]
-    if req.kind == MovementKind.PICK:  # for a customer: nothing expired, nothing too close to it
+    if req.kind == MovementKind.PICK and not req.take_oldest:  # for a customer: nothing expired or too close
         shelf_life = await conn.scalar(sa.select(skus.c.min_shelf_life_days).where(skus.c.sku == req.sku)) or 0
         return fefo(stock, need, datetime.now(UTC).date(), shelf_life, req.sku, req.location_id)
     return fefo(stock, need, date.min, 0, req.sku, req.location_id)  # a loss or a count takes the oldest first

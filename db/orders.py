@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db import ledger
 from db import reservations as pg_reservations
 from db.queries import as_json
-from db.tables import backorders, order_events, orders, outbox, shipments
+from db.tables import backorders, movements, order_events, orders, outbox, shipments
 
 
 async def lock(conn: AsyncConnection, order_id: str, expires_at: datetime | None = None) -> bool:
@@ -224,14 +224,16 @@ async def add_shipments(conn: AsyncConnection, order_id: str, located: list[tupl
 
 async def set_shipment(
     conn: AsyncConnection, order_id: str, shipment_id: str, status: str, tracking: str | None = None
-) -> None:
+) -> str | None:
+    """Set a shipment's status (and tracking); returns its location (None if unknown)."""
     values = {"status": status, "updated_at": sa.func.now()}
     if tracking:
         values["tracking"] = tracking
-    await conn.execute(
+    return await conn.scalar(
         shipments.update()
         .where(shipments.c.order_id == order_id, shipments.c.shipment_id == shipment_id)
         .values(**values)
+        .returning(shipments.c.location_id)
     )
 
 
@@ -285,14 +287,33 @@ def paid_with(order: dict) -> str | None:
     return order["payment_ref"] if any(t["status"] == "allocated" for t in order["timeline"]) else None
 
 
+async def _picked(conn: AsyncConnection, reservation_ids: list[str]) -> dict[str, list[dict]]:
+    """Per hold, the units its pick took: sku, quantity, bin, lot and serial of each part."""
+    m = movements
+    rows = await conn.execute(
+        sa.select(m.c.reference_id, m.c.sku, m.c.d_on_hand, m.c.bin_id, m.c.lot, m.c.serial)
+        .where(m.c.reference_type == "reservation", m.c.reference_id.in_(reservation_ids), m.c.kind == "pick")
+        .order_by(m.c.movement_id)
+    )
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r.reference_id, []).append(
+            {"sku": r.sku, "quantity": -r.d_on_hand, "bin_id": r.bin_id, "lot": r.lot, "serial": r.serial}
+        )
+    return out
+
+
 async def get(conn: AsyncConnection, order_id: str) -> dict | None:
     row = (await conn.execute(sa.select(orders).where(orders.c.order_id == order_id))).first()
     if row is None:
         return None
     order = as_json(dict(row._mapping))
+    held = await pg_reservations.of_order(conn, order_id)
+    picked = await _picked(conn, [r["reservation_id"] for r in held])
     order["reservations"] = [
         {k: r[k] for k in ("reservation_id", "sku", "location_id", "quantity", "status")}
-        for r in await pg_reservations.of_order(conn, order_id)
+        | ({"picked": picked[r["reservation_id"]]} if r["reservation_id"] in picked else {})
+        for r in held
     ]
     order["shipments"] = [
         as_json(dict(r._mapping))
@@ -308,6 +329,13 @@ async def get(conn: AsyncConnection, order_id: str) -> dict | None:
             .order_by(shipments.c.shipment_id)
         )
     ]
+    for shipment in order["shipments"]:  # which lots, bins and serials left with it
+        shipment["picked"] = [
+            part
+            for r in held
+            if r["location_id"] == shipment["location_id"]
+            for part in picked.get(r["reservation_id"], [])
+        ]
     order["backorders"] = [
         as_json(dict(r._mapping))
         for r in await conn.execute(

@@ -10,12 +10,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db import serials as physical_serials
 from db.ledger import DuplicateKey, MovementRequest, apply_in
-from db.tables import reservations
+from db.tables import movements, reservations
 from domain import validation
-from domain.errors import InvalidInput, UnknownReservation
+from domain.errors import InsufficientStock, InvalidInput, UnknownReservation
 from domain.reservations import ReservationStatus, transition
 from domain.stock import MovementKind
+from workflows.order_messages import Pick
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,18 @@ async def change(
 
 
 async def change_in(
-    conn: AsyncConnection, reservation_id: str, action: str, actor: str = "system", reason: str | None = None
+    conn: AsyncConnection,
+    reservation_id: str,
+    action: str,
+    actor: str = "system",
+    reason: str | None = None,
+    picks: list[Pick] | None = None,
 ) -> ReservationState:
     """Move a reservation by `action` (confirm, release, expire, deallocate, pick, start_payment)
     inside the caller's transaction, booking its movement.
+
+    A pick takes `picks` (units of its sku from named bins, lots and serials; see pick_parts)
+    when given, else the ledger chooses first-expiry-first-out.
 
     Idempotent: asking for a state the reservation is already in changes nothing.
     """
@@ -133,7 +143,9 @@ async def change_in(
     state = ReservationState(reservation_id, r["sku"], r["location_id"], r["quantity"], target, target != from_state)
     if not state.changed:
         return state
-    if kind is not None:  # start_payment books no movement
+    if kind == MovementKind.PICK:
+        await _pick(conn, state, pick_parts(picks, state.sku, state.quantity) if picks else [], actor, reason)
+    elif kind is not None:  # start_payment books no movement
         await apply_in(
             conn,
             MovementRequest(
@@ -155,6 +167,82 @@ async def change_in(
         .values(status=target.value, updated_at=sa.func.now())
     )
     return state
+
+
+async def _pick(
+    conn: AsyncConnection, hold: ReservationState, picks: list[Pick], actor: str, reason: str | None
+) -> None:
+    """Book a hold's pick: from the bins, lots and serials the warehouse scanned (checked when
+    its event came in, db/physical.plan_picks), one movement each (pick:R, pick:R:2 ...). The
+    units have left the shelf by now, so the booking never refuses: if the named places no
+    longer hold them (another pick took them since), the ledger takes what is there, first
+    expiry first, and past that the oldest units, expired or not."""
+    key = f"pick:{hold.reservation_id}"
+
+    def request(quantity: int, n: int = 1, bin_id=None, lot=None, serial=None, take_oldest=False) -> MovementRequest:
+        return MovementRequest(
+            kind=MovementKind.PICK,
+            sku=hold.sku,
+            location_id=hold.location_id,
+            quantity=quantity,
+            idempotency_key=key if n == 1 else f"{key}:{n}",
+            reference_type="reservation",
+            reference_id=hold.reservation_id,
+            actor=actor,
+            reason=reason,
+            bin_id=bin_id,
+            lot=lot,
+            serial=serial,
+            take_oldest=take_oldest,
+        )
+
+    if picks and sum(p.quantity for p in picks) == hold.quantity:
+        try:
+            async with conn.begin_nested():
+                for n, p in enumerate(picks, start=1):
+                    await apply_in(conn, request(p.quantity, n, p.bin_id, p.lot, p.serial), known_new=True)
+                    if p.serial is not None:
+                        await physical_serials.picked(conn, hold.sku, p.serial, hold.location_id, hold.reservation_id)
+            return
+        except (InsufficientStock, sa.exc.IntegrityError, physical_serials.SerialGone):
+            pass  # taken by another pick since it was checked: book it as below
+    try:
+        async with conn.begin_nested():
+            await apply_in(conn, request(hold.quantity), known_new=True)
+    except InsufficientStock:  # nothing sellable is left: what went is the oldest there was
+        await apply_in(conn, request(hold.quantity, take_oldest=True), known_new=True)
+
+
+async def picked_parts(conn: AsyncConnection, reservation_id: str) -> list[Pick]:
+    """Where a hold's pick took its units from: its pick movements (one, or one per bin, lot
+    and serial), in the order they were booked."""
+    rows = await conn.execute(
+        sa.select(movements.c.sku, movements.c.d_on_hand, movements.c.bin_id, movements.c.lot, movements.c.serial)
+        .where(
+            movements.c.reference_type == "reservation",
+            movements.c.reference_id == reservation_id,
+            movements.c.kind == MovementKind.PICK.value,
+        )
+        .order_by(movements.c.movement_id)
+    )
+    return [Pick(r.sku, -r.d_on_hand, r.bin_id, r.lot, r.serial) for r in rows]
+
+
+def pick_parts(picks: list[Pick], sku: str, quantity: int) -> list[Pick]:
+    """Take `quantity` units of `sku` off the front of `picks` (a shipment's scanned picks,
+    shared by its holds), splitting a pick where a hold needs only part of it."""
+    taken: list[Pick] = []
+    left = quantity
+    for n, p in enumerate(picks):
+        if left == 0:
+            break
+        if p.sku != sku or p.quantity == 0:
+            continue
+        units = min(p.quantity, left)
+        taken.append(Pick(sku, units, p.bin_id, p.lot, p.serial))
+        picks[n] = Pick(sku, p.quantity - units, p.bin_id, p.lot, p.serial)
+        left -= units
+    return taken if left == 0 else []
 
 
 async def reserve_in(

@@ -128,6 +128,32 @@ class ShipmentPayload(_Strict):
     tracking: Annotated[Line, bounded(200)] | None = None
 
 
+class PickLine(SkuLine):
+    """A line of a pick as scanned on the floor: which lot and bin the units came from and,
+    for a serial-tracked sku, the serial of each unit. Left out, the system chooses lots
+    first-expiry-first-out; a serial-tracked sku must name its serials."""
+
+    lot: Identifier | None = None
+    bin_id: Identifier | None = None
+    serials: list[Identifier] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_serial_per_unit(self) -> "PickLine":
+        if self.serials and len(self.serials) != self.quantity:
+            raise ValueError(f"{len(self.serials)} serials for {self.quantity} units: give one per unit")
+        if len(set(self.serials)) != len(self.serials):
+            raise ValueError("a serial appears twice")
+        return self
+
+    @property
+    def named(self) -> bool:
+        return bool(self.lot or self.bin_id or self.serials)
+
+
+class PickPayload(ShipmentPayload):
+    lines: list[PickLine] = Field(default_factory=list, max_length=1000)  # type: ignore[assignment]
+
+
 class CycleCountPayload(_Strict):
     """What was counted on the shelf. `actual` becomes on_hand: the ledger books actual minus
     what the system holds at that moment. `expected`, what the device showed the counter, is
@@ -190,7 +216,7 @@ class ReceivingComplete(_Event):
 
 class PickComplete(_Event):
     event_type: Literal[EventType.PICK_COMPLETE]
-    payload: ShipmentPayload
+    payload: PickPayload
 
 
 class PackComplete(_Event):

@@ -6,6 +6,7 @@ dead letters with their reason and tried again when their subject moves on."""
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,12 +16,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from db import orders as pg_orders
+from db import picks as pg_picks
 from db import procurement as pg_procurement
 from db import queries, wms_batch
 from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
 from domain import wms
-from domain.errors import InsufficientStock, StockError
+from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.orders import order_workflow_id, step_key
 from domain.procurement import OPEN
 from services.updates import refusal
@@ -252,6 +254,15 @@ class Processor:
         if known is not None:
             return known
         p = event.payload
+        picks = None
+        if event.event_type == wms.EventType.PICK_COMPLETE:  # the lots, bins and serials must be there
+            async with self.engine.connect() as conn:
+                try:
+                    picks = await pg_picks.plan_picks(
+                        conn, p.order_id, p.shipment_id, event.location_id, p.lines, datetime.now(UTC).date()
+                    )
+                except InvalidInput as err:
+                    raise pg_wms.Refused(f"order {p.order_id}: {err}") from None
         handle = (await self.temporal()).get_workflow_handle(order_workflow_id(p.order_id))
         step = WarehouseStep(
             wms.ORDER_STEPS[event.event_type],
@@ -260,6 +271,7 @@ class Processor:
             event.event_id,
             event.location_id,
             wms.merge_lines(p.lines) if p.lines else None,
+            picks,
         )
         try:
             answer = await handle.execute_update(OrderWorkflow.warehouse_step, step)

@@ -71,9 +71,22 @@ class ShipmentPlan:
 
 
 @dataclass
+class Pick:
+    """Units of one sku a pick took from one place: a bin (None: not put away), a lot, a
+    serial. The warehouse names them, or the system chose them (db/physical.plan_picks)."""
+
+    sku: str
+    quantity: int
+    bin_id: str | None = None
+    lot: str | None = None
+    serial: str | None = None
+
+
+@dataclass
 class ShipmentEvent:
     shipment_id: str
     tracking: str | None = None
+    picks: list[Pick] | None = None  # picked: where the units came from
 
 
 @dataclass
@@ -87,6 +100,7 @@ class WarehouseStep:
     event_id: str | None = None
     location_id: str | None = None  # where the warehouse says it happened: must be the shipment's
     lines: dict[str, int] | None = None  # units per sku it reports, if it lists them: must be the shipment's
+    picks: list[Pick] | None = None  # picked: the lots, bins and serials the units came from
 
 
 @dataclass

@@ -274,7 +274,7 @@ class OrderWorkflow:
         progress = self._fulfilment.effective()
         repeat = SHIPMENT_PROGRESS.index(step.step) <= SHIPMENT_PROGRESS.index(progress[step.shipment_id])
         if not repeat:
-            self._fulfilment.pending.append((step.step, ShipmentEvent(step.shipment_id, step.tracking)))
+            self._fulfilment.pending.append((step.step, ShipmentEvent(step.shipment_id, step.tracking, step.picks)))
         return "repeat" if repeat else "accepted"
 
     @warehouse_step.validator
@@ -416,6 +416,7 @@ class OrderWorkflow:
                     self._key(f"{event.shipment_id}-{step}"),
                     [line.reservation_id for line in plan.lines] if step == "picked" else [],
                     event.tracking,
+                    event.picks if step == "picked" else None,
                 ),
             )
             f.progress[event.shipment_id] = step
