@@ -22,6 +22,7 @@ from api import (
     procurement,
     replenishment,
     reports,
+    returns,
     stock,
     webhooks,
     wms,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
     app.include_router(stock.router)
     app.include_router(catalog.router)
     app.include_router(orders.router)
+    app.include_router(returns.router)
     app.include_router(availability.router)
     app.include_router(wms.router)
     app.include_router(webhooks.router)

@@ -231,3 +231,15 @@ class KitIn(BaseModel):
     components: list[ComponentIn] = Field(
         min_length=1, max_length=50, description="What one kit is made of; replaces what the kit listed before"
     )
+
+
+class ReturnLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: Identifier
+    quantity: Quantity
+    reason: Annotated[Note, bounded(500)] | None = Field(default=None, description="Why the customer sends it back")
+
+
+class ReturnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=100)

@@ -90,7 +90,9 @@ async def plan_picks(
     tracked sku (the ledger then books it as always). Raises InvalidInput naming the line
     (`lines[n]`) or the sku, with the reason, when the pick cannot have happened as told."""
     planned_at = await conn.scalar(
-        sa.select(shipments.c.location_id).where(shipments.c.order_id == order_id, shipments.c.shipment_id == shipment_id)
+        sa.select(shipments.c.location_id).where(
+            shipments.c.order_id == order_id, shipments.c.shipment_id == shipment_id
+        )
     )
     if planned_at is not None and planned_at != location_id:
         return None  # the order's saga refuses a step from the wrong place, and says so

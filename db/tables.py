@@ -18,6 +18,7 @@ from domain.orders import BackorderStatus, OrderStatus, ShipmentStatus
 from domain.procurement import PurchaseOrderStatus
 from domain.replenishment import ProposalStatus
 from domain.reservations import ReservationStatus
+from domain.returns import ReturnStatus
 from domain.stock import BUCKETS, MovementKind
 from domain.webhooks import DeliveryStatus
 from domain.wms import EventStatus, TransferStatus
@@ -289,6 +290,25 @@ shipments = sa.Table(
     sa.Column("tracking", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     _one_of("shipments", "status", ShipmentStatus),
+)
+
+# A customer's return (RMA) of what an order shipped: authorised, then received (each unit
+# restocked, damaged or quarantined, a refund requested for what came), or expired.
+returns = sa.Table(
+    "returns",
+    metadata,
+    sa.Column("return_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, sa.ForeignKey("orders.order_id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default=ReturnStatus.AUTHORISED.value),
+    sa.Column("lines", JSONB, nullable=False),  # as authorised: [{sku, quantity, reason}]
+    sa.Column("received", JSONB),  # as received: [{sku, quantity, condition, lot, serials, bin_id}]
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id")),  # where it came back
+    sa.Column("refund_units", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    _one_of("returns", "status", ReturnStatus),
+    sa.Index("ix_returns_order", "order_id"),
 )
 
 backorders = sa.Table(

@@ -39,6 +39,21 @@ class UnknownSku(StockError):
 
 
 @dataclass
+class NotFound(StockError):
+    """An order, a return ... named in the request does not exist (404)."""
+
+    field: str
+    what: str
+    code = "not_found"
+
+    def __str__(self) -> str:
+        return f"{self.what} does not exist"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "field": self.field, "message": str(self)}
+
+
+@dataclass
 class UnknownLocation(StockError):
     location_id: str
     code = "unknown_location"

@@ -9,7 +9,16 @@ from enum import StrEnum
 
 from domain.errors import InsufficientStock, InvalidInput
 
-BUCKETS = ("on_hand", "reserved", "allocated", "damaged", "in_transit_in", "in_transit_out", "expired")
+BUCKETS = (
+    "on_hand",
+    "reserved",
+    "allocated",
+    "damaged",
+    "in_transit_in",
+    "in_transit_out",
+    "expired",
+    "quarantined",
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,7 @@ class Buckets:
     in_transit_in: int = 0
     in_transit_out: int = 0
     expired: int = 0  # units of lots past their expiry, taken out of on_hand by the expiry schedule
+    quarantined: int = 0  # returned units held back for inspection: here, not sellable
 
     @property
     def available(self) -> int:
@@ -63,6 +73,9 @@ class MovementKind(StrEnum):
     # one they enter, so the location's on_hand does not move (db/physical.move)
     BIN_MOVE = "bin_move"
     EXPIRE = "expire"  # a lot passed its expiry: on_hand -q, expired +q (never available again)
+    RETURN_IN = "return_in"  # a customer's return, fit to sell again: on_hand +q
+    RETURN_DAMAGED = "return_damaged"  # a return that came back damaged: damaged +q
+    RETURN_QUARANTINE = "return_quarantine"  # a return held for inspection: quarantined +q
 
 
 # Kinds that move holds: they are booked only together with their reservation
@@ -87,6 +100,9 @@ _UNIT_DELTAS: dict[MovementKind, Delta] = {
     MovementKind.CANCEL_IN: Delta(in_transit_in=-1),
     MovementKind.BIN_MOVE: Delta(on_hand=1),
     MovementKind.EXPIRE: Delta(on_hand=-1, expired=1),
+    MovementKind.RETURN_IN: Delta(on_hand=1),
+    MovementKind.RETURN_DAMAGED: Delta(damaged=1),
+    MovementKind.RETURN_QUARANTINE: Delta(quarantined=1),
 }
 SIGNED_KINDS = frozenset({MovementKind.ADJUST, MovementKind.BIN_MOVE})  # their quantity carries the direction
 

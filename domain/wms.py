@@ -32,6 +32,7 @@ class EventType(StrEnum):
     TRANSFER_RECEIVED = "TRANSFER_RECEIVED"
     PUTAWAY = "PUTAWAY"
     BIN_MOVE = "BIN_MOVE"
+    RETURN_RECEIVED = "RETURN_RECEIVED"
 
 
 class EventStatus(StrEnum):
@@ -199,6 +200,30 @@ class BinMovePayload(PutawayPayload):
     from_bin: Identifier
 
 
+class ReturnLine(SkuLine):
+    """Units of a return as the warehouse found them: their condition, the lot they belong
+    to (lot-tracked skus), the serial of each unit (serial-tracked), and for resellable units
+    the bin they go to (left out: the proposed bin, else not put away)."""
+
+    condition: Literal["resellable", "damaged", "quarantine"]
+    lot: Identifier | None = None
+    serials: list[Identifier] = Field(default_factory=list, max_length=1000)
+    bin_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _one_serial_per_unit(self) -> "ReturnLine":
+        if self.serials and len(self.serials) != self.quantity:
+            raise ValueError(f"{len(self.serials)} serials for {self.quantity} units: give one per unit")
+        if len(set(self.serials)) != len(self.serials):
+            raise ValueError("a serial appears twice")
+        return self
+
+
+class ReturnPayload(_Strict):
+    return_id: Identifier
+    lines: list[ReturnLine] = Field(min_length=1, max_length=1000)
+
+
 class _Event(_Strict):
     event_id: Annotated[
         str,
@@ -259,6 +284,11 @@ class BinMove(_Event):
     payload: BinMovePayload
 
 
+class ReturnReceived(_Event):
+    event_type: Literal[EventType.RETURN_RECEIVED]
+    payload: ReturnPayload
+
+
 # Any one event, told apart by its event_type.
 WmsEventModel = (
     ReceivingComplete
@@ -271,6 +301,7 @@ WmsEventModel = (
     | TransferReceived
     | Putaway
     | BinMove
+    | ReturnReceived
 )
 WmsEvent = Annotated[WmsEventModel, Field(discriminator="event_type")]
 
@@ -287,6 +318,8 @@ def subject(event: WmsEventModel) -> str:
         return f"order:{payload.order_id}"
     if isinstance(payload, TransferPayload):
         return f"transfer:{payload.transfer_id}"
+    if isinstance(payload, ReturnPayload):
+        return f"return:{payload.return_id}"
     if isinstance(payload, ReceivingPayload) and payload.purchase_order_id:
         return f"po:{payload.purchase_order_id}"
     sku = getattr(payload, "sku", None)

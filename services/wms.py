@@ -19,6 +19,7 @@ from db import orders as pg_orders
 from db import picks as pg_picks
 from db import procurement as pg_procurement
 from db import queries, wms_batch
+from db import returns as pg_returns
 from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
 from domain import wms
@@ -30,6 +31,7 @@ from stocksaga.settings import Settings
 from workflows.order_messages import WarehouseStep, fills_by_order
 from workflows.orders import OrderWorkflow
 from workflows.procurement import ProcurementWorkflow
+from workflows.returns import GoodsReceived, ReturnWorkflow, return_workflow_id
 from workflows.transfer_messages import TransferInput
 from workflows.transfers import TransferWorkflow
 
@@ -95,6 +97,8 @@ class Processor:
         try:
             if event.event_type in wms.ORDER_STEPS:
                 return await self._order_step(event)
+            if event.event_type == wms.EventType.RETURN_RECEIVED:
+                return await self._return_received(event)
             return await self._stock_event(event)
         except StockError as err:
             reason = str(err)
@@ -290,6 +294,31 @@ class Processor:
             else:
                 raise pg_wms.Refused(f"unknown order {p.order_id}, or its workflow has finished") from None
         result = {"order_id": p.order_id, "shipment_id": p.shipment_id, "step": step.step, "workflow": answer}
+        await pg_wms.processed(self.engine, event, result)
+        return {"event_id": event.event_id, "status": "processed", "result": result}
+
+    # --- returns: the ReturnWorkflow's goods_received Update --------------------------
+    async def _return_received(self, event) -> dict:
+        known = await self._seen(event)
+        if known is not None:
+            return known
+        p = event.payload
+        async with self.engine.connect() as conn:
+            try:
+                await pg_returns.check_receipt(conn, p.return_id, event.location_id, p.lines)
+            except InvalidInput as err:
+                raise pg_wms.Refused(f"return {p.return_id}: {err}") from None
+        goods = GoodsReceived(event.event_id, event.location_id, [line.model_dump(mode="json") for line in p.lines])
+        handle = (await self.temporal()).get_workflow_handle(return_workflow_id(p.return_id))
+        try:
+            answer = await handle.execute_update(ReturnWorkflow.goods_received, goods)
+        except WorkflowUpdateFailedError as err:
+            raise pg_wms.Refused(f"return {p.return_id}: {refusal(err)}") from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND or "already completed" in str(err):
+                raise pg_wms.Refused(f"return {p.return_id} is not waiting for goods: {err.message}") from None
+            raise
+        result = {"return_id": p.return_id, "workflow": answer}
         await pg_wms.processed(self.engine, event, result)
         return {"event_id": event.event_id, "status": "processed", "result": result}
 

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     expiry_cron: str = Field(
         default="5 0 * * *", description="When lots past their expiry move to the expired bucket (cron, UTC)"
     )
+    return_window_days: int = Field(
+        default=30, ge=0, le=3650, description="How long after the last shipment a customer may ask to return"
+    )
+    return_receive_days: int = Field(
+        default=30, ge=0, le=3650, description="How long an authorised return waits for the goods before it expires"
+    )
     lot_expiring_days: int = Field(
         default=30, ge=0, le=3650, description="A lot expiring within this many days is announced (lot.expiring)"
     )

@@ -19,6 +19,7 @@ from activities.procurement import ProcurementActivities, SimulatedSupplier
 from activities.reconciliation import ReconciliationActivities
 from activities.replenishment import ReplenishmentActivities
 from activities.retries import RecordRetries
+from activities.returns import ReturnActivities
 from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
 from db.hotstore import HotStore
@@ -31,6 +32,7 @@ from workflows.orders import OrderWorkflow
 from workflows.procurement import ProcurementWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.replenishment import ReplenishmentWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.transfers import TransferWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
@@ -44,6 +46,7 @@ WORKFLOWS = [
     ReplenishmentWorkflow,
     FlashSaleWorkflow,
     ExpiryWorkflow,
+    ReturnWorkflow,
 ]
 
 # The full sandbox: each workflow run re-imports its workflow module, so a module-level
@@ -86,6 +89,7 @@ def build_worker(
     replenishment = ReplenishmentActivities(engine)
     flash = FlashSaleActivities(engine, hot_store, flash_sale_rng)
     expiry = ExpiryActivities(engine, hot_store)
+    returned = ReturnActivities(engine, hot_store)
     activities = [  # each method is named as the activity it defines
         orders.persist_order,
         orders.reject_order,
@@ -115,6 +119,8 @@ def build_worker(
         flash.grant,
         flash.close,
         expiry.expire_lots,
+        returned.receive_return,
+        returned.expire_return,
         ping,
     ]
     interceptors = [RecordRetries(engine, retry_alert_attempts), *options.pop("interceptors", [])]

@@ -23,6 +23,8 @@ EXPECTED = {
     ("GET", "/v1/orders/{order_id}"): {ST, OP},
     ("POST", "/v1/orders/{order_id}/payment"): {ST},
     ("POST", "/v1/orders/{order_id}/cancel"): {ST, OP},
+    ("POST", "/v1/orders/{order_id}/returns"): {ST, OP},
+    ("GET", "/v1/returns/{return_id}"): {ST, WH, OP},
     ("POST", "/v1/flash-sales"): set(),
     ("GET", "/v1/flash-sales/{sale_id}"): {ST, OP},
     ("POST", "/v1/flash-sales/{sale_id}/purchase"): {ST},
@@ -108,6 +110,7 @@ def call(app, method: str, path: str, key: str | None = None):
                 "bin_id",
                 "lot",
                 "serial",
+                "return_id",
             )
         }
     )

@@ -26,6 +26,8 @@ def test_there_are_recorded_histories_of_every_order_path():
         "flash-sale-first-come",
         "flash-sale-lottery",
         "expiry-run",
+        "return-received",
+        "return-expired",
     } <= names
 
 
