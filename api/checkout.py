@@ -95,8 +95,12 @@ async def load_items(conn, order: OrderIn) -> Wanted:
     for sku, n in seen.items():
         if sku not in rows:
             raise InvalidInput(f"lines[{n}].sku", f"unknown sku {sku}")
-    kits = await pg_kits.components_of(conn, list(seen))
-    parts = await catalog.active_skus(conn, sorted({c for comps in kits.values() for c in comps}))
+    kits = (
+        await pg_kits.components_of(conn, [s for s, r in rows.items() if r.is_kit])
+        if any(r.is_kit for r in rows.values())
+        else {}
+    )
+    parts = await catalog.active_skus(conn, sorted({c for comps in kits.values() for c in comps})) if kits else {}
     for kit, comps in kits.items():
         for component in comps:
             if component not in parts:

@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.queries import as_json
-from db.tables import locations, skus
+from db.tables import kit_components, locations, skus
 
 
 async def all_locations(conn: AsyncConnection) -> list[dict[str, Any]]:
@@ -31,8 +31,9 @@ async def skus_page(conn: AsyncConnection, limit: int, after: str | None) -> lis
 
 
 async def active_skus(conn: AsyncConnection, names: list[str]) -> dict[str, sa.Row[Any]]:
-    """The active skus among `names`, by name."""
-    return {r.sku: r for r in await conn.execute(sa.select(skus).where(skus.c.sku.in_(names), skus.c.active))}
+    """The active skus among `names`, by name, each with `is_kit` (it lists components)."""
+    is_kit = sa.exists().where(kit_components.c.kit_sku == skus.c.sku).label("is_kit")
+    return {r.sku: r for r in await conn.execute(sa.select(skus, is_kit).where(skus.c.sku.in_(names), skus.c.active))}
 
 
 async def put_location(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any]:
