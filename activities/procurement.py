@@ -4,8 +4,9 @@ steps (Postgres, then the hot store). Each step is idempotent by the PO and even
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
@@ -13,6 +14,7 @@ from activities.failures import business_errors_are_final
 from db import orders as pg_orders
 from db import procurement as pg_procurement
 from db.hotstore import HoldLine, HotStore
+from domain.wms import ReceiptLine
 from workflows.procurement_messages import PurchaseOrderInput
 
 
@@ -22,12 +24,16 @@ class ConfirmPurchaseOrder:
     expected_at: datetime | None = None
 
 
+RECEIPT_LINES = TypeAdapter(list[ReceiptLine])
+
+
 @dataclass
 class ReceivePurchaseOrder:
     po_id: str
     event_id: str
     location_id: str
     lines: dict[str, int]
+    detail: list[dict[str, Any]] | None = None  # the event's lines (lots, serials, bins, barcodes)
 
 
 @dataclass
@@ -101,7 +107,8 @@ class ProcurementActivities:
         """Book a receipt, then mirror it in the hot store: the units, and the holds of the
         backorders it filled (the workflow tells their orders)."""
         async with self.engine.begin() as conn:
-            po, fills = await pg_procurement.receive(conn, req.po_id, req.event_id, req.location_id, req.lines)
+            detail = RECEIPT_LINES.validate_python(req.detail) if req.detail else None
+            po, fills = await pg_procurement.receive(conn, req.po_id, req.event_id, req.location_id, req.lines, detail)
         for sku, quantity in req.lines.items():
             await self.hot_store.adjust(sku, req.location_id, quantity, f"po:{req.po_id}:{req.event_id}:{sku}")
         for fill in fills:

@@ -8,19 +8,22 @@ received:  expected units arrive (in_transit_in -> on_hand, open backorders fill
 closed:    cancelled or short-closed; what is still expected is taken back (cancel_in).
 """
 
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db import ledger
+from db import ledger, queries
 from db import orders as pg_orders
+from db import wms as pg_wms
 from db.queries import as_json
 from db.tables import purchase_orders, suppliers
 from domain.errors import PurchaseOrderRefused
 from domain.procurement import OPEN
 from domain.stock import MovementKind
+from domain.wms import ReceiptLine
 
 
 async def create(conn: AsyncConnection, po_id: str, supplier_id: str, location_id: str, lines: dict[str, int]) -> bool:
@@ -114,10 +117,17 @@ async def confirm(conn: AsyncConnection, po_id: str, expected_at: datetime | Non
 
 
 async def receive(
-    conn: AsyncConnection, po_id: str, event_id: str, location_id: str, lines: dict[str, int]
+    conn: AsyncConnection,
+    po_id: str,
+    event_id: str,
+    location_id: str,
+    lines: dict[str, int],
+    detail: list[ReceiptLine] | None = None,
 ) -> tuple[dict, list[dict]]:
     """A receipt against the PO (RECEIVING_COMPLETE `event_id`). Returns the PO after it and
-    the backorders it filled."""
+    the backorders it filled. `detail`, the event's lines: when they name lots, serials, bins
+    or barcodes, or a sku is tracked, each line is checked and booked on its bin, lot and
+    serials (db/wms.prepare_line), the expected units first."""
     po = await _locked(conn, po_id)
     if event_id in po["receipts"]:  # booked before (the row lock orders a repeat after it)
         return po, po["receipts"][event_id]["fills"]
@@ -127,11 +137,16 @@ async def receive(
         raise PurchaseOrderRefused(po_id, f"is due at {po['location_id']}, not {location_id}")
     state = {sku: dict(v) for sku, v in po["lines"].items()}
     fills: list[dict] = []
+    by_line = bool(detail) and (
+        any(d.tracked for d in detail or []) or bool(await queries.tracked_skus(conn, list(lines)))
+    )
     for sku, quantity in lines.items():
         line = state.setdefault(sku, {"ordered": 0, "received": 0})
         expected = max(line["ordered"] - line["received"], 0)
         arrived_as_expected = min(quantity, expected)
-        if arrived_as_expected:
+        if by_line:
+            await _receive_lines(conn, po_id, event_id, location_id, sku, arrived_as_expected, detail or [])
+        elif arrived_as_expected:
             await ledger.apply_in(
                 conn,
                 _move(
@@ -143,7 +158,7 @@ async def receive(
                     po_id,
                 ),
             )
-        if quantity > arrived_as_expected:
+        if quantity > arrived_as_expected and not by_line:
             await ledger.apply_in(
                 conn,
                 _move(
@@ -171,6 +186,36 @@ async def receive(
         )
     )
     return await get(conn, po_id), fills
+
+
+async def _receive_lines(
+    conn: AsyncConnection,
+    po_id: str,
+    event_id: str,
+    location_id: str,
+    sku: str,
+    as_expected: int,
+    detail: list[ReceiptLine],
+) -> None:
+    """Book `sku`'s lines of a receipt one by one on their bin, lot and serials: the first
+    `as_expected` units as expected (in_transit_in -> on_hand), the rest as more than ordered."""
+    left = as_expected
+    for n, d in enumerate(detail):
+        if d.sku != sku:
+            continue
+        await pg_wms.prepare_line(conn, f"lines[{n}]", location_id, d)
+        for m, (units, serial) in enumerate([(1, sn) for sn in d.serials] or [(d.quantity, None)]):
+            expected = min(units, left)
+            left -= expected
+            for kind, part, tag, reason in (
+                (MovementKind.RECEIVE_IN, expected, "in", None),
+                (MovementKind.RECEIVE, units - expected, "extra", "more than ordered"),
+            ):
+                if part:
+                    request = _move(
+                        kind, sku, location_id, part, f"po:{po_id}:{event_id}:{tag}:{sku}:{n}:{m}", po_id, reason
+                    )
+                    await ledger.apply_in(conn, replace(request, bin_id=d.bin_id, lot=d.lot, serial=serial))
 
 
 async def close(conn: AsyncConnection, po_id: str, status: str, reason: str) -> dict:

@@ -235,7 +235,20 @@ async def receive(conn: AsyncConnection, event, effects: Effects) -> list[str]:
 async def _receive_line(conn: AsyncConnection, event, n: int, line: wms.ReceiptLine) -> None:
     """One line of a receipt that names lot, serials, bin or barcode, checked against how its
     sku is tracked, booked on its (bin, lot); a serial-numbered unit is a row of its own."""
-    where = f"lines[{n}]"
+    await prepare_line(conn, f"lines[{n}]", event.location_id, line)
+    units = [(1, f"wms:{event.event_id}:{n}:{sn}", sn) for sn in line.serials] or [
+        (line.quantity, f"wms:{event.event_id}:{n}", None)
+    ]
+    for quantity, key, serial in units:
+        request = _movement(MovementKind.RECEIVE, line.sku, event.location_id, quantity, key, event)
+        await ledger.apply_in(conn, replace(request, bin_id=line.bin_id, lot=line.lot, serial=serial))
+
+
+async def prepare_line(conn: AsyncConnection, where: str, location_id: str, line: wms.ReceiptLine) -> None:
+    """Check a receipt line against how its sku is tracked (lot named, a serial per unit,
+    nothing of either on an untracked sku), its barcode's GTIN, its bin and its lot's expiry,
+    then make its lot and serial rows; Refused naming `where` otherwise. The units are for
+    the caller to book (a plain receipt, or a purchase order's)."""
     sku = (
         await conn.execute(sa.select(skus.c.tracking, skus.c.gtin).where(skus.c.sku == line.sku).with_for_update())
     ).first()
@@ -252,9 +265,9 @@ async def _receive_line(conn: AsyncConnection, event, n: int, line: wms.ReceiptL
     if sku.tracking == Tracking.NONE and line.lot is not None:
         raise Refused(f"{where}: {line.sku} is not tracked by lot")
     if line.bin_id is not None:
-        here = sa.exists().where(bins.c.location_id == event.location_id, bins.c.bin_id == line.bin_id, bins.c.active)
+        here = sa.exists().where(bins.c.location_id == location_id, bins.c.bin_id == line.bin_id, bins.c.active)
         if not await conn.scalar(sa.select(here)):
-            raise Refused(f"{where}: there is no bin {line.bin_id} in use at {event.location_id}")
+            raise Refused(f"{where}: there is no bin {line.bin_id} in use at {location_id}")
     if line.lot is not None:
         await _lot(conn, where, line)
     if line.serials:
@@ -271,16 +284,10 @@ async def _receive_line(conn: AsyncConnection, event, n: int, line: wms.ReceiptL
         await conn.execute(
             serials.insert(),
             [
-                dict(sku=line.sku, serial=sn, location_id=event.location_id, bin_id=line.bin_id, lot=line.lot)
+                dict(sku=line.sku, serial=sn, location_id=location_id, bin_id=line.bin_id, lot=line.lot)
                 for sn in line.serials
             ],
         )
-    units = [(1, f"wms:{event.event_id}:{n}:{sn}", sn) for sn in line.serials] or [
-        (line.quantity, f"wms:{event.event_id}:{n}", None)
-    ]
-    for quantity, key, serial in units:
-        request = _movement(MovementKind.RECEIVE, line.sku, event.location_id, quantity, key, event)
-        await ledger.apply_in(conn, replace(request, bin_id=line.bin_id, lot=line.lot, serial=serial))
 
 
 async def _lot(conn: AsyncConnection, where: str, line: wms.ReceiptLine) -> None:

@@ -231,12 +231,16 @@ class Processor:
         async with self.engine.connect() as conn:
             tracked = await queries.tracked_skus(conn, [line.sku for line in event.payload.lines])
             po = await pg_procurement.get(conn, po_id)
-        if tracked or any(line.tracked for line in event.payload.lines):  # the purchase order books units, not lots
-            raise pg_wms.Refused(
-                f"purchase order {po_id}: receiving by lot, serial, bin or barcode against a purchase order"
-                f" is not supported yet{' (' + ', '.join(tracked) + ' tracked)' if tracked else ''};"
-                " send those lines in a receipt without purchase_order_id"
-            )
+        if tracked or any(line.tracked for line in event.payload.lines):
+            # lots, serials, bins and barcodes are checked here, so a bad line is a dead letter
+            # now rather than a refusal inside the purchase order's workflow (nothing is kept)
+            async with self.engine.connect() as conn:
+                trial = await conn.begin()
+                try:
+                    for n, line in enumerate(event.payload.lines):
+                        await pg_wms.prepare_line(conn, f"lines[{n}]", event.location_id, line)
+                finally:
+                    await trial.rollback()
         if po is None or po["status"] not in OPEN:
             return None
         if po["location_id"] != event.location_id:

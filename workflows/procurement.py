@@ -172,7 +172,9 @@ class ProcurementWorkflow:
         try:
             receipt = await workflow.execute_activity_method(
                 ProcurementActivities.receive,
-                ReceivePurchaseOrder(po.po_id, event["event_id"], event["location_id"], lines),
+                ReceivePurchaseOrder(
+                    po.po_id, event["event_id"], event["location_id"], lines, event["payload"]["lines"]
+                ),
                 **ACTIVITY,
             )
         except ActivityError as err:  # a business refusal (wrong place, unknown sku): kept for operators

@@ -11,7 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import WorkflowUpdateFailedError
 
 from db import procurement as pg_procurement
-from db.tables import outbox, suppliers
+from db.physical import put_bin
+from db.tables import movements, outbox, serials, skus, stock_detail, suppliers
 from tests.workflows.orders_helpers import assert_sound, ev, start_order
 from tests.workflows.test_backorders import ship
 from workflows.orders import OrderWorkflow, PaymentEvent
@@ -192,3 +193,63 @@ async def test_a_po_receipt_fills_an_open_backorder(
     assert (await order.result()).status == "shipped"
     assert await bucket(engine, sku, location, "on_hand") == 3
     await assert_sound(engine, hot_store, sku)
+
+
+async def test_a_po_is_received_by_lot_and_serial_into_bins_expected_units_first(
+    temporal_env, worker, engine, hot_store, new_sku, location, supplier, processor
+):
+    lotted, numbered = await new_sku(), await new_sku()
+    async with engine.begin() as conn:
+        await conn.execute(skus.update().where(skus.c.sku == lotted).values(tracking="lot"))
+        await conn.execute(skus.update().where(skus.c.sku == numbered).values(tracking="serial"))
+        await put_bin(conn, location, "PO-01", None, 1, True)
+    handle, po_id = await start_po(temporal_env, worker, engine, supplier, location, {lotted: 5, numbered: 2})
+    assert await handle.execute_update(ProcurementWorkflow.confirmation, Confirmation()) == "confirmed"
+    without_lot = ev(
+        "RECEIVING_COMPLETE", location, {"lines": [{"sku": lotted, "quantity": 5}], "purchase_order_id": po_id}
+    )
+    [refused] = await processor.process_all([without_lot])
+    assert refused["status"] == "dead_letter" and "tracked by lot: name the lot" in refused["reason"], refused
+    came = ev(
+        "RECEIVING_COMPLETE",
+        location,
+        {
+            "purchase_order_id": po_id,
+            "lines": [
+                {"sku": lotted, "quantity": 4, "lot": "P-1", "expiry": "2030-01-31", "bin_id": "PO-01"},
+                {"sku": lotted, "quantity": 2, "lot": "P-2", "expiry": "2030-06-30"},  # one more than ordered
+                {"sku": numbered, "quantity": 2, "serials": ["PO-SN-1", "PO-SN-2"], "bin_id": "PO-01"},
+            ],
+        },
+    )
+    [result] = await processor.process_all([came])
+    assert result["status"] == "processed", result
+    assert (await handle.result())["status"] == "received"
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(stock_detail.c.sku, stock_detail.c.bin_id, stock_detail.c.lot, stock_detail.c.on_hand).where(
+                    stock_detail.c.sku.in_([lotted, numbered]), stock_detail.c.on_hand > 0
+                )
+            )
+        ).all()
+        kinds = (
+            await conn.execute(
+                sa.select(movements.c.kind, movements.c.lot, movements.c.d_on_hand).where(
+                    movements.c.sku == lotted, movements.c.kind.in_(["receive_in", "receive"])
+                )
+            )
+        ).all()
+        numbered_rows = (
+            await conn.execute(sa.select(serials.c.serial, serials.c.bin_id).where(serials.c.sku == numbered))
+        ).all()
+    assert sorted((tuple(r) for r in rows), key=str) == sorted(
+        [(lotted, "PO-01", "P-1", 4), (lotted, None, "P-2", 2), (numbered, "PO-01", None, 2)], key=str
+    )
+    assert sorted(tuple(k) for k in kinds) == sorted(
+        [("receive_in", "P-1", 4), ("receive_in", "P-2", 1), ("receive", "P-2", 1)]
+    )
+    assert sorted(tuple(r) for r in numbered_rows) == [("PO-SN-1", "PO-01"), ("PO-SN-2", "PO-01")]
+    assert await bucket(engine, lotted, location, "in_transit_in") == 0
+    await assert_sound(engine, hot_store, lotted)
+    await assert_sound(engine, hot_store, numbered)
