@@ -42,6 +42,16 @@ async def put_tracking(
             "tracking",
             f"{sku} has units in stock by {current.tracking}; it stays {current.tracking} until they are gone",
         )
+    if tracking == Tracking.SERIAL and current.tracking != Tracking.SERIAL:
+        on_hand = await conn.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(stock_detail.c.on_hand), 0)).where(stock_detail.c.sku == sku)
+        )
+        if on_hand:
+            raise InvalidInput(
+                "tracking",
+                f"{sku} has {on_hand} units on hand without serials; it becomes serial-tracked with none in "
+                "stock (every unit in stock must have its serial)",
+            )
     if gtin is not None:
         holder = await conn.scalar(sa.select(skus.c.sku).where(skus.c.gtin == gtin, skus.c.sku != sku))
         if holder is not None:

@@ -84,6 +84,13 @@ async def lotted(engine, new_sku, location):
     return first, second
 
 
+async def test_a_sku_with_units_on_hand_does_not_become_serial_tracked(client, engine, sku, location):
+    await apply_movement(engine, MovementRequest(K.RECEIVE, sku, location, 3, f"r-{sku}"))
+    refused = client.put(f"/v1/skus/{sku}/tracking", json={"tracking": "serial"})
+    assert refused.status_code == 422 and "3 units on hand without serials" in refused.json()["message"]
+    assert client.put(f"/v1/skus/{sku}/tracking", json={"tracking": "lot"}).status_code == 200  # unlotted go last
+
+
 def test_tracking_refuses_a_taken_gtin_a_bad_one_and_a_change_while_lots_are_in_stock(client, lotted, location):
     first, second = lotted
     assert client.put(f"/v1/skus/{first}/tracking", json={"tracking": "lot", "gtin": "96385074"}).status_code == 200
