@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from db.expiry import run_expiry
+from db.expiry import recent_expiries, run_expiry
 from db.hotstore import HotStore
 from domain.errors import InsufficientStock
 
@@ -28,10 +28,16 @@ class ExpiryActivities:
 
     @activity.defn(name="expire_lots")
     async def expire_lots(self, req: ExpiryInput) -> dict[str, Any]:
-        run = await run_expiry(self.engine, date.fromisoformat(req.today), req.expiring_within_days, req.only)
-        for sku, location_id, delta, key in run.hot_store:
+        async with self.engine.connect() as conn:  # what an earlier attempt committed but never sent
+            await self._mirror(await recent_expiries(conn))
+        run = await run_expiry(
+            self.engine, date.fromisoformat(req.today), req.expiring_within_days, req.only, self._mirror
+        )
+        return run.summary()
+
+    async def _mirror(self, changes: list[tuple[str, str, int, str]]) -> None:
+        for sku, location_id, delta, key in changes:
             try:
                 await self.hot_store.adjust(sku, location_id, delta, key)
             except InsufficientStock:
                 pass  # Redis holds more than Postgres let expire: reconciliation repairs it (Postgres wins)
-        return run.summary()

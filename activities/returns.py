@@ -22,6 +22,7 @@ class ReceiveReturn:
     return_id: str
     location_id: str
     lines: list[dict[str, Any]]  # ReturnLine as the warehouse event gave it
+    event_id: str | None = None  # the RETURN_RECEIVED that brought them
 
 
 class ReturnActivities:
@@ -36,7 +37,7 @@ class ReturnActivities:
             found = await pg_returns.get(conn, req.return_id)
             payment_ref = await pg_returns.payment_ref_of(conn, found["order_id"]) if found else None
             done, hot = await pg_returns.receive(
-                conn, req.return_id, req.location_id, LINES.validate_python(req.lines), payment_ref
+                conn, req.return_id, req.location_id, LINES.validate_python(req.lines), payment_ref, req.event_id
             )
         for sku, location_id, delta, key in hot:
             try:

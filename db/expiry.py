@@ -176,16 +176,34 @@ async def announce_expiring(
     run.expiring += len(written.all())
 
 
-async def run_expiry(engine: AsyncEngine, today: date, within_days: int, only: list[str] | None = None) -> ExpiryRun:
+async def recent_expiries(conn: AsyncConnection, days: int = 3) -> list[tuple[str, str, int, str]]:
+    """The on_hand changes of the expire movements of the last `days`, for the hot store: a run
+    that died between a commit and its Redis update left them out, and Redis takes each key
+    once, so sending them again is safe."""
+    m = movements
+    rows = await conn.execute(
+        sa.select(m.c.sku, m.c.location_id, m.c.d_on_hand, m.c.idempotency_key).where(
+            m.c.kind == MovementKind.EXPIRE.value, m.c.created_at > sa.func.now() - timedelta(days=days)
+        )
+    )
+    return [(r.sku, r.location_id, r.d_on_hand, r.idempotency_key) for r in rows]
+
+
+async def run_expiry(
+    engine: AsyncEngine, today: date, within_days: int, only: list[str] | None = None, mirror=None
+) -> ExpiryRun:
     """Expire what is past its expiry (a transaction per sku and location) and announce what
-    expires within `within_days` (of the skus `only`, when given). The caller mirrors
-    `run.hot_store` into Redis."""
+    expires within `within_days` (of the skus `only`, when given). `mirror`, when given, is
+    awaited with each place's hot-store changes right after they commit."""
     run = ExpiryRun(today)
     async with engine.connect() as conn:
         places = await places_with_expired(conn, today, only)
     for sku, location_id in places:
+        done = len(run.hot_store)
         async with engine.begin() as conn:
             await expire_place(conn, run, sku, location_id)
+        if mirror is not None:
+            await mirror(run.hot_store[done:])
     async with engine.begin() as conn:
         await announce_expiring(conn, run, within_days, only)
     return run

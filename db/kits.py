@@ -77,12 +77,18 @@ async def put_components(conn: AsyncConnection, kit: str, components: list[tuple
 
 
 async def _drop_empty_stock(conn: AsyncConnection, kit: str) -> None:
-    """A kit has no stock rows: rows that never held anything go, any other is a refusal."""
+    """A kit has no stock rows: rows that never held anything go, any other is a refusal. The
+    rows are locked first, so a receipt cannot book into one between the look and the delete."""
+    await conn.execute(sa.select(stock_levels.c.sku).where(stock_levels.c.sku == kit).with_for_update())
     booked = await conn.scalar(sa.select(sa.exists().where(movements.c.sku == kit)))
     if booked:
         raise InvalidInput("sku", f"{kit} has stock movements of its own; a kit's stock is its components'")
-    await conn.execute(stock_detail.delete().where(stock_detail.c.sku == kit))
-    await conn.execute(stock_levels.delete().where(stock_levels.c.sku == kit))
+    try:
+        async with conn.begin_nested():
+            await conn.execute(stock_detail.delete().where(stock_detail.c.sku == kit))
+            await conn.execute(stock_levels.delete().where(stock_levels.c.sku == kit))
+    except sa.exc.IntegrityError:  # something else refers to its stock rows (a count, a policy)
+        raise InvalidInput("sku", f"{kit} has stock records of its own; a kit's stock is its components'") from None
 
 
 async def get_components(conn: AsyncConnection, kit: str) -> dict[str, Any]:

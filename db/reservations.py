@@ -206,6 +206,15 @@ async def _pick(
             return
         except (InsufficientStock, sa.exc.IntegrityError, physical_serials.SerialGone):
             pass  # taken by another pick since it was checked: book it as below
+    if await physical_serials.is_tracked(conn, hold.sku):
+        # A serial-tracked unit keeps a serial: the scan named one another pick took (a
+        # mis-scan), so the units that left are booked as serials still in stock there.
+        others = await physical_serials.in_stock(conn, hold.sku, hold.location_id, hold.quantity)
+        if len(others) == hold.quantity:
+            for n, (serial, bin_id, lot) in enumerate(others, start=1):
+                await apply_in(conn, request(1, n, bin_id, lot, serial), known_new=True)
+                await physical_serials.picked(conn, hold.sku, serial, hold.location_id, hold.reservation_id)
+            return
     try:
         async with conn.begin_nested():
             await apply_in(conn, request(hold.quantity), known_new=True)

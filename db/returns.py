@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import ledger, physical
 from db.queries import as_json
-from db.tables import lots, orders, outbox, reservations, returns, serials, shipments, skus
+from db.tables import lots, movements, orders, outbox, reservations, returns, serials, shipments, skus
 from domain import returns as rules
 from domain.errors import InvalidInput, NotFound
 from domain.lots import SerialState, Tracking
@@ -49,11 +49,12 @@ async def shipped_of(conn: AsyncConnection, order_id: str) -> tuple[dict[str, in
 async def _returned(conn: AsyncConnection, order_id: str) -> dict[str, int]:
     """Units per sku that the order's live or received returns take back already."""
     out: dict[str, int] = {}
+    live = sa.or_(  # an authorised return past its expiry takes nothing back (its workflow may never have run)
+        returns.c.status == ReturnStatus.RECEIVED.value,
+        sa.and_(returns.c.status == ReturnStatus.AUTHORISED.value, returns.c.expires_at > sa.func.now()),
+    )
     rows = await conn.execute(
-        sa.select(returns.c.status, returns.c.lines, returns.c.received).where(
-            returns.c.order_id == order_id,
-            returns.c.status.in_([ReturnStatus.AUTHORISED.value, ReturnStatus.RECEIVED.value]),
-        )
+        sa.select(returns.c.status, returns.c.lines, returns.c.received).where(returns.c.order_id == order_id, live)
     )
     for r in rows:
         for line in r.received if r.status == ReturnStatus.RECEIVED.value else r.lines:
@@ -164,7 +165,12 @@ async def check_receipt(conn: AsyncConnection, return_id: str, location_id: str,
 
 
 async def receive(
-    conn: AsyncConnection, return_id: str, location_id: str, lines: list[ReturnLine], payment_ref: str | None
+    conn: AsyncConnection,
+    return_id: str,
+    location_id: str,
+    lines: list[ReturnLine],
+    payment_ref: str | None,
+    event_id: str | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, str, int, str]]]:
     """Book what came back, inside the caller's transaction: resellable units on hand in a
     bin (the one named, else the proposed one, else not put away), damaged ones in damaged,
@@ -175,8 +181,14 @@ async def receive(
     if found is None:
         raise UnknownReturn("return_id", f"unknown return {return_id}")
     locked = await conn.scalar(sa.select(returns.c.status).where(returns.c.return_id == return_id).with_for_update())
-    if locked != ReturnStatus.AUTHORISED.value:
-        return found, []
+    if locked != ReturnStatus.AUTHORISED.value:  # received before: its Redis changes are sent again (idempotent)
+        m = movements
+        again = await conn.execute(
+            sa.select(m.c.sku, m.c.location_id, m.c.d_on_hand, m.c.idempotency_key).where(
+                m.c.reference_type == "return", m.c.reference_id == return_id, m.c.d_on_hand != 0
+            )
+        )
+        return found, [(r.sku, r.location_id, r.d_on_hand, r.idempotency_key) for r in again]
     hot: list[tuple[str, str, int, str]] = []
     booked = []
     for n, line in enumerate(lines):
@@ -227,6 +239,7 @@ async def receive(
             status=ReturnStatus.RECEIVED.value,
             received=booked,
             location_id=location_id,
+            received_event_id=event_id,
             refund_units=units,
             updated_at=sa.func.now(),
         )

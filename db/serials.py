@@ -4,8 +4,8 @@ serial (primary key sku + serial): a unit is in one place at a time."""
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import reservations, serials
-from domain.lots import SerialState
+from db.tables import bins, reservations, serials, skus
+from domain.lots import SerialState, Tracking
 
 
 class SerialGone(Exception):
@@ -56,3 +56,25 @@ async def back_in_stock(conn: AsyncConnection, sku: str, serial: str, location_i
             updated_at=sa.func.now(),
         )
     )
+
+
+async def is_tracked(conn: AsyncConnection, sku: str) -> bool:
+    return await conn.scalar(sa.select(skus.c.tracking).where(skus.c.sku == sku)) == Tracking.SERIAL.value
+
+
+async def in_stock(
+    conn: AsyncConnection, sku: str, location_id: str, count: int
+) -> list[tuple[str, str | None, str | None]]:
+    """Up to `count` serials of `sku` in stock at the location, locked, earliest on the
+    picker's walk first: (serial, bin, lot)."""
+    rows = await conn.execute(
+        sa.select(serials.c.serial, serials.c.bin_id, serials.c.lot)
+        .outerjoin(bins, sa.and_(bins.c.location_id == serials.c.location_id, bins.c.bin_id == serials.c.bin_id))
+        .where(
+            serials.c.sku == sku, serials.c.location_id == location_id, serials.c.state == SerialState.IN_STOCK.value
+        )
+        .order_by(bins.c.pick_sequence.nulls_first(), serials.c.serial)
+        .limit(count)
+        .with_for_update(of=serials, skip_locked=True)
+    )
+    return [(r.serial, r.bin_id, r.lot) for r in rows]

@@ -303,6 +303,7 @@ returns = sa.Table(
     sa.Column("lines", JSONB, nullable=False),  # as authorised: [{sku, quantity, reason}]
     sa.Column("received", JSONB),  # as received: [{sku, quantity, condition, lot, serials, bin_id}]
     sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id")),  # where it came back
+    sa.Column("received_event_id", sa.Text),  # the RETURN_RECEIVED that brought the goods
     sa.Column("refund_units", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),

@@ -263,7 +263,9 @@ class Processor:
             return known
         p = event.payload
         picks = None
-        if event.event_type == wms.EventType.PICK_COMPLETE:  # the lots, bins and serials must be there
+        if event.event_type == wms.EventType.PICK_COMPLETE and not await self._step_recorded(
+            p.order_id, p.shipment_id, "picked"
+        ):  # the lots, bins and serials must be there (a repeat of a booked pick is not checked again)
             async with self.engine.connect() as conn:
                 try:
                     picks = await pg_picks.plan_picks(
@@ -308,6 +310,12 @@ class Processor:
             return known
         p = event.payload
         async with self.engine.connect() as conn:
+            found = await pg_returns.get(conn, p.return_id)
+            if found is not None and found["received_event_id"] == event.event_id:
+                # booked by this very event, whose own record was lost: a repeat
+                result = {"return_id": p.return_id, "workflow": "repeat"}
+                await pg_wms.processed(self.engine, event, result)
+                return {"event_id": event.event_id, "status": "processed", "result": result}
             try:
                 await pg_returns.check_receipt(conn, p.return_id, event.location_id, p.lines)
             except InvalidInput as err:

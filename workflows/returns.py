@@ -53,13 +53,17 @@ class ReturnWorkflow:
         try:
             await workflow.wait_condition(lambda: self._goods is not None, timeout=timedelta(seconds=left))
         except TimeoutError:
+            pass
+        if self._goods is None:  # goods accepted in the same step as the deadline are received
             self._status = "expired"
             workflow.set_current_details(f"return {req.return_id}: nothing came back in time, expired")
             return await workflow.execute_activity_method(ReturnActivities.expire_return, req.return_id, **OPTIONS)
         goods = self._goods
         assert goods is not None
         done: dict[str, Any] = await workflow.execute_activity_method(
-            ReturnActivities.receive_return, ReceiveReturn(req.return_id, goods.location_id, goods.lines), **OPTIONS
+            ReturnActivities.receive_return,
+            ReceiveReturn(req.return_id, goods.location_id, goods.lines, goods.event_id),
+            **OPTIONS,
         )
         self._status = "received"
         workflow.set_current_details(f"return {req.return_id}: received at {goods.location_id}, refund requested")

@@ -127,3 +127,13 @@ async def test_the_expiry_report_shows_the_expired_bucket_with_its_value(engine,
         report = await expiring(conn, TODAY, 30, location)
     mine = [r for r in report["expired_bucket"]["lots"] if r["sku"] == lotted]
     assert [(r["lot"], r["units"], r["value"]) for r in mine] == [("OLD", 5, 12.5)]
+
+
+async def test_a_run_that_died_before_telling_redis_is_made_good_by_the_next(engine, hot_store, lotted, location):
+    from db.expiry import run_expiry
+
+    await run_expiry(engine, TODAY, 30, [lotted])  # committed, Redis never told (the worker died)
+    assert (await hot_store.levels(lotted))[location]["on_hand"] == 18
+    await run(engine, hot_store, lotted)
+    assert (await hot_store.levels(lotted))[location]["on_hand"] == 13
+    assert await hot_store.drift(engine, lotted) == []

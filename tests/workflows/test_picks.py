@@ -3,15 +3,19 @@ saga (time-skipping Temporal, real Postgres and Redis): first expiry first out, 
 and short-lived lots never given to a customer, a serial picked once and only where it is,
 the shipment saying which lots and serials left, a cancel putting them back."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from db.ledger import MovementRequest, apply_movement
+from db.reservations import ReservationLine, change, change_in, reserve
 from db.tables import lots, serials, skus
+from db.verify import check
 from domain.stock import MovementKind as K
 from tests.workflows.orders_helpers import assert_sound, ev, levels, order_row, start_order
+from workflows.order_messages import Pick
 from workflows.orders import CancelRequest, OrderWorkflow, PaymentEvent
 
 TODAY = datetime.now(UTC).date()
@@ -210,3 +214,54 @@ async def test_a_cancel_after_the_pick_puts_the_lots_and_serials_back(
     assert (row.state, row.order_id, row.location_id) == ("in_stock", None, location)
     await assert_sound(engine, hot_store, sku)
     await assert_sound(engine, hot_store, serial)
+
+
+async def test_a_serial_scanned_for_two_orders_books_the_second_as_another_serial_in_stock(
+    engine, hot_store, new_sku, location
+):
+    sku = await serial_sku(engine, hot_store, new_sku, location, ["M-1", "M-2"])
+    holds = [f"h-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    await reserve(engine, [ReservationLine(h, sku, location, 1, order_id=None) for h in holds])
+    for h in holds:
+        await change(engine, h, "confirm")
+    # both scans passed the shelf check before either was booked (a mis-scan on the floor)
+    for h in holds:
+        async with engine.begin() as conn:
+            await change_in(conn, h, "pick", picks=[Pick(sku, 1, None, None, "M-1")])
+    async with engine.connect() as conn:
+        states = dict(
+            (await conn.execute(sa.select(serials.c.serial, serials.c.state).where(serials.c.sku == sku))).all()
+        )
+        named = (
+            (
+                await conn.execute(
+                    sa.text("SELECT serial FROM movements WHERE sku = :s AND kind = 'pick' ORDER BY movement_id"),
+                    {"s": sku},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert states == {"M-1": "picked", "M-2": "picked"} and named == [
+        "M-1",
+        "M-2",
+    ]  # each unit that left has its serial
+    async with engine.connect() as conn:
+        assert await check(conn, sku) == []
+
+
+async def test_a_pick_sent_again_after_it_was_booked_is_a_repeat_not_a_dead_letter(
+    temporal_env, worker, engine, hot_store, new_sku, location, processor
+):
+    sku = await lot_sku(engine, hot_store, new_sku, location, {"ONLY": (90, 2)})
+    handle, order_id = await paid(temporal_env, worker, hot_store, sku, location, 2)
+    event = pick(location, order_id, [{"sku": sku, "quantity": 2, "lot": "ONLY"}])
+    assert (await processor.process(event))["status"] == "processed"
+    for _ in range(50):
+        if (await handle.query(OrderWorkflow.state)).shipments == {"S1": "picked"}:
+            break
+        await asyncio.sleep(0.1)
+    async with engine.begin() as conn:  # the event's own record was lost after the pick was booked
+        await conn.execute(sa.text("DELETE FROM wms_events WHERE event_id = :e"), {"e": event.event_id})
+    again = await processor.process(event)
+    assert again["status"] == "processed" and again["result"]["workflow"] == "repeat", again
