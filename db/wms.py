@@ -19,7 +19,7 @@ from db.queries import as_json
 from db.tables import bins, cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
 from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
-from domain.lots import Tracking
+from domain.lots import SerialState, Tracking
 from domain.stock import MovementKind
 
 
@@ -339,14 +339,53 @@ async def bin_move(conn: AsyncConnection, event, effects: Effects) -> None:
     }
 
 
+async def _serial_tracked(conn: AsyncConnection, sku: str) -> bool:
+    return await conn.scalar(sa.select(skus.c.tracking).where(skus.c.sku == sku)) == Tracking.SERIAL.value
+
+
 async def damage(conn: AsyncConnection, event, effects: Effects) -> None:
     p = event.payload
-    await ledger.apply_in(
-        conn,
-        _movement(
-            MovementKind.DAMAGE, p.sku, event.location_id, p.quantity, f"wms:{event.event_id}", event, reason=p.reason
-        ),
-    )
+    numbered = await _serial_tracked(conn, p.sku)
+    if numbered != bool(p.serials):
+        raise Refused(
+            f"{p.sku} is serial-tracked: name the serial of each damaged unit"
+            if numbered
+            else f"{p.sku} is not serial-tracked: a damage report of it names no serials"
+        )
+    if numbered:  # each unit leaves its own place, and its serial says it is damaged
+        for sn in p.serials:
+            row = (
+                await conn.execute(
+                    sa.select(serials.c.state, serials.c.location_id, serials.c.bin_id, serials.c.lot)
+                    .where(serials.c.sku == p.sku, serials.c.serial == sn)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None or row.state != SerialState.IN_STOCK.value or row.location_id != event.location_id:
+                where = "unknown" if row is None else f"{row.state} at {row.location_id}"
+                raise Refused(f"serial {sn} of {p.sku} is not in stock at {event.location_id} ({where})")
+            request = _movement(
+                MovementKind.DAMAGE, p.sku, event.location_id, 1, f"wms:{event.event_id}:{sn}", event, reason=p.reason
+            )
+            await ledger.apply_in(conn, replace(request, bin_id=row.bin_id, lot=row.lot, serial=sn))
+            await conn.execute(
+                serials.update()
+                .where(serials.c.sku == p.sku, serials.c.serial == sn)
+                .values(state=SerialState.DAMAGED.value, bin_id=None, updated_at=sa.func.now())
+            )
+    else:
+        await ledger.apply_in(
+            conn,
+            _movement(
+                MovementKind.DAMAGE,
+                p.sku,
+                event.location_id,
+                p.quantity,
+                f"wms:{event.event_id}",
+                event,
+                reason=p.reason,
+            ),
+        )
     effects.on_hand(p.sku, event.location_id, -p.quantity)
     effects.detail["damaged"] = {p.sku: p.quantity}
 
@@ -358,6 +397,11 @@ async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
     `expected`, where it differs from the system, is reported, never booked."""
     p = event.payload
     await ledger.ensure_stock_level(conn, p.sku, event.location_id)  # names an unknown sku or location
+    if await _serial_tracked(conn, p.sku):
+        raise Refused(
+            f"{p.sku} is serial-tracked: count it by serial (receive the serials found, report the missing"
+            " ones damaged); a count by units would leave serials that do not match the shelf"
+        )
     system = (await ledger.read_levels(conn, p.sku, event.location_id, lock=True)).on_hand
     variance = p.actual - system
     if variance:
@@ -442,6 +486,9 @@ async def transfer_shipped(conn: AsyncConnection, event, effects: Effects) -> No
     existing = await conn.scalar(sa.select(transfers.c.status).where(transfers.c.transfer_id == p.transfer_id))
     if existing is not None:
         raise Refused(f"transfer {p.transfer_id} was already shipped (status {existing})")
+    numbered = await queries.tracked_skus(conn, list(lines))
+    if any([await _serial_tracked(conn, sku) for sku in numbered]):
+        raise Refused("transfers of serial-tracked skus are not supported yet: their serials would stay behind")
     await conn.execute(
         transfers.insert().values(
             transfer_id=p.transfer_id,

@@ -84,7 +84,7 @@ class _Line:
 
 def takes(event) -> bool:
     """Whether an event can be booked here (otherwise it goes one at a time)."""
-    return event.event_type == wms.EventType.DAMAGE_REPORT or (
+    return (event.event_type == wms.EventType.DAMAGE_REPORT and not event.payload.serials) or (
         event.event_type == wms.EventType.RECEIVING_COMPLETE
         and not event.payload.purchase_order_id
         and not any(line.tracked for line in event.payload.lines)  # lots, serials, bins: line by line

@@ -171,9 +171,20 @@ class CycleCountPayload(_Strict):
 
 
 class DamagePayload(_Strict):
+    """Units found damaged; a serial-tracked sku names the serial of each."""
+
     sku: Identifier
     quantity: Quantity
     reason: Annotated[Note, bounded(500)]
+    serials: list[Identifier] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_serial_per_unit(self) -> "DamagePayload":
+        if self.serials and len(self.serials) != self.quantity:
+            raise ValueError(f"{len(self.serials)} serials for {self.quantity} units: give one per unit")
+        if len(set(self.serials)) != len(self.serials):
+            raise ValueError("a serial appears twice")
+        return self
 
 
 class TransferPayload(_Strict):

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -19,6 +20,7 @@ from db.verify import check
 from domain.errors import InsufficientStock, InvalidInput
 from domain.lots import Tracking
 from domain.stock import MovementKind as K
+from domain.wms import WmsEvent
 
 
 async def detail(engine, sku) -> dict[tuple[str | None, str | None], int]:
@@ -387,12 +389,13 @@ async def test_serial_numbered_units_are_received_one_row_each_and_never_twice(e
     assert await detail(engine, sku) == {(None, None): 2}
 
 
-async def test_a_purchase_order_receipt_of_a_lot_tracked_sku_is_kept_until_lots_come_to_purchase_orders(
+async def test_a_purchase_order_receipt_of_a_lot_tracked_sku_without_its_lot_is_a_dead_letter_naming_the_line(
     engine, hot_store, sku, location
 ):
     await track(engine, sku, "lot")
-    answer = await receive_po(engine, hot_store, location, sku)
-    assert answer["status"] == "dead_letter" and f"({sku} tracked)" in answer["reason"], answer
+    answer = await receive_po(engine, hot_store, location, sku)  # checked before any workflow hears of it
+    assert answer["status"] == "dead_letter" and "lines[0]: " in answer["reason"], answer
+    assert "tracked by lot: name the lot" in answer["reason"]
     assert await detail(engine, sku) == {}
 
 
@@ -622,3 +625,48 @@ async def test_two_skus_racing_for_one_gtin_get_it_once_and_the_other_a_refusal(
     assert sorted(type(r).__name__ for r in results) == ["InvalidInput", "dict"], results
     refused = next(r for r in results if isinstance(r, InvalidInput))
     assert refused.field == "gtin"
+
+
+# serial-tracked units that are damaged, counted or transferred --------------------------------
+
+
+async def test_a_damaged_serial_unit_is_named_and_leaves_its_place(engine, hot_store, sku, location):
+    from db.tables import serials as serial_rows
+    from services.wms import Processor
+    from stocksaga.settings import Settings
+    from tests.integration.test_wms_api import event
+
+    await track(engine, sku, "serial")
+    async with engine.begin() as conn:
+        await conn.execute(
+            serial_rows.insert(), [{"sku": sku, "serial": s, "location_id": location} for s in ("D1", "D2")]
+        )
+    for s in ("D1", "D2"):
+        await apply_movement(engine, MovementRequest(K.RECEIVE, sku, location, 1, f"r-{sku}-{s}", serial=s))
+    processor = Processor(engine, hot_store, None, Settings(_env_file=None))
+    parse = TypeAdapter(WmsEvent).validate_python
+    unnamed, wrong, named, count = await processor.process_all(
+        [
+            parse(event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 1, "reason": "dropped"})),
+            parse(
+                event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 1, "reason": "dropped", "serials": ["D9"]})
+            ),
+            parse(
+                event("DAMAGE_REPORT", location, {"sku": sku, "quantity": 1, "reason": "dropped", "serials": ["D2"]})
+            ),
+            parse(
+                event("CYCLE_COUNT_ADJUSTMENT", location, {"sku": sku, "expected": 1, "actual": 0, "counted_by": "t"})
+            ),
+        ]
+    )
+    assert "serial-tracked: name the serial" in unnamed["reason"] and "serial D9" in wrong["reason"]
+    assert named["status"] == "processed", named
+    assert count["status"] == "dead_letter" and "count it by serial" in count["reason"]
+    async with engine.connect() as conn:
+        states = dict(
+            (
+                await conn.execute(sa.select(serial_rows.c.serial, serial_rows.c.state).where(serial_rows.c.sku == sku))
+            ).all()
+        )
+        assert states == {"D1": "in_stock", "D2": "damaged"}
+        assert await check(conn, sku) == []
