@@ -106,6 +106,11 @@ async def put_bin(
     return dict(row._mapping)
 
 
+async def bin_in_use(conn: AsyncConnection, location_id: str, bin_id: str) -> bool:
+    here = sa.exists().where(bins.c.location_id == location_id, bins.c.bin_id == bin_id, bins.c.active)
+    return bool(await conn.scalar(sa.select(here)))
+
+
 async def bins_of(conn: AsyncConnection, location_id: str) -> list[dict[str, Any]]:
     """The bins of a location in the picker's walking order, with the units in each."""
     units = (

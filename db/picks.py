@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import bins, lots, reservations, serials, shipments, skus, stock_detail
+from db.tables import bins, lots, reservations, serials, shipments, skus, stock_detail, stock_detail_placed
 from domain.errors import InsufficientStock, InvalidInput
 from domain.lots import LotStock, SerialState, Tracking, fefo
 from domain.wms import PickLine
@@ -47,13 +47,7 @@ async def _stock(conn: AsyncConnection, sku: str, location_id: str) -> list[LotS
         sa.select(
             stock_detail.c.bin_id, stock_detail.c.lot, stock_detail.c.on_hand, lots.c.expiry, bins.c.pick_sequence
         )
-        .select_from(
-            stock_detail.outerjoin(
-                lots, sa.and_(lots.c.sku == stock_detail.c.sku, lots.c.lot == stock_detail.c.lot)
-            ).outerjoin(
-                bins, sa.and_(bins.c.location_id == stock_detail.c.location_id, bins.c.bin_id == stock_detail.c.bin_id)
-            )
-        )
+        .select_from(stock_detail_placed)
         .where(stock_detail.c.sku == sku, stock_detail.c.location_id == location_id, stock_detail.c.on_hand > 0)
     )
     return [LotStock(r.lot, r.expiry, r.bin_id, r.on_hand, r.pick_sequence or 0) for r in rows]

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import ledger, physical
+from db import orders as pg_orders
 from db.queries import as_json
-from db.tables import lots, movements, orders, outbox, reservations, returns, serials, shipments, skus
+from db.tables import lots, movements, orders, reservations, returns, serials, shipments, skus
 from domain import returns as rules
 from domain.errors import InvalidInput, NotFound
 from domain.lots import SerialState, Tracking
@@ -82,7 +82,7 @@ async def authorise(
         if existing["order_id"] != order_id or existing["lines"] != lines:
             raise InvalidInput("Idempotency-Key", "this key was used for another return")
         return existing, False
-    requested = merge_lines([_Line(line["sku"], line["quantity"]) for line in lines])
+    requested = {line["sku"]: line["quantity"] for line in lines}
     if len(requested) != len(lines):
         raise InvalidInput("lines", "a sku appears on two lines: combine the quantities")
     shipped, shipped_at = await shipped_of(conn, order_id)
@@ -95,11 +95,6 @@ async def authorise(
     created = await get(conn, return_id)
     assert created is not None
     return created, True
-
-
-class _Line:
-    def __init__(self, sku: str, quantity: int):
-        self.sku, self.quantity = sku, quantity
 
 
 async def get(conn: AsyncConnection, return_id: str) -> dict[str, Any] | None:
@@ -157,9 +152,7 @@ async def check_receipt(conn: AsyncConnection, return_id: str, location_id: str,
                 )
         if line.bin_id is not None and line.condition != Condition.RESELLABLE:
             raise InvalidInput(f"{where}.bin_id", "only resellable units go to a bin")
-        if line.bin_id is not None and line.bin_id not in {
-            b["bin_id"] for b in await physical.bins_of(conn, location_id) if b["active"]
-        }:
+        if line.bin_id is not None and not await physical.bin_in_use(conn, location_id, line.bin_id):
             raise InvalidInput(f"{where}.bin_id", f"there is no bin {line.bin_id} at {location_id}")
     return found
 
@@ -245,20 +238,24 @@ async def receive(
         )
     )
     refunded = [{"sku": sku, "quantity": q} for sku, q in merge_lines(lines).items()]
-    for topic, payload in (
-        (
-            "payment.refund_requested",
-            {"order_id": found["order_id"], "return_id": return_id, "payment_ref": payment_ref, "lines": refunded},
-        ),
-        ("return.received", {"order_id": found["order_id"], "return_id": return_id, "lines": booked}),
-    ):
-        await conn.execute(
-            pg_insert(outbox)
-            .values(
-                topic=topic, ordering_key=found["order_id"], payload=payload, idempotency_key=f"{topic}:{return_id}"
-            )
-            .on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key])
-        )
+    order_id = found["order_id"]
+    await pg_orders.enqueue_many(
+        conn,
+        [
+            (
+                "payment.refund_requested",
+                order_id,
+                {"order_id": order_id, "return_id": return_id, "payment_ref": payment_ref, "lines": refunded},
+                f"payment.refund_requested:{return_id}",
+            ),
+            (
+                "return.received",
+                order_id,
+                {"order_id": order_id, "return_id": return_id, "lines": booked},
+                f"return.received:{return_id}",
+            ),
+        ],
+    )
     done = await get(conn, return_id)
     assert done is not None
     return done, hot

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db import ledger, physical, queries
 from db import orders as pg_orders
 from db.queries import as_json
-from db.tables import bins, cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
+from db.tables import cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
 from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.lots import SerialState, Tracking
@@ -264,10 +264,8 @@ async def prepare_line(conn: AsyncConnection, where: str, location_id: str, line
         raise Refused(f"{where}: {line.sku} is not tracked by serial")
     if sku.tracking == Tracking.NONE and line.lot is not None:
         raise Refused(f"{where}: {line.sku} is not tracked by lot")
-    if line.bin_id is not None:
-        here = sa.exists().where(bins.c.location_id == location_id, bins.c.bin_id == line.bin_id, bins.c.active)
-        if not await conn.scalar(sa.select(here)):
-            raise Refused(f"{where}: there is no bin {line.bin_id} in use at {location_id}")
+    if line.bin_id is not None and not await physical.bin_in_use(conn, location_id, line.bin_id):
+        raise Refused(f"{where}: there is no bin {line.bin_id} in use at {location_id}")
     if line.lot is not None:
         await _lot(conn, where, line)
     if line.serials:

@@ -53,6 +53,14 @@ class TransferStatus(StrEnum):
 ORDER_STEPS = {EventType.PICK_COMPLETE: "picked", EventType.PACK_COMPLETE: "packed", EventType.SHIP_COMPLETE: "shipped"}
 
 
+def one_serial_per_unit(serials: list[str], quantity: int) -> None:
+    """A line that names serials names each of its units once (ValueError otherwise)."""
+    if serials and len(serials) != quantity:
+        raise ValueError(f"{len(serials)} serials for {quantity} units: give one per unit")
+    if len(set(serials)) != len(serials):
+        raise ValueError("a serial appears twice")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -105,10 +113,7 @@ class ReceiptLine(SkuLine):
                 self.serials = [scan.serial]
             elif scan.serial is not None and self.serials != [scan.serial]:
                 raise ValueError(f"serials {self.serials} differ from the barcode's {scan.serial}")
-        if self.serials and len(self.serials) != self.quantity:
-            raise ValueError(f"{len(self.serials)} serials for {self.quantity} units: give one per unit")
-        if len(set(self.serials)) != len(self.serials):
-            raise ValueError("a serial appears twice")
+        one_serial_per_unit(self.serials, self.quantity)
         return self
 
     @property
@@ -140,10 +145,7 @@ class PickLine(SkuLine):
 
     @model_validator(mode="after")
     def _one_serial_per_unit(self) -> "PickLine":
-        if self.serials and len(self.serials) != self.quantity:
-            raise ValueError(f"{len(self.serials)} serials for {self.quantity} units: give one per unit")
-        if len(set(self.serials)) != len(self.serials):
-            raise ValueError("a serial appears twice")
+        one_serial_per_unit(self.serials, self.quantity)
         return self
 
     @property
@@ -180,10 +182,7 @@ class DamagePayload(_Strict):
 
     @model_validator(mode="after")
     def _one_serial_per_unit(self) -> "DamagePayload":
-        if self.serials and len(self.serials) != self.quantity:
-            raise ValueError(f"{len(self.serials)} serials for {self.quantity} units: give one per unit")
-        if len(set(self.serials)) != len(self.serials):
-            raise ValueError("a serial appears twice")
+        one_serial_per_unit(self.serials, self.quantity)
         return self
 
 
@@ -223,10 +222,7 @@ class ReturnLine(SkuLine):
 
     @model_validator(mode="after")
     def _one_serial_per_unit(self) -> "ReturnLine":
-        if self.serials and len(self.serials) != self.quantity:
-            raise ValueError(f"{len(self.serials)} serials for {self.quantity} units: give one per unit")
-        if len(set(self.serials)) != len(self.serials):
-            raise ValueError("a serial appears twice")
+        one_serial_per_unit(self.serials, self.quantity)
         return self
 
 
