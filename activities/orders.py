@@ -187,6 +187,21 @@ class OrderActivities:
         for line in o.lines:
             await self.hot_store.transition(line.sku, line.reservation_id, "release")
 
+    @activity.defn(name="expire_unrecorded_order")
+    @business_errors_are_final
+    async def expire_unrecorded_order(self, req: PersistOrder) -> None:
+        """The hold ran out before the order was recorded (its persist was cut off, or a worker
+        came back after the hold): keep an expired order row, so every order the API admitted
+        is in Postgres and GET explains it. A row the persist did write is moved to expired;
+        the compensation that follows gives the units back and finds this entry recorded."""
+        o = req.order
+        async with self.engine.begin() as conn:
+            await pg_orders.lock(conn, o.order_id)  # a persist still in flight commits first
+            await _insert_order(conn, o, "expired", expires_at=req.expires_at, reason=req.reason)
+            await pg_orders.record(
+                conn, o.order_id, "expired", req.event_key, {"reason": req.reason}, reason=req.reason
+            )
+
     @activity.defn(name="record_status")
     @business_errors_are_final
     async def record_status(self, req: RecordStatus) -> None:

@@ -93,6 +93,7 @@ def build_worker(
     activities = [  # each method is named as the activity it defines
         orders.persist_order,
         orders.reject_order,
+        orders.expire_unrecorded_order,
         orders.record_status,
         orders.confirm_order,
         orders.record_shipment_step,

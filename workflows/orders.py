@@ -81,6 +81,8 @@ PAID_BEFORE_CANCEL = "paid-before-cancel"  # workflow.patched: a payment taken f
 # workflow.patched: the hold runs from the saga's start event, the instant the API reads back
 # when it answers a repeat before the order row exists, so every answer names one expiry
 DEADLINE_FROM_START = "deadline-from-start"
+# workflow.patched: an order whose hold ran out before it was recorded still gets an expired row
+EXPIRED_ROW = "expired-row"
 MOMENT = timedelta(milliseconds=1)
 
 
@@ -320,8 +322,23 @@ class OrderWorkflow:
                 return False
             in_time = False
         if not in_time:
-            await self._compensate(OrderStatus.EXPIRED, "hold expired before the order could be recorded")
+            reason = "hold expired before the order could be recorded"
+            if workflow.patched(EXPIRED_ROW):
+                await self._expired_row(order, reason)
+            await self._compensate(OrderStatus.EXPIRED, reason)
         return in_time
+
+    async def _expired_row(self, order: OrderInput, reason: str) -> None:
+        """An order admitted but never recorded still gets its row, as expired (its timeline
+        entry has the key the compensation records under, so it is written once)."""
+        try:
+            await self._run(
+                OrderActivities.expire_unrecorded_order,
+                PersistOrder(order, self._deadline, self._key(OrderStatus.EXPIRED.value), reason),
+                local=False,
+            )
+        except (ActivityError, ApplicationError):  # a value Postgres cannot store: the units go back all the same
+            pass
 
     async def _reject(self, order: OrderInput, reason: str) -> None:
         self._reason = reason

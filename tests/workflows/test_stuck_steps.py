@@ -4,15 +4,17 @@ cannot store fails at once (not retried) and the order is rejected; an activity 
 again and again is written down for verify and /metrics."""
 
 import asyncio
+import dataclasses
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.orders import PersistOrder
-from db.tables import activity_retries
+from activities.orders import OrderActivities, PersistOrder
+from db.tables import activity_retries, order_events, orders
 from db.verify import check
 from tests.workflows.orders_helpers import assert_sound, levels, start_order, stock
 from workers.main import build_worker
@@ -40,6 +42,28 @@ async def persist_refuses_the_value(req: PersistOrder) -> None:
     )
 
 
+def persist_after_the_hold(engine, hot_store):
+    """The first persist runs only once the hold has run out (a worker that came back after
+    it): the real step, which refuses with HoldExpired by Postgres's clock."""
+    real = OrderActivities(engine, hot_store, 1_000_000)
+
+    @activity.defn(name="persist_order")
+    async def persist_late(req: PersistOrder) -> None:
+        ATTEMPTS[req.order.order_id] = ATTEMPTS.get(req.order.order_id, 0) + 1
+        await real.persist_order(dataclasses.replace(req, expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+    return persist_late
+
+
+async def order_row(engine, order_id: str) -> tuple:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(orders).where(orders.c.order_id == order_id))).one_or_none()
+        timeline = (
+            await conn.execute(sa.select(order_events.c.status).where(order_events.c.order_id == order_id))
+        ).scalars()
+        return row, list(timeline)
+
+
 @pytest.fixture
 async def shelf(engine, hot_store, sku, location):
     await stock(engine, hot_store, sku, location, 10)
@@ -63,8 +87,31 @@ async def test_a_persist_that_always_fails_cannot_keep_the_units_past_the_hold(
     assert ATTEMPTS[view.order_id] >= 2  # it was retried until the hold ran out, then cut off
     pg, hot = await levels(engine, hot_store, shelf, location)
     assert pg["reserved"] == 0 and hot["reserved"] == 0
+    row, timeline = await order_row(engine, view.order_id)  # admitted, so it has a row: expired, saying why
+    assert row is not None and row.status == "expired" and "could be recorded" in row.reason, row
+    assert timeline == ["expired"], timeline
     await assert_sound(engine, hot_store, shelf)
-    await record_history(handle, "order-expired-unrecorded")
+    await record_history(handle, "order-expired-unrecorded-row")
+
+
+async def test_a_persist_refused_because_the_hold_ran_out_still_leaves_an_expired_row(
+    temporal_env, engine, hot_store, shelf, location, record_history
+):
+    queue = f"tq-late-{shelf}"
+    stand_in = persist_after_the_hold(engine, hot_store)
+    async with build_worker(
+        temporal_env.client, engine, hot_store, queue, 1_000_000, stand_ins={"persist_order": stand_in}
+    ) as worker:
+        handle = await start_order(temporal_env, worker, hot_store, [(shelf, location, 3)])
+        view = await asyncio.wait_for(handle.result(), 30)
+    assert view.status == "expired" and "could be recorded" in view.reason, view
+    assert ATTEMPTS[view.order_id] == 1  # HoldExpired is final: not retried
+    row, timeline = await order_row(engine, view.order_id)
+    assert row is not None and row.status == "expired", row
+    assert timeline == ["expired"], timeline
+    pg, hot = await levels(engine, hot_store, shelf, location)
+    assert pg["reserved"] == 0 and hot["reserved"] == 0
+    await assert_sound(engine, hot_store, shelf)
 
 
 async def test_a_value_postgres_cannot_store_fails_at_once_and_the_order_is_rejected(
