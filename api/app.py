@@ -23,6 +23,7 @@ from api import (
     replenishment,
     reports,
     returns,
+    screens,
     stock,
     webhooks,
     wms,
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
     app.include_router(keys.router)
     app.include_router(observability.router)
     wms.install(app)
+    app.include_router(screens.router)
+    screens.install(app)
 
     return BodyLimit(
         FastPaths(app, traced=telemetry.tracing_enabled(settings)),

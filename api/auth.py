@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import apikeys
 from db.apikeys import Principal
+from db.screen_sessions import BOOTSTRAP_KEY_ID
 from domain import access
 from stocksaga.settings import Settings
 
@@ -41,7 +42,7 @@ class Keys:
 
     async def holder(self, token: str) -> Principal | None:
         if self.bootstrap and access.same_key(token, self.bootstrap):
-            return Principal("bootstrap", "ADMIN_API_KEY", access.SUPERUSER)
+            return Principal(BOOTSTRAP_KEY_ID, "ADMIN_API_KEY", access.SUPERUSER)
         hashed = access.hash_key(token)
         cached = self._cache.get(hashed)
         now = time.monotonic()

@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.tables import api_keys
+from db.tables import api_keys, screen_sessions
 from domain import access
 from domain.errors import InvalidInput
 
@@ -57,8 +57,10 @@ async def listing(conn: AsyncConnection) -> list[dict]:
 
 
 async def revoke(engine: AsyncEngine, key_id: str) -> datetime | None:
-    """Revoke a key (again: nothing changes); None when there is no such key."""
+    """Revoke a key (again: nothing changes) and end the screen sessions opened with it;
+    None when there is no such key."""
     async with engine.begin() as conn:
+        await conn.execute(sa.delete(screen_sessions).where(screen_sessions.c.key_id == key_id))
         await conn.execute(
             sa.update(api_keys)
             .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))

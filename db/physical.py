@@ -84,6 +84,11 @@ async def sku_by_gtin(conn: AsyncConnection, gtin: str) -> dict[str, Any] | None
     return None if row is None else dict(row._mapping)
 
 
+async def sku_by_name(conn: AsyncConnection, sku: str) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(*_SKU_FIELDS).where(skus.c.sku == sku))).first()
+    return None if row is None else dict(row._mapping)
+
+
 async def put_bin(
     conn: AsyncConnection, location_id: str, bin_id: str, zone: str | None, pick_sequence: int, active: bool
 ) -> dict[str, Any]:

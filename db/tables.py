@@ -578,6 +578,20 @@ api_keys = sa.Table(
     _one_of("api_keys", "role", ROLES),
 )
 
+# Sessions of the screens under /app/: opened with an API key (revoking it ends them), kept
+# by the hash of the cookie, with the CSRF token their forms carry.
+screen_sessions = sa.Table(
+    "screen_sessions",
+    metadata,
+    sa.Column("session_hash", sa.Text, primary_key=True),
+    sa.Column("key_id", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("csrf", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_screen_sessions_key_id", "key_id"),
+)
+
 # Activities still failing after ACTIVITY_RETRY_ALERT_ATTEMPTS attempts: the worker writes a
 # row as such an attempt fails and removes it once the activity succeeds, so `verify` and
 # /metrics can name the workflows that are stuck on a step (a value retrying cannot fix, a

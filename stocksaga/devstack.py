@@ -213,6 +213,7 @@ def run_dev(settings: Settings, args: Namespace) -> int:
         print(
             "\n"
             f"  stocksaga is up (data in {data_dir}, logs in {logs})\n"
+            f"  Screens         http://127.0.0.1:{api_port}/app/  (sign in with a key below)\n"
             f"  API docs        http://127.0.0.1:{api_port}/docs\n"
             f"  Health          http://127.0.0.1:{api_port}/healthz\n"
             f"  Stock of a sku  http://127.0.0.1:{api_port}/v1/stock/DEMO-0001\n"

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         "no in production, where /openapi.json takes a key of any role and the doc pages "
         "are off)",
     )
+    screen_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a sign-in on a screen under /app/ lasts (revoking its key ends it sooner)",
+    )
     api_key_cache_seconds: float = Field(
         default=10.0,
         ge=0,

@@ -1,0 +1,352 @@
+"""The screens under /app/: server-rendered pages for the warehouse floor, buyers and
+operators, with a little of our own JavaScript (static/floor.js) and no build step.
+
+Sign-in: an API key is pasted once per device; the answer is a session cookie (HttpOnly,
+SameSite=Strict, expiring after SCREEN_SESSION_HOURS, ended when the key is revoked). Every
+request that changes something carries the session's CSRF token (a form field, or the
+X-CSRF-Token header of the page's own requests) and, where the browser sends one, an Origin
+of this server. A page of another role answers 403 with a page saying so.
+
+Floor screens book stock through the same exactly-once path as POST /v1/wms/events: the
+page mints each event's id when the scan is made, so a double tap, a resend or a scan queued
+while the connection was down is booked once."""
+
+import hmac
+import json
+import secrets
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader
+
+from api.auth import OPERATOR, WAREHOUSE
+from api.wms import parse, processor
+from db import catalog, physical, screen_sessions
+from db.screen_sessions import Session
+from domain import access, validation
+from domain.errors import InvalidInput
+from services import floor
+from services.wms import Processor
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+COOKIE = "stocksaga_session"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_FORM_BYTES = 4096
+MAX_FRAME_BYTES = 2_000_000  # a JPEG of a 1280x720 frame is well under this
+
+_templates = Environment(loader=PackageLoader("api.screens", "templates"), autoescape=True)
+
+# What each screen is for, who may open it, and the home page's menu
+SCREENS: dict[str, tuple[str, frozenset[str]]] = {
+    "receive": ("Receive", frozenset({WAREHOUSE})),
+}
+
+
+@cache
+def _asset(name: str) -> str:
+    return resources.files("api.screens").joinpath("static", name).read_text()
+
+
+class SignInNeeded(Exception):
+    def __init__(self, back_to: str):
+        self.back_to = back_to
+
+
+class NotForRole(Exception):
+    def __init__(self, session: Session, allowed: frozenset[str], what: str):
+        self.session, self.allowed, self.what = session, allowed, what
+
+
+class Refused(Exception):
+    """A request of the page's own script that is refused: JSON naming the field."""
+
+    def __init__(self, status: int, error: str, field: str | None, message: str):
+        self.status, self.error, self.field, self.message = status, error, field, message
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page: its CSS and script inline (one request on a slow link), allowed by a nonce."""
+    nonce = secrets.token_urlsafe(16)
+    session: Session | None = getattr(request.state, "session", None)
+    html = _templates.get_template(name).render(
+        nonce=nonce,
+        css=_asset("screens.css"),
+        script=_asset("floor.js"),
+        session=session,
+        csrf=session.csrf if session else "",
+        menu=_menu(session),
+        **context,
+    )
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": (
+                f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+                "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
+                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )
+
+
+def _menu(session: Session | None) -> list[tuple[str, str]]:
+    if session is None:
+        return []
+    return [
+        (f"/app/{path}", title) for path, (title, roles) in SCREENS.items() if access.may(session.principal.role, roles)
+    ]
+
+
+async def current_session(request: Request) -> Session | None:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie or len(cookie) > 100:
+        return None
+    async with request.app.state.engine.connect() as conn:
+        return await screen_sessions.find(
+            conn, cookie, bootstrap_allowed=bool(request.app.state.settings.admin_api_key)
+        )
+
+
+def page(*roles: str) -> Any:
+    """A page dependency: the session, once signed in with a key of one of `roles` (or the
+    admin); a sign-in redirect or a "not for your role" page otherwise."""
+    allowed = frozenset(roles)
+
+    async def signed_in(request: Request) -> Session:
+        session = await current_session(request)
+        if session is None:
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInNeeded(back)
+        request.state.session = session
+        if not access.may(session.principal.role, allowed):
+            raise NotForRole(session, allowed, request.url.path)
+        return session
+
+    return Depends(signed_in)
+
+
+def action(*roles: str) -> Any:
+    """For the page's own requests that change something: a live session of `roles`, the
+    session's CSRF token, and (where the browser names one) an Origin of this server."""
+    allowed = frozenset(roles)
+
+    async def checked(request: Request) -> Session:
+        session = await current_session(request)
+        if session is None:
+            raise Refused(401, "signed_out", None, "the session has ended: sign in again")
+        if not access.may(session.principal.role, allowed):
+            raise Refused(403, "forbidden", None, f"not for a {session.principal.role} key")
+        if request.method != "GET":
+            _same_origin(request)
+            token = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+                raise Refused(403, "csrf", CSRF_HEADER, "missing or wrong CSRF token: reload the page")
+        request.state.session = session
+        return session
+
+    return Depends(checked)
+
+
+def _same_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        raise Refused(403, "cross_origin", "Origin", f"a request from {origin[:100]} is not accepted here")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidInput("body", f"is {len(body)} bytes; a form here has at most {MAX_FORM_BYTES}")
+    try:
+        fields = parse_qs(body.decode(), max_num_fields=10, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise InvalidInput("body", f"not a form: {err}") from None
+    return {k: v[0] for k, v in fields.items()}
+
+
+def _back_to(target: str | None) -> str:
+    """Where to go after signing in: a path under /app/ of this server, nothing else."""
+    if target and target.startswith("/app/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/app/"
+
+
+# --- sign-in ------------------------------------------------------------------------
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
+    return render(request, "sign_in.html", back_to=_back_to(next), error=None)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    _same_origin(request)
+    form = await _form(request)
+    back_to = _back_to(form.get("next"))
+    key = form.get("key", "").strip()
+    principal = await request.app.state.keys.holder(key) if key and len(key) <= 200 else None
+    if principal is None:
+        message = "Paste an API key." if not key else "That key is unknown or revoked."
+        return render(request, "sign_in.html", status=401, back_to=back_to, error=message)
+    settings = request.app.state.settings
+    async with request.app.state.engine.begin() as conn:
+        cookie, session = await screen_sessions.open_session(conn, principal, settings.screen_session_hours)
+    request.state.session = session
+    response = RedirectResponse(back_to, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(settings.screen_session_hours * 3600),
+        path="/app",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/sign-out", dependencies=[action(*access.ROLES)])
+async def sign_out(request: Request) -> Response:
+    async with request.app.state.engine.begin() as conn:
+        await screen_sessions.close(conn, request.cookies.get(COOKIE, ""))
+    response = JSONResponse({"signed_out": True})
+    response.delete_cookie(COOKIE, path="/app")
+    return response
+
+
+# --- pages --------------------------------------------------------------------------
+
+
+@router.get("/", dependencies=[page(*access.ROLES)])
+async def home(request: Request) -> HTMLResponse:
+    async with request.app.state.engine.connect() as conn:
+        locations = [loc["location_id"] for loc in await catalog.all_locations(conn) if loc.get("active", True)]
+    return render(request, "home.html", locations=locations)
+
+
+@router.get("/receive", dependencies=[page(WAREHOUSE)])
+async def receive_page(
+    request: Request,
+    location: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    return await _floor(request, "receive.html", location)
+
+
+async def _floor(request: Request, template: str, location: str | None) -> Response:
+    if location is None:
+        return RedirectResponse("/app/", status_code=303)
+    validation.identifier("location", location)
+    async with request.app.state.engine.connect() as conn:
+        known = {loc["location_id"] for loc in await catalog.all_locations(conn)}
+    if location not in known:
+        return render(request, "message.html", status=404, title="Unknown location", text=f"No location {location}.")
+    return render(request, template, location=location)
+
+
+# --- the pages' own requests ----------------------------------------------------------
+
+
+@router.post("/api/scan", dependencies=[action(WAREHOUSE, OPERATOR)])
+async def scan(request: Request) -> JSONResponse:
+    body = await _json(request)
+    code, location = body.get("code"), body.get("location")
+    if not isinstance(code, str) or not isinstance(location, str):
+        raise InvalidInput("code" if not isinstance(code, str) else "location", "must be a string")
+    validation.identifier("location", location)
+    if len(code) > 512:
+        raise InvalidInput("code", f"is {len(code)} characters; a barcode has at most 512")
+    async with request.app.state.engine.connect() as conn:
+        return JSONResponse(await floor.resolve(conn, code, location))
+
+
+@router.get("/api/putaway", dependencies=[action(WAREHOUSE)])
+async def putaway_proposal(
+    request: Request,
+    sku: Annotated[str, Query(max_length=64)],
+    location: Annotated[str, Query(max_length=64)],
+    lot: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict:
+    for name, value in (("sku", sku), ("location", location), ("lot", lot)):
+        if value is not None:
+            validation.identifier(name, value)
+    async with request.app.state.engine.connect() as conn:
+        return {"bin_id": await physical.propose_bin(conn, sku, location, lot, None)}
+
+
+@router.post("/api/events", dependencies=[action(WAREHOUSE)])
+async def book(
+    request: Request,
+    work: Annotated[Processor, Depends(processor)],
+) -> JSONResponse:
+    """Warehouse events from a floor screen: the body and the answer of POST /v1/wms/events,
+    the session standing in for the signature."""
+    body = await request.body()
+    if len(body) > request.app.state.settings.max_request_bytes:
+        raise InvalidInput("body", "is too large")
+    events = parse(body)
+    results = await work.process_all(events)
+    return JSONResponse({"results": results})
+
+
+@router.post("/api/decode", dependencies=[action(WAREHOUSE, OPERATOR)])
+async def decode(request: Request) -> JSONResponse:
+    """A camera frame (JPEG or PNG) from a browser without BarcodeDetector: the codes in it."""
+    body = await request.body()
+    if not body:
+        raise InvalidInput("body", "is empty: send one camera frame as image/jpeg")
+    if len(body) > MAX_FRAME_BYTES:
+        raise InvalidInput("body", f"is {len(body)} bytes; a frame has at most {MAX_FRAME_BYTES}")
+    return JSONResponse({"codes": await floor.decode_frame(body)})
+
+
+async def _json(request: Request) -> dict:
+    body = await request.body()
+    if len(body) > 8192:
+        raise InvalidInput("body", f"is {len(body)} bytes; at most 8192")
+    try:
+        value = json.loads(body)
+    except ValueError as err:
+        raise InvalidInput("body", f"not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    return value
+
+
+# --- answers for the exceptions above ---------------------------------------------------
+
+
+async def _sign_in_needed(request: Request, err: SignInNeeded) -> Response:
+    return RedirectResponse(f"/app/sign-in?next={quote(err.back_to, safe='/')}", status_code=303)
+
+
+async def _not_for_role(request: Request, err: NotForRole) -> HTMLResponse:
+    needs = " or ".join(sorted(err.allowed | {access.SUPERUSER}))
+    return render(
+        request,
+        "message.html",
+        status=403,
+        title="Not for your role",
+        text=f"This page is for {needs} keys; you are signed in with a {err.session.principal.role} key "
+        f"({err.session.principal.name}).",
+    )
+
+
+async def _refused(request: Request, err: Refused) -> JSONResponse:
+    return JSONResponse(
+        status_code=err.status, content={"error": err.error, "field": err.field, "message": err.message}
+    )
+
+
+def install(app: Any) -> None:
+    app.add_exception_handler(SignInNeeded, _sign_in_needed)
+    app.add_exception_handler(NotForRole, _not_for_role)
+    app.add_exception_handler(Refused, _refused)

@@ -1,0 +1,222 @@
+"""The floor screens in a real browser (Debian's Chromium, driven by Playwright) against the
+running system (`stocksaga dev`): a wedge scanner's keystrokes, a camera fed a generated
+video of a barcode, and scans made while the connection is down. Skipped, saying so, where
+no Chromium is installed (STOCKSAGA_CHROMIUM names another one)."""
+
+import asyncio
+import os
+import random
+import shutil
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zxingcpp
+from PIL import Image
+
+from tests.e2e.test_orders_http import new_stocked_sku
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("STOCKSAGA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+LOCATION = "FC-BER"
+PHONE = {"width": 390, "height": 844}
+SHOTS = os.environ.get("STOCKSAGA_SCREENSHOTS")  # a folder: keep a screenshot of each screen there
+
+if not os.access(CHROMIUM, os.X_OK):
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: the browser tests were skipped (apt-get install chromium, "
+        "or set STOCKSAGA_CHROMIUM)",
+        allow_module_level=True,
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: browser tests skipped")
+
+
+def gtin13() -> str:
+    body = f"21{random.randrange(10**10):010d}"
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+def y4m_of(code: str, path: Path, frames: int = 10) -> Path:
+    """A video (YUV4MPEG2, what Chromium's fake camera plays) showing an EAN-13 barcode."""
+    symbol = Image.fromarray(np.array(zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.EAN13).to_image(scale=4)))
+    width, height = 640, 480
+    frame = Image.new("L", (width, height), 255)
+    frame.paste(symbol, ((width - symbol.width) // 2, (height - symbol.height) // 2))
+    luma = frame.tobytes()
+    chroma = bytes([128]) * (width // 2 * height // 2)
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + luma + chroma + chroma)
+    return path
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+def launch(playwright, camera: Path | None = None):
+    """Chromium, headless; with `camera`, its fake camera plays that video."""
+    args = ["--no-sandbox", "--disable-dev-shm-usage"]
+    if camera:
+        args += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+        args += [f"--use-file-for-fake-video-capture={camera}"]
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+@pytest.fixture
+def browser(playwright):
+    browser = launch(playwright)
+    yield browser
+    browser.close()
+
+
+def sign_in(browser, stack, role: str, path: str):
+    """A phone-sized page signed in with the stack's key of `role`, opened at `path`."""
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, base_url=stack["api"])
+    context.grant_permissions(["camera"], origin=stack["api"])
+    page = context.new_page()
+    page.goto(f"/app/sign-in?next={path}")
+    shot(page, "sign-in")
+    page.fill("input[name=key]", stack["keys"][role])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{path.split('?')[0]}*")
+    return page
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def wedge(page, code: str) -> None:
+    """What a keyboard-wedge scanner does: the code's keys a few ms apart, then Enter."""
+    page.keyboard.type(code, delay=4)
+    page.keyboard.press("Enter")
+
+
+def tracked_sku(stack, tracking: str) -> tuple[str, str]:
+    """A new sku with a GTIN (made on a thread of its own: Playwright's loop runs on this one)."""
+    with ThreadPoolExecutor(1) as thread:
+        sku = thread.submit(asyncio.run, new_stocked_sku(stack, 0)).result()
+    gtin = gtin13()
+    set_up = stack["admin"].put(f"{stack['api']}/v1/skus/{sku}/tracking", json={"tracking": tracking, "gtin": gtin})
+    assert set_up.status_code == 200, set_up.text
+    return sku, gtin
+
+
+def detail(stack, sku: str) -> list[dict]:
+    answer = stack["admin"].get(f"{stack['api']}/v1/stock/{sku}/{LOCATION}/detail")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["rows"]
+
+
+def until(page, expression: str, timeout: float = 15.0):
+    """Poll `expression` in the page until it is truthy (page.wait_for_function would need
+    'unsafe-eval', which the screens' Content-Security-Policy does not allow)."""
+    deadline = time.monotonic() + timeout
+    while not (value := page.evaluate(expression)):
+        assert time.monotonic() < deadline, f"still false after {timeout}s: {expression}"
+        page.wait_for_timeout(100)
+    return value
+
+
+def booked(page, count: int) -> None:
+    """Wait until `count` lines of the page's log say booked, and nothing waits to be sent."""
+    until(page, "[...document.querySelectorAll('#log li')].filter(l => l.textContent.endsWith('booked')).length")
+    until(
+        page,
+        f"[...document.querySelectorAll('#log li')].filter(l => l.textContent.endsWith('booked')).length >= {count}",
+    )
+    assert page.locator("#queue").is_hidden()
+
+
+def test_a_wedge_scan_of_a_gs1_string_receives_the_lot_and_puts_it_away(browser, stack):
+    sku, gtin = tracked_sku(stack, "lot")
+    bin_id = f"RCV-{uuid.uuid4().hex[:5]}"
+    assert stack["admin"].put(f"{stack['api']}/v1/locations/{LOCATION}/bins/{bin_id}", json={}).status_code == 200
+    page = sign_in(browser, stack, "warehouse", f"/app/receive?location={LOCATION}")
+    assert page.evaluate("document.activeElement.id") == "scan"  # ready to scan on arrival
+
+    wedge(page, f"(01)0{gtin}(17)281130(10)LOT-{sku[-4:]}")
+    page.wait_for_selector("#item:not([hidden])")
+    assert page.inner_text("#item-sku") == sku and f"LOT-{sku[-4:]}" in page.inner_text("#item-lot")
+    page.click("#plus")
+    page.click("#plus")
+    assert page.input_value("#qty") == "3"
+    shot(page, "receive")
+    page.click("#receive")
+    page.wait_for_selector("#putaway-proposed:not([hidden])")  # the system proposes a bin
+    shot(page, "putaway")
+
+    page.focus("#qty")  # a wedge scan is recognised wherever the focus is
+    wedge(page, bin_id)
+    booked(page, 2)
+    rows = [r for r in detail(stack, sku) if r["on_hand"]]
+    assert [(r["bin_id"], r["lot"], r["on_hand"]) for r in rows] == [(bin_id, f"LOT-{sku[-4:]}", 3)], rows
+
+
+def test_a_camera_scan_is_read_by_the_server_and_books_the_receipt(playwright, stack, tmp_path):
+    sku, gtin = tracked_sku(stack, "none")
+    browser = launch(playwright, camera=y4m_of(gtin, tmp_path / "camera.y4m"))
+    page = sign_in(browser, stack, "warehouse", f"/app/receive?location={LOCATION}")
+    assert page.evaluate("'BarcodeDetector' in window") is False  # desktop Linux: frames go to the server
+    page.click("#camera")
+    page.wait_for_selector("#item:not([hidden])", timeout=15_000)
+    assert page.inner_text("#item-sku") == sku
+    page.click("#camera")  # camera off
+    page.click("#receive")
+    page.click("#putaway-later")
+    booked(page, 1)
+    browser.close()
+    assert sum(r["on_hand"] for r in detail(stack, sku)) == 1
+
+
+def test_scans_made_offline_are_queued_and_each_booked_once_when_back(browser, stack):
+    sku, gtin = tracked_sku(stack, "none")
+    page = sign_in(browser, stack, "warehouse", f"/app/receive?location={LOCATION}")
+    wedge(page, gtin)  # seen once online: the device can read it offline
+    page.wait_for_selector("#item:not([hidden])")
+    page.click("#receive")
+    page.click("#putaway-later")
+    booked(page, 1)
+
+    page.context.set_offline(True)
+    for _ in range(3):
+        wedge(page, gtin)
+        page.wait_for_selector("#item:not([hidden])")
+        page.click("#receive")
+        page.click("#putaway-later")
+    until(page, "document.getElementById('queue').textContent.startsWith('3 not sent')")
+    shot(page, "offline")
+    assert sum(r["on_hand"] for r in detail(stack, sku)) == 1  # nothing reached the server
+
+    page.context.set_offline(False)
+    booked(page, 4)
+    assert sum(r["on_hand"] for r in detail(stack, sku)) == 4
+    page.reload()  # the queue is empty: nothing is sent again
+    time.sleep(1)
+    assert sum(r["on_hand"] for r in detail(stack, sku)) == 4
+
+
+def test_the_home_page_offers_a_role_its_screens_and_another_role_is_turned_away(browser, stack):
+    page = sign_in(browser, stack, "warehouse", "/app/")
+    page.select_option("#location", LOCATION)
+    shot(page, "home")
+    page.click("a[data-floor]")  # Receive, at the chosen location
+    page.wait_for_url(f"**/app/receive?location={LOCATION}")
+
+    buyer = sign_in(browser, stack, "buyer", "/app/")
+    assert buyer.locator("a[data-floor]").count() == 0
+    answer = buyer.goto(f"/app/receive?location={LOCATION}")
+    assert answer.status == 403 and "Not for your role" in buyer.inner_text("h1")
+    shot(buyer, "not-for-your-role")
