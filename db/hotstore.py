@@ -14,6 +14,7 @@ difference (invariant 4).
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -104,6 +105,11 @@ class HotStore:
 
     def display_key(self, sku: str) -> str:
         return f"{self.prefix}:avail:{{{sku}}}"
+
+    def drift_seen_key(self) -> str:
+        """The skus the last reconciliation found drifted (a drift seen twice is repaired
+        even while the sku keeps changing)."""
+        return f"{self.prefix}:reconcile:drifted"
 
     def drift_key(self) -> str:
         """How many levels the last reconciliation found drifted (for /metrics)."""
@@ -462,6 +468,23 @@ class HotStore:
                 loaded = await pipe.execute()
             missing += [sku for sku, present in zip(chunk, loaded, strict=True) if not present]
         return missing
+
+    async def changed_within(self, engine: AsyncEngine, skus: list[str], seconds: float) -> set[str]:
+        """Those of `skus` whose levels changed in Postgres in the last `seconds` (by
+        Postgres's clock): their writers may still be mirroring the change into Redis."""
+        if not skus or seconds <= 0:
+            return set()
+        async with engine.connect() as conn:
+            return set(
+                await conn.scalars(
+                    sa.select(stock_levels.c.sku)
+                    .distinct()
+                    .where(
+                        stock_levels.c.sku.in_(skus),
+                        stock_levels.c.updated_at > sa.func.now() - timedelta(seconds=seconds),
+                    )
+                )
+            )
 
     async def drift(self, engine: AsyncEngine, sku: str | None = None) -> list[Violation]:
         """Invariant 4: loaded hot-store levels that differ from the Postgres projection."""
