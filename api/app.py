@@ -25,6 +25,7 @@ from api import (
     returns,
     screens,
     stock,
+    waves,
     webhooks,
     wms,
 )
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
     app.include_router(returns.router)
     app.include_router(availability.router)
     app.include_router(wms.router)
+    app.include_router(waves.router)
     app.include_router(webhooks.router)
     app.include_router(reports.router)
     app.include_router(procurement.router)

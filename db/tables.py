@@ -20,6 +20,7 @@ from domain.replenishment import ProposalStatus
 from domain.reservations import ReservationStatus
 from domain.returns import ReturnStatus
 from domain.stock import BUCKETS, MovementKind
+from domain.waves import ShortReason, WaveStatus
 from domain.webhooks import DeliveryStatus
 from domain.wms import EventStatus, TransferStatus
 
@@ -289,7 +290,54 @@ shipments = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="requested"),
     sa.Column("tracking", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("wave_id", sa.Text),  # the pick wave it is in (waves.wave_id); none yet: waiting for one
     _one_of("shipments", "status", ShipmentStatus),
+    sa.Index(
+        "ix_shipments_unwaved", "location_id", postgresql_where=sa.text("wave_id IS NULL AND status = 'requested'")
+    ),
+)
+
+# Pick waves (domain/waves.py): shipments of one location and speed picked in one walk; the
+# pick list is planned when the wave is made (bins in walking order, lots first-expiry-first)
+# and planned again for what a short pick left.
+waves = sa.Table(
+    "waves",
+    metadata,
+    sa.Column("wave_id", sa.Text, primary_key=True),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id"), nullable=False),
+    sa.Column("speed", sa.Text, nullable=False),
+    sa.Column("cutoff", sa.Text),
+    sa.Column("status", sa.Text, nullable=False, server_default="picking"),
+    sa.Column("lines", sa.Integer, nullable=False),
+    sa.Column("pick_list", JSONB, nullable=False, server_default="[]"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    _one_of("waves", "status", WaveStatus),
+    sa.Index("ix_waves_location_status", "location_id", "status"),
+)
+
+# Short picks: a picker found fewer units in a bin than the plan said. The rest is planned
+# from other bins and lots; the bin is proposed for a count.
+pick_shorts = sa.Table(
+    "pick_shorts",
+    metadata,
+    sa.Column("short_id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("wave_id", sa.Text, sa.ForeignKey("waves.wave_id"), nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("shipment_id", sa.Text, nullable=False),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("location_id", sa.Text, nullable=False),
+    sa.Column("bin_id", sa.Text),
+    sa.Column("lot", sa.Text),
+    sa.Column("missing", sa.Integer, nullable=False),
+    sa.Column("found", sa.Integer, nullable=False, server_default="0"),  # taken from there before it ran out
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reported_by", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("missing > 0", name="ck_pick_shorts_missing"),
+    sa.CheckConstraint("found >= 0", name="ck_pick_shorts_found"),
+    _one_of("pick_shorts", "reason", ShortReason),
+    sa.Index("ix_pick_shorts_place", "location_id", "bin_id", "at"),
 )
 
 # A customer's return (RMA) of what an order shipped: authorised, then received (each unit

@@ -20,6 +20,7 @@ from db import picks as pg_picks
 from db import procurement as pg_procurement
 from db import queries, wms_batch
 from db import returns as pg_returns
+from db import waves as pg_waves
 from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
 from domain import wms
@@ -34,6 +35,7 @@ from workflows.procurement import ProcurementWorkflow
 from workflows.returns import GoodsReceived, ReturnWorkflow, return_workflow_id
 from workflows.transfer_messages import TransferInput
 from workflows.transfers import TransferWorkflow
+from workflows.waves import WaveWorkflow, wave_workflow_id
 
 log = logging.getLogger("stocksaga.wms")
 
@@ -301,7 +303,25 @@ class Processor:
                 raise pg_wms.Refused(f"unknown order {p.order_id}, or its workflow has finished") from None
         result = {"order_id": p.order_id, "shipment_id": p.shipment_id, "step": step.step, "workflow": answer}
         await pg_wms.processed(self.engine, event, result)
+        if event.event_type == wms.EventType.PICK_COMPLETE:
+            await self._tell_wave(p.order_id, p.shipment_id)
         return {"event_id": event.event_id, "status": "processed", "result": result}
+
+    async def _tell_wave(self, order_id: str, shipment_id: str) -> None:
+        """The shipment's pick wave (if it is in one) looks at its progress now. A signal lost
+        here costs nothing but time: the wave looks again every WAVE_RECHECK_SECONDS."""
+        async with self.engine.connect() as conn:
+            wave_id = await pg_waves.wave_of(conn, order_id, shipment_id)
+        if wave_id is None:
+            return
+        try:
+            await (
+                (await self.temporal())
+                .get_workflow_handle(wave_workflow_id(wave_id))
+                .signal(WaveWorkflow.shipment_picked)
+            )
+        except RPCError as err:
+            log.warning("wave %s not told of %s/%s: %s", wave_id, order_id, shipment_id, err)
 
     # --- returns: the ReturnWorkflow's goods_received Update --------------------------
     async def _return_received(self, event) -> dict:

@@ -18,15 +18,18 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.replenishment import RunInput
+from activities.waves import PlanWaves
 from stocksaga.settings import Settings
 from workflows.expiry import ExpiryRunInput, ExpiryWorkflow
 from workflows.reconciliation import ReconciliationInput, ReconciliationWorkflow
 from workflows.replenishment import ReplenishmentWorkflow
+from workflows.waves import WavePlanningWorkflow
 from workflows.webhooks import DeliveryInput, WebhookDeliveryWorkflow
 
 RECONCILIATION = "stocksaga-reconciliation"
 REPLENISHMENT = "stocksaga-replenishment"
 EXPIRY = "stocksaga-expiry"
+WAVES = "stocksaga-waves"
 WEBHOOK_DELIVERY = "webhook-delivery"
 
 
@@ -89,6 +92,22 @@ def expiry_schedule(settings: Settings) -> Schedule:
     )
 
 
+def plan_waves_input(settings: Settings, location_id: str | None = None) -> PlanWaves:
+    return PlanWaves(location_id, settings.wave_max_lines, settings.wave_recheck_seconds)
+
+
+def waves_schedule(settings: Settings) -> Schedule:
+    """Every WAVE_INTERVAL_MINUTES: shipments waiting to be picked grouped into waves."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            WavePlanningWorkflow.run, plan_waves_input(settings), id="wave-planning", task_queue=settings.task_queue
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.wave_interval_minutes))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note="groups paid orders' shipments into pick waves"),
+    )
+
+
 async def _ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
         await client.create_schedule(schedule_id, schedule)
@@ -105,6 +124,7 @@ async def ensure(client: Client, settings: Settings) -> None:
     await _ensure_schedule(client, RECONCILIATION, reconciliation_schedule(settings))
     await _ensure_schedule(client, REPLENISHMENT, replenishment_schedule(settings))
     await _ensure_schedule(client, EXPIRY, expiry_schedule(settings))
+    await _ensure_schedule(client, WAVES, waves_schedule(settings))
     await client.start_workflow(
         WebhookDeliveryWorkflow.run,
         DeliveryInput(settings.outbox_poll_seconds),

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     return_receive_days: int = Field(
         default=30, ge=0, le=3650, description="How long an authorised return waits for the goods before it expires"
     )
+    wave_interval_minutes: float = Field(
+        default=15, gt=0, le=24 * 60, description="How often waiting shipments are grouped into pick waves"
+    )
+    wave_max_lines: int = Field(default=40, ge=1, le=10_000, description="Pick lines in one wave at most")
+    wave_recheck_seconds: float = Field(
+        default=60, gt=0, le=3600, description="How often a wave looks at its shipments without being told"
+    )
     lot_expiring_days: int = Field(
         default=30, ge=0, le=3650, description="A lot expiring within this many days is announced (lot.expiring)"
     )

@@ -21,6 +21,7 @@ from activities.replenishment import ReplenishmentActivities
 from activities.retries import RecordRetries
 from activities.returns import ReturnActivities
 from activities.transfers import TransferActivities
+from activities.waves import WaveActivities
 from activities.webhooks import WebhookActivities
 from db.hotstore import HotStore
 from stocksaga import telemetry
@@ -34,6 +35,7 @@ from workflows.reconciliation import ReconciliationWorkflow
 from workflows.replenishment import ReplenishmentWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.transfers import TransferWorkflow
+from workflows.waves import WavePlanningWorkflow, WaveWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 WORKFLOWS = [
@@ -46,6 +48,8 @@ WORKFLOWS = [
     ReplenishmentWorkflow,
     FlashSaleWorkflow,
     ExpiryWorkflow,
+    WavePlanningWorkflow,
+    WaveWorkflow,
     ReturnWorkflow,
 ]
 
@@ -89,6 +93,7 @@ def build_worker(
     replenishment = ReplenishmentActivities(engine)
     flash = FlashSaleActivities(engine, hot_store, flash_sale_rng)
     expiry = ExpiryActivities(engine, hot_store)
+    waves = WaveActivities(engine)
     returned = ReturnActivities(engine, hot_store)
     activities = [  # each method is named as the activity it defines
         orders.persist_order,
@@ -120,6 +125,10 @@ def build_worker(
         flash.grant,
         flash.close,
         expiry.expire_lots,
+        waves.plan_waves,
+        waves.plan_pick_list,
+        waves.wave_progress,
+        waves.end_wave,
         returned.receive_return,
         returned.expire_return,
         ping,

@@ -11,6 +11,7 @@ Floor screens book stock through the same exactly-once path as POST /v1/wms/even
 page mints each event's id when the scan is made, so a double tap, a resend or a scan queued
 while the connection was down is booked once."""
 
+import gzip
 import hmac
 import json
 import secrets
@@ -19,17 +20,22 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader
 
+from api.app_state import temporal_client
 from api.auth import OPERATOR, WAREHOUSE
+from api.waves import ShortIn
 from api.wms import parse, processor
 from db import catalog, physical, screen_sessions
+from db import waves as pg_waves
 from db.screen_sessions import Session
 from domain import access, validation
 from domain.errors import InvalidInput
+from domain.waves import WaveStatus
 from services import floor
+from services import waves as wave_service
 from services.wms import Processor
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -43,6 +49,7 @@ _templates = Environment(loader=PackageLoader("api.screens", "templates"), autoe
 # What each screen is for, who may open it, and the home page's menu
 SCREENS: dict[str, tuple[str, frozenset[str]]] = {
     "receive": ("Receive", frozenset({WAREHOUSE})),
+    "pick": ("Pick", frozenset({WAREHOUSE})),
 }
 
 
@@ -81,10 +88,16 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         menu=_menu(session),
         **context,
     )
+    body = html.encode()
+    zipped = "gzip" in request.headers.get("accept-encoding", "")
+    if zipped:  # a floor screen on a slow link: a third of the bytes
+        body = gzip.compress(body, 6)
     return HTMLResponse(
-        html,
+        body,
         status_code=status,
         headers={
+            "Vary": "Accept-Encoding",
+            **({"Content-Encoding": "gzip"} if zipped else {}),
             "Cache-Control": "no-store",
             "Content-Security-Policy": (
                 f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
@@ -241,7 +254,31 @@ async def receive_page(
     return await _floor(request, "receive.html", location)
 
 
-async def _floor(request: Request, template: str, location: str | None) -> Response:
+@router.get("/pick", dependencies=[page(WAREHOUSE)])
+async def waves_page(request: Request, location: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    if location is None:
+        return RedirectResponse("/app/", status_code=303)
+    validation.identifier("location", location)
+    async with request.app.state.engine.connect() as conn:
+        listed = await pg_waves.listing(conn, location, WaveStatus.PICKING.value, 50)
+    return await _floor(request, "waves.html", location, waves=listed)
+
+
+@router.get("/pick/{wave_id}", dependencies=[page(WAREHOUSE)])
+async def pick_page(request: Request, wave_id: Annotated[str, Path(max_length=64)]) -> Response:
+    validation.identifier("wave_id", wave_id)
+    async with request.app.state.engine.connect() as conn:
+        wave = await pg_waves.get(conn, wave_id)
+    if wave is None:
+        return render(request, "message.html", status=404, title="Unknown wave", text=f"No wave {wave_id}.")
+    return render(request, "pick.html", wave=_wave_json(wave))
+
+
+def _wave_json(wave: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in wave.items()}
+
+
+async def _floor(request: Request, template: str, location: str | None, **context: Any) -> Response:
     if location is None:
         return RedirectResponse("/app/", status_code=303)
     validation.identifier("location", location)
@@ -249,7 +286,7 @@ async def _floor(request: Request, template: str, location: str | None) -> Respo
         known = {loc["location_id"] for loc in await catalog.all_locations(conn)}
     if location not in known:
         return render(request, "message.html", status=404, title="Unknown location", text=f"No location {location}.")
-    return render(request, template, location=location)
+    return render(request, template, location=location, **context)
 
 
 # --- the pages' own requests ----------------------------------------------------------
@@ -295,6 +332,31 @@ async def book(
     events = parse(body)
     results = await work.process_all(events)
     return JSONResponse({"results": results})
+
+
+@router.post("/api/waves/plan", dependencies=[action(WAREHOUSE)])
+async def plan_waves(request: Request) -> JSONResponse:
+    body = await _json(request)
+    location = body.get("location")
+    if not isinstance(location, str):
+        raise InvalidInput("location", "must be a string")
+    validation.identifier("location", location)
+    made = await wave_service.plan_now(lambda: temporal_client(request.app), request.app.state.settings, location)
+    return JSONResponse({"waves": made}, status_code=201)
+
+
+@router.post("/api/waves/{wave_id}/short")
+async def short_pick(
+    request: Request,
+    wave_id: Annotated[str, Path(max_length=64)],
+    body: ShortIn,
+    session: Annotated[Session, action(WAREHOUSE)],
+) -> JSONResponse:
+    validation.identifier("wave_id", wave_id)
+    pick_list = await wave_service.short(
+        request.app.state.engine, wave_id, reported_by=session.principal.name, **body.model_dump(mode="json")
+    )
+    return JSONResponse({"wave_id": wave_id, "pick_list": pick_list})
 
 
 @router.post("/api/decode", dependencies=[action(WAREHOUSE, OPERATOR)])

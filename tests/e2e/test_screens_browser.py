@@ -17,7 +17,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.e2e.test_orders_http import new_stocked_sku
+from tests.e2e.test_orders_http import new_stocked_sku, verify_clean
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +34,32 @@ if not os.access(CHROMIUM, os.X_OK):
     )
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: browser tests skipped")
+
+
+@pytest.fixture(scope="module")
+def own_location(stack) -> str:
+    """A location only this module's orders use (other tests leave shipments waiting at
+    FC-BER, which would join its waves). Made first: checkout sees new locations within 30 s."""
+    location = f"FC-UI-{uuid.uuid4().hex[:5]}"
+    made = stack["admin"].put(
+        f"{stack['api']}/v1/locations/{location}",
+        json={
+            "name": "Screens test FC",
+            "latitude": 52.5,
+            "longitude": 13.4,
+            "timezone": "Europe/Berlin",
+            "service_regions": ["DE"],
+            "shipping_methods": [{"method": "standard", "cutoff": "23:59"}],
+        },
+    )
+    assert made.status_code == 200, made.text
+    for n in (1, 2):
+        assert (
+            stack["admin"]
+            .put(f"{stack['api']}/v1/locations/{location}/bins/P-{n}", json={"pick_sequence": n})
+            .is_success
+        )
+    return location
 
 
 def gtin13() -> str:
@@ -158,7 +184,7 @@ def test_a_wedge_scan_of_a_gs1_string_receives_the_lot_and_puts_it_away(browser,
     page.wait_for_selector("#putaway-proposed:not([hidden])")  # the system proposes a bin
     shot(page, "putaway")
 
-    page.focus("#qty")  # a wedge scan is recognised wherever the focus is
+    page.evaluate("document.activeElement.blur()")  # a wedge scan is recognised wherever the focus is
     wedge(page, bin_id)
     booked(page, 2)
     rows = [r for r in detail(stack, sku) if r["on_hand"]]
@@ -220,3 +246,82 @@ def test_the_home_page_offers_a_role_its_screens_and_another_role_is_turned_away
     answer = buyer.goto(f"/app/receive?location={LOCATION}")
     assert answer.status == 403 and "Not for your role" in buyer.inner_text("h1")
     shot(buyer, "not-for-your-role")
+
+
+def test_the_floor_loop_receive_put_away_order_wave_pick_first_expiry_pack_ship(browser, stack, own_location):
+    api, admin = stack["api"], stack["admin"]
+    sku, gtin = tracked_sku(stack, "lot")
+    page = sign_in(browser, stack, "warehouse", f"/app/receive?location={own_location}")
+    for lot, expiry, bin_id in (("LATE", "301231", "P-1"), ("SOON", "291231", "P-2")):
+        wedge(page, f"(01)0{gtin}(17){expiry}(10){lot}")
+        page.wait_for_selector("#item:not([hidden])")
+        page.click("#plus")
+        page.click("#receive")
+        page.wait_for_selector("#putaway:not([hidden])")
+        wedge(page, bin_id)
+    booked(page, 4)
+
+    deadline = time.monotonic() + 45  # checkout sees the new location within 30 s
+    while True:
+        placed = admin.post(
+            f"{api}/v1/orders",
+            json={
+                "customer_id": "cust-floor",
+                "lines": [{"sku": sku, "quantity": 1}],
+                "shipping": {"country": "DE", "postal_code": "10115", "latitude": 52.53, "longitude": 13.38},
+            },
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        if placed.status_code == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    assert placed.json()["reservations"][0]["location_id"] == own_location
+    paid = admin.post(f"{api}/v1/orders/{order_id}/payment", json={"event": "succeeded", "payment_ref": "psp-floor"})
+    assert paid.status_code == 200 and paid.json()["status"] == "allocated", paid.text
+
+    page.goto(f"/app/pick?location={own_location}")
+    page.click("#plan")  # make waves now
+    page.wait_for_selector("a[href^='/app/pick/W-']")
+    shot(page, "waves")
+    page.click("a[href^='/app/pick/W-']")
+    page.wait_for_selector("#stop-bin")
+    assert page.inner_text("#stop-bin") == "P-2"  # the lot expiring first, though P-1 comes first on the walk
+    assert "lot SOON" in page.inner_text("#stop-what")
+    wedge(page, "P-1")
+    until(page, "document.getElementById('flash').textContent.includes('Wrong bin P-1: go to P-2')")
+    wedge(page, "P-2")
+    until(page, "document.getElementById('stop-step').textContent === 'Scan the item'")
+    shot(page, "pick")
+    wedge(page, f"(01)0{gtin}(17)301231(10)LATE")  # the wrong lot is refused
+    until(page, "document.getElementById('flash').textContent.includes('take lot SOON')")
+    wedge(page, f"(01)0{gtin}(17)291231(10)SOON")
+    page.wait_for_selector("#shipments button.go")
+    until(
+        page,
+        "[...document.querySelectorAll('#log li')].some(l => l.textContent.startsWith('Picked') && l.textContent.endsWith('booked'))",
+    )
+    page.click("#shipments button.go")  # packed
+    page.wait_for_selector("#shipments input")
+    page.fill("#shipments input", "TRACK-0001")
+    shot(page, "ship")
+    page.click("#shipments button.go")  # shipped
+    until(
+        page,
+        "[...document.querySelectorAll('#log li')].some(l => l.textContent.startsWith('Shipped') && l.textContent.endsWith('booked'))",
+    )
+
+    deadline = time.monotonic() + 30
+    while (state := admin.get(f"{api}/v1/orders/{order_id}").json())["status"] != "shipped":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    picked = [p for s in state["shipments"] for p in s.get("picked", [])]
+    assert [(p["lot"], p["bin_id"], p["quantity"]) for p in picked] == [("SOON", "P-2", 1)], state
+    assert state["shipments"][0]["tracking"] == "TRACK-0001"
+    rows = {
+        (r["bin_id"], r["lot"]): r["on_hand"]
+        for r in admin.get(f"{api}/v1/stock/{sku}/{own_location}/detail").json()["rows"]
+    }
+    assert rows == {("P-1", "LATE"): 2, ("P-2", "SOON"): 1}, rows
+    verify_clean(stack)

@@ -70,6 +70,11 @@ EXPECTED = {
     ("POST", "/v1/api-keys"): set(),
     ("GET", "/v1/api-keys"): set(),
     ("DELETE", "/v1/api-keys/{key_id}"): set(),
+    ("POST", "/v1/waves"): {WH, OP},
+    ("GET", "/v1/waves"): {WH, OP},
+    ("GET", "/v1/waves/{wave_id}"): {WH, OP},
+    ("POST", "/v1/waves/{wave_id}/shorts"): {WH},
+    ("POST", "/v1/waves/{wave_id}/close"): {OP},
     ("GET", "/metrics"): {OP},
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
@@ -111,6 +116,7 @@ def call(app, method: str, path: str, key: str | None = None):
                 "lot",
                 "serial",
                 "return_id",
+                "wave_id",
             )
         }
     )

@@ -45,4 +45,4 @@ def test_the_tables_take_their_lists_from_the_domain():
     from domain.stock import MovementKind
 
     assert ONE_OF["ck_orders_status"] == tuple(OrderStatus) and ONE_OF["ck_movements_kind"] == tuple(MovementKind)
-    assert len(ONE_OF) == 17
+    assert len(ONE_OF) == 19

@@ -28,6 +28,8 @@ def test_there_are_recorded_histories_of_every_order_path():
         "expiry-run",
         "return-received",
         "return-expired",
+        "wave-planning",
+        "wave-picked",
     } <= names
 
 

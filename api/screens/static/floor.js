@@ -153,32 +153,36 @@
   }
 
   // --- scanning: a keyboard wedge anywhere on the page, the scan field, or the camera ---
-  // A wedge types a burst of keys (a few ms apart) ending in Enter or Tab. A person types
-  // slower: a burst that is not fast is left to the field it was typed in.
+  // A wedge types a burst of keys ending in Enter or Tab. Where the focus is on no field,
+  // every such burst is a scan. In another field a person may be typing: there only a fast
+  // burst (keys a few ms apart; people are slower) is taken as a scan and removed again
+  // from the field it landed in.
   let handler = null;
   let burst = "", last = 0, gaps = [];
+  const typingField = (el) => el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT");
   document.addEventListener("keydown", (e) => {
     if (!handler || e.ctrlKey || e.metaKey || e.altKey) return;
     const now = performance.now();
     const field = e.target;
+    if (field && field.dataset && field.dataset.wedge === "keep") return;  // a field that takes scans itself
+    const inField = typingField(field) && field.id !== "scan";
     if (e.key === "Enter" || e.key === "Tab") {
-      const fast = burst.length >= 4 && gaps.length && gaps.reduce((a, b) => a + b, 0) / gaps.length < 35;
       const inScan = field && field.id === "scan";
-      if (inScan || fast) {
+      const fast = burst.length >= 4 && gaps.length && gaps.reduce((a, b) => a + b, 0) / gaps.length < 50;
+      if (inScan || (burst.length && (!inField || fast))) {
         e.preventDefault();
         const code = inScan ? field.value : burst;
         if (inScan) field.value = "";
-        else if (field && "value" in field && typeof field.value === "string" && field.value.endsWith(burst)) {
+        else if (inField && typeof field.value === "string" && field.value.endsWith(burst)) {
           field.value = field.value.slice(0, -burst.length);  // the burst landed in another field
         }
-        burst = ""; gaps = [];
         if (code.trim()) handler(code.trim());
       }
       burst = ""; gaps = [];
       return;
     }
     if (e.key.length !== 1) return;
-    if (now - last > 80) { burst = ""; gaps = []; } else if (burst) gaps.push(now - last);
+    if (now - last > (inField ? 80 : 3000)) { burst = ""; gaps = []; } else if (burst) gaps.push(now - last);
     last = now;
     burst += e.key;
   }, true);
@@ -363,6 +367,182 @@
         flash(found.sku + (found.lot ? " lot " + found.lot : ""), true);
       }
     });
+  };
+
+
+  screens.waves = () => {
+    $("plan").addEventListener("click", async () => {
+      const res = await call("POST", "/app/api/waves/plan", { location });
+      if (res.status !== 201) { flash("Not planned: " + message(res.answer), false); return; }
+      flash(res.answer.waves.length ? res.answer.waves.length + " new wave(s)" : "No shipments are waiting", res.answer.waves.length > 0);
+      if (res.answer.waves.length) window.location.reload();
+    });
+  };
+
+  screens.pick = () => {
+    const wave = JSON.parse($("wave-data").textContent);
+    const KEY = "stocksaga.pick." + wave.wave_id;
+    const state = Object.assign({ taken: {}, booked: {}, packed: {}, shipped: {} }, JSON.parse(localStorage.getItem(KEY) || "{}"));
+    const save = () => localStorage.setItem(KEY, JSON.stringify(state));
+    let list = wave.pick_list;
+    const ship = (s) => s.order_id + "|" + s.shipment_id;
+    const key = (s) => [s.order_id, s.shipment_id, s.sku, s.bin_id || "", s.lot || ""].join("|");
+    const got = (s) => state.taken[key(s)] || (state.taken[key(s)] = { n: 0, serials: [], bin: false });
+    wave.shipments.forEach((m) => {  // what the server has moved on already
+      const k = m.order_id + "|" + m.shipment_id;
+      if (m.status !== "requested") state.booked[k] = true;
+      if (m.status === "packed" || m.status === "shipped") state.packed[k] = true;
+      if (m.status === "shipped") state.shipped[k] = true;
+    });
+    const open = () => list.filter((s) => !state.booked[ship(s)]);
+    const current = () => open().find((s) => s.bin_id && got(s).n < s.quantity);
+
+    function render() {
+      const stops = open();
+      const left = stops.filter((s) => got(s).n < s.quantity);
+      $("progress").textContent = (list.length - left.length) + " of " + list.length + " lines picked";
+      const stop = current();
+      $("short-reasons").hidden = true;
+      if (!stop) {
+        const stuck = left.filter((s) => !s.bin_id);
+        $("stop-where").textContent = "";
+        $("stop-bin").textContent = stuck.length ? "Not on the shelf" : "All picked";
+        $("stop-what").textContent = stuck.length
+          ? stuck.map((s) => s.quantity + " × " + s.sku + " for " + s.order_id).join("; ") + ": these shipments wait"
+          : "Pack and ship below";
+        $("stop-step").textContent = ""; $("stop-count").textContent = "";
+        $("take-all").hidden = true; $("short").hidden = true;
+      } else {
+        const g = got(stop);
+        $("stop-where").textContent = "Order " + stop.order_id + " · shipment " + stop.shipment_id;
+        $("stop-bin").textContent = stop.bin_id;
+        $("stop-what").textContent = stop.quantity + " × " + stop.sku + (stop.lot ? " · lot " + stop.lot : "");
+        $("stop-step").textContent = !g.bin ? "Scan the bin"
+          : stop.tracking === "serial" ? "Scan each unit's serial" : "Scan the item";
+        $("stop-count").textContent = g.n + " / " + stop.quantity;
+        $("take-all").hidden = !(g.bin && g.n > 0 && stop.tracking !== "serial" && g.n < stop.quantity);
+        $("take-all").textContent = "All " + stop.quantity + " taken";
+        $("short").hidden = false;
+      }
+      renderShipments();
+    }
+
+    function renderShipments() {
+      const box = $("shipments");
+      box.textContent = "";
+      wave.shipments.forEach((m) => {
+        const k = m.order_id + "|" + m.shipment_id;
+        if (!state.booked[k] || state.shipped[k]) return;
+        const div = document.createElement("div");
+        div.className = "ship";
+        const title = document.createElement("p");
+        title.textContent = "Order " + m.order_id + " · " + m.shipment_id + (state.packed[k] ? " · packed" : " · picked");
+        div.appendChild(title);
+        if (!state.packed[k]) {
+          const pack = document.createElement("button");
+          pack.className = "go"; pack.textContent = "Packed";
+          pack.addEventListener("click", () => {
+            state.packed[k] = true; save();
+            book("PACK_COMPLETE", { order_id: m.order_id, shipment_id: m.shipment_id }, "Packed " + m.order_id);
+            renderShipments();
+          });
+          div.appendChild(pack);
+        } else {
+          const row = document.createElement("div");
+          row.className = "row";
+          const tracking = document.createElement("input");
+          tracking.placeholder = "Scan the parcel label"; tracking.maxLength = 200; tracking.dataset.wedge = "keep";
+          tracking.setAttribute("aria-label", "Tracking number for " + m.order_id);
+          const send = document.createElement("button");
+          send.className = "go"; send.textContent = "Shipped";
+          const shipIt = () => {
+            const t = tracking.value.trim();
+            state.shipped[k] = true; save();
+            book("SHIP_COMPLETE", Object.assign({ order_id: m.order_id, shipment_id: m.shipment_id }, t ? { tracking: t } : {}),
+              "Shipped " + m.order_id + (t ? " (" + t + ")" : ""));
+            renderShipments();
+          };
+          send.addEventListener("click", shipIt);
+          tracking.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); shipIt(); } });
+          row.appendChild(tracking); row.appendChild(send);
+          div.appendChild(row);
+        }
+        box.appendChild(div);
+      });
+    }
+
+    function finishShipment(order_id, shipment_id) {
+      const k = order_id + "|" + shipment_id;
+      const stops = list.filter((s) => ship(s) === k);
+      if (state.booked[k] || stops.some((s) => got(s).n < s.quantity)) return;
+      const lines = stops.filter((s) => got(s).n > 0).map((s) => {
+        const line = { sku: s.sku, quantity: got(s).n };
+        if (s.bin_id) line.bin_id = s.bin_id;
+        if (s.lot) line.lot = s.lot;
+        if (got(s).serials.length) line.serials = got(s).serials;
+        return line;
+      });
+      state.booked[k] = true; save();
+      book("PICK_COMPLETE", { order_id, shipment_id, lines }, "Picked " + order_id + " / " + shipment_id);
+    }
+
+    function took(stop, n, serial) {
+      const g = got(stop);
+      g.n += n;
+      if (serial) g.serials.push(serial);
+      save();
+      if (g.n >= stop.quantity) {
+        flash(stop.sku + " done", true);
+        finishShipment(stop.order_id, stop.shipment_id);
+      } else {
+        flash(stop.sku + " " + g.n + " of " + stop.quantity, true);
+      }
+      render();
+    }
+
+    $("take-all").addEventListener("click", () => { const s = current(); if (s) took(s, s.quantity - got(s).n); });
+    $("short").addEventListener("click", () => { $("short-reasons").hidden = !$("short-reasons").hidden; });
+    document.querySelectorAll("[data-reason]").forEach((b) => b.addEventListener("click", async () => {
+      const s = current();
+      if (!s) return;
+      const missing = s.quantity - got(s).n;
+      const res = await call("POST", "/app/api/waves/" + encodeURIComponent(wave.wave_id) + "/short", {
+        order_id: s.order_id, shipment_id: s.shipment_id, sku: s.sku, bin_id: s.bin_id, lot: s.lot,
+        missing, reason: b.dataset.reason,
+      }).catch(() => ({ status: 0, answer: { message: "offline: report the short when the connection is back" } }));
+      if (res.status !== 200) { flash(message(res.answer), false); return; }
+      list = res.answer.pick_list;
+      log("Short " + missing + " × " + s.sku + " in " + s.bin_id + " (" + b.dataset.reason.replace("_", " ") + ")", "");
+      flash("Short reported: next place for " + s.sku, true);
+      render();
+    }));
+
+    scanning(async (code) => {
+      const stop = current();
+      if (!stop) { flash("Nothing left to pick here", false); return; }
+      const found = await resolve(code);
+      if (found.kind === "error") { flash(found.message, false); return; }
+      const g = got(stop);
+      if (found.kind === "bin") {
+        if (found.bin_id !== stop.bin_id) { flash("Wrong bin " + found.bin_id + ": go to " + stop.bin_id, false); return; }
+        g.bin = true; save(); flash("Bin " + stop.bin_id, true); render(); return;
+      }
+      if (found.kind !== "item") { flash("Scan the bin, then the item", false); return; }
+      if (!g.bin) { flash("Scan bin " + stop.bin_id + " first", false); return; }
+      if (found.sku !== stop.sku) { flash("Wrong item " + found.sku + ": take " + stop.sku, false); return; }
+      if (stop.lot && found.lot && found.lot !== stop.lot) {
+        flash("Lot " + found.lot + ": take lot " + stop.lot + " (it expires first)", false); return;
+      }
+      if (stop.tracking === "serial") {
+        if (!found.serial) { flash("Scan the serial label of the unit", false); return; }
+        if (g.serials.includes(found.serial)) { flash("Serial " + found.serial + " scanned already", false); return; }
+        took(stop, 1, found.serial);
+        return;
+      }
+      const n = Math.min(found.count || 1, stop.quantity - g.n);
+      took(stop, n);
+    });
+    render();
   };
 
   showQueue();
