@@ -73,8 +73,14 @@ async def forecast(sku: SkuPath, location: Location, conn: ConnDep, request: Req
     responses={200: {"content": {"image/png": {}}}},
 )
 async def plot(sku: SkuPath, location: Location, conn: ConnDep, request: Request, horizon: Horizon = 12) -> Response:
-    data = await _forecast(conn, request.app.state.settings, sku, location, horizon)
-    return Response(content=draw(data), media_type="image/png")
+    return Response(
+        content=await forecast_png(conn, request.app.state.settings, sku, location, horizon), media_type="image/png"
+    )
+
+
+async def forecast_png(conn, settings, sku: str, location: str, horizon: int = 12) -> bytes:
+    """The plot of a sku's history and forecast at a location (also the buyer screen's)."""
+    return draw(await _forecast(conn, settings, sku, location, horizon))
 
 
 def draw(data: dict) -> bytes:

@@ -6,8 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.app_state import temporal_client
@@ -16,9 +14,8 @@ from api.deps import ConnDep
 from api.schemas import DecisionIn, RunAction
 from db import proposals as pg_proposals
 from domain.errors import InvalidInput
+from services import replenishment as decisions
 from stocksaga.schedules import REPLENISHMENT
-from workflows.procurement import ProcurementWorkflow
-from workflows.procurement_messages import PurchaseOrderInput
 
 router = APIRouter(prefix="/v1/replenishment", tags=["replenishment"])
 
@@ -117,33 +114,24 @@ def _unknown(proposal_id: int) -> JSONResponse:
 async def approve(proposal_id: ProposalId, body: DecisionIn, request: Request, conn: ConnDep) -> JSONResponse:
     if await pg_proposals.get(conn, proposal_id) is None:
         return _unknown(proposal_id)
-    settings = request.app.state.settings
-    po = PurchaseOrderInput(
-        **await pg_proposals.approve(request.app.state.engine, proposal_id, body.decided_by),
-        confirm_deadline_seconds=settings.po_confirmation_deadline_hours * 3600,
-    )
     try:
-        await (await temporal_client(request.app)).start_workflow(
-            ProcurementWorkflow.run,
-            po,
-            id=f"po-{po.po_id}",
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        decided = await decisions.approve(
+            request.app.state.engine,
+            lambda: temporal_client(request.app),
+            request.app.state.settings,
+            proposal_id,
+            body.decided_by,
         )
-    except WorkflowAlreadyStartedError:
-        pass  # approved before: the order is on its way
     except (RPCError, RuntimeError, OSError) as err:  # approved, not yet ordered: approving again starts it
         return _unavailable(err)
-    return JSONResponse(content={"proposal_id": proposal_id, "status": "approved", "po_id": po.po_id})
+    return JSONResponse(content=decided)
 
 
 @router.post("/proposals/{proposal_id}/reject", dependencies=[allow(BUYER)], summary="Reject a proposal")
 async def reject(proposal_id: ProposalId, body: DecisionIn, request: Request) -> JSONResponse:
-    async with request.app.state.engine.begin() as conn:
-        current = await pg_proposals.get(conn, proposal_id)
-        if current is None:
-            return _unknown(proposal_id)
-        decided = await pg_proposals.decide(conn, proposal_id, "rejected", body.decided_by)
+    current, decided = await decisions.reject(request.app.state.engine, proposal_id, body.decided_by)
+    if current is None:
+        return _unknown(proposal_id)
     if decided is None:
         return JSONResponse(
             status_code=409,

@@ -245,3 +245,63 @@ async def close(conn: AsyncConnection, po_id: str, status: str, reason: str) -> 
         .values(status=status, reason=reason, closed_at=sa.func.now())
     )
     return await get(conn, po_id)
+
+
+async def recent(conn: AsyncConnection, limit: int = 100) -> list[dict]:
+    """The newest purchase orders, with their status and expected date."""
+    rows = await conn.execute(
+        sa.select(
+            purchase_orders.c.po_id,
+            purchase_orders.c.supplier_id,
+            purchase_orders.c.location_id,
+            purchase_orders.c.status,
+            purchase_orders.c.lines,
+            purchase_orders.c.created_at,
+            purchase_orders.c.expected_at,
+            purchase_orders.c.closed_at,
+        )
+        .order_by(purchase_orders.c.created_at.desc(), purchase_orders.c.po_id)
+        .limit(limit)
+    )
+    return [as_json(dict(r._mapping)) for r in rows]
+
+
+async def lead_times(conn: AsyncConnection) -> list[dict]:
+    """Each supplier's stated lead time beside the one its received orders show: days from
+    the order to its receipt, averaged over the last 20 received."""
+    done = (
+        sa.select(
+            purchase_orders.c.supplier_id,
+            (sa.func.extract("epoch", purchase_orders.c.closed_at - purchase_orders.c.created_at) / 86400).label(
+                "days"
+            ),
+            sa.func.row_number()
+            .over(partition_by=purchase_orders.c.supplier_id, order_by=purchase_orders.c.closed_at.desc())
+            .label("n"),
+        )
+        .where(purchase_orders.c.status == "received", purchase_orders.c.closed_at.is_not(None))
+        .subquery()
+    )
+    learned = (
+        sa.select(done.c.supplier_id, sa.func.avg(done.c.days).label("days"), sa.func.count().label("orders"))
+        .where(done.c.n <= 20)
+        .group_by(done.c.supplier_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        sa.select(
+            suppliers.c.supplier_id, suppliers.c.name, suppliers.c.lead_time_days, learned.c.days, learned.c.orders
+        )
+        .select_from(suppliers.outerjoin(learned, learned.c.supplier_id == suppliers.c.supplier_id))
+        .order_by(suppliers.c.supplier_id)
+    )
+    return [
+        {
+            "supplier_id": r.supplier_id,
+            "name": r.name,
+            "stated_days": r.lead_time_days,
+            "learned_days": round(float(r.days), 1) if r.days is not None else None,
+            "received_orders": int(r.orders or 0),
+        }
+        for r in rows
+    ]

@@ -109,8 +109,10 @@ async def listed(
     sku: str | None = None,
     limit: int = 100,
     after: int | None = None,
+    newest_first: bool = False,
 ) -> list[dict]:
-    query = sa.select(proposals).order_by(proposals.c.proposal_id).limit(limit)
+    order = proposals.c.proposal_id.desc() if newest_first else proposals.c.proposal_id
+    query = sa.select(proposals).order_by(order).limit(limit)
     for column, value in ((proposals.c.status, status), (proposals.c.run_id, run_id), (proposals.c.sku, sku)):
         if value is not None:
             query = query.where(column == value)

@@ -134,6 +134,12 @@ async def stuck(conn: AsyncConnection, grace_seconds: float, retry_attempts: int
     return counts[0], counts[1]
 
 
+async def overdue_holds(conn: AsyncConnection, grace_seconds: float) -> list[Violation]:
+    """Live holds past their expiry by more than `grace_seconds`, each naming its order."""
+    rows = await conn.execute(text(CHECKS[OVERDUE_HOLDS]), {"sku": None, "grace": grace_seconds})
+    return [Violation(OVERDUE_HOLDS, r.sku, r.location_id, r.detail) for r in rows]
+
+
 async def check(
     conn: AsyncConnection, sku: str | None = None, grace_seconds: float = 60.0, retry_attempts: int = 3
 ) -> list[Violation]:

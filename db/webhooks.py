@@ -151,3 +151,23 @@ async def failing_count(conn: AsyncConnection) -> int:
     return await conn.scalar(
         sa.select(sa.func.count()).where(webhook_deliveries.c.status == "pending", webhook_deliveries.c.attempts > 0)
     )
+
+
+async def failing(conn: AsyncConnection) -> list[dict]:
+    """Webhooks with deliveries that failed and wait to be tried again: how many, the most
+    attempts, the last error, when the next try is."""
+    rows = await conn.execute(
+        sa.select(
+            webhooks.c.webhook_id,
+            webhooks.c.url,
+            sa.func.count().label("failing"),
+            sa.func.max(webhook_deliveries.c.attempts).label("attempts"),
+            sa.func.min(webhook_deliveries.c.next_attempt_at).label("next_attempt_at"),
+            sa.func.max(webhook_deliveries.c.last_error).label("last_error"),
+        )
+        .select_from(webhooks.join(webhook_deliveries, webhook_deliveries.c.webhook_id == webhooks.c.webhook_id))
+        .where(webhook_deliveries.c.status == "pending", webhook_deliveries.c.attempts > 0)
+        .group_by(webhooks.c.webhook_id)
+        .order_by(sa.text("failing DESC"))
+    )
+    return [dict(r._mapping) for r in rows]

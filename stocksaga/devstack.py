@@ -205,6 +205,7 @@ def run_dev(settings: Settings, args: Namespace) -> int:
             "REDIS_URL": settings.redis_url,
             "TEMPORAL_ADDRESS": settings.temporal_address,
             "API_PORT": str(api_port),
+            "TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
         }
         stack.spawn("worker", [sys.executable, "-m", "stocksaga.cli", "worker"], env)
         api = stack.spawn("api", [sys.executable, "-m", "stocksaga.cli", "api", "--port", str(api_port)], env)

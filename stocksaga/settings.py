@@ -7,6 +7,7 @@ embedded servers; every other command needs them.
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -163,6 +164,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    temporal_ui_url: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^https?://[^\s]+$",
+        description="Where operators open the Temporal Web UI (default http://127.0.0.1:TEMPORAL_UI_PORT)",
+    )
     data_dir: Path = Field(default=Path(".stocksaga"), description="Where `stocksaga dev` keeps its data")
 
     @field_validator("database_url")
@@ -175,6 +182,11 @@ class Settings(BaseSettings):
             if value.startswith(plain):
                 return "postgresql+asyncpg://" + value[len(plain) :]
         return value
+
+    def web_ui(self, workflow_id: str) -> str:
+        """The Temporal Web UI's page of a workflow."""
+        base = (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+        return f"{base}/namespaces/{quote(self.temporal_namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -17,24 +17,34 @@ import json
 import secrets
 from functools import cache
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.service import RPCError
 
 from api.app_state import temporal_client
-from api.auth import OPERATOR, WAREHOUSE
+from api.auth import BUYER, OPERATOR, WAREHOUSE
+from api.forecasts import forecast_png
 from api.waves import ShortIn
 from api.wms import parse, processor
-from db import catalog, physical, screen_sessions
+from db import catalog, physical, screen_sessions, verify
+from db import orders as pg_orders
+from db import procurement as pg_procurement
+from db import proposals as pg_proposals
 from db import waves as pg_waves
+from db import webhooks as pg_webhooks
+from db import wms as pg_wms
 from db.screen_sessions import Session
 from domain import access, validation
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound, PurchaseOrderRefused
+from domain.orders import order_workflow_id
 from domain.waves import WaveStatus
 from services import floor
+from services import replenishment as decisions
 from services import waves as wave_service
 from services.wms import Processor
 
@@ -42,7 +52,8 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 COOKIE = "stocksaga_session"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_FORM_BYTES = 4096
-MAX_FRAME_BYTES = 2_000_000  # a JPEG of a 1280x720 frame is well under this
+MAX_FRAME_BYTES = 2_000_000
+MAX_PROPOSALS_SHOWN = 500  # a JPEG of a 1280x720 frame is well under this
 
 _templates = Environment(loader=PackageLoader("api.screens", "templates"), autoescape=True)
 
@@ -50,6 +61,8 @@ _templates = Environment(loader=PackageLoader("api.screens", "templates"), autoe
 SCREENS: dict[str, tuple[str, frozenset[str]]] = {
     "receive": ("Receive", frozenset({WAREHOUSE})),
     "pick": ("Pick", frozenset({WAREHOUSE})),
+    "buy": ("Buying", frozenset({BUYER})),
+    "ops": ("Operations", frozenset({OPERATOR})),
 }
 
 
@@ -289,6 +302,44 @@ async def _floor(request: Request, template: str, location: str | None, **contex
     return render(request, template, location=location, **context)
 
 
+@router.get("/buy", dependencies=[page(BUYER)])
+async def buy_page(request: Request) -> HTMLResponse:
+    async with request.app.state.engine.connect() as conn:
+        proposed = await pg_proposals.listed(conn, status=None, limit=MAX_PROPOSALS_SHOWN, newest_first=True)
+        pos = await pg_procurement.recent(conn, 100)
+        suppliers = await pg_procurement.lead_times(conn)
+    return render(request, "buy.html", proposals=proposed, pos=pos, suppliers=suppliers)
+
+
+@router.get("/ops", dependencies=[page(OPERATOR)])
+async def ops_page(request: Request) -> HTMLResponse:
+    settings = request.app.state.settings
+    async with request.app.state.engine.connect() as conn:
+        dead = await pg_wms.dead_letters(conn, limit=200)
+        failing = await pg_webhooks.failing(conn)
+        overdue = await verify.overdue_holds(conn, settings.hold_overdue_grace_seconds)
+    return render(request, "ops.html", dead=dead, webhooks=failing, overdue=overdue)
+
+
+@router.get("/ops/order", dependencies=[page(OPERATOR)])
+async def order_lookup(order_id: Annotated[str, Query(max_length=200)]) -> Response:
+    return RedirectResponse(f"/app/ops/order/{quote(order_id.strip(), safe='')}", status_code=303)
+
+
+@router.get("/ops/order/{order_id}", dependencies=[page(OPERATOR)])
+async def order_page(request: Request, order_id: Annotated[str, Path(max_length=200)]) -> HTMLResponse:
+    try:
+        validation.identifier("order_id", order_id)
+    except InvalidInput as err:
+        return render(request, "message.html", status=422, title="Not an order id", text=str(err))
+    async with request.app.state.engine.connect() as conn:
+        order = await pg_orders.get(conn, order_id)
+    if order is None:
+        return render(request, "message.html", status=404, title="Unknown order", text=f"No order {order_id}.")
+    web_ui = request.app.state.settings.web_ui(order_workflow_id(order_id))
+    return render(request, "order.html", order=order, web_ui=web_ui)
+
+
 # --- the pages' own requests ----------------------------------------------------------
 
 
@@ -357,6 +408,66 @@ async def short_pick(
         request.app.state.engine, wave_id, reported_by=session.principal.name, **body.model_dump(mode="json")
     )
     return JSONResponse({"wave_id": wave_id, "pick_list": pick_list})
+
+
+class DecisionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["approve", "reject"]
+    ids: list[Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=200)
+
+
+@router.post("/api/proposals/decide")
+async def decide(request: Request, body: DecisionsIn, session: Annotated[Session, action(BUYER)]) -> JSONResponse:
+    """Approve or reject several proposals; each answers for itself (one refused does not
+    stop the others)."""
+    who = session.principal.name
+    results: list[dict[str, Any]] = []
+    for proposal_id in dict.fromkeys(body.ids):
+        if body.action == "approve":
+            try:
+                results.append(
+                    await decisions.approve(
+                        request.app.state.engine,
+                        lambda: temporal_client(request.app),
+                        request.app.state.settings,
+                        proposal_id,
+                        who,
+                    )
+                )
+            except PurchaseOrderRefused as err:
+                results.append({"proposal_id": proposal_id, "error": err.reason})
+            except (RPCError, RuntimeError, OSError) as err:
+                results.append({"proposal_id": proposal_id, "error": f"approved, not yet ordered: {err}"[:300]})
+        else:
+            current, decided = await decisions.reject(request.app.state.engine, proposal_id, who)
+            if decided is not None:
+                results.append({"proposal_id": proposal_id, "status": "rejected"})
+            else:
+                why = f"it is {current['status']}" if current else "no such proposal"
+                results.append({"proposal_id": proposal_id, "error": why})
+    return JSONResponse({"results": results})
+
+
+@router.get("/api/plot/{sku}.png", dependencies=[action(BUYER, OPERATOR)])
+async def plot(
+    request: Request, sku: Annotated[str, Path(max_length=64)], location: Annotated[str, Query(max_length=64)]
+) -> Response:
+    """The forecast plot of GET /v1/forecasts/{sku}/plot.png, for the signed-in buyer."""
+    validation.identifier("sku", sku)
+    validation.identifier("location", location)
+    async with request.app.state.engine.connect() as conn:
+        drawn = await forecast_png(conn, request.app.state.settings, sku, location)
+    return Response(drawn, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.post("/api/dead-letters/{event_id}/retry", dependencies=[action(WAREHOUSE, OPERATOR)])
+async def retry_dead_letter(
+    event_id: Annotated[str, Path(max_length=200)], work: Annotated[Processor, Depends(processor)]
+) -> JSONResponse:
+    result = await work.retry(event_id)
+    if result is None:
+        raise NotFound("event_id", f"no dead letter {event_id!r}")
+    return JSONResponse(result)
 
 
 @router.post("/api/decode", dependencies=[action(WAREHOUSE, OPERATOR)])

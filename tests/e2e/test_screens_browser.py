@@ -17,7 +17,8 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.e2e.test_orders_http import new_stocked_sku, verify_clean
+from tests.e2e import test_orders_http as orders_http
+from tests.e2e.test_orders_http import SHIP_TO_BERLIN, new_stocked_sku, verify_clean, wms, wms_event
 
 pytestmark = pytest.mark.e2e
 
@@ -325,3 +326,97 @@ def test_the_floor_loop_receive_put_away_order_wave_pick_first_expiry_pack_ship(
     }
     assert rows == {("P-1", "LATE"): 2, ("P-2", "SOON"): 1}, rows
     verify_clean(stack)
+
+
+def test_a_buyer_approves_two_proposals_from_the_table_and_their_purchase_orders_appear(browser, stack):
+    api, admin = stack["api"], stack["admin"]
+    deadline = time.monotonic() + 180  # the demo's first replenishment run proposes within a minute or two
+    while len(admin.get(f"{api}/v1/replenishment/proposals", params={"status": "proposed"}).json()["proposals"]) < 2:
+        assert time.monotonic() < deadline, "the demo's replenishment run proposed nothing"
+        time.sleep(2)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=api)
+    page = context.new_page()
+    page.goto("/app/sign-in?next=/app/buy")
+    page.fill("input[name=key]", stack["keys"]["buyer"])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/buy")
+    rows = page.locator("tr.proposal:not([hidden])")
+    assert rows.count() >= 2
+    page.click("th[data-sort=value]")  # sortable: by value, largest first on a second click
+    page.click("th[data-sort=value]")
+    values = [
+        float(v) for v in page.eval_on_selector_all("tr.proposal:not([hidden])", "rs => rs.map(r => r.dataset.value)")
+    ]
+    assert values == sorted(values, reverse=True)
+    chosen = [rows.nth(n).get_attribute("data-id") for n in (0, 1)]
+    for n in (0, 1):
+        rows.nth(n).locator(".pick").check()
+    rows.nth(0).locator(".why").click()  # its forecast plot and reasoning
+    page.wait_for_selector("tr.detail:not([hidden]) img")
+    until(
+        page,
+        "[...document.querySelectorAll('tr.detail:not([hidden]) img')].every(i => i.complete && i.naturalWidth > 0)",
+    )
+    shot(page, "buy")
+    page.click("#approve")
+    until(page, "document.getElementById('flash').textContent.startsWith('2 approved')")
+    for proposal_id in chosen:
+        assert f"PO-P{proposal_id}" in page.inner_text(f"tr.proposal[data-id='{proposal_id}'] .status")
+    page.reload()
+    for proposal_id in chosen:
+        assert page.locator(f"#pos tr[data-po='PO-P{proposal_id}']").count() == 1
+        assert admin.get(f"{api}/v1/purchase-orders/PO-P{proposal_id}").status_code == 200
+    context.close()
+
+
+def test_a_warehouse_session_cannot_open_buyer_pages_and_a_revoked_keys_session_stops(browser, stack):
+    api, admin = stack["api"], stack["admin"]
+    made = admin.post(f"{api}/v1/api-keys", json={"role": "warehouse", "name": "handheld 7"})
+    assert made.status_code == 201, made.text
+    key_id, key = made.json()["key_id"], made.json()["key"]
+    page = sign_in(browser, {**stack, "keys": {**stack["keys"], "handheld": key}}, "handheld", "/app/")
+    answer = page.goto("/app/buy")
+    assert answer.status == 403 and "Not for your role" in page.inner_text("h1")
+    assert page.goto(f"/app/receive?location={LOCATION}").status == 200
+    assert admin.delete(f"{api}/v1/api-keys/{key_id}").status_code == 204
+    page.reload()
+    assert "/app/sign-in" in page.url  # the session ended with its key
+
+
+def test_an_operator_looks_up_an_order_with_its_workflow_link_and_retries_a_dead_letter(browser, stack):
+    api, admin = stack["api"], stack["admin"]
+    orders_http.http.headers["Authorization"] = f"Bearer {stack['keys']['admin']}"  # for wms()
+    sku = tracked_sku(stack, "none")[0]
+    received = wms(api, wms_event("RECEIVING_COMPLETE", LOCATION, {"lines": [{"sku": sku, "quantity": 2}]}))
+    assert received[0]["status"] == "processed"
+    placed = admin.post(
+        f"{api}/v1/orders",
+        json={"customer_id": "cust-ops", "lines": [{"sku": sku, "quantity": 1}], "shipping": SHIP_TO_BERLIN},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    stray = wms_event("PICK_COMPLETE", LOCATION, {"order_id": f"NO-{uuid.uuid4().hex[:6]}", "shipment_id": "S1"})
+    assert wms(api, stray)[0]["status"] == "dead_letter"
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=api)
+    page = context.new_page()
+    page.goto("/app/sign-in?next=/app/ops")
+    page.fill("input[name=key]", stack["keys"]["operator"])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/ops")
+    row = page.locator(f"#dead tr[data-event='{stray['event_id']}']")
+    assert row.count() == 1 and "unknown order" in row.inner_text()
+    shot(page, "ops")
+    row.locator(".retry").click()
+    until(page, "document.getElementById('flash').textContent.startsWith('Still not applied')")
+
+    page.fill("#order-id", order_id)
+    page.click("#lookup button")
+    page.wait_for_url(f"**/app/ops/order/{order_id}")
+    assert order_id in page.inner_text("h1") and "reserved" in page.inner_text("h1")
+    link = page.get_attribute("#web-ui", "href")
+    assert link.endswith(f"/namespaces/default/workflows/order-{order_id}"), link
+    assert [t.split()[0] for t in page.locator(".timeline li").all_inner_texts()][0] == "reserved"
+    shot(page, "order")
+    context.close()

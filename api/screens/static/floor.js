@@ -545,6 +545,92 @@
     render();
   };
 
+  screens.buy = () => {
+    const table = $("proposals");
+    const rows = () => Array.from(table.querySelectorAll("tr.proposal"));
+    const detailOf = (row) => row.nextElementSibling;
+    function filter() {
+      const supplier = $("f-supplier").value, status = $("f-status").value;
+      const text = $("f-text").value.trim().toLowerCase();
+      rows().forEach((row) => {
+        const d = row.dataset;
+        const shown = (!supplier || d.supplier === supplier) && (!status || d.status === status)
+          && (!text || (d.sku + " " + d.location).toLowerCase().includes(text));
+        row.hidden = !shown;
+        if (!shown) { detailOf(row).hidden = true; row.querySelector(".pick").checked = false; }
+      });
+    }
+    ["f-supplier", "f-status"].forEach((id) => $(id).addEventListener("change", filter));
+    $("f-text").addEventListener("input", filter);
+    let sortKey = null, ascending = true;
+    table.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("click", () => {
+      const key = th.dataset.sort, numeric = "num" in th.dataset;
+      ascending = sortKey === key ? !ascending : true;
+      sortKey = key;
+      const body = table.tBodies[0];
+      rows().sort((a, b) => {
+        const x = a.dataset[key], y = b.dataset[key];
+        const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
+        return ascending ? order : -order;
+      }).forEach((row) => { const detail = detailOf(row); body.appendChild(row); body.appendChild(detail); });
+    }));
+    $("all").addEventListener("change", (e) => {
+      rows().forEach((row) => { const box = row.querySelector(".pick"); if (!row.hidden && !box.disabled) box.checked = e.target.checked; });
+    });
+    table.addEventListener("click", (e) => {
+      if (!e.target.classList.contains("why")) return;
+      const detail = detailOf(e.target.closest("tr"));
+      const img = detail.querySelector("img");
+      if (img && !img.src) img.src = img.dataset.src;  // drawn only when asked for
+      detail.hidden = !detail.hidden;
+    });
+    async function decide(action) {
+      const chosen = rows().filter((row) => !row.hidden && row.querySelector(".pick").checked);
+      if (!chosen.length) { flash("Select proposals first", false); return; }
+      const res = await call("POST", "/app/api/proposals/decide", { action, ids: chosen.map((r) => Number(r.dataset.id)) });
+      if (res.status !== 200) { flash(message(res.answer), false); return; }
+      let failed = 0;
+      res.answer.results.forEach((r) => {
+        const row = table.querySelector('tr.proposal[data-id="' + r.proposal_id + '"]');
+        if (!row) return;
+        if (r.error) { failed += 1; row.querySelector(".status").textContent = "not " + action + "d: " + r.error; return; }
+        row.dataset.status = r.status;
+        row.querySelector(".status").textContent = r.status + (r.po_id ? " · " + r.po_id : "");
+        const box = row.querySelector(".pick"); box.checked = false; box.disabled = true;
+        if (r.po_id) addPurchaseOrder(r, row);
+      });
+      flash((res.answer.results.length - failed) + " " + action + "d" + (failed ? ", " + failed + " refused" : ""), !failed);
+    }
+    function addPurchaseOrder(r, row) {
+      const body = $("pos").tBodies[0];
+      if (body.querySelector('tr[data-po="' + r.po_id + '"]')) return;
+      const tr = document.createElement("tr");
+      tr.dataset.po = r.po_id;
+      [r.po_id, row.dataset.supplier, row.dataset.location, "submitted", row.dataset.sku + " 0/" + row.dataset.quantity, "now", ""]
+        .forEach((text) => { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
+      body.prepend(tr);
+    }
+    $("approve").addEventListener("click", () => decide("approve"));
+    $("reject").addEventListener("click", () => decide("reject"));
+    filter();
+  };
+
+  screens.ops = () => {
+    const field = $("order-id");
+    if (field) field.focus();
+    document.querySelectorAll("#dead .retry").forEach((b) => b.addEventListener("click", async () => {
+      const row = b.closest("tr");
+      const res = await call("POST", "/app/api/dead-letters/" + encodeURIComponent(row.dataset.event) + "/retry");
+      const status = res.answer.status;
+      if (res.status === 200 && status === "processed") {
+        flash("Event " + row.dataset.event + " applied", true);
+        row.remove();
+      } else {
+        flash("Still not applied: " + (res.answer.reason || message(res.answer)), false);
+      }
+    }));
+  };
+
   showQueue();
   flush();
   if (screens[screen]) screens[screen]();
