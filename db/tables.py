@@ -448,10 +448,13 @@ cycle_counts = sa.Table(
     sa.Column("counted_by", sa.Text, nullable=False),
     sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("device_expected", sa.BigInteger),  # what the counting device showed, when it said
+    sa.Column("bin_id", sa.Text),  # a count of one bin (and lot); none: of the whole location
+    sa.Column("lot", sa.Text),
     sa.ForeignKeyConstraint(
         ["sku", "location_id"], ["stock_levels.sku", "stock_levels.location_id"], name="fk_cycle_counts_stock_level"
     ),
     sa.Index("ix_cycle_counts_when", "counted_at"),
+    sa.Index("ix_cycle_counts_place", "location_id", "sku", "bin_id", "counted_at"),
 )
 
 # Webhook subscriptions and the delivery of each outbox message to each subscriber.

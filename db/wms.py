@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db import ledger, physical, queries
 from db import orders as pg_orders
 from db.queries import as_json
-from db.tables import cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
+from db.tables import bins, cycle_counts, lots, serials, skus, stock_detail, stock_levels, transfers, wms_events
 from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.lots import SerialState, Tracking
@@ -388,6 +388,34 @@ async def damage(conn: AsyncConnection, event, effects: Effects) -> None:
     effects.detail["damaged"] = {p.sku: p.quantity}
 
 
+async def _place_units(conn: AsyncConnection, p, location_id: str) -> int:
+    """Units of a count's sku in the bin (and lot) it names; Refused when the place cannot be
+    counted so: an unknown or unused bin, a lot-tracked sku's bin counted without its lot, a
+    lot the sku does not have."""
+    tracking = await conn.scalar(sa.select(skus.c.tracking).where(skus.c.sku == p.sku))
+    if p.bin_id is not None and not await conn.scalar(
+        sa.select(sa.exists().where(bins.c.location_id == location_id, bins.c.bin_id == p.bin_id, bins.c.active))
+    ):
+        raise Refused(f"bin {p.bin_id} is not a bin in use at {location_id}")
+    if tracking == "lot" and p.lot is None:
+        raise Refused(f"{p.sku} is lot-tracked: a count of bin {p.bin_id} names the lot counted")
+    if p.lot is not None and tracking != "lot":
+        raise Refused(f"{p.sku} is not lot-tracked: count it without a lot")
+    if p.lot is not None and not await conn.scalar(
+        sa.select(sa.exists().where(lots.c.sku == p.sku, lots.c.lot == p.lot))
+    ):
+        raise Refused(f"{p.sku} has no lot {p.lot}")
+    held = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(stock_detail.c.on_hand), 0)).where(
+            stock_detail.c.sku == p.sku,
+            stock_detail.c.location_id == location_id,
+            stock_detail.c.bin_id.is_not_distinct_from(p.bin_id),
+            stock_detail.c.lot.is_not_distinct_from(p.lot),
+        )
+    )
+    return int(held or 0)
+
+
 async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
     """Set on_hand to what was counted: book counted minus the system's on_hand at this
     moment (its row locked) as an adjustment, note when the place was counted, keep the
@@ -400,20 +428,27 @@ async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
             f"{p.sku} is serial-tracked: count it by serial (receive the serials found, report the missing"
             " ones damaged); a count by units would leave serials that do not match the shelf"
         )
-    system = (await ledger.read_levels(conn, p.sku, event.location_id, lock=True)).on_hand
+    levels = await ledger.read_levels(conn, p.sku, event.location_id, lock=True)
+    system = levels.on_hand
+    if p.bin_id is not None or p.lot is not None:  # one bin, or one lot: what that place holds
+        system = await _place_units(conn, p, event.location_id)
     variance = p.actual - system
     if variance:
         try:
             await ledger.apply_in(
                 conn,
-                _movement(
-                    MovementKind.ADJUST,
-                    p.sku,
-                    event.location_id,
-                    variance,
-                    f"wms:{event.event_id}",
-                    event,
-                    reason=f"cycle count: {p.reason or 'no reason given'}",
+                replace(
+                    _movement(
+                        MovementKind.ADJUST,
+                        p.sku,
+                        event.location_id,
+                        variance,
+                        f"wms:{event.event_id}",
+                        event,
+                        reason=f"cycle count: {p.reason or 'no reason given'}",
+                    ),
+                    bin_id=p.bin_id,
+                    lot=p.lot,
                 ),
             )
         except InsufficientStock:
@@ -430,6 +465,8 @@ async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:
             event_id=event.event_id,
             sku=p.sku,
             location_id=event.location_id,
+            bin_id=p.bin_id,
+            lot=p.lot,
             expected=system,
             actual=p.actual,
             variance=variance,

@@ -170,6 +170,10 @@ class CycleCountPayload(_Strict):
     )
     reason: Annotated[Note, bounded(500, 0)] | None = None
     counted_by: Annotated[Line, bounded(200)]
+    bin_id: Identifier | None = Field(
+        default=None, description="Count of one bin: `actual` becomes the units of this sku (and lot) in it"
+    )
+    lot: Identifier | None = Field(default=None, description="The lot counted (a lot-tracked sku names it)")
 
 
 class DamagePayload(_Strict):

@@ -15,6 +15,7 @@ import gzip
 import hmac
 import json
 import secrets
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -32,6 +33,7 @@ from api.forecasts import forecast_png
 from api.waves import ShortIn
 from api.wms import parse, processor
 from db import catalog, physical, screen_sessions, verify
+from db import counts as pg_counts
 from db import orders as pg_orders
 from db import procurement as pg_procurement
 from db import proposals as pg_proposals
@@ -39,10 +41,11 @@ from db import waves as pg_waves
 from db import webhooks as pg_webhooks
 from db import wms as pg_wms
 from db.screen_sessions import Session
-from domain import access, validation
+from domain import access, counts, validation
 from domain.errors import InvalidInput, NotFound, PurchaseOrderRefused
 from domain.orders import order_workflow_id
 from domain.waves import WaveStatus
+from domain.wms import EventType
 from services import floor
 from services import replenishment as decisions
 from services import waves as wave_service
@@ -61,6 +64,7 @@ _templates = Environment(loader=PackageLoader("api.screens", "templates"), autoe
 SCREENS: dict[str, tuple[str, frozenset[str]]] = {
     "receive": ("Receive", frozenset({WAREHOUSE})),
     "pick": ("Pick", frozenset({WAREHOUSE})),
+    "count": ("Count", frozenset({WAREHOUSE})),
     "buy": ("Buying", frozenset({BUYER})),
     "ops": ("Operations", frozenset({OPERATOR})),
 }
@@ -277,6 +281,18 @@ async def waves_page(request: Request, location: Annotated[str | None, Query(max
     return await _floor(request, "waves.html", location, waves=listed)
 
 
+@router.get("/count", dependencies=[page(WAREHOUSE)])
+async def count_page(request: Request, location: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    if location is None:
+        return RedirectResponse("/app/", status_code=303)
+    validation.identifier("location", location)
+    async with request.app.state.engine.connect() as conn:
+        tasks = await pg_counts.proposals(conn, location, datetime.now(UTC))
+    return await _floor(
+        request, "count.html", location, tasks=[pg_counts.task_json(t) for t in tasks], reasons=counts.REASONS
+    )
+
+
 @router.get("/pick/{wave_id}", dependencies=[page(WAREHOUSE)])
 async def pick_page(request: Request, wave_id: Annotated[str, Path(max_length=64)]) -> Response:
     validation.identifier("wave_id", wave_id)
@@ -370,19 +386,41 @@ async def putaway_proposal(
         return {"bin_id": await physical.propose_bin(conn, sku, location, lot, None)}
 
 
-@router.post("/api/events", dependencies=[action(WAREHOUSE)])
+@router.post("/api/events")
 async def book(
     request: Request,
     work: Annotated[Processor, Depends(processor)],
+    session: Annotated[Session, action(WAREHOUSE)],
 ) -> JSONResponse:
     """Warehouse events from a floor screen: the body and the answer of POST /v1/wms/events,
-    the session standing in for the signature."""
+    the session standing in for the signature (and naming who counted)."""
     body = await request.body()
     if len(body) > request.app.state.settings.max_request_bytes:
         raise InvalidInput("body", "is too large")
     events = parse(body)
+    for event in events:
+        if event.event_type == EventType.CYCLE_COUNT_ADJUSTMENT:
+            event.payload.counted_by = session.principal.name
     results = await work.process_all(events)
     return JSONResponse({"results": results})
+
+
+class CountCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    location: validation.Identifier
+    sku: validation.Identifier
+    bin_id: validation.Identifier | None = None
+    lot: validation.Identifier | None = None
+    counted: Annotated[int, Field(strict=True, ge=0, le=10**12)]
+
+
+@router.post("/api/counts/check", dependencies=[action(WAREHOUSE)])
+async def check_count(request: Request, body: CountCheckIn) -> JSONResponse:
+    """Whether a blind count is to be counted again (its variance passes the alert
+    threshold), and whether it differs at all (a reason is asked for); never the figure."""
+    async with request.app.state.engine.connect() as conn:
+        system = await pg_counts.system_units(conn, body.sku, body.location, body.bin_id, body.lot)
+    return JSONResponse({"recount": counts.recount(system, body.counted), "variance": system != body.counted})
 
 
 @router.post("/api/waves/plan", dependencies=[action(WAREHOUSE)])

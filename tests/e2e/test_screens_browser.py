@@ -420,3 +420,37 @@ def test_an_operator_looks_up_an_order_with_its_workflow_link_and_retries_a_dead
     assert [t.split()[0] for t in page.locator(".timeline li").all_inner_texts()][0] == "reserved"
     shot(page, "order")
     context.close()
+
+
+def test_a_blind_count_far_off_is_asked_again_then_booked_with_its_reason(browser, stack, own_location):
+    api, admin = stack["api"], stack["admin"]
+    orders_http.http.headers["Authorization"] = f"Bearer {stack['keys']['admin']}"  # for wms()
+    sku, gtin = tracked_sku(stack, "none")
+    bin_id = f"K-{uuid.uuid4().hex[:4]}"
+    assert admin.put(f"{api}/v1/locations/{own_location}/bins/{bin_id}", json={"pick_sequence": 9}).is_success
+    receipt = {"lines": [{"sku": sku, "quantity": 20, "bin_id": bin_id}]}
+    assert wms(api, wms_event("RECEIVING_COMPLETE", own_location, receipt))[0]["status"] == "processed"
+
+    page = sign_in(browser, stack, "warehouse", f"/app/count?location={own_location}")
+    task = page.locator(f"button.task[data-sku='{sku}'][data-bin='{bin_id}']")
+    assert "never counted" in task.inner_text()  # proposed by the count program
+    task.click()
+    wedge(page, bin_id)
+    until(page, "document.getElementById('count-step').textContent.startsWith('Scan each unit')")
+    for _ in range(3):
+        wedge(page, gtin)  # each scan counts one
+    until(page, "document.getElementById('count-qty').value === '3'")
+    assert "20" not in page.inner_text("#counting").replace(sku, "")  # blind: the system's figure is never shown
+    page.click("#counted")
+    until(page, "document.getElementById('flash').textContent === 'Please count again'")
+    assert page.input_value("#count-qty") == "0"
+    page.fill("#count-qty", "19")
+    page.click("#counted")
+    page.wait_for_selector("#reasons:not([hidden])")
+    shot(page, "count")
+    page.click("#reasons [data-reason=damaged]")
+    booked(page, 1)
+    rows = admin.get(f"{api}/v1/stock/{sku}/{own_location}/detail").json()["rows"]
+    assert [(r["bin_id"], r["on_hand"]) for r in rows if r["on_hand"]] == [(bin_id, 19)], rows
+    variance = admin.get(f"{api}/v1/reports/variance", params={"sku": sku}).json()["total"]
+    assert (variance["counts"], variance["net_variance"]) == (1, -1), variance

@@ -398,3 +398,36 @@ async def test_the_same_batch_sent_twice_at_once_books_every_event_once(client, 
     assert first["processed"] + second["processed"] == 600, (first, second)
     assert first["duplicate"] + second["duplicate"] == 600
     assert sum(client.get(f"/v1/stock/{name}").json()["on_hand"] for name in names) == 600
+
+
+def test_a_count_of_one_bin_and_lot_sets_that_place_and_refuses_a_place_it_cannot_count(client, sku, location):
+    lotted = {"tracking": "lot"}
+    assert client.put(f"/v1/skus/{sku}/tracking", json=lotted).status_code == 200
+    bin_a, bin_b = f"C-{uuid.uuid4().hex[:5]}", f"C-{uuid.uuid4().hex[:5]}"
+    for b in (bin_a, bin_b):
+        assert client.put(f"/v1/locations/{location}/bins/{b}", json={}).status_code == 200
+    receipt = [
+        {"sku": sku, "quantity": 6, "lot": "L1", "expiry": "2030-01-01", "bin_id": bin_a},
+        {"sku": sku, "quantity": 4, "lot": "L1", "expiry": "2030-01-01", "bin_id": bin_b},
+    ]
+    assert post(client, event("RECEIVING_COMPLETE", location, {"lines": receipt})).json()["counts"]["processed"] == 1
+
+    def count(**payload):
+        body = {"sku": sku, "counted_by": "counter 3", **payload}
+        return post(client, event("CYCLE_COUNT_ADJUSTMENT", location, body)).json()["results"][0]
+
+    done = count(actual=5, bin_id=bin_a, lot="L1", reason="misplaced")
+    assert done["status"] == "processed" and done["result"]["variance"] == -1, done
+    rows = {
+        (r["bin_id"], r["lot"]): r["on_hand"] for r in client.get(f"/v1/stock/{sku}/{location}/detail").json()["rows"]
+    }
+    assert rows == {(bin_a, "L1"): 5, (bin_b, "L1"): 4}  # the other bin is untouched
+    assert client.get(f"/v1/stock/{sku}/{location}").json()["on_hand"] == 9
+    for payload, reason in (
+        ({"actual": 3, "bin_id": bin_a}, "names the lot"),
+        ({"actual": 3, "bin_id": "NO-SUCH-BIN", "lot": "L1"}, "not a bin in use"),
+        ({"actual": 3, "bin_id": bin_a, "lot": "L9"}, "has no lot L9"),
+    ):
+        refused = count(**payload)
+        assert refused["status"] == "dead_letter" and reason in refused["reason"], refused
+    assert client.get(f"/v1/stock/{sku}/{location}").json()["on_hand"] == 9

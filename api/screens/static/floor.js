@@ -631,6 +631,77 @@
     }));
   };
 
+  screens.count = () => {
+    let place = null, attempt = 1, binSeen = false;
+    const qty = $("count-qty");
+    const who = document.querySelector(".who") ? document.querySelector(".who").textContent.split(" · ")[0] : "counter";
+    function start(sku, bin, lot) {
+      place = { sku, bin_id: bin || null, lot: lot || null };
+      attempt = 1; binSeen = !bin; qty.value = 0;
+      $("count-bin").textContent = bin || location;
+      $("count-what").textContent = sku + (lot ? " · lot " + lot : "");
+      step();
+      $("reasons").hidden = true;
+      $("counting").hidden = false; $("tasks").hidden = true;
+    }
+    function step() {
+      $("count-step").textContent = !binSeen ? "Scan the bin"
+        : attempt > 1 ? "Count again, please, from zero" : "Scan each unit, or type how many there are";
+    }
+    function stop() { place = null; $("counting").hidden = true; $("tasks").hidden = false; }
+    document.querySelectorAll("button.task").forEach((b) => b.addEventListener("click", () => start(b.dataset.sku, b.dataset.bin, b.dataset.lot)));
+    $("count-plus").addEventListener("click", () => { qty.value = Number(qty.value || 0) + 1; });
+    $("count-minus").addEventListener("click", () => { qty.value = Math.max(0, Number(qty.value || 0) - 1); });
+    $("count-cancel").addEventListener("click", stop);
+    function bookCount(reason) {
+      const payload = { sku: place.sku, actual: Number(qty.value), counted_by: who };
+      if (place.bin_id) payload.bin_id = place.bin_id;
+      if (place.lot) payload.lot = place.lot;
+      if (reason) payload.reason = reason;
+      book("CYCLE_COUNT_ADJUSTMENT", payload, "Counted " + place.sku + (place.bin_id ? " in " + place.bin_id : ""));
+      const done = document.querySelector('button.task[data-sku="' + CSS.escape(place.sku) + '"][data-bin="' + CSS.escape(place.bin_id || "") + '"]');
+      if (done) done.closest("li").remove();
+      flash("Count of " + place.sku + " booked", true);
+      stop();
+    }
+    $("counted").addEventListener("click", async () => {
+      if (!place) return;
+      if (!binSeen) { flash("Scan bin " + place.bin_id + " first", false); return; }
+      const n = Number(qty.value);
+      if (!Number.isInteger(n) || n < 0) { flash("Count: a whole number, 0 or more", false); return; }
+      let res;
+      try {
+        res = await call("POST", "/app/api/counts/check", Object.assign({ location, counted: n }, place));
+      } catch (e) { flash("Offline: a count is checked before it is booked; try again when connected", false); return; }
+      if (res.status !== 200) { flash(message(res.answer), false); return; }
+      if (res.answer.recount && attempt === 1) {
+        attempt = 2; qty.value = 0; step();
+        flash("Please count again", false);
+        return;
+      }
+      if (res.answer.variance) { $("reasons").hidden = false; return; }
+      bookCount(null);
+    });
+    document.querySelectorAll("#reasons [data-reason]").forEach((b) => b.addEventListener("click", () => bookCount(b.dataset.reason)));
+    scanning(async (code) => {
+      const found = await resolve(code);
+      if (found.kind === "error") { flash(found.message, false); return; }
+      if (found.kind === "bin") {
+        if (place && place.bin_id && found.bin_id !== place.bin_id) { flash("Wrong bin " + found.bin_id + ": this count is of " + place.bin_id, false); return; }
+        if (!place) { flash("Bin " + found.bin_id + ": now scan an item in it", true); place = { sku: null, bin_id: found.bin_id, lot: null }; binSeen = true; return; }
+        binSeen = true; step(); flash("Bin " + found.bin_id, true); return;
+      }
+      if (found.kind !== "item") { flash("Scan a bin or an item", false); return; }
+      if (place && !place.sku) { start(found.sku, place.bin_id, found.lot); binSeen = true; step(); }
+      if (!place) { flash("Choose a place to count, or scan its bin first", false); return; }
+      if (!binSeen) { flash("Scan bin " + place.bin_id + " first", false); return; }
+      if (found.sku !== place.sku) { flash(found.sku + " is not counted here: count only " + place.sku, false); return; }
+      if (place.lot && found.lot && found.lot !== place.lot) { flash("Lot " + found.lot + ": this count is of lot " + place.lot, false); return; }
+      qty.value = Number(qty.value || 0) + (found.count || 1);
+      flash(place.sku + " +" + (found.count || 1), true);
+    });
+  };
+
   showQueue();
   flush();
   if (screens[screen]) screens[screen]();
