@@ -167,8 +167,16 @@ class Processor:
 
     async def _mirror(self, event, effects: pg_wms.Effects) -> None:
         """The on_hand changes into the Redis hot store (Postgres has them already; if Redis
-        disagrees, the sku is reloaded from Postgres)."""
-        for n, (sku, location_id, delta) in enumerate(effects.movements):
+        disagrees, the sku is reloaded from Postgres). One change per sku and location: a
+        sku Redis has not loaded is loaded by the first change, from Postgres, which counts
+        every line of the event already; a second change of the same sku would count its
+        line twice (a two-lot receipt of a new sku once left Redis 5 units over)."""
+        merged: dict[tuple[str, str], int] = {}
+        for sku, location_id, delta in effects.movements:
+            merged[(sku, location_id)] = merged.get((sku, location_id), 0) + delta
+        for n, ((sku, location_id), delta) in enumerate(merged.items()):
+            if not delta:
+                continue
             try:
                 await self.hot_store.adjust(sku, location_id, delta, f"wms:{event.event_id}:{n}")
             except InsufficientStock:

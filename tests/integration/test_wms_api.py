@@ -431,3 +431,19 @@ def test_a_count_of_one_bin_and_lot_sets_that_place_and_refuses_a_place_it_canno
         refused = count(**payload)
         assert refused["status"] == "dead_letter" and reason in refused["reason"], refused
     assert client.get(f"/v1/stock/{sku}/{location}").json()["on_hand"] == 9
+
+
+async def test_a_two_lot_receipt_of_a_sku_redis_never_loaded_is_counted_once_there(
+    client, engine, hot_store, sku, location
+):
+    """The first mirrored line loads the sku from Postgres, which counts both lines already:
+    the second line must not be added on top (Redis once showed 15 for 10 received)."""
+    assert client.put(f"/v1/skus/{sku}/tracking", json={"tracking": "lot"}).status_code == 200
+    assert await hot_store.levels(sku) is None
+    lines = [
+        {"sku": sku, "quantity": 5, "lot": "LATE", "expiry": "2031-01-01"},
+        {"sku": sku, "quantity": 5, "lot": "EARLY", "expiry": "2030-01-01"},
+    ]
+    assert post(client, event("RECEIVING_COMPLETE", location, {"lines": lines})).json()["counts"]["processed"] == 1
+    assert (await hot_store.levels(sku))[location]["on_hand"] == 10
+    assert await hot_store.drift(engine, sku) == []
