@@ -11,7 +11,6 @@ from temporalio import activity
 
 from db.expiry import recent_expiries, run_expiry
 from db.hotstore import HotStore
-from domain.errors import InsufficientStock
 
 
 @dataclass
@@ -36,8 +35,6 @@ class ExpiryActivities:
         return run.summary()
 
     async def _mirror(self, changes: list[tuple[str, str, int, str]]) -> None:
-        for sku, location_id, delta, key in changes:
-            try:
-                await self.hot_store.adjust(sku, location_id, delta, key)
-            except InsufficientStock:
-                pass  # Redis holds more than Postgres let expire: reconciliation repairs it (Postgres wins)
+        """All at once: an unloaded sku is loaded once, after each of its lots' changes is
+        marked as counted; a sku whose holds no longer fit is repaired from Postgres."""
+        await self.hot_store.adjust_many(changes)

@@ -310,12 +310,19 @@ class OrderActivities:
             await pg_orders.record(
                 conn, req.order_id, req.status, req.event_key, {"reason": req.reason}, reason=req.reason
             )
+        # restocked units all at once: a sku Redis has not loaded is loaded once, after each
+        # line is marked as counted (loading on the first line would count the others twice)
+        await self.hot_store.adjust_many(
+            [
+                (line.sku, line.location_id, line.quantity, f"restock:{line.reservation_id}")
+                for line, action in undo
+                if action == "restock"
+            ]
+        )
         for line, action in undo:
             if action == "restock":
-                await self.hot_store.receive(
-                    line.sku, line.location_id, line.quantity, f"restock:{line.reservation_id}"
-                )
-            elif action:
+                continue
+            if action:
                 outcome = await self.hot_store.transition(line.sku, line.reservation_id, action)
                 if outcome not in ("done", "replayed", "unknown"):
                     await self.hot_store.repair(self.engine, [line.sku])

@@ -11,7 +11,6 @@ from temporalio import activity
 from activities.failures import business_errors_are_final
 from db import returns as pg_returns
 from db.hotstore import HotStore
-from domain.errors import InsufficientStock
 from domain.wms import ReturnLine
 
 LINES = TypeAdapter(list[ReturnLine])
@@ -39,11 +38,9 @@ class ReturnActivities:
             done, hot = await pg_returns.receive(
                 conn, req.return_id, req.location_id, LINES.validate_python(req.lines), payment_ref, req.event_id
             )
-        for sku, location_id, delta, key in hot:
-            try:
-                await self.hot_store.adjust(sku, location_id, delta, key)
-            except InsufficientStock:
-                pass  # cannot happen for units coming in; reconciliation would repair it
+        # all at once: a sku Redis has not loaded is loaded once, after every line is marked
+        # as counted (one load per line would count the other lines twice)
+        await self.hot_store.adjust_many(hot)
         return done
 
     @activity.defn(name="expire_return")

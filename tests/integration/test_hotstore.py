@@ -605,3 +605,15 @@ async def test_a_redis_that_forgot_its_scripts_loads_them_again_for_a_rush(hot_s
     )
     assert sum(1 for r in results if isinstance(r, int)) == 5
     assert all(isinstance(r, int | InsufficientStock) for r in results)
+
+
+async def test_changes_mirrored_together_count_once_for_a_sku_redis_has_not_loaded(engine, hot_store, sku, location):
+    """Postgres has committed two changes of a sku Redis never loaded. Mirrored one by one,
+    the first loads the sku (both changes in it) and the second adds itself again; mirrored
+    together, each is marked as counted before the one load."""
+    for n in (1, 2):
+        await apply_movement(engine, MovementRequest(MovementKind.RECEIVE, sku, location, 4, f"two-{sku}-{n}"))
+    assert await hot_store.levels(sku) is None
+    await hot_store.adjust_many([(sku, location, 4, f"two-{sku}-{n}") for n in (1, 2)])
+    assert (await hot_store.levels(sku))[location]["on_hand"] == 8
+    assert await hot_store.drift(engine, sku) == []
