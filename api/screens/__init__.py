@@ -60,13 +60,14 @@ MAX_PROPOSALS_SHOWN = 500  # a JPEG of a 1280x720 frame is well under this
 
 _templates = Environment(loader=PackageLoader("api.screens", "templates"), autoescape=True)
 
-# What each screen is for, who may open it, and the home page's menu
-SCREENS: dict[str, tuple[str, frozenset[str]]] = {
-    "receive": ("Receive", frozenset({WAREHOUSE})),
-    "pick": ("Pick", frozenset({WAREHOUSE})),
-    "count": ("Count", frozenset({WAREHOUSE})),
-    "buy": ("Buying", frozenset({BUYER})),
-    "ops": ("Operations", frozenset({OPERATOR})),
+# The home page's menu: each screen's title, who may open it, and whether it works at a
+# location (the floor's screens: chosen on the home page)
+SCREENS: dict[str, tuple[str, frozenset[str], bool]] = {
+    "receive": ("Receive", frozenset({WAREHOUSE}), True),
+    "pick": ("Pick", frozenset({WAREHOUSE}), True),
+    "count": ("Count", frozenset({WAREHOUSE}), True),
+    "buy": ("Buying", frozenset({BUYER}), False),
+    "ops": ("Operations", frozenset({OPERATOR}), False),
 }
 
 
@@ -127,11 +128,13 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     )
 
 
-def _menu(session: Session | None) -> list[tuple[str, str]]:
+def _menu(session: Session | None) -> list[tuple[str, str, bool]]:
     if session is None:
         return []
     return [
-        (f"/app/{path}", title) for path, (title, roles) in SCREENS.items() if access.may(session.principal.role, roles)
+        (f"/app/{path}", title, floor)
+        for path, (title, roles, floor) in SCREENS.items()
+        if access.may(session.principal.role, roles)
     ]
 
 

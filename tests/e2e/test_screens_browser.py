@@ -243,7 +243,7 @@ def test_the_home_page_offers_a_role_its_screens_and_another_role_is_turned_away
     page.wait_for_url(f"**/app/receive?location={LOCATION}")
 
     buyer = sign_in(browser, stack, "buyer", "/app/")
-    assert buyer.locator("a[data-floor]").count() == 0
+    assert buyer.locator("a[data-floor]").count() == 0 and buyer.locator("a[href='/app/buy']").count() == 1
     answer = buyer.goto(f"/app/receive?location={LOCATION}")
     assert answer.status == 403 and "Not for your role" in buyer.inner_text("h1")
     shot(buyer, "not-for-your-role")
