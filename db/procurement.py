@@ -305,3 +305,16 @@ async def lead_times(conn: AsyncConnection) -> list[dict]:
         }
         for r in rows
     ]
+
+
+async def open_at(conn: AsyncConnection, location_id: str, limit: int = 50) -> list[dict]:
+    """Purchase orders still expected at a location, the oldest first (what receiving chooses from)."""
+    rows = await conn.execute(
+        sa.select(
+            purchase_orders.c.po_id, purchase_orders.c.supplier_id, purchase_orders.c.status, purchase_orders.c.lines
+        )
+        .where(purchase_orders.c.location_id == location_id, purchase_orders.c.status.in_(list(OPEN)))
+        .order_by(purchase_orders.c.created_at, purchase_orders.c.po_id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]

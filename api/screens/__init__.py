@@ -271,7 +271,11 @@ async def receive_page(
     request: Request,
     location: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    return await _floor(request, "receive.html", location)
+    expected: list[dict[str, Any]] = []
+    if location is not None and validation.identifier("location", location):
+        async with request.app.state.engine.connect() as conn:
+            expected = await pg_procurement.open_at(conn, location)
+    return await _floor(request, "receive.html", location, expected=expected)
 
 
 @router.get("/pick", dependencies=[page(WAREHOUSE)])

@@ -454,3 +454,29 @@ def test_a_blind_count_far_off_is_asked_again_then_booked_with_its_reason(browse
     assert [(r["bin_id"], r["on_hand"]) for r in rows if r["on_hand"]] == [(bin_id, 19)], rows
     variance = admin.get(f"{api}/v1/reports/variance", params={"sku": sku}).json()["total"]
     assert (variance["counts"], variance["net_variance"]) == (1, -1), variance
+
+
+def test_receiving_against_a_purchase_order_chosen_from_the_list(browser, stack, own_location):
+    api, admin = stack["api"], stack["admin"]
+    sku, gtin = tracked_sku(stack, "none")
+    created = admin.post(
+        f"{api}/v1/purchase-orders",
+        json={"supplier_id": "SUP-MANUAL", "location_id": own_location, "lines": [{"sku": sku, "quantity": 10}]},
+    )
+    assert created.status_code == 201, created.text
+    po_id = created.json()["po_id"]
+    page = sign_in(browser, stack, "warehouse", f"/app/receive?location={own_location}")
+    page.click("#expected summary")
+    page.click(f".choose-po[data-po='{po_id}']")
+    until(page, f"document.getElementById('po').textContent.startsWith('PO {po_id}')")
+    wedge(page, gtin)
+    page.wait_for_selector("#item:not([hidden])")
+    page.fill("#qty", "10")
+    page.click("#receive")
+    page.click("#putaway-later")
+    booked(page, 1)
+    deadline = time.monotonic() + 30
+    while (po := admin.get(f"{api}/v1/purchase-orders/{po_id}").json())["status"] != "received":
+        assert time.monotonic() < deadline, po
+        time.sleep(0.5)
+    assert po["lines"] == {sku: {"ordered": 10, "received": 10}}

@@ -342,14 +342,20 @@
       show("item", false);
       offerPutaway(line);
     });
+    function choosePo(chosen) {
+      po = chosen;
+      $("po").textContent = "PO " + po.po_id + " · " + po.supplier_id + " · " + po.status;
+      show("po", true);
+      if ($("expected")) $("expected").open = false;
+      flash("PO " + po.po_id, true);
+    }
+    document.querySelectorAll(".choose-po").forEach((b) => b.addEventListener("click", () =>
+      choosePo({ po_id: b.dataset.po, supplier_id: b.dataset.supplier, status: b.dataset.status })));
     scanning(async (code) => {
       const found = await resolve(code);
       if (found.kind === "error") { flash(found.message, false); return; }
       if (found.kind === "po") {
-        po = found.po;
-        $("po").textContent = "PO " + po.po_id + " · " + po.supplier_id + " · " + po.status;
-        show("po", true);
-        flash("PO " + po.po_id, true);
+        choosePo(found.po);
       } else if (found.kind === "bin") {
         if (away) putAway(found.bin_id);
         else flash("Bin " + found.bin_id + ": receive an item first", false);
