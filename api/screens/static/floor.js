@@ -107,7 +107,7 @@
         const result = res.status === 200 ? res.answer.results[0] : null;
         if (result && (result.status === "processed" || result.status === "duplicate")) {
           mark(item.event.event_id, item.label + " — booked", "");
-          if (performance.getEntriesByName("scan").length) performance.measure("scan-booked", "scan");
+          if (performance.getEntriesByName("scan").length) performance.measure("scan-booked:" + item.event.event_type, "scan");
           const then = done[item.event.event_id];
           delete done[item.event.event_id];
           if (then) then(result);
