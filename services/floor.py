@@ -75,16 +75,19 @@ FORMATS = [
 ]
 
 
+MAX_PIXELS = 4096 * 4096
+
+
 def decode_image(data: bytes) -> list[str]:
     """The barcodes in an image (a camera frame as JPEG or PNG), as a scanner would send
     them: GS1 symbols with FNC1 as the group separator."""
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))  # reads the header only
+        if image.width * image.height > MAX_PIXELS:  # before decoding: a small file may claim a huge picture
+            raise InvalidInput("body", f"the image is {image.width}x{image.height}; at most {MAX_PIXELS} pixels")
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise InvalidInput("body", f"not an image: {err}") from None
-    if image.width * image.height > 4096 * 4096:
-        raise InvalidInput("body", f"the image is {image.width}x{image.height}; at most 4096x4096")
     found = zxingcpp.read_barcodes(image.convert("L"), formats=FORMATS)
     return [code.text for code in found if code.valid and code.text]
 

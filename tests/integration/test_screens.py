@@ -7,7 +7,9 @@ import asyncio
 import io
 import random
 import re
+import struct
 import uuid
+import zlib
 from datetime import UTC, datetime
 
 import numpy as np
@@ -224,6 +226,16 @@ def test_a_scan_names_a_bin_a_purchase_order_or_units_with_lot_and_expiry(app, k
     assert wrong_type.status_code == 422 and wrong_type.json()["field"] == "code"
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a picture of width x height in a few dozen bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
 def test_a_camera_frame_is_decoded_on_the_server(app, keys):
     code = zxingcpp.create_barcode("4006381333931", zxingcpp.BarcodeFormat.EAN13)
     frame = Image.new("L", (1280, 720), 255)
@@ -234,7 +246,9 @@ def test_a_camera_frame_is_decoded_on_the_server(app, keys):
         token = {"X-CSRF-Token": csrf_of(browser.get("/app/").text)}
         read = browser.post("/app/api/decode", content=jpeg.getvalue(), headers=token)
         junk = browser.post("/app/api/decode", content=b"not an image at all", headers=token)
+        bomb = browser.post("/app/api/decode", content=png_header(8_000, 8_000), headers=token)
         empty = browser.post("/app/api/decode", content=b"", headers=token)
     assert read.status_code == 200 and read.json() == {"codes": ["4006381333931"]}, read.text
     assert junk.status_code == 422 and "not an image" in junk.json()["message"]
+    assert bomb.status_code == 422 and "8000x8000" in bomb.json()["message"]  # refused before decoding
     assert empty.status_code == 422 and empty.json()["field"] == "body"
