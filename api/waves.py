@@ -12,6 +12,7 @@ from api.deps import ConnDep
 from db import queries
 from db import waves as pg_waves
 from db.apikeys import Principal
+from db.queries import as_json
 from domain.errors import NotFound, UnknownLocation
 from domain.validation import Identifier, Quantity
 from domain.waves import ShortReason, WaveStatus
@@ -62,7 +63,7 @@ async def listing(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JSONResponse:
     rows = await pg_waves.listing(conn, location_id, status.value if status else None, limit)
-    return JSONResponse({"waves": [_json(r) for r in rows]})
+    return JSONResponse({"waves": [as_json(r) for r in rows]})
 
 
 @router.get(
@@ -74,7 +75,7 @@ async def one(wave_id: WavePath, conn: ConnDep) -> JSONResponse:
     wave = await pg_waves.get(conn, wave_id)
     if wave is None:
         raise NotFound("wave_id", f"no wave {wave_id!r}")
-    return JSONResponse(_json(wave))
+    return JSONResponse(as_json(wave))
 
 
 @router.post(
@@ -100,7 +101,3 @@ async def close(wave_id: WavePath, request: Request, conn: ConnDep) -> JSONRespo
         raise NotFound("wave_id", f"no wave {wave_id!r}")
     await wave_service.close(request.app.state.engine, _temporal(request), wave_id)
     return JSONResponse({"wave_id": wave_id, "status": WaveStatus.CLOSED.value})
-
-
-def _json(row: dict) -> dict:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db import ledger
+from db import ledger, physical
 from db.tables import cycle_counts, movements, pick_shorts, skus, stock_detail
 from domain.counts import Place, Task, program
 
@@ -100,15 +100,7 @@ async def system_units(conn: AsyncConnection, sku: str, location_id: str, bin_id
     """What the system holds at a place (a bin and lot, or the whole location)."""
     if bin_id is None and lot is None:
         return (await ledger.read_levels(conn, sku, location_id)).on_hand
-    held = await conn.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(stock_detail.c.on_hand), 0)).where(
-            stock_detail.c.sku == sku,
-            stock_detail.c.location_id == location_id,
-            stock_detail.c.bin_id.is_not_distinct_from(bin_id),
-            stock_detail.c.lot.is_not_distinct_from(lot),
-        )
-    )
-    return int(held or 0)
+    return await physical.units_at(conn, sku, location_id, bin_id, lot)
 
 
 def task_json(task: Task) -> dict[str, Any]:

@@ -80,13 +80,29 @@ async def _tracked_units(conn: AsyncConnection, sku: str) -> bool:
 
 
 async def sku_by_gtin(conn: AsyncConnection, gtin: str) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(*_SKU_FIELDS).where(skus.c.gtin == gtin))).first()
-    return None if row is None else dict(row._mapping)
+    return await _sku_where(conn, skus.c.gtin == gtin)
 
 
 async def sku_by_name(conn: AsyncConnection, sku: str) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(*_SKU_FIELDS).where(skus.c.sku == sku))).first()
+    return await _sku_where(conn, skus.c.sku == sku)
+
+
+async def _sku_where(conn: AsyncConnection, clause: sa.ColumnElement[bool]) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(*_SKU_FIELDS).where(clause))).first()
     return None if row is None else dict(row._mapping)
+
+
+async def units_at(conn: AsyncConnection, sku: str, location_id: str, bin_id: str | None, lot: str | None) -> int:
+    """Units of a sku in one bin and lot (None: not in a bin / no lot) at a location."""
+    held = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(stock_detail.c.on_hand), 0)).where(
+            stock_detail.c.sku == sku,
+            stock_detail.c.location_id == location_id,
+            stock_detail.c.bin_id.is_not_distinct_from(bin_id),
+            stock_detail.c.lot.is_not_distinct_from(lot),
+        )
+    )
+    return int(held or 0)
 
 
 async def put_bin(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db import ledger, physical, queries
 from db import orders as pg_orders
 from db.queries import as_json
-from db.tables import bins, cycle_counts, lots, serials, skus, stock_detail, stock_levels, transfers, wms_events
+from db.tables import bins, cycle_counts, lots, serials, skus, stock_levels, transfers, wms_events
 from domain import wms
 from domain.errors import InsufficientStock, InvalidInput, StockError
 from domain.lots import SerialState, Tracking
@@ -405,15 +405,7 @@ async def _place_units(conn: AsyncConnection, p, location_id: str) -> int:
         sa.select(sa.exists().where(lots.c.sku == p.sku, lots.c.lot == p.lot))
     ):
         raise Refused(f"{p.sku} has no lot {p.lot}")
-    held = await conn.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(stock_detail.c.on_hand), 0)).where(
-            stock_detail.c.sku == p.sku,
-            stock_detail.c.location_id == location_id,
-            stock_detail.c.bin_id.is_not_distinct_from(p.bin_id),
-            stock_detail.c.lot.is_not_distinct_from(p.lot),
-        )
-    )
-    return int(held or 0)
+    return await physical.units_at(conn, p.sku, location_id, p.bin_id, p.lot)
 
 
 async def cycle_count(conn: AsyncConnection, event, effects: Effects) -> None:

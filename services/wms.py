@@ -24,7 +24,7 @@ from db import waves as pg_waves
 from db import wms as pg_wms
 from db.hotstore import HoldLine, HotStore
 from domain import wms
-from domain.errors import InsufficientStock, InvalidInput, StockError
+from domain.errors import InvalidInput, StockError
 from domain.orders import order_workflow_id, step_key
 from domain.procurement import OPEN
 from services.updates import refusal
@@ -167,20 +167,13 @@ class Processor:
 
     async def _mirror(self, event, effects: pg_wms.Effects) -> None:
         """The on_hand changes into the Redis hot store (Postgres has them already; if Redis
-        disagrees, the sku is reloaded from Postgres). One change per sku and location: a
-        sku Redis has not loaded is loaded by the first change, from Postgres, which counts
-        every line of the event already; a second change of the same sku would count its
-        line twice (a two-lot receipt of a new sku once left Redis 5 units over)."""
-        merged: dict[tuple[str, str], int] = {}
-        for sku, location_id, delta in effects.movements:
-            merged[(sku, location_id)] = merged.get((sku, location_id), 0) + delta
-        for n, ((sku, location_id), delta) in enumerate(merged.items()):
-            if not delta:
-                continue
-            try:
-                await self.hot_store.adjust(sku, location_id, delta, f"wms:{event.event_id}:{n}")
-            except InsufficientStock:
-                await self.hot_store.repair(self.engine, [sku])
+        disagrees, the sku is reloaded from Postgres). All at once, as the bulk path sends
+        them: a sku Redis has not loaded is loaded once, after every change is marked as
+        counted (loading on the first change would count the others twice: a two-lot
+        receipt of a new sku once left Redis 5 units over)."""
+        await self.hot_store.adjust_many(
+            [(sku, loc, delta, f"wms:{event.event_id}:{n}") for n, (sku, loc, delta) in enumerate(effects.movements)]
+        )
 
     async def _backorders_filled(self, fills: list[dict]) -> None:
         """Hold the filled units in the hot store too, and tell each order's workflow, which

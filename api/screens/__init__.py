@@ -15,6 +15,7 @@ import gzip
 import hmac
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -25,6 +26,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio.service import RPCError
 
 from api.app_state import temporal_client
@@ -32,7 +34,7 @@ from api.auth import BUYER, OPERATOR, WAREHOUSE
 from api.forecasts import forecast_png
 from api.waves import ShortIn
 from api.wms import parse, processor
-from db import catalog, physical, screen_sessions, verify
+from db import catalog, physical, queries, screen_sessions, verify
 from db import counts as pg_counts
 from db import orders as pg_orders
 from db import procurement as pg_procurement
@@ -40,6 +42,7 @@ from db import proposals as pg_proposals
 from db import waves as pg_waves
 from db import webhooks as pg_webhooks
 from db import wms as pg_wms
+from db.queries import as_json
 from db.screen_sessions import Session
 from domain import access, counts, validation
 from domain.errors import InvalidInput, NotFound, PurchaseOrderRefused
@@ -267,37 +270,28 @@ async def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/receive", dependencies=[page(WAREHOUSE)])
-async def receive_page(
-    request: Request,
-    location: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
-    expected: list[dict[str, Any]] = []
-    if location is not None and validation.identifier("location", location):
-        async with request.app.state.engine.connect() as conn:
-            expected = await pg_procurement.open_at(conn, location)
-    return await _floor(request, "receive.html", location, expected=expected)
+async def receive_page(request: Request, location: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    async def context(conn: AsyncConnection, at: str) -> dict[str, Any]:
+        return {"expected": await pg_procurement.open_at(conn, at)}
+
+    return await _floor(request, "receive.html", location, context)
 
 
 @router.get("/pick", dependencies=[page(WAREHOUSE)])
 async def waves_page(request: Request, location: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    if location is None:
-        return RedirectResponse("/app/", status_code=303)
-    validation.identifier("location", location)
-    async with request.app.state.engine.connect() as conn:
-        listed = await pg_waves.listing(conn, location, WaveStatus.PICKING.value, 50)
-    return await _floor(request, "waves.html", location, waves=listed)
+    async def context(conn: AsyncConnection, at: str) -> dict[str, Any]:
+        return {"waves": await pg_waves.listing(conn, at, WaveStatus.PICKING.value, 50)}
+
+    return await _floor(request, "waves.html", location, context)
 
 
 @router.get("/count", dependencies=[page(WAREHOUSE)])
 async def count_page(request: Request, location: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    if location is None:
-        return RedirectResponse("/app/", status_code=303)
-    validation.identifier("location", location)
-    async with request.app.state.engine.connect() as conn:
-        tasks = await pg_counts.proposals(conn, location, datetime.now(UTC))
-    return await _floor(
-        request, "count.html", location, tasks=[pg_counts.task_json(t) for t in tasks], reasons=counts.REASONS
-    )
+    async def context(conn: AsyncConnection, at: str) -> dict[str, Any]:
+        tasks = await pg_counts.proposals(conn, at, datetime.now(UTC))
+        return {"tasks": [pg_counts.task_json(t) for t in tasks], "reasons": counts.REASONS}
+
+    return await _floor(request, "count.html", location, context)
 
 
 @router.get("/pick/{wave_id}", dependencies=[page(WAREHOUSE)])
@@ -307,22 +301,26 @@ async def pick_page(request: Request, wave_id: Annotated[str, Path(max_length=64
         wave = await pg_waves.get(conn, wave_id)
     if wave is None:
         return render(request, "message.html", status=404, title="Unknown wave", text=f"No wave {wave_id}.")
-    return render(request, "pick.html", wave=_wave_json(wave))
+    return render(request, "pick.html", wave=as_json(wave))
 
 
-def _wave_json(wave: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in wave.items()}
-
-
-async def _floor(request: Request, template: str, location: str | None, **context: Any) -> Response:
+async def _floor(
+    request: Request,
+    template: str,
+    location: str | None,
+    context: Callable[[AsyncConnection, str], Awaitable[dict[str, Any]]],
+) -> Response:
+    """A floor screen at a location: none chosen goes home to choose one; an unknown one is
+    a 404 page; otherwise the screen with what `context` reads for that location."""
     if location is None:
         return RedirectResponse("/app/", status_code=303)
     validation.identifier("location", location)
     async with request.app.state.engine.connect() as conn:
-        known = {loc["location_id"] for loc in await catalog.all_locations(conn)}
-    if location not in known:
-        return render(request, "message.html", status=404, title="Unknown location", text=f"No location {location}.")
-    return render(request, template, location=location, **context)
+        if not await queries.location_exists(conn, location):
+            return render(
+                request, "message.html", status=404, title="Unknown location", text=f"No location {location}."
+            )
+        return render(request, template, location=location, **await context(conn, location))
 
 
 @router.get("/buy", dependencies=[page(BUYER)])
