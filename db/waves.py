@@ -257,7 +257,10 @@ async def report_short(
     today: date,
 ) -> list[dict[str, Any]]:
     """A picker did not find `missing` units where the pick list said: keep it (the bin is
-    proposed for a count) and plan the wave again without that bin and lot."""
+    proposed for a count) and plan the wave again without that bin and lot. The wave's row
+    is locked first: a second report of the same stop (a double tap) waits, then finds the
+    stop planned elsewhere and is refused rather than counted twice."""
+    await conn.execute(sa.select(waves.c.wave_id).where(waves.c.wave_id == wave_id).with_for_update())
     wave = await get(conn, wave_id)
     if wave is None:
         raise NotFound("wave_id", f"no wave {wave_id!r}")

@@ -176,3 +176,33 @@ async def test_planning_with_nothing_waiting_makes_no_wave_and_a_shipment_joins_
     assert waved == 1
     for wave_id in first + again:
         await temporal_env.client.get_workflow_handle(wave_workflow_id(wave_id)).terminate("test over")
+
+
+async def test_a_short_reported_twice_at_once_is_counted_once(temporal_env, worker, engine, hot_store, new_sku):
+    location = await new_location(engine)
+    sku = await new_sku()
+    await receive(engine, sku, location, 4, "B-1")
+    await receive(engine, sku, location, 4, "B-2")
+    await hot_store.load(engine, [sku])
+    order_id = await paid(temporal_env, worker, hot_store, [(sku, location, 2)])
+    [wave_id] = await temporal_env.client.execute_workflow(
+        WavePlanningWorkflow.run,
+        PlanWaves(location, max_lines=40, recheck_seconds=5),
+        id=f"wave-planning-{uuid.uuid4().hex[:8]}",
+        task_queue=worker.task_queue,
+    )
+    for _ in range(100):
+        async with engine.connect() as conn:
+            if (await pg_waves.get(conn, wave_id))["pick_list"]:
+                break
+        await asyncio.sleep(0.05)
+    short = dict(order_id=order_id, shipment_id="S1", sku=sku, bin_id="B-1", lot=None, missing=2, reason="not_there")
+    both = await asyncio.gather(
+        *[wave_service.short(engine, wave_id, "picker-1", **short) for _ in range(2)], return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in both) == ["InvalidInput", "list"], both  # the double tap is refused
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.text("SELECT count(*) FROM pick_shorts WHERE wave_id = :w"), {"w": wave_id}) == 1
+    [replanned] = [r for r in both if isinstance(r, list)]
+    assert [(s["bin_id"], s["quantity"]) for s in replanned] == [("B-2", 2)]
+    await temporal_env.client.get_workflow_handle(wave_workflow_id(wave_id)).terminate("test over")
