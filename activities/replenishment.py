@@ -6,6 +6,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,7 @@ from domain import backtest, forecasting, replenishment
 from workflows.procurement_messages import PurchaseOrderInput
 
 CHUNK = 250  # series forecast between heartbeats
+HORIZON = 12  # periods the forecasting methods are chosen for
 
 
 @dataclass
@@ -32,7 +34,7 @@ class RunInput:
     holding_cost_rate: float = 0.25  # yearly, of the unit cost: with a supplier's order cost, orders are sized by EOQ
     po_confirm_deadline_seconds: float = 48 * 3600  # of the purchase orders auto-approval places
     heartbeat_seconds: float = 60.0  # a batch silent this long is retried on another worker, from its last heartbeat
-    calibration_sample: int = 1000  # series replayed to learn the level spread the service level needs; 0: none
+    calibration_sample: int = 1000  # series the forecast selection and the critical ratio are learned on; 0: none
 
 
 @dataclass
@@ -47,13 +49,22 @@ class BatchInput:
     as_of: str  # ISO date: the last period of history
     offset: int
     limit: int
-    spread: float = 0.0  # level spread learned by calibrate_replenishment
+    spread: float = 0.0  # runs started before forecast-driven levels: not used any more
+    ratio: float = 0.0  # critical ratio learned by calibrate_forecast; 0: the service level
+    selection: dict[str, Any] | None = None  # forecasting.Selection.as_json(); None: learned on the batch
 
 
 @dataclass
 class CalibrateInput:
     run: RunInput
     as_of: str
+
+
+@dataclass
+class Calibration:
+    selection: dict[str, Any]  # forecasting.Selection.as_json()
+    ratio: float  # the critical ratio (price of stock) that reaches the service level
+    series: int  # how many series it was learned on
 
 
 @dataclass
@@ -82,12 +93,20 @@ class ReplenishmentActivities:
 
     @activity.defn(name="calibrate_replenishment")
     async def calibrate(self, req: CalibrateInput) -> float:
-        """The level spread the run's service level needs (domain.backtest.calibrate_spreads),
-        learned by replaying the policy over the last periods of an evenly spaced sample of
-        the series with demand, at the default supplier's lead time."""
+        """Runs started before forecast-driven levels asked for a level spread here; their
+        batches now plan with the forecast and the service level, so none is needed."""
+        return 0.0
+
+    @activity.defn(name="calibrate_forecast")
+    async def calibrate_forecast(self, req: CalibrateInput) -> Calibration:
+        """Learn, on an evenly spaced sample of the series with demand, which forecasting
+        methods each class of series takes (domain.forecasting.learn) and the critical
+        ratio the run's service level needs (domain.backtest.calibrate_ratios,
+        at the default supplier's lead time)."""
         run = req.run
+        period = forecasting.SEASON_LENGTH[run.freq]
         if run.calibration_sample <= 0:
-            return 0.0
+            return Calibration(forecasting.Selection().as_json(), run.service_level, 0)
         async with self.engine.connect() as conn:
             total = await demand.count_keys(conn)
             pairs = await demand.keys(conn, 0, total)
@@ -96,18 +115,15 @@ class ReplenishmentActivities:
                 conn, pairs[::step][: run.calibration_sample], run.freq, date.fromisoformat(req.as_of)
             )
             supplier = (await pg_proposals.supplier_terms(conn)).get(run.default_supplier)
-        history = history[(history[:, -backtest.CALIBRATION_ORIGINS - 24 :] > 0).sum(axis=1) >= 2]
+        history = history[(np.nan_to_num(history) > 0).sum(axis=1) >= 2]
         if not len(history):
-            return 0.0
+            return Calibration(forecasting.Selection().as_json(), run.service_level, 0)
         lead = _lead_time(supplier, run.freq)[1] if supplier else 0
-        spreads = await asyncio.to_thread(
-            backtest.calibrate_spreads,
-            history,
-            lead,
-            (run.service_level,),
-            seed=self.seed if self.seed is not None else 11,
+        selection = await asyncio.to_thread(forecasting.learn, history, HORIZON, period)
+        quantiles = await asyncio.to_thread(
+            backtest.calibrate_ratios, history, lead, (run.service_level,), selection, period
         )
-        return spreads[0]
+        return Calibration(selection.as_json(), quantiles[0], len(history))
 
     @activity.defn(name="forecast_batch")
     async def forecast_batch(self, batch: BatchInput) -> int:
@@ -135,79 +151,115 @@ class ReplenishmentActivities:
         self, conn, batch: BatchInput, pairs: list[tuple[str, str]], terms: dict[str, dict]
     ) -> list[dict]:
         run = batch.run
+        period = forecasting.SEASON_LENGTH[run.freq]
         history, _ = await demand.history(conn, pairs, run.freq, date.fromisoformat(batch.as_of))
-        chosen = forecasting.forecast(history, horizon=12, period=forecasting.SEASON_LENGTH[run.freq])
+        selection = (
+            forecasting.Selection.from_json(batch.selection)
+            if batch.selection is not None
+            else forecasting.learn(history, HORIZON, period)
+        )
+        ratio = batch.ratio or run.service_level
         places = await pg_proposals.positions(conn, pairs)
-        rng = np.random.default_rng(self.seed if self.seed is not None else batch.offset)
-        rows = []
-        for i, (sku, location) in enumerate(pairs):
-            place = places[(sku, location)]
-            supplier = terms.get(place["supplier_id"] or run.default_supplier)
-            if supplier is None or not history[i].any():
+        plans: dict[int, list[int]] = {}  # lead time in periods -> rows planned with it
+        suppliers: dict[int, dict] = {}
+        for i, pair in enumerate(pairs):
+            supplier = terms.get(places[pair]["supplier_id"] or run.default_supplier)
+            if supplier is None or not (np.nan_to_num(history[i]) > 0).any():
                 continue  # no one to order from, or no demand to plan for: nothing to propose
-            lead_days, lead = _lead_time(supplier, run.freq)
-            per_period = float(chosen.paths[i, : lead + 1].mean())
-            policy = replenishment.policy(history[i], per_period, lead, run.service_level, rng, batch.spread)
-            position = (
-                place["on_hand"]
-                + place["in_transit_in"]
-                - place["reserved"]
-                - place["allocated"]
-                - int(place["backordered"])
-            )
-            eoq = None
-            unit_cost = float(place["unit_cost"])
-            if float(supplier["order_cost"]) > 0 and unit_cost > 0 and run.holding_cost_rate > 0:
-                yearly = per_period * 365 / demand.DAYS_PER_PERIOD[run.freq]
-                eoq = replenishment.economic_order_quantity(
-                    yearly, float(supplier["order_cost"]), unit_cost * run.holding_cost_rate
-                )
-            quantity = replenishment.order_quantity(
-                position,
-                policy.reorder_point,
-                policy.order_up_to,
-                supplier["min_order_quantity"],
-                supplier["pack_size"],
-                eoq,
-            )
-            if quantity <= 0:
-                continue
-            rows.append(
-                dict(
-                    run_id=run.run_id,
-                    sku=sku,
-                    location_id=location,
-                    supplier_id=supplier["supplier_id"],
-                    quantity=quantity,
-                    value=round(quantity * unit_cost, 2),
-                    reasoning={
-                        "method": chosen.methods[i],
-                        "forecast_per_period": round(per_period, 3),
-                        "sigma_per_period": round(float(history[i][-24:].std()), 3),
-                        "period": run.freq,
-                        "lead_time_periods": lead,
-                        "lead_time_days": round(lead_days, 1),
-                        "lead_time_source": "learned" if "learned_lead_time_days" in supplier else "supplier",
-                        "lead_time_demand": round(policy.lead_time_demand, 2),
-                        "safety_stock": policy.safety_stock,
-                        "reorder_point": policy.reorder_point,
-                        "order_up_to": policy.order_up_to,
-                        "target_fill_rate": run.service_level,
-                        "level_spread": batch.spread,
-                        "economic_order_quantity": eoq,
-                        "position": {
-                            "on_hand": place["on_hand"],
-                            "in_transit_in": place["in_transit_in"],
-                            "reserved": place["reserved"],
-                            "allocated": place["allocated"],
-                            "backordered": int(place["backordered"]),
-                            "total": position,
-                        },
-                        "history_until": batch.as_of,
-                    },
-                )
-            )
+            suppliers[i] = supplier
+            plans.setdefault(_lead_time(supplier, run.freq)[1], []).append(i)
+        rows = []
+        for lead, at in plans.items():
+            f = forecasting.lead_time_forecast(history[at], lead, period, selection)
+            mean, mse, zero = replenishment.cover(f)
+            levels = replenishment.order_up_to(f, [ratio])[0]
+            for k, i in enumerate(at):
+                sku, location = pairs[i]
+                place, supplier = places[(sku, location)], suppliers[i]
+                row = self._proposal(run, batch, sku, location, place, supplier, f, k, ratio, int(levels[k]))
+                if row:
+                    row["reasoning"]["forecast"].update(
+                        error_rms=round(float(np.sqrt(mse[k, 1])), 3),
+                        chance_of_no_demand=round(float(zero[k, 1]), 3),
+                    )
+                    rows.append(row)
         return rows
+
+    def _proposal(
+        self,
+        run: RunInput,
+        batch: BatchInput,
+        sku: str,
+        location: str,
+        place: dict,
+        supplier: dict,
+        f: forecasting.LeadTimeForecast,
+        k: int,
+        ratio: float,
+        level: int,
+    ) -> dict | None:
+        lead_days, lead = _lead_time(supplier, run.freq)
+        policy = replenishment.policy(f, k, level)
+        per_period = policy.forecast_per_period
+        position = (
+            place["on_hand"]
+            + place["in_transit_in"]
+            - place["reserved"]
+            - place["allocated"]
+            - int(place["backordered"])
+        )
+        eoq = None
+        unit_cost = float(place["unit_cost"])
+        if float(supplier["order_cost"]) > 0 and unit_cost > 0 and run.holding_cost_rate > 0:
+            yearly = per_period * 365 / demand.DAYS_PER_PERIOD[run.freq]
+            eoq = replenishment.economic_order_quantity(
+                yearly, float(supplier["order_cost"]), unit_cost * run.holding_cost_rate
+            )
+        quantity = replenishment.order_quantity(
+            position,
+            policy.reorder_point,
+            policy.order_up_to,
+            supplier["min_order_quantity"],
+            supplier["pack_size"],
+            eoq,
+        )
+        if quantity <= 0:
+            return None
+        return dict(
+            run_id=run.run_id,
+            sku=sku,
+            location_id=location,
+            supplier_id=supplier["supplier_id"],
+            quantity=quantity,
+            value=round(quantity * unit_cost, 2),
+            reasoning={
+                "method": f.methods[k],
+                "forecast_per_period": round(per_period, 3),
+                "forecast": {
+                    "path": [round(float(v), 3) for v in f.paths[k]],  # the lead time's periods, then the review period
+                },
+                "period": run.freq,
+                "lead_time_periods": lead,
+                "lead_time_days": round(lead_days, 1),
+                "lead_time_source": "learned" if "learned_lead_time_days" in supplier else "supplier",
+                "lead_time_demand": round(policy.lead_time_demand, 2),
+                "safety_stock": policy.safety_stock,
+                "reorder_point": policy.reorder_point,
+                "order_up_to": policy.order_up_to,
+                "target_fill_rate": run.service_level,
+                "critical_ratio": round(ratio, 5),
+                "economic_order_quantity": eoq,
+                "position": {
+                    "on_hand": place["on_hand"],
+                    "in_transit_in": place["in_transit_in"],
+                    "reserved": place["reserved"],
+                    "allocated": place["allocated"],
+                    "backordered": int(place["backordered"]),
+                    "total": position,
+                },
+                "history_until": batch.as_of,
+            },
+        )
 
     @activity.defn(name="auto_approvable")
     async def auto_approvable(self, run: RunInput) -> list[int]:

@@ -1,5 +1,6 @@
-"""What a buyer looks at: a sku's demand history at a location, the forecast of the method
-chosen for it, and an 80% interval; as JSON and as a PNG."""
+"""What a buyer looks at: a sku's demand history at a location (null before the sku was
+there), the forecast of the methods chosen for it, and an 80% interval from the
+forecast's own one-period errors; as JSON and as a PNG."""
 
 import io
 from typing import Annotated
@@ -29,11 +30,16 @@ async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> di
     if last is None:
         raise InvalidInput("sku", "there is no demand history at all yet (import some: stocksaga import-demand)")
     history, starts = await demand.history(conn, [(sku, location)], freq, last)
-    chosen = forecasting.forecast(history, horizon, period=forecasting.SEASON_LENGTH[freq])
-    draws = replenishment.demand_draws(history[0], 1, np.random.default_rng(0), draws=4000)[:, 0]
-    mean = draws.mean()
+    period = forecasting.SEASON_LENGTH[freq]
+    chosen = forecasting.forecast(history, horizon, period, forecasting.Selection())
     path = chosen.paths[0]
-    scale = path / mean if mean > 0 else np.zeros_like(path)
+    f = forecasting.lead_time_forecast(history, 0, period, forecasting.Selection())
+    errors = f.one_step[0][~np.isnan(f.one_step[0])]  # the forecast's own one-period errors at past origins
+    spread = float(np.sqrt((errors**2).mean())) if len(errors) else 0.0
+    zero = replenishment.zero_share(history, 1)
+    low, high = replenishment.quantiles(
+        path, np.full(len(path), spread**2), np.repeat(zero, len(path)), np.array([0.1, 0.9])
+    )
     ahead = [demand.shift(freq, last, k) for k in range(1, horizon + 1)]
     return {
         "sku": sku,
@@ -41,16 +47,17 @@ async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> di
         "period": freq,
         "method": chosen.methods[0],
         "history": [
-            {"period_start": d.isoformat(), "quantity": float(q)} for d, q in zip(starts, history[0], strict=True)
+            {"period_start": d.isoformat(), "quantity": None if np.isnan(q) else float(q)}
+            for d, q in zip(starts, history[0], strict=True)
         ],
         "forecast": [
             {
                 "period_start": d.isoformat(),
-                "quantity": round(float(f), 3),
-                "low": round(float(np.quantile(draws, 0.1) * s), 3),
-                "high": round(float(np.quantile(draws, 0.9) * s), 3),
+                "quantity": round(float(v), 3),
+                "low": round(float(lo), 3),
+                "high": round(float(hi), 3),
             }
-            for d, f, s in zip(ahead, path, scale, strict=True)
+            for d, v, lo, hi in zip(ahead, path, low, high, strict=True)
         ],
         "interval": 0.8,
     }
@@ -92,7 +99,7 @@ def draw(data: dict) -> bytes:
     past = [h["period_start"] for h in data["history"]]
     ahead = [f["period_start"] for f in data["forecast"]]
     fig, ax = plt.subplots(figsize=(9, 4), dpi=110)
-    ax.bar(range(len(past)), [h["quantity"] for h in data["history"]], color="#9bb7d4", label="demand")
+    ax.bar(range(len(past)), [h["quantity"] or 0 for h in data["history"]], color="#9bb7d4", label="demand")
     xs = range(len(past), len(past) + len(ahead))
     ax.fill_between(
         xs,

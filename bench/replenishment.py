@@ -101,13 +101,13 @@ async def main(count: int, batch_size: int, parallel: int, csv: Path) -> None:
             )
             result = await handle.result()
             seconds = time.perf_counter() - began
-            spread = (await handle.query(ReplenishmentWorkflow.progress))["level_spread"]
+            ratio = (await handle.query(ReplenishmentWorkflow.progress))["critical_ratio"]
             async with engine.connect() as conn:
                 stored = await conn.scalar(sa.text("SELECT count(*) FROM proposals WHERE run_id = 'bench'"))
             print(
                 f"run: {result.series} series in {seconds:.1f}s = {result.series / seconds:.0f} series/s; "
                 f"{stored} proposals; worker peak memory {peak_kib(worker.pid) / 1024:.0f} MiB "
-                f"(batches of {batch_size}, {parallel} at a time; level spread calibrated to {spread:.3f})"
+                f"(batches of {batch_size}, {parallel} at a time; critical ratio calibrated to {ratio:.4g})"
             )
         finally:
             for proc in procs:

@@ -1,6 +1,7 @@
 """Demand history per (sku, location) and period: units picked for orders (from the
 ledger) plus history imported from elsewhere (`stocksaga import-demand`)."""
 
+from bisect import bisect_left
 from datetime import date, timedelta
 
 import numpy as np
@@ -9,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import demand_imports, movements, stock_levels
+from domain import forecasting
 
 TRUNC = {"D": "day", "W": "week", "M": "month"}
 HISTORY_PERIODS = {"D": 365, "W": 104, "M": 48}  # how far back a forecast looks
@@ -108,11 +110,21 @@ def period_starts(freq: str, last: date, periods: int) -> list[date]:
     return [shift(freq, last, -k) for k in range(periods)][::-1]
 
 
+def _received(freq: str):
+    period = sa.func.date_trunc(TRUNC[freq], movements.c.created_at).cast(sa.Date)
+    return (
+        sa.select(movements.c.sku, movements.c.location_id, sa.func.min(period).label("period_start"))
+        .where(movements.c.kind.in_(["receive", "receive_in"]))
+        .group_by(movements.c.sku, movements.c.location_id)
+    )
+
+
 async def history(
     conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str, last: date, periods: int | None = None
 ) -> tuple[np.ndarray, list[date]]:
     """Demand of each pair in the periods ending with `last`: (pairs, periods), zeros where
-    nothing sold."""
+    nothing sold, NaN before the pair's first demand or first receipt (the sku was not
+    there yet: unknown, not zero)."""
     starts = period_starts(freq, last, periods or HISTORY_PERIODS[freq])
     out = np.zeros((len(pairs), len(starts)))
     if not pairs:
@@ -130,4 +142,16 @@ async def history(
         j = col_of.get(r.period_start)
         if j is not None:
             out[row_of[(r.sku, r.location_id)], j] += float(r.quantity)
-    return out, starts
+    known = sa.union_all(
+        sa.select(both.c.sku, both.c.location_id, both.c.period_start).where(both.c.quantity > 0),
+        _received(freq),
+    ).subquery()
+    firsts = await conn.execute(
+        sa.select(known.c.sku, known.c.location_id, sa.func.min(known.c.period_start).label("first"))
+        .where(sa.tuple_(known.c.sku, known.c.location_id).in_(pairs))
+        .group_by(known.c.sku, known.c.location_id)
+    )
+    first = np.full(len(pairs), len(starts))
+    for r in firsts:
+        first[row_of[(r.sku, r.location_id)]] = bisect_left(starts, r.first)
+    return forecasting.start_at(out, first), starts

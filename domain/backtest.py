@@ -6,12 +6,12 @@ mean absolute one-step naive error) and RMSSE (the same with squares, rooted); b
 all series: total forecast minus total demand, over total demand.
 
 The simulation reviews every period: it orders up to S (recomputed each period from the
-history so far), receives after the lead time, and backorders what it cannot fill. Fill
+history so far, for every series at once), receives after the lead time, and backorders what it cannot fill. Fill
 rate = units filled from stock at once / units demanded, over every series; average
 on-hand = mean units on the shelf at the end of a period.
 
 Calibration replays the same simulation over the last periods of the history (never the
-holdout) to learn the level spread each fill-rate target needs.
+holdout) to learn the critical ratio each fill-rate target needs.
 """
 
 from collections.abc import Callable
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from domain.replenishment import DRAWS, demand_draws, level_factors, order_up_to, order_up_to_levels
+from domain import forecasting
+from domain.replenishment import order_up_to
 
 
 @dataclass(frozen=True)
@@ -49,38 +50,39 @@ class Outcome:
     average_on_hand: float
 
 
-# levels(history up to now, lead time, targets) -> an order-up-to level per target
-LevelRule = Callable[[np.ndarray, int, tuple[float, ...]], list[int]]
+# levels(history so far (series, periods), lead time, targets) -> (targets, series) order-up-to levels
+LevelRule = Callable[[np.ndarray, int, tuple[float, ...]], np.ndarray]
 Progress = Callable[[int, int], None] | None
 
 CALIBRATION_ORIGINS = 12  # recent periods calibration replays
-SPREADS = tuple(np.round(np.arange(0, 1.01, 0.1), 2))  # level spreads calibration chooses among
+RATIOS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)
 
 
-def bootstrap_rule(seed: int = 7, spreads: list[float] | None = None) -> LevelRule:
-    """stocksaga's rule: the fill-rate level from the smoothed bootstrap (domain/replenishment),
-    with the level spread of each target (none by default)."""
-    rng = np.random.default_rng(seed)
+def forecast_rule(selection: forecasting.Selection, period: int, ratios: list[float] | None = None) -> LevelRule:
+    """stocksaga's rule: the level at one price of stock across series for demand over the lead
+    time and review period (domain/replenishment), the critical ratio of each target calibrated (the target
+    itself by default)."""
 
-    def levels(history: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> list[int]:
-        base = demand_draws(history, lead_time + 1, rng)
-        z = rng.standard_normal((len(base), 1))
-        return [
-            order_up_to(base * level_factors(z, s), lead_time, t)
-            for s, t in zip(spreads or [0.0] * len(targets), targets, strict=True)
-        ]
+    def levels(history: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> np.ndarray:
+        f = forecasting.lead_time_forecast(history, lead_time, period, selection)
+        return order_up_to(f, ratios or list(targets))
 
     return levels
 
 
-def gaussian_rule(window: int = 24) -> LevelRule:
-    """The textbook baseline: mean x (L+1) + z x sd x sqrt(L+1) over the last `window` periods."""
+def gaussian_rule(selection: forecasting.Selection, period: int) -> LevelRule:
+    """The textbook baseline on the same forecast: its demand over the lead time and review
+    period, plus z x sigma x sqrt(L+1), sigma the standard deviation of its one-step errors
+    at the same past origins."""
 
-    def levels(history: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> list[int]:
-        recent = history[-window:]
-        cover = lead_time + 1
-        mean, sd = recent.mean(), recent.std(ddof=1) if len(recent) > 1 else 0.0
-        return [max(int(np.ceil(mean * cover + norm.ppf(t) * sd * np.sqrt(cover))), 0) for t in targets]
+    def levels(history: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> np.ndarray:
+        f = forecasting.lead_time_forecast(history, lead_time, period, selection)
+        known = ~np.isnan(f.one_step)
+        count = known.sum(axis=1)
+        centred = np.where(known, f.one_step - forecasting.nanmean(f.one_step)[:, None], 0.0)
+        sigma = np.sqrt(np.divide((centred**2).sum(axis=1), count - 1, out=np.zeros(len(count)), where=count > 1))
+        mean = f.paths.sum(axis=1)
+        return np.array([np.maximum(np.ceil(mean + norm.ppf(t) * sigma * np.sqrt(lead_time + 1)), 0) for t in targets])
 
     return levels
 
@@ -100,7 +102,7 @@ def run_levels(series: np.ndarray, start: int, lead_time: int, levels: np.ndarra
             pipeline[lead_time] += np.maximum(levels[h] - net - pipeline.sum(axis=0), 0)
         net += pipeline[0]
         pipeline = np.concatenate([pipeline[1:], np.zeros((1, k, n))])
-        demand = series[:, start + h]
+        demand = np.nan_to_num(series[:, start + h])  # unknown: before the sku was sold, nothing asked
         filled[h] = np.minimum(demand, np.maximum(net, 0))
         net -= demand
         on_hand += np.maximum(net, 0)
@@ -132,111 +134,100 @@ def simulate(
     rule: LevelRule,
     progress: Progress = None,
 ) -> list[Outcome]:
-    """Run the policy of every target over periods [start, start + periods) of each series."""
+    """Run the policy of every target over periods [start, start + periods) of each series,
+    each period's levels set from the history before it."""
     levels = np.zeros((periods, len(targets), len(series)))
-    for n, row in enumerate(series):
-        for h in range(periods):
-            levels[h, :, n] = rule(row[: start + h], lead_time, targets)
+    for h in range(periods):
+        levels[h] = rule(series[:, : start + h], lead_time, targets)
         if progress:
-            progress(n + 1, len(series))
+            progress(h + 1, periods)
     filled, on_hand = run_levels(series, start, lead_time, levels)
-    fill, _ = fill_rate(filled, series[:, start : start + periods].T)
+    fill, _ = fill_rate(filled, np.nan_to_num(series[:, start : start + periods].T))
     return [Outcome(t, float(fill[i]), float(on_hand[i].mean())) for i, t in enumerate(targets)]
 
 
-def spread_curve(
+def ratio_curve(
     series: np.ndarray,
     start: int,
     periods: int,
     lead_time: int,
-    targets: tuple[float, ...],
-    spreads: tuple[float, ...] = SPREADS,
-    seed: int = 11,
-    draws: int = DRAWS,
+    selection: forecasting.Selection,
+    period: int,
+    grid: tuple[float, ...] = RATIOS,
     progress: Progress = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fill rate, its standard error and the average on-hand, (spreads, targets) each, of
-    the bootstrap policy with each level spread, over periods [start, start + periods).
-    Every spread sees the same draws, so the curves differ by the spread alone."""
-    rng = np.random.default_rng(seed)
-    levels = np.zeros((len(spreads), periods, len(targets), len(series)))
-    for n, row in enumerate(series):
-        for h in range(periods):
-            base = demand_draws(row[: start + h], lead_time + 1, rng, draws=draws)
-            z = rng.standard_normal((draws, 1))
-            for j, s in enumerate(spreads):
-                levels[j, h, :, n] = order_up_to_levels(base * level_factors(z, s), lead_time, targets)
+    """Fill rate, its standard error and the average on-hand of the forecast policy at each
+    critical ratio of the grid, over periods [start, start + periods)."""
+    levels = np.zeros((periods, len(grid), len(series)))
+    for h in range(periods):
+        f = forecasting.lead_time_forecast(series[:, : start + h], lead_time, period, selection)
+        levels[h] = order_up_to(f, list(grid))
         if progress:
-            progress(n + 1, len(series))
-    demanded = series[:, start : start + periods].T
-    fill, error, on_hand = [], [], []
-    for j in range(len(spreads)):
-        filled, held = run_levels(series, start, lead_time, levels[j])
-        rate, se = fill_rate(filled, demanded)
-        fill.append(rate)
-        error.append(se)
-        on_hand.append(held.mean(axis=1))
-    return np.array(fill), np.array(error), np.array(on_hand)
+            progress(h + 1, periods)
+    filled, held = run_levels(series, start, lead_time, levels)
+    rate, se = fill_rate(filled, np.nan_to_num(series[:, start : start + periods].T))
+    return rate, se, held.mean(axis=1)
 
 
-def pick_spreads(
-    fill: np.ndarray, error: np.ndarray, targets: tuple[float, ...], spreads: tuple[float, ...] = SPREADS
+def pick_ratios(
+    fill: np.ndarray, error: np.ndarray, targets: tuple[float, ...], grid: tuple[float, ...] = RATIOS
 ) -> list[float]:
-    """Per target, the least spread whose fill rate on the curve reaches it, give or take
+    """Per target, the least critical ratio whose fill rate on the curve reaches it, give or take
     one standard error of the replay (past that, more stock buys a difference the replay
-    cannot tell from noise), interpolated between the grid's points; the largest spread
-    when none does."""
+    cannot tell from noise), interpolated between the grid's points; the largest when none
+    does."""
     chosen = []
-    for k, target in enumerate(targets):
-        fill_k = fill[:, k] + error[:, k]
-        reached = np.flatnonzero(fill_k >= target)
+    reach = fill + error
+    for target in targets:
+        reached = np.flatnonzero(reach >= target)
         if not len(reached):
-            chosen.append(float(spreads[-1]))
+            chosen.append(float(grid[-1]))
         elif reached[0] == 0:
-            chosen.append(float(spreads[0]))
+            chosen.append(float(grid[0]))
         else:
             j = reached[0]
-            low, high = fill_k[j - 1], fill_k[j]
+            low, high = reach[j - 1], reach[j]
             share = (target - low) / (high - low) if high > low else 1.0
-            chosen.append(round(float(spreads[j - 1] + share * (spreads[j] - spreads[j - 1])), 3))
+            chosen.append(round(float(grid[j - 1] + share * (grid[j] - grid[j - 1])), 5))
     return chosen
 
 
 def on_hand_needed(fill: np.ndarray, on_hand: np.ndarray, targets: tuple[float, ...]) -> list[float | None]:
-    """Per target, the average on-hand at which the curve first reaches it (interpolated
-    between the grid's points); None when no spread on the grid reaches it."""
+    """Per target, the average on-hand at which the curve (points in order of stock) first
+    reaches it, interpolated between its points; None when no point reaches it."""
     needed: list[float | None] = []
-    for k, target in enumerate(targets):
-        reached = np.flatnonzero(fill[:, k] >= target)
+    for target in targets:
+        reached = np.flatnonzero(fill >= target)
         if not len(reached):
             needed.append(None)
         elif reached[0] == 0:
-            needed.append(float(on_hand[0, k]))
+            needed.append(float(on_hand[0]) if fill[0] == target else None)
         else:
             j = reached[0]
-            share = (target - fill[j - 1, k]) / (fill[j, k] - fill[j - 1, k])
-            needed.append(float(on_hand[j - 1, k] + share * (on_hand[j, k] - on_hand[j - 1, k])))
+            share = (target - fill[j - 1]) / (fill[j] - fill[j - 1])
+            needed.append(float(on_hand[j - 1] + share * (on_hand[j] - on_hand[j - 1])))
     return needed
 
 
-def calibrate_spreads(
+def calibrate_ratios(
     history: np.ndarray,
     lead_time: int,
     targets: tuple[float, ...],
+    selection: forecasting.Selection,
+    period: int,
     origins: int = CALIBRATION_ORIGINS,
-    spreads: tuple[float, ...] = SPREADS,
-    seed: int = 11,
-    draws: int = DRAWS,
+    grid: tuple[float, ...] = RATIOS,
     progress: Progress = None,
 ) -> list[float]:
-    """The level spread each fill-rate target needs, learned from the history alone: the
-    policy is replayed over its last `origins` periods (each period planned from the
-    periods before it) with every spread of the grid, and the least spread that reached
-    the target (within the replay's standard error) is taken."""
-    origins = min(origins, history.shape[1] - 1)
+    """The critical ratio each fill-rate target needs, learned from the history alone: the policy
+    is replayed over its last `origins` periods (each period planned from the periods
+    before it) at every critical ratio of the grid, and the least one that reached the
+    target (within the replay's standard error) is taken. With too little history to
+    replay, the target itself."""
+    origins = min(origins, history.shape[1] - 8)
     if origins < 1 or not len(history):
-        return [0.0] * len(targets)
-    fill, error, _ = spread_curve(
-        history, history.shape[1] - origins, origins, lead_time, targets, spreads, seed, draws, progress
+        return list(targets)
+    fill, error, _ = ratio_curve(
+        history, history.shape[1] - origins, origins, lead_time, selection, period, grid, progress
     )
-    return pick_spreads(fill, error, targets, spreads)
+    return pick_ratios(fill, error, targets, grid)

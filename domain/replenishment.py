@@ -1,24 +1,27 @@
 """Replenishment maths over arrays: the distribution of demand over the lead time, the
 order-up-to level that reaches a fill-rate target, and the quantities a buyer orders.
 
-Demand over k periods is simulated by a smoothed Bayesian bootstrap of the recent history:
-each draw weighs the past periods at random, takes its periods by those weights, and
-jitters their sizes by a lognormal factor (mean 1) so that the tails reach past the
-largest value seen. Draws are never negative, unlike a Gaussian interval on intermittent
-demand.
+Demand over the lead time and one review period comes from the forecast
+(domain.forecasting.lead_time_forecast): its mean is the forecast path over those periods
+(seasonal where the series is, raised by what lies ahead), its spread the forecast's own
+mean squared error at that horizon at past origins. Its shape is a zero-inflated gamma:
+never negative, right-skewed, and for an intermittent series no demand at all with the
+chance that recent windows of the same length had none (lumpy, as such demand is).
 
-The past is not the future: the rate of the coming periods can differ from the rate of the
-window (a part comes into fashion, a fleet ages). Each draw's level is therefore scaled by
-a lognormal factor of mean 1 and log-spread `spread`. How much spread a fill-rate target
-needs is not guessed but calibrated: `domain.backtest.calibrate_spreads` replays the
-policy over the recent past and picks, per target, the least spread that would have
-reached it.
+The level of each series is raised while one more unit held buys enough demand filled
+(`order_up_to`): one price of stock across all series, set by a critical ratio. Which
+ratio reaches a fill-rate target is not assumed but calibrated:
+`domain.backtest.calibrate_ratios` replays the policy over the recent past and picks, per
+target, the least ratio that would have reached it.
 """
 
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+from scipy.stats import gamma
+
+from domain.forecasting import LeadTimeForecast
 
 
 class ProposalStatus(StrEnum):
@@ -28,84 +31,113 @@ class ProposalStatus(StrEnum):
     ORDERED = "ordered"
 
 
-WINDOW = 24  # periods of history the bootstrap draws from
-JITTER = 0.5  # lognormal spread, as a share of the log-spread of the demand sizes seen
-DRAWS = 1000
+WINDOWS = 24  # recent windows whose share without demand is the chance of none
 
 
-def demand_draws(
-    history: np.ndarray,
-    periods: int,
-    rng: np.random.Generator,
-    draws: int = DRAWS,
-    window: int = WINDOW,
-    jitter: float = JITTER,
-    spread: float = 0.0,
-) -> np.ndarray:
-    """(draws, periods) simulated future demand of one series, each period >= 0.
-
-    A Bayesian bootstrap: each draw first weighs the recent periods at random (Dirichlet),
-    so that how often and how much demand comes is itself uncertain, as it is after two
-    years of history; then picks its periods by those weights and jitters their sizes; then
-    scales the whole draw by the level factor (see the module's doc)."""
-    recent = np.asarray(history, dtype=float)[-window:]
-    if not len(recent) or not recent.any():
-        return np.zeros((draws, periods))
-    weights = np.cumsum(rng.dirichlet(np.ones(len(recent)), size=draws), axis=1)
-    picks = (rng.random((draws, periods))[:, :, None] > weights[:, None, :]).sum(axis=2)
-    out = recent[np.minimum(picks, len(recent) - 1)]
-    sizes = recent[recent > 0]
-    size_spread = jitter * (np.log(sizes).std() if len(sizes) > 1 else 0.5)
-    if size_spread > 0:
-        out *= rng.lognormal(-0.5 * size_spread**2, size_spread, size=out.shape)
-    if spread > 0:
-        out *= level_factors(rng.standard_normal((draws, 1)), spread)
-    drawn: np.ndarray = out
-    return drawn
+def zero_share(x: np.ndarray, length: int, windows: int = WINDOWS) -> np.ndarray:
+    """Per series, the share of the last `windows` windows of `length` known periods
+    without demand, pulled a little towards one half (a few windows cannot prove that it
+    never happens); 0 for a series whose every window had demand."""
+    n, periods = x.shape
+    if length < 1 or periods < length:
+        return np.zeros(n)
+    known = ~np.isnan(x)
+    sums = np.concatenate([np.zeros((n, 1)), np.cumsum(np.nan_to_num(x), axis=1)], axis=1)
+    counts = np.concatenate([np.zeros((n, 1)), np.cumsum(known, axis=1)], axis=1)
+    total = (sums[:, length:] - sums[:, :-length])[:, -windows:]
+    whole = (counts[:, length:] - counts[:, :-length])[:, -windows:] == length
+    empty = (whole & (total <= 0)).sum(axis=1)
+    seen = whole.sum(axis=1)
+    out: np.ndarray = np.where(empty > 0, (empty + 0.5) / (seen + 1), 0.0)
+    return out
 
 
-def level_factors(z: np.ndarray, spread: float) -> np.ndarray:
-    """Lognormal factors of mean 1 and log-spread `spread` from standard normal draws `z`."""
-    return np.exp(spread * z - 0.5 * spread**2)
+def quantiles(mean: np.ndarray, mse: np.ndarray, zero: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """(probabilities, series): demand at each probability of a zero-inflated gamma with the
+    given mean, mean square error around it, and chance of no demand, per series."""
+    mean, mse, zero = (np.asarray(v, dtype=float) for v in (mean, mse, zero))
+    p = np.asarray(probabilities, dtype=float)[:, None]
+    zero = np.minimum(zero, 0.999)
+    positive = np.maximum(mean, 1e-9) / (1 - zero)
+    variance = np.maximum((mse + mean**2) / (1 - zero) - positive**2, 1e-6 * positive**2)
+    shape, scale = positive**2 / variance, variance / positive
+    within = np.clip((p - zero) / (1 - zero), 0.0, 1.0)
+    out = np.where(p > zero, gamma.ppf(within, shape, scale=scale), 0.0)
+    out = np.where(mean > 0, out, 0.0)
+    result: np.ndarray = np.nan_to_num(out)
+    return result
 
 
-def expected_excess(sorted_totals: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """E[(D - S)+] for each level S, from sorted draws of D."""
-    n = len(sorted_totals)
-    tail = np.concatenate([np.cumsum(sorted_totals[::-1])[::-1], [0.0]])  # sum of draws from index i on
-    at = np.searchsorted(sorted_totals, levels, side="right")
-    expected: np.ndarray = (tail[at] - (n - at) * levels) / n
-    return expected
+def _gamma(mean: np.ndarray, mse: np.ndarray, zero: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shape, scale and chance of none of the zero-inflated gamma with this mean and mean
+    square error."""
+    zero = np.minimum(zero, 0.999)
+    positive = np.maximum(mean, 1e-9) / (1 - zero)
+    variance = np.maximum((mse + mean**2) / (1 - zero) - positive**2, 1e-6 * positive**2)
+    return positive**2 / variance, variance / positive, zero
 
 
-def order_up_to(draws: np.ndarray, lead_time: int, target_fill: float) -> int:
-    """The smallest whole order-up-to level S whose expected fill rate reaches the target,
-    for periodic review every period with backorders: units short per review cycle are
-    E[(D over L+1 - S)+] - E[(D over L - S)+], against the demand of one period.
-    `draws`: (n, lead_time + 1) simulated demand of the coming periods."""
-    return order_up_to_levels(draws, lead_time, (target_fill,))[0]
+def excess(level: np.ndarray, mean: np.ndarray, mse: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """E[(D - S)+] of the zero-inflated gamma D at each level S (levels, series)."""
+    shape, scale, zero = _gamma(mean, mse, zero)
+    above = shape * scale * gamma.sf(level, shape + 1, scale=scale) - level * gamma.sf(level, shape, scale=scale)
+    out: np.ndarray = np.where(mean > 0, (1 - zero) * above, 0.0)
+    return out
 
 
-def order_up_to_levels(draws: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> list[int]:
-    """`order_up_to` for several targets at once, from one fill-rate curve."""
-    for target in targets:
-        if not 0 < target < 1:
-            raise ValueError(f"target fill rate must be between 0 and 1, got {target}")
-    per_period = draws[:, -1].mean()
-    if per_period <= 0:
-        return [0] * len(targets)
-    cycle = np.sort(draws.sum(axis=1))
-    before = np.sort(draws[:, :lead_time].sum(axis=1))
-    levels = np.arange(0, int(np.ceil(cycle[-1])) + 2)
-    fill = 1 - (expected_excess(cycle, levels) - expected_excess(before, levels)) / per_period
-    return [int(levels[np.argmax(fill >= t)]) if (fill >= t).any() else int(levels[-1]) for t in targets]
+def cover(f: LeadTimeForecast) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per series and for the lead time ([:, 0]) and the lead time plus the review period
+    ([:, 1]): mean demand, the mean square error of that forecast at past origins (in units
+    now), and the chance of no demand at all."""
+    seen = (~np.isnan(f.errors)).sum(axis=1)
+    mse = np.divide(np.nansum(f.errors**2, axis=1), seen, out=np.zeros((len(seen), 2)), where=seen > 0)
+    lead = f.lead_time
+    mean = np.column_stack([f.paths[:, :lead].sum(axis=1), f.paths.sum(axis=1)])
+    zero = np.column_stack(
+        [zero_share(f.history, lead) if lead else np.ones(len(mean)), zero_share(f.history, lead + 1)]
+    )
+    return mean, mse, zero
+
+
+STEPS = np.concatenate(
+    [np.linspace(0.02, 0.9, 45), 1 - np.geomspace(0.1, 5e-5, 40)[1:]]
+)  # candidate levels, as quantiles
+
+
+def order_up_to(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float]) -> np.ndarray:
+    """(ratios, series) whole order-up-to levels. Each series' level is raised while one
+    more unit held buys at least (1 - r) / r units of demand filled per review period (r
+    the critical ratio): the same price of stock across all series, which holds the least
+    stock for a fill rate over all of them (a lumpy series, whose rare bursts a unit more
+    barely covers, gets less than its quantile; a steady one more). With one series and no
+    lead time, r is the quantile of its demand."""
+    for r in ratios:
+        if not 0 < r < 1:
+            raise ValueError(f"a critical ratio must be between 0 and 1, got {r}")
+    mean, mse, zero = cover(f)
+    n = len(mean)
+    levels = np.ceil(quantiles(mean[:, 1], mse[:, 1], zero[:, 1], STEPS) - 1e-9)  # (steps, series), rising
+    levels = np.vstack([np.zeros((1, n)), np.maximum.accumulate(levels, axis=0)])
+    short = excess(levels, mean[:, 1], mse[:, 1], zero[:, 1]) - excess(levels, mean[:, 0], mse[:, 0], zero[:, 0])
+    held = levels - mean[:, 1] + excess(levels, mean[:, 1], mse[:, 1], zero[:, 1])
+    gain = short[:-1] - short[1:]
+    cost = held[1:] - held[:-1]
+    worth = np.divide(
+        gain, cost, out=np.full_like(gain, np.inf), where=cost > 1e-12
+    )  # a step that costs nothing is free
+    out = np.zeros((len(ratios), n))
+    for k, r in enumerate(ratios):
+        price = (1 - r) / r
+        stop = np.argmax(np.vstack([worth < price, np.ones((1, n), bool)]), axis=0)  # first step not worth its stock
+        out[k] = levels[stop, np.arange(n)]
+    return out
 
 
 @dataclass(frozen=True)
 class Policy:
     """What the buyer sees for one (sku, location), with the reasoning."""
 
-    forecast_per_period: float
+    forecast_per_period: float  # mean over the lead time and the review period
     lead_time: int
     lead_time_demand: float  # expected demand over the lead time
     safety_stock: int
@@ -113,20 +145,14 @@ class Policy:
     order_up_to: int
 
 
-def policy(
-    history: np.ndarray,
-    forecast_per_period: float,
-    lead_time: int,
-    target_fill: float,
-    rng: np.random.Generator,
-    spread: float = 0.0,
-) -> Policy:
-    draws = demand_draws(history, lead_time + 1, rng, spread=spread)
-    level = order_up_to(draws, lead_time, target_fill)
-    lead_demand = forecast_per_period * lead_time
-    reorder = max(level - int(round(forecast_per_period)), 0)  # review every period: S less one period's demand
+def policy(f: LeadTimeForecast, i: int, level: int) -> Policy:
+    """The policy of series `i` of a lead-time forecast, given its order-up-to level."""
+    lead = f.lead_time
+    path = f.paths[i]
+    lead_demand = float(path[:lead].sum())
+    reorder = max(level - int(round(path[lead])), 0)  # review every period: S less the review period's demand
     safety = max(reorder - int(np.ceil(lead_demand)), 0)
-    return Policy(forecast_per_period, lead_time, lead_demand, safety, reorder, level)
+    return Policy(float(path.mean()), lead, lead_demand, safety, reorder, level)
 
 
 def order_quantity(

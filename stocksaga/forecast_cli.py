@@ -12,13 +12,18 @@ from domain import backtest, forecasting
 from stocksaga import demand_csv
 from stocksaga.progress import progress
 
-REFERENCE = (  # single methods to compare with, as the carparts benchmark's reference figures list them
-    ("naive", lambda h: h[:, -1]),
-    ("mean", lambda h: h.mean(axis=1)),
-    ("croston(0.1)", lambda h: forecasting.croston(h, 0.1)),
-    ("sba(0.1)", lambda h: forecasting.croston(h, 0.1, debiased=True)),
-    ("tsb(0.1,0.1)", lambda h: forecasting.tsb(h, 0.1, 0.1)),
+REFERENCE = (  # single methods to compare with
+    ("naive", lambda h, period: h[:, -1]),
+    ("mean", lambda h, period: h.mean(axis=1)),
+    ("sba(0.1)", lambda h, period: forecasting.croston(h, 0.1, debiased=True)),
+    ("tsb(0.1,0.1)", lambda h, period: forecasting.tsb(h, [(0.1, 0.1)])[0]),
 )
+
+
+def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    """The last season again (the last value where the season is one period)."""
+    last = history[:, -max(period, 1) :]
+    return last[:, np.arange(horizon) % last.shape[1]]
 
 
 def _ses_statsmodels(history: np.ndarray) -> np.ndarray:
@@ -61,10 +66,13 @@ def run(
         f"{start} periods to learn from, the last {horizon} held out"
     )
 
-    rows = [(name, np.repeat(fn(train)[:, None], horizon, axis=1)) for name, fn in REFERENCE]
-    rows.insert(2, ("ses (statsmodels)", np.repeat(_ses_statsmodels(train)[:, None], horizon, axis=1)))
+    period = forecasting.SEASON_LENGTH[freq]
+    rows = [(name, np.repeat(fn(train, period)[:, None], horizon, axis=1)) for name, fn in REFERENCE]
+    rows.insert(1, ("seasonal naive", seasonal_naive(train, horizon, period)))
+    rows.insert(3, ("ses (statsmodels)", np.repeat(_ses_statsmodels(train)[:, None], horizon, axis=1)))
     began = time.monotonic()
-    chosen = forecasting.forecast(train, horizon, period=forecasting.SEASON_LENGTH[freq])
+    selection = forecasting.learn(train, horizon, period)
+    chosen = forecasting.forecast(train, horizon, period, selection)
     seconds = time.monotonic() - began
     rows.append(("automatic choice", chosen.paths))
     print(f"\n{'method':<20}{'MASE':>8}{'RMSSE':>8}{'bias':>8}")
@@ -72,24 +80,25 @@ def run(
         a = backtest.accuracy(train, actual, predicted)
         print(f"{name:<20}{a.mase:>8.3f}{a.rmsse:>8.3f}{a.bias:>+8.2f}")
     names, counts = np.unique(chosen.methods, return_counts=True)
-    print(
-        f"automatic choice in {seconds:.1f}s: "
-        + ", ".join(f"{n} {c}" for n, c in sorted(zip(names, counts, strict=True), key=lambda x: -x[1]))
-    )
+    print(f"automatic choice learned and forecast in {seconds:.1f}s; the most used:")
+    for name, count in sorted(zip(names, counts, strict=True), key=lambda x: -x[1])[:5]:
+        print(f"  {count:>5}  {name}")
 
     print(
         f"\nreplenishment: review every period, lead time {lead_time}, backorders; over the {horizon} held-out periods"
     )
-    spreads = backtest.calibrate_spreads(
+    ratios = backtest.calibrate_ratios(
         train,
         lead_time,
         levels,
+        selection,
+        period,
         origins=min(horizon, 12),
         progress=progress("calibrating on the periods before the holdout"),
     )
     print(
-        "level spread per target, learned before the holdout: "
-        + ", ".join(f"{t:g}: {s:.3f}" for t, s in zip(levels, spreads, strict=True))
+        "critical ratio per target, learned before the holdout: "
+        + ", ".join(f"{t:g}: {q:.4g}" for t, q in zip(levels, ratios, strict=True))
     )
     ours = backtest.simulate(
         series,
@@ -97,26 +106,43 @@ def run(
         horizon,
         lead_time,
         levels,
-        backtest.bootstrap_rule(spreads=spreads),
-        progress("stocksaga (bootstrap)"),
+        backtest.forecast_rule(selection, period, ratios),
+        progress("stocksaga (forecast and its errors)"),
     )
     gauss = backtest.simulate(
-        series, start, horizon, lead_time, levels, backtest.gaussian_rule(), progress("gaussian baseline")
+        series,
+        start,
+        horizon,
+        lead_time,
+        levels,
+        backtest.gaussian_rule(selection, period),
+        progress("gaussian on the same forecast"),
     )
-    fill, _, held = backtest.spread_curve(
-        series, start, horizon, lead_time, levels, progress=progress("hindsight: every spread on the holdout")
+    fill, _, held = backtest.ratio_curve(
+        series,
+        start,
+        horizon,
+        lead_time,
+        selection,
+        period,
+        progress=progress("hindsight: every critical ratio on the holdout"),
     )
     needed = backtest.on_hand_needed(fill, held, levels)
-    print(f"{'target':>8}{'fill':>9}{'miss':>8}{'on-hand':>9}{'needed':>8}   {'gaussian':>8}{'miss':>8}{'on-hand':>9}")
-    for o, n, g in zip(ours, needed, gauss, strict=True):
+    at_gauss = backtest.on_hand_needed(fill, held, tuple(min(g.fill_rate, 0.9999) for g in gauss))
+    print(
+        f"{'target':>8}{'fill':>9}{'miss':>8}{'on-hand':>9}{'needed':>8}   "
+        f"{'gaussian':>8}{'miss':>8}{'on-hand':>9}{'ours at its fill':>18}"
+    )
+    for o, n, g, m in zip(ours, needed, gauss, at_gauss, strict=True):
         print(
             f"{o.target:>8.2f}{o.fill_rate:>9.4f}{o.fill_rate - o.target:>+8.4f}{o.average_on_hand:>9.2f}"
             f"{'-' if n is None else f'{n:.2f}':>8}   "
             f"{g.fill_rate:>8.4f}{g.fill_rate - g.target:>+8.4f}{g.average_on_hand:>9.2f}"
+            f"{'-' if m is None else f'{m:.2f}':>18}"
         )
     print(
         "needed: the least average on-hand at which the same rule reached the target on the holdout, "
-        "found in hindsight over every spread"
+        "found in hindsight over every critical ratio; ours at its fill: the same, at the fill rate the gaussian reached"
     )
     if plot:
         draw(plot, ours, gauss, (fill, held), csv.name, lead_time)
@@ -132,19 +158,12 @@ def draw(path: Path, ours: list, gauss: list, hindsight: tuple, title: str, lead
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     fill, held = hindsight
-    for k in range(len(ours)):
-        ax.plot(
-            held[:, k],
-            fill[:, k],
-            "-",
-            color="grey",
-            linewidth=0.8,
-            alpha=0.6,
-            label="same rule, every spread, in hindsight" if k == 0 else None,
-        )
+    ax.plot(
+        held, fill, "-", color="grey", linewidth=0.8, alpha=0.6, label="same rule, every critical ratio, in hindsight"
+    )
     for label, outcomes, style in (
-        ("stocksaga (bootstrap, calibrated spread)", ours, "o-"),
-        ("gaussian baseline", gauss, "s--"),
+        ("stocksaga (forecast errors, calibrated ratio)", ours, "o-"),
+        ("gaussian on the same forecast", gauss, "s--"),
     ):
         ax.plot([o.average_on_hand for o in outcomes], [o.fill_rate for o in outcomes], style, label=label)
         for o in outcomes:

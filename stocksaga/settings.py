@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     replenishment_calibration_sample: int = Field(
         default=1000,
         ge=0,
-        description="Series replayed to calibrate the level spread the service level needs (0: none)",
+        description="Series the forecasting methods and the critical ratio of the service level are learned on (0: none)",
     )
     holding_cost_rate: float = Field(
         default=0.25, ge=0, le=10, description="Yearly cost of holding a unit, as a share of its unit cost (EOQ)"

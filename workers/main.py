@@ -117,6 +117,7 @@ def build_worker(
         procurement.escalate,
         replenishment.plan,
         replenishment.calibrate,
+        replenishment.calibrate_forecast,
         replenishment.forecast_batch,
         replenishment.auto_approvable,
         replenishment.approve,

@@ -2,8 +2,9 @@
 POST /v1/replenishment/runs): forecast every (sku, location) in parallel batches, store
 proposals with their reasoning, and order at once what the auto-approve policy allows.
 
-Before the batches, one activity calibrates the level spread the service level needs
-(domain.backtest.calibrate_spreads) on a sample of the series; every batch plans with it.
+Before the batches, one activity learns on a sample of the series which forecasting
+methods each class of series takes (domain.forecasting.learn) and the critical ratio the
+service level needs (domain.backtest.calibrate_ratios); every batch plans with both.
 
 Each batch is one activity that heartbeats its progress, so a batch whose worker dies is
 retried from where it stopped; at most `parallel` batches run at a time.
@@ -22,7 +23,13 @@ from temporalio.workflow import ParentClosePolicy
 from workflows.options import ActivityOptions
 
 with workflow.unsafe.imports_passed_through():
-    from activities.replenishment import ApproveInput, BatchInput, CalibrateInput, ReplenishmentActivities, RunInput
+    from activities.replenishment import (
+        ApproveInput,
+        BatchInput,
+        CalibrateInput,
+        ReplenishmentActivities,
+        RunInput,
+    )
     from domain.errors import NON_RETRYABLE
     from workflows.procurement import ProcurementWorkflow
 
@@ -52,6 +59,7 @@ class ReplenishmentWorkflow:
         self._total = 0
         self._proposals = 0
         self._spread: float | None = None
+        self._ratio: float | None = None
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
@@ -59,7 +67,8 @@ class ReplenishmentWorkflow:
             "series_done": self._done,
             "series": self._total,
             "proposals": self._proposals,
-            "level_spread": self._spread,
+            "level_spread": self._spread,  # runs started before forecast-driven levels
+            "critical_ratio": self._ratio,
         }
 
     @workflow.run
@@ -70,8 +79,19 @@ class ReplenishmentWorkflow:
         if plan.as_of is None:
             return RunResult(run.run_id, None, plan.total, 0)
         as_of = plan.as_of
-        spread = 0.0
-        if workflow.patched("calibrated-level-spread"):
+        spread, ratio = 0.0, 0.0
+        selection: dict[str, Any] | None = None
+        if workflow.patched("forecast-driven-levels"):
+            calibration = await workflow.execute_activity_method(
+                ReplenishmentActivities.calibrate_forecast, CalibrateInput(run, plan.as_of), **BATCH
+            )
+            selection, ratio = calibration.selection, calibration.ratio
+            self._ratio = ratio
+            workflow.set_current_details(
+                f"critical ratio {ratio:.4g} for a fill rate of {run.service_level:g}, "
+                f"learned on {calibration.series} series"
+            )
+        elif workflow.patched("calibrated-level-spread"):
             spread = await workflow.execute_activity_method(
                 ReplenishmentActivities.calibrate, CalibrateInput(run, plan.as_of), **BATCH
             )
@@ -85,7 +105,7 @@ class ReplenishmentWorkflow:
                 options: ActivityOptions = {**BATCH, "heartbeat_timeout": timedelta(seconds=run.heartbeat_seconds)}
                 self._proposals += await workflow.execute_activity_method(
                     ReplenishmentActivities.forecast_batch,
-                    BatchInput(run, as_of, offset, limit, spread),
+                    BatchInput(run, as_of, offset, limit, spread, ratio, selection),
                     **options,
                 )
                 self._done += limit

@@ -51,7 +51,7 @@ def test_backtest_reports_every_method_the_automatic_choice_and_fill_rates_and_d
         "naive",
         "mean",
         "ses (statsmodels)",
-        "croston(0.1)",
+        "seasonal naive",
         "sba(0.1)",
         "tsb(0.1,0.1)",
         "automatic choice",

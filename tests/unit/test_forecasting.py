@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 
 from domain import backtest, forecasting, replenishment
-from domain.forecasting import Method
 
 
 def test_ses_follows_a_level_shift_at_the_speed_of_alpha():
     history = np.array([[10.0] * 5 + [20.0] * 5])
-    assert forecasting.ses(history, 1.0)[0] == 20.0
-    assert 10.0 < forecasting.ses(history, 0.2)[0] < forecasting.ses(history, 0.5)[0] < 20.0
+    slow, fast, full = forecasting.ses(history, [0.2, 0.5, 1.0])[:, 0]
+    assert full == 20.0 and 10.0 < slow < fast < 20.0
 
 
 def test_croston_is_size_over_interval_and_sba_takes_off_its_bias():
@@ -22,80 +21,157 @@ def test_croston_is_size_over_interval_and_sba_takes_off_its_bias():
 def test_tsb_decays_towards_zero_while_nothing_sells_and_croston_does_not():
     alive = np.array([[4, 0, 4, 0, 4, 0, 4, 0.0]])
     dead = np.hstack([alive, np.zeros((1, 12))])
-    assert forecasting.tsb(dead, 0.1, 0.2)[0] < 0.2 * forecasting.tsb(alive, 0.1, 0.2)[0]
+    assert forecasting.tsb(dead, [(0.1, 0.2)])[0, 0] < 0.2 * forecasting.tsb(alive, [(0.1, 0.2)])[0, 0]
     assert forecasting.croston(dead, 0.1)[0] == forecasting.croston(alive, 0.1)[0]
 
 
 def test_a_series_without_demand_forecasts_zero_with_every_method():
     zeros = np.zeros((1, 24))
-    for method in forecasting.CANDIDATES:
-        assert forecasting.flat(zeros, method)[0] == 0.0
+    paths = forecasting.candidate_paths(zeros, list(forecasting.CANDIDATES), 6, 12)
+    assert (paths == 0).all()
 
 
-def test_seasonality_is_seen_only_where_a_smooth_series_repeats_a_pattern():
+def test_periods_before_a_sku_existed_are_unknown_not_zero():
+    sold = np.array([[5.0, 6, 4, 5, 7, 3, 5, 6, 4, 5, 5, 5]])
+    padded_zero = np.hstack([np.zeros((1, 12)), sold])
+    unknown = forecasting.start_at(padded_zero, np.array([12]))
+    assert np.isnan(unknown[0, :12]).all() and (unknown[0, 12:] == sold[0]).all()
+    # read as zeros, a steady seller looks intermittent and its level is dragged down
+    assert forecasting.demand_class(padded_zero)[0] // 4 > 0 and forecasting.demand_class(unknown)[0] // 4 == 0
+    for name in ("ses(0.05)", "tsb(0.05,0.05)", "imapa(0.05)", "sba(0.1)"):  # slow to forget: the zeros would linger
+        method = forecasting.Method.parse(name)
+        known = forecasting.candidate_paths(unknown, [method], 3, 12)[0, 0, 0]
+        assert known == pytest.approx(forecasting.candidate_paths(sold, [method], 3, 12)[0, 0, 0])
+        assert known == pytest.approx(5.0, abs=0.8)
+        assert forecasting.candidate_paths(padded_zero, [method], 3, 12)[0, 0, 0] < known - 1
+
+
+def test_a_seasonal_index_is_found_where_a_pattern_repeats_and_is_flat_where_it_does_not():
     rng = np.random.default_rng(1)
     months = np.arange(48)
-    seasonal = 50 + 20 * np.sin(2 * np.pi * months / 12) + rng.normal(0, 2, 48)
-    flat_noise = 50 + rng.normal(0, 2, 48)
-    intermittent = np.where(months % 3 == 0, seasonal, 0)
-    assert forecasting.seasonal(seasonal, 12)
-    assert not forecasting.seasonal(flat_noise, 12)
-    assert not forecasting.seasonal(intermittent, 12)  # mostly zeros: Croston's territory
-    assert not forecasting.seasonal(seasonal[:20], 12)  # fewer than two seasons
+    seasonal = rng.poisson(50 + 25 * np.sin(2 * np.pi * months / 12)).astype(float)
+    noise = rng.poisson(50, 48).astype(float)
+    index = forecasting.season_index(np.vstack([seasonal, noise]), 12)
+    assert index[0, 3] > 1.3 and index[0, 9] < 0.7  # the peak in month 3, the trough in month 9
+    assert np.abs(index[1] - 1).max() < 0.1  # noise: shrunk to (nearly) flat
+    assert (forecasting.season_index(seasonal[None, :20], 12) == 1).all()  # under two seasons: nothing to tell
 
 
-def test_the_backtest_picks_ets_for_a_seasonal_series_and_a_croston_method_for_an_intermittent_one():
+def _weekly_seasonal(rng, n, weeks=156):
+    woy = np.arange(weeks) % 52
+    level = rng.uniform(5, 40, (n, 1))
+    return rng.poisson(level * (1 + 0.6 * np.cos(2 * np.pi * (woy - 47) / 52))).astype(float)
+
+
+def test_the_selection_learns_seasonal_methods_for_seasonal_series_and_flat_ones_otherwise():
     rng = np.random.default_rng(2)
-    months = np.arange(48)
-    seasonal = np.maximum(60 + 30 * np.sin(2 * np.pi * months / 12) + rng.normal(0, 3, 48), 0)
-    intermittent = np.where(rng.random(48) < 0.25, rng.integers(1, 4, 48), 0).astype(float)
-    chosen = forecasting.forecast(np.vstack([seasonal, intermittent]), horizon=12)
-    assert chosen.methods[0] == "ets"
-    assert chosen.methods[1] != "ets"
-    assert chosen.paths.shape == (2, 12) and (chosen.paths >= 0).all()
-    peak, trough = 12 + 3 - 1, 12 + 9 - 1  # sin peaks in month 3 and bottoms in month 9 of each year
-    assert chosen.paths[0, peak % 12] > chosen.paths[0, trough % 12] + 20
+    seasonal = _weekly_seasonal(rng, 40)
+    flat = rng.poisson(rng.uniform(5, 40, (40, 1)), (40, 156)).astype(float)
+    for series, wants_season in ((seasonal, True), (flat, False)):
+        selection = forecasting.learn(series, 13, 52)
+        chosen = forecasting.forecast(series, 13, 52, selection)
+        seasonal_share = np.mean(["+season" in m for m in chosen.methods])
+        assert seasonal_share == (1.0 if wants_season else seasonal_share)
+    truth = 1 + 0.6 * np.cos(2 * np.pi * (np.arange(156, 169) % 52 - 47) / 52)
+    path = forecasting.forecast(seasonal, 13, 52).paths
+    assert np.corrcoef(path.mean(axis=0), truth)[0, 1] > 0.9  # the forecast follows the season ahead
 
 
-def test_method_names_say_their_parameters():
-    assert Method("tsb", 0.1, 0.2).name == "tsb(0.1,0.2)" and Method("sba", 0.1).name == "sba(0.1)"
+def test_a_class_is_forecast_by_the_median_of_its_methods():
+    rng = np.random.default_rng(3)
+    series = rng.poisson(8, (3, 36)).astype(float)
+    names = ["ses(0.1)", "imapa(0.3)", "tsb(0.3,0.2)"]
+    selection = forecasting.Selection(overall=names)
+    paths = forecasting.candidate_paths(series, [forecasting.Method.parse(n) for n in names], 4, 12)
+    chosen = forecasting.forecast(series, 4, 12, selection)
+    assert np.allclose(chosen.paths, np.median(paths, axis=0))
+    assert chosen.methods == ["median(ses(0.1), imapa(0.3), tsb(0.3,0.2))"] * 3
+    assert forecasting.Selection.from_json(selection.as_json()) == selection
 
 
-def test_demand_draws_are_never_negative_and_reach_past_the_largest_value_seen():
-    history = np.array([0, 0, 3, 0, 5, 0, 0, 4, 0, 0, 2, 0] * 2, dtype=float)
-    draws = replenishment.demand_draws(history, 2, np.random.default_rng(3), draws=5000)
-    assert draws.shape == (5000, 2) and (draws >= 0).all()
-    assert draws.max() > history.max()
-    assert draws.mean() == pytest.approx(history.mean(), rel=0.1)
+def test_a_small_class_falls_back_to_its_coarse_class_then_to_all_series():
+    selection = forecasting.Selection(fine={5: ["ses(0.1)"]}, coarse={1: ["ses(0.3)"]}, overall=["tsb(0.1,0.1)"])
+    assert selection.of(5) == ["ses(0.1)"]
+    assert selection.of(3) == ["ses(0.3)"]  # fine class 3: smooth timing, lumpy sizes -> coarse 1 (erratic)
+    assert selection.of(12) == ["tsb(0.1,0.1)"]
 
 
-def test_a_higher_fill_target_needs_a_higher_order_up_to_level():
-    draws = replenishment.demand_draws(np.array([0, 2, 0, 0, 7, 1, 0, 3] * 3, dtype=float), 2, np.random.default_rng(4))
-    levels = [replenishment.order_up_to(draws, 1, target) for target in (0.8, 0.9, 0.95, 0.99)]
-    assert levels == sorted(levels) and levels[0] < levels[-1]
+def test_method_names_say_their_parameters_and_read_back():
+    for method in forecasting.CANDIDATES:
+        assert forecasting.Method.parse(method.name) == method
+    assert forecasting.Method("tsb", 0.1, 0.2, True).name == "tsb(0.1,0.2)+season"
 
 
-def test_order_up_to_meets_its_fill_target_on_the_distribution_it_was_given():
+def test_lead_time_errors_are_the_forecasts_own_misses_at_past_origins():
+    series = np.array([[4.0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 10, 4]])
+    selection = forecasting.Selection(overall=["ses(1)"])  # the last value again: easy to follow by hand
+    f = forecasting.lead_time_forecast(series, 1, 12, selection, origins=3)
+    assert f.paths.tolist() == [[4.0, 4.0]]
+    # origins 10, 9, 8 (the outcome of each known): over 1 and 2 periods
+    assert f.errors[0].tolist() == [[6.0, 6.0], [0.0, 6.0], [0.0, 0.0]]
+    assert f.one_step[0].tolist() == [6.0, 0.0, 0.0]
+
+
+def test_a_short_series_borrows_its_class_errors_in_proportion_to_its_demand():
+    rng = np.random.default_rng(4)
+    long = rng.poisson(20, (30, 40)).astype(float)
+    young = np.full((1, 40), np.nan)
+    young[0, -6:] = rng.poisson(2, 6)
+    f = forecasting.lead_time_forecast(np.vstack([long, young]), 1, 12, forecasting.Selection(), origins=12)
+    mean, mse, _ = replenishment.cover(f)
+    assert (~np.isnan(f.errors[-1, :, 1])).sum() >= forecasting.MIN_ERRORS
+    assert np.sqrt(mse[-1, 1]) < 0.3 * np.sqrt(mse[:-1, 1]).mean()  # a tenth of the demand, far less spread
+
+
+def test_the_forecast_driven_level_rises_before_a_season_peak_and_falls_after_it():
     rng = np.random.default_rng(5)
-    draws = rng.poisson(3, size=(20000, 2)).astype(float)
-    level = replenishment.order_up_to(draws, 1, 0.95)
-    short = np.maximum(draws.sum(1) - level, 0).mean() - np.maximum(draws[:, 0] - level, 0).mean()
-    assert 1 - short / 3 >= 0.95
-    below = np.maximum(draws.sum(1) - (level - 1), 0).mean() - np.maximum(draws[:, 0] - (level - 1), 0).mean()
-    assert 1 - below / 3 < 0.95  # and is the smallest level that does
+    series = _weekly_seasonal(rng, 30, weeks=156 + 104)
+    selection = forecasting.learn(series[:, :156], 13, 52)
+    peak = 156 + 47  # the week of the year demand peaks in
+    levels = {}
+    for name, origin in (("before", peak - 3), ("after", peak + 12), ("trough", peak + 24)):
+        f = forecasting.lead_time_forecast(series[:, :origin], 3, 52, selection)
+        levels[name] = replenishment.order_up_to(f, [0.95])[0].sum()
+    assert levels["before"] > 1.3 * levels["after"] and levels["after"] > levels["trough"]
 
 
-@pytest.mark.parametrize("target", [0.0, 1.0, 1.5])
-def test_a_fill_target_outside_zero_to_one_is_refused(target):
+def test_demand_over_the_lead_time_is_never_negative_and_lumpy_where_demand_is():
+    mean, mse = np.array([2.0, 2.0]), np.array([9.0, 9.0])
+    zero = np.array([0.0, 0.6])
+    q = replenishment.quantiles(mean, mse, zero, np.array([0.01, 0.5, 0.59, 0.61, 0.99]))
+    assert (q >= 0).all()
+    assert q[:3, 1].tolist() == [0.0, 0.0, 0.0] and q[3, 1] > 0  # none 60% of the time, then bursts
+    assert q[0, 0] < 0.1 < q[1, 0] and q[4, 1] > 3 * mean[1]
+    share = replenishment.zero_share(np.array([[0.0, 0, 3, 0, 0, 0, 5, 0, 1, 2]]), 2, windows=8)
+    assert share[0] == pytest.approx((2 + 0.5) / (8 + 1))  # 2 of the 8 last two-period windows sold nothing
+
+
+def test_a_higher_ratio_holds_more_and_a_steady_seller_gets_more_of_the_stock_than_a_lumpy_one():
+    rng = np.random.default_rng(6)
+    steady = rng.poisson(5, (1, 48)).astype(float)
+    lumpy = np.where(rng.random((1, 48)) < 0.1, 50.0, 0.0)  # the same mean in rare bursts
+    f = forecasting.lead_time_forecast(np.vstack([steady, lumpy]), 1, 12, forecasting.Selection(overall=["ses(0.1)"]))
+    levels = replenishment.order_up_to(f, [0.8, 0.9, 0.95, 0.99])
+    assert (np.diff(levels, axis=0) >= 0).all() and levels[-1, 0] > levels[0, 0]
+    mean, mse, zero = replenishment.cover(f)
+    at_quantile = np.ceil(replenishment.quantiles(mean[:, 1], mse[:, 1], zero[:, 1], np.array([0.95]))[0])
+    assert levels[2, 1] < at_quantile[1] and levels[2, 0] >= at_quantile[0] - 1
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0, 1.5])
+def test_a_ratio_outside_zero_to_one_is_refused(ratio):
+    f = forecasting.lead_time_forecast(np.ones((1, 12)), 1, 12, forecasting.Selection())
     with pytest.raises(ValueError, match="between 0 and 1"):
-        replenishment.order_up_to(np.ones((10, 2)), 1, target)
+        replenishment.order_up_to(f, [ratio])
 
 
 def test_the_reorder_point_is_safety_stock_plus_lead_time_demand():
-    p = replenishment.policy(np.array([4.0, 6, 5, 5, 4, 6] * 4), 5.0, 2, 0.95, np.random.default_rng(6))
-    assert p.lead_time_demand == 10.0 and p.safety_stock > 0
-    assert p.reorder_point == p.safety_stock + 10
-    assert p.order_up_to == p.reorder_point + 5  # one review period of demand above it
+    f = forecasting.lead_time_forecast(np.array([[4.0, 6, 5, 5, 4, 6] * 4]), 2, 12, forecasting.Selection())
+    level = int(replenishment.order_up_to(f, [0.95])[0, 0])
+    p = replenishment.policy(f, 0, level)
+    assert p.lead_time_demand == pytest.approx(f.paths[0, :2].sum()) and p.safety_stock > 0
+    assert p.reorder_point == p.safety_stock + int(np.ceil(p.lead_time_demand))
+    assert p.order_up_to == level == p.reorder_point + round(f.paths[0, 2])  # one review period above it
 
 
 def test_order_quantity_respects_minimum_and_pack_and_orders_nothing_above_the_reorder_point():
@@ -118,35 +194,22 @@ def test_accuracy_matches_its_definitions_on_a_worked_example():
     assert (a.mase, a.rmsse, a.bias) == (pytest.approx(0.5), pytest.approx(0.5), 0.0)
 
 
+def _level(value):
+    return lambda h, lead, targets: np.full((len(targets), len(h)), float(value))
+
+
 def test_the_simulation_fills_everything_when_stock_always_covers_demand_and_nothing_when_there_is_none():
     series = np.array([[1.0] * 10, [2.0] * 10])
-    always = backtest.simulate(series, 5, 5, 1, (0.9,), lambda h, lead, targets: [100] * len(targets))
+    always = backtest.simulate(series, 5, 5, 1, (0.9,), _level(100))
     assert always[0].fill_rate == 1.0 and always[0].average_on_hand > 90
-    never = backtest.simulate(series, 5, 5, 1, (0.9,), lambda h, lead, targets: [0] * len(targets))
+    never = backtest.simulate(series, 5, 5, 1, (0.9,), _level(0))
     assert never[0].fill_rate == 0.0 and never[0].average_on_hand == 0.0
 
 
 def test_with_the_level_exactly_covering_lead_time_and_review_nothing_is_short_on_steady_demand():
     series = np.array([[3.0] * 20])
-    outcome = backtest.simulate(series, 8, 12, 2, (0.95,), lambda h, lead, targets: [3 * (lead + 1)] * len(targets))
+    outcome = backtest.simulate(series, 8, 12, 2, (0.95,), _level(3 * 3))
     assert outcome[0].fill_rate == 1.0
-
-
-def test_a_level_spread_keeps_the_mean_and_widens_the_tail():
-    history = np.array([0, 3, 0, 1, 0, 0, 4, 2, 0, 1, 0, 2] * 2, dtype=float)
-    plain = replenishment.demand_draws(history, 2, np.random.default_rng(8), draws=20000).sum(axis=1)
-    spread = replenishment.demand_draws(history, 2, np.random.default_rng(8), draws=20000, spread=0.5).sum(axis=1)
-    assert spread.mean() == pytest.approx(plain.mean(), rel=0.05)
-    assert np.quantile(spread, 0.99) > 1.2 * np.quantile(plain, 0.99)
-    assert (spread >= 0).all()
-
-
-def test_order_up_to_levels_agrees_with_one_target_at_a_time():
-    draws = replenishment.demand_draws(np.array([0, 2, 0, 5, 1, 0] * 4, dtype=float), 3, np.random.default_rng(2))
-    targets = (0.8, 0.9, 0.99)
-    assert replenishment.order_up_to_levels(draws, 2, targets) == [
-        replenishment.order_up_to(draws, 2, t) for t in targets
-    ]
 
 
 def test_the_fill_rate_error_is_zero_when_every_period_fills_alike_and_grows_when_they_differ():
@@ -158,32 +221,32 @@ def test_the_fill_rate_error_is_zero_when_every_period_fills_alike_and_grows_whe
     assert mixed[0] == pytest.approx(0.9) and se[0] == pytest.approx(np.sqrt(16 / 3) / 40)
 
 
-def test_pick_spreads_takes_the_least_spread_reaching_each_target_within_its_error():
-    spreads = (0.0, 0.1, 0.2)
-    fill = np.array([[0.90, 0.94], [0.92, 0.96], [0.94, 0.98]])
-    error = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
-    assert backtest.pick_spreads(fill, error, (0.90, 0.97), spreads) == [0.0, pytest.approx(0.15)]
-    assert backtest.pick_spreads(fill, error, (0.99,), spreads) == [0.2]  # none reaches it: the largest
-    assert backtest.pick_spreads(fill[:, 1:] + 0.0, error[:, 1:] + 0.01, (0.97,), spreads) == [0.1]  # 0.96 + 0.01
+def test_pick_ratios_takes_the_least_ratio_reaching_each_target_within_its_error():
+    grid = (0.8, 0.9, 0.95)
+    fill = np.array([0.90, 0.94, 0.98])
+    error = np.zeros(3)
+    assert backtest.pick_ratios(fill, error, (0.90, 0.96), grid) == [0.8, pytest.approx(0.925)]
+    assert backtest.pick_ratios(fill, error, (0.99,), grid) == [0.95]  # none reaches it: the largest
+    assert backtest.pick_ratios(fill, error + 0.01, (0.95,), grid) == [0.9]  # 0.94 + 0.01
 
 
 def test_on_hand_needed_interpolates_where_the_curve_reaches_the_target():
-    fill = np.array([[0.90], [0.94], [0.98]])
-    held = np.array([[2.0], [4.0], [8.0]])
+    fill = np.array([0.90, 0.94, 0.98])
+    held = np.array([2.0, 4.0, 8.0])
     assert backtest.on_hand_needed(fill, held, (0.96,)) == [pytest.approx(6.0)]
-    assert backtest.on_hand_needed(np.hstack([fill, fill]), np.hstack([held, held]), (0.85, 0.99)) == [2.0, None]
+    assert backtest.on_hand_needed(fill, held, (0.85, 0.99)) == [None, None]  # below and above the curve
 
 
-def test_calibration_learns_a_larger_spread_where_demand_drifts_and_reaches_its_target_on_the_replay():
+def test_calibration_learns_a_higher_ratio_where_demand_drifts_and_reaches_its_target_on_the_replay():
     rng = np.random.default_rng(5)
-    rates = np.linspace(0.5, 3.0, 30)
-    steady = rng.poisson(1.5, size=(40, 30)).astype(float)
-    drifting = rng.poisson(rates, size=(40, 30)).astype(float)  # demand grows period after period
-    targets = (0.9, 0.97)
-    calm = backtest.calibrate_spreads(steady, 1, targets, origins=8)
-    rising = backtest.calibrate_spreads(drifting, 1, targets, origins=8)
-    assert rising[1] > calm[1]
-    replay = backtest.simulate(drifting, 22, 8, 1, targets, backtest.bootstrap_rule(seed=11, spreads=rising))
-    plain = backtest.simulate(drifting, 22, 8, 1, targets, backtest.bootstrap_rule(seed=11))
-    assert replay[1].fill_rate > plain[1].fill_rate
-    assert replay[1].fill_rate >= 0.97 - 0.02  # reached on the periods it learned from, give or take the noise
+    steady = rng.poisson(6, size=(40, 36)).astype(float)
+    rising = rng.poisson(np.linspace(2, 12, 36), size=(40, 36)).astype(float)  # demand grows period after period
+    selection = forecasting.Selection(overall=["ses(0.1)"])  # slow to follow a climb
+    targets = (0.95,)
+    calm = backtest.calibrate_ratios(steady, 1, targets, selection, 12, origins=10)
+    climbing = backtest.calibrate_ratios(rising, 1, targets, selection, 12, origins=10)
+    assert climbing[0] > calm[0]
+    replay = backtest.simulate(rising, 26, 10, 1, targets, backtest.forecast_rule(selection, 12, climbing))
+    plain = backtest.simulate(rising, 26, 10, 1, targets, backtest.forecast_rule(selection, 12))
+    assert abs(replay[0].fill_rate - 0.95) <= 0.02  # reached on the periods it learned from, give or take the noise
+    assert abs(replay[0].fill_rate - 0.95) < abs(plain[0].fill_rate - 0.95)  # the target as ratio misses it further

@@ -73,8 +73,8 @@ async def test_a_run_proposes_for_every_series_below_its_reorder_point_and_expla
     assert bigger[names[5]] > bigger[names[0]]  # six times the demand, more to order
 
 
-async def test_a_run_plans_with_the_level_spread_it_calibrated_and_without_when_told_not_to(
-    temporal_env, worker, engine, region, location
+async def test_a_run_plans_with_the_ratio_it_calibrated_and_the_service_level_when_told_not_to(
+    temporal_env, worker, engine, region, location, record_history
 ):
     names, supplier = region
     async with engine.begin() as conn:  # demand that has been climbing for a year, larger than any other test's
@@ -85,7 +85,7 @@ async def test_a_run_plans_with_the_level_spread_it_calibrated_and_without_when_
         ]
         await conn.execute(sa.delete(demand_imports).where(demand_imports.c.sku.in_(names)))
         await demand.import_rows(conn, rising)
-    spreads = {}
+    ratios = {}
     for sample in (0, 100_000):
         run_id = f"run-{uuid.uuid4().hex[:8]}"
         handle = await temporal_env.client.start_workflow(
@@ -95,19 +95,21 @@ async def test_a_run_plans_with_the_level_spread_it_calibrated_and_without_when_
             task_queue=worker.task_queue,
         )
         await handle.result()
-        learned = (await handle.query(ReplenishmentWorkflow.progress))["level_spread"]
+        learned = (await handle.query(ReplenishmentWorkflow.progress))["critical_ratio"]
         async with engine.connect() as conn:
             mine = [p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names]
-        assert mine and {p["reasoning"]["level_spread"] for p in mine} == {learned}
-        spreads[sample] = learned
+        assert mine and {p["reasoning"]["critical_ratio"] for p in mine} == {round(learned, 5)}
+        ratios[sample] = learned
+        if sample:
+            await record_history(handle, "replenishment-forecast-levels")
         history = await handle.fetch_history()
         calibrated = [
             e
             for e in history.events
-            if e.activity_task_scheduled_event_attributes.activity_type.name == "calibrate_replenishment"
+            if e.activity_task_scheduled_event_attributes.activity_type.name == "calibrate_forecast"
         ]
         assert len(calibrated) == 1
-    assert spreads[0] == 0.0 and spreads[100_000] > 0.0  # the bootstrap of the past alone fell short on the climb
+    assert ratios[0] == 0.95 and ratios[100_000] != 0.95  # learned from the replay, not the target taken as it is
 
 
 async def test_auto_approval_orders_small_proposals_at_once(temporal_env, worker, engine, region):
@@ -205,7 +207,13 @@ async def test_a_run_whose_worker_dies_mid_batch_finishes_on_another_from_where_
         temporal_env.client,
         task_queue=task_queue,
         workflows=[ReplenishmentWorkflow],
-        activities=[dying.plan, dying.calibrate, dying.forecast_batch, dying.auto_approvable, dying.approve],
+        activities=[
+            dying.plan,
+            dying.calibrate_forecast,
+            dying.forecast_batch,
+            dying.auto_approvable,
+            dying.approve,
+        ],
         workflow_runner=RUNNER,
         graceful_shutdown_timeout=timedelta(seconds=0),
         max_cached_workflows=0,
