@@ -14,8 +14,9 @@ from temporalio import activity
 
 from activities.failures import business_errors_are_final
 from db import demand
+from db import promotions as pg_promotions
 from db import proposals as pg_proposals
-from domain import backtest, forecasting, replenishment
+from domain import backtest, forecasting, promotions, replenishment
 from workflows.procurement_messages import PurchaseOrderInput
 
 CHUNK = 250  # series forecast between heartbeats
@@ -80,6 +81,36 @@ def _lead_time(supplier: dict, freq: str) -> tuple[float, int]:
     return days, max(math.ceil(days / demand.DAYS_PER_PERIOD[freq]), 0)
 
 
+def _promotions_ahead(
+    calendar: promotions.Calendar,
+    selection: forecasting.Selection,
+    row: int,
+    periods: int,
+    lifts: np.ndarray,
+    ahead: list[date],
+) -> list[dict[str, Any]]:
+    """The periods ahead a promotion changes the forecast of, and why, for the reasoning."""
+    out = []
+    for h, factor in enumerate(lifts):
+        code = int(calendar.codes[row, periods + h])
+        if factor == 1.0 and not code:
+            continue
+        kind = calendar.kinds[(code or int(calendar.codes[row, periods + h - 1])) - 1]
+        effect = selection.effects.get(kind)
+        out.append(
+            {
+                "period_start": ahead[h].isoformat(),
+                "kind": kind,
+                "effect": ("uplift" if code else "dip after")
+                if effect and effect.occurrences
+                else "none yet: no past promotion of this kind to learn from",
+                "factor": round(float(factor), 3),
+                "learned_from": effect.occurrences if effect else 0,
+            }
+        )
+    return out
+
+
 class ReplenishmentActivities:
     def __init__(self, engine: AsyncEngine, seed: int | None = None):
         self.engine = engine
@@ -107,19 +138,24 @@ class ReplenishmentActivities:
         period = forecasting.SEASON_LENGTH[run.freq]
         if run.calibration_sample <= 0:
             return Calibration(forecasting.Selection().as_json(), run.service_level, 0)
+        as_of = date.fromisoformat(req.as_of)
         async with self.engine.connect() as conn:
             total = await demand.count_keys(conn)
             pairs = await demand.keys(conn, 0, total)
             step = max(len(pairs) // run.calibration_sample, 1)
-            history, _ = await demand.history(
-                conn, pairs[::step][: run.calibration_sample], run.freq, date.fromisoformat(req.as_of)
-            )
+            sample = pairs[::step][: run.calibration_sample]
+            first = demand.shift(run.freq, as_of, 1 - demand.HISTORY_PERIODS[run.freq])
+            promoted = set(await pg_promotions.promoted_pairs(conn, first, as_of)) - set(sample)
+            sample += sorted(promoted)  # every promotion's effect is learned, not a sample's
+            history, starts = await demand.history(conn, sample, run.freq, as_of)
+            calendar = await pg_promotions.calendar(conn, sample, run.freq, starts)
             supplier = (await pg_proposals.supplier_terms(conn)).get(run.default_supplier)
-        history = history[(np.nan_to_num(history) > 0).sum(axis=1) >= 2]
+        keep = (np.nan_to_num(history) > 0).sum(axis=1) >= 2
+        history, calendar = history[keep], promotions.Calendar(calendar.kinds, calendar.codes[keep])
         if not len(history):
             return Calibration(forecasting.Selection().as_json(), run.service_level, 0)
         lead = _lead_time(supplier, run.freq)[1] if supplier else 0
-        selection = await asyncio.to_thread(forecasting.learn, history, HORIZON, period)
+        selection = await asyncio.to_thread(forecasting.learn, history, HORIZON, period, calendar=calendar)
         quantiles = await asyncio.to_thread(
             backtest.calibrate_ratios, history, lead, (run.service_level,), selection, period
         )
@@ -152,7 +188,8 @@ class ReplenishmentActivities:
     ) -> list[dict]:
         run = batch.run
         period = forecasting.SEASON_LENGTH[run.freq]
-        history, _ = await demand.history(conn, pairs, run.freq, date.fromisoformat(batch.as_of))
+        as_of = date.fromisoformat(batch.as_of)
+        history, starts = await demand.history(conn, pairs, run.freq, as_of)
         selection = (
             forecasting.Selection.from_json(batch.selection)
             if batch.selection is not None
@@ -168,9 +205,13 @@ class ReplenishmentActivities:
                 continue  # no one to order from, or no demand to plan for: nothing to propose
             suppliers[i] = supplier
             plans.setdefault(_lead_time(supplier, run.freq)[1], []).append(i)
+        ahead = [demand.shift(run.freq, as_of, k) for k in range(1, max(plans, default=0) + 2)]
+        calendar = await pg_promotions.calendar(conn, pairs, run.freq, starts + ahead)
         rows = []
         for lead, at in plans.items():
-            f = forecasting.lead_time_forecast(history[at], lead, period, selection)
+            told = promotions.Calendar(calendar.kinds, calendar.codes[at], selection.effects)
+            f = forecasting.lead_time_forecast(history[at], lead, period, selection, calendar=told)
+            lifts = promotions.factors(told, history.shape[1], lead + 1)
             mean, mse, zero = replenishment.cover(f)
             levels = replenishment.order_up_to(f, [ratio])[0]
             for k, i in enumerate(at):
@@ -178,6 +219,9 @@ class ReplenishmentActivities:
                 place, supplier = places[(sku, location)], suppliers[i]
                 row = self._proposal(run, batch, sku, location, place, supplier, f, k, ratio, int(levels[k]))
                 if row:
+                    row["reasoning"]["promotions"] = _promotions_ahead(
+                        told, selection, k, history.shape[1], lifts[k], ahead
+                    )
                     row["reasoning"]["forecast"].update(
                         error_rms=round(float(np.sqrt(mse[k, 1])), 3),
                         chance_of_no_demand=round(float(zero[k, 1]), 3),

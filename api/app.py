@@ -20,6 +20,7 @@ from api import (
     orders,
     physical,
     procurement,
+    promotions,
     replenishment,
     reports,
     returns,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> BodyLimit:
     app.include_router(procurement.router)
     app.include_router(replenishment.router)
     app.include_router(forecasts.router)
+    app.include_router(promotions.router)
     app.include_router(flash_sales.router)
     app.include_router(keys.router)
     app.include_router(observability.router)

@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from api.auth import BUYER, OPERATOR, allow
 from api.deps import ConnDep, SkuPath
 from db import demand, queries
-from domain import forecasting, replenishment
+from db import promotions as pg_promotions
+from domain import forecasting, promotions, replenishment
 from domain.errors import InvalidInput, UnknownLocation, UnknownSku
 
 router = APIRouter(prefix="/v1/forecasts", tags=["replenishment"])
@@ -31,16 +32,21 @@ async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> di
         raise InvalidInput("sku", "there is no demand history at all yet (import some: stocksaga import-demand)")
     history, starts = await demand.history(conn, [(sku, location)], freq, last)
     period = forecasting.SEASON_LENGTH[freq]
-    chosen = forecasting.forecast(history, horizon, period, forecasting.Selection())
+    ahead = [demand.shift(freq, last, k) for k in range(1, horizon + 1)]
+    calendar = await pg_promotions.calendar(conn, [(sku, location)], freq, starts + ahead)
+    selection = forecasting.Selection(
+        effects=promotions.learn_effects(history, calendar.codes[:, : len(starts)], calendar.kinds)
+    )
+    chosen = forecasting.forecast(history, horizon, period, selection, calendar)
     path = chosen.paths[0]
-    f = forecasting.lead_time_forecast(history, 0, period, forecasting.Selection())
+    f = forecasting.lead_time_forecast(history, 0, period, selection, calendar=calendar)
     errors = f.one_step[0][~np.isnan(f.one_step[0])]  # the forecast's own one-period errors at past origins
     spread = float(np.sqrt((errors**2).mean())) if len(errors) else 0.0
     zero = replenishment.zero_share(history, 1)
     low, high = replenishment.quantiles(
         path, np.full(len(path), spread**2), np.repeat(zero, len(path)), np.array([0.1, 0.9])
     )
-    ahead = [demand.shift(freq, last, k) for k in range(1, horizon + 1)]
+    codes = calendar.codes[0, len(starts) :]
     return {
         "sku": sku,
         "location_id": location,
@@ -56,8 +62,9 @@ async def _forecast(conn, settings, sku: str, location: str, horizon: int) -> di
                 "quantity": round(float(v), 3),
                 "low": round(float(lo), 3),
                 "high": round(float(hi), 3),
+                "promotion": calendar.kinds[code - 1] if code else None,
             }
-            for d, v, lo, hi in zip(ahead, path, low, high, strict=True)
+            for d, v, lo, hi, code in zip(ahead, path, low, high, codes, strict=True)
         ],
         "interval": 0.8,
     }

@@ -2,6 +2,7 @@
 Every string is an Identifier, a Line or Note, a Country or a fixed choice (domain/validation.py);
 every quantity a strict Quantity."""
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -243,3 +244,30 @@ class ReturnLineIn(BaseModel):
 class ReturnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=100)
+
+
+PromotionKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+class PromotionIn(BaseModel):
+    """A planned promotion or event. Exactly one of sku and category."""
+
+    model_config = ConfigDict(extra="forbid")
+    sku: Identifier | None = Field(default=None, description="The sku promoted")
+    category: Annotated[Line, bounded(64)] | None = Field(
+        default=None, description="Or every sku of this category (PUT /v1/skus/{sku}/category)"
+    )
+    location_id: Identifier | None = Field(default=None, description="Where; none: every location")
+    starts_on: date = Field(description="First day, inclusive")
+    ends_on: date = Field(description="Last day, inclusive")
+    kind: PromotionKind = Field(
+        description="What it is (e.g. flyer, discount, tv, holiday): lowercase letters, digits, '-', '_'; "
+        "the forecaster learns each kind's uplift from its past occurrences"
+    )
+    discount: float | None = Field(default=None, gt=0, lt=100, description="Percent off, where there is one")
+    note: Annotated[Note, bounded(500)] | None = None
+
+
+class CategoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: Annotated[Line, bounded(64)] | None = Field(description="The sku's category; null: none")

@@ -57,10 +57,12 @@ skus = sa.Table(
     sa.Column("tracking", sa.Text, nullable=False, server_default=Tracking.NONE.value),
     sa.Column("gtin", sa.Text, unique=True),  # the barcode a scan finds it by
     sa.Column("min_shelf_life_days", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("category", sa.Text),  # what promotions of a whole category reach
     sa.CheckConstraint("unit_cost >= 0", name="ck_skus_unit_cost"),
     sa.CheckConstraint("low_stock_threshold >= 0", name="ck_skus_low_stock_threshold"),
     sa.CheckConstraint("min_shelf_life_days >= 0", name="ck_skus_min_shelf_life_days"),
     _one_of("skus", "tracking", Tracking),
+    sa.Index("ix_skus_category", "category"),
 )
 
 locations = sa.Table(
@@ -543,6 +545,30 @@ demand_imports = sa.Table(
     sa.Column("quantity", sa.BigInteger, nullable=False),
     sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.CheckConstraint("quantity >= 0", name="ck_demand_imports_quantity"),
+)
+
+
+# Planned promotions and events the forecast is told about: a sku or a whole category, at
+# one location or all (location_id NULL), over whole days from starts_on to ends_on.
+promotions = sa.Table(
+    "promotions",
+    metadata,
+    sa.Column("promotion_id", sa.Text, primary_key=True),
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku")),
+    sa.Column("category", sa.Text),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.location_id")),
+    sa.Column("starts_on", sa.Date, nullable=False),
+    sa.Column("ends_on", sa.Date, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("discount", sa.Numeric(5, 2)),  # percent off, where there is one
+    sa.Column("note", sa.Text),
+    sa.Column("created_by", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("(sku IS NULL) <> (category IS NULL)", name="ck_promotions_target"),
+    sa.CheckConstraint("ends_on >= starts_on", name="ck_promotions_dates"),
+    sa.CheckConstraint("discount IS NULL OR (discount > 0 AND discount < 100)", name="ck_promotions_discount"),
+    sa.Index("ix_promotions_sku", "sku", "starts_on"),
+    sa.Index("ix_promotions_category", "category", "starts_on"),
 )
 
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from domain import promotions
+
 SEASON_LENGTH = {"D": 7, "W": 52, "M": 12}  # periods in a season, per period length
 HARMONICS = 4  # seasons longer than 12 periods keep this many harmonics of their profile
 FLOOR = 0.05  # a seasonal index below this is a closed period: not divided by
@@ -320,6 +322,7 @@ class Selection:
     fine: dict[int, list[str]] = field(default_factory=dict)
     coarse: dict[int, list[str]] = field(default_factory=dict)
     overall: list[str] = field(default_factory=lambda: list(DEFAULT))
+    effects: dict[str, promotions.Effect] = field(default_factory=dict)  # per promotion kind, learned
 
     def of(self, fine_class: int) -> list[str]:
         return self.fine.get(fine_class) or self.coarse.get(int(coarse(np.array([fine_class]))[0])) or self.overall
@@ -329,6 +332,7 @@ class Selection:
             "fine": {str(k): v for k, v in self.fine.items()},
             "coarse": {str(k): v for k, v in self.coarse.items()},
             "overall": self.overall,
+            "effects": {k: [e.uplift, e.dip, e.occurrences] for k, e in self.effects.items()},
         }
 
     @classmethod
@@ -339,6 +343,7 @@ class Selection:
             {int(k): v for k, v in data.get("fine", {}).items()},
             {int(k): v for k, v in data.get("coarse", {}).items()},
             data.get("overall") or list(DEFAULT),
+            {k: promotions.Effect(float(u), float(d), int(n)) for k, (u, d, n) in data.get("effects", {}).items()},
         )
 
 
@@ -370,15 +375,26 @@ def scaled_errors(x: np.ndarray, horizon: int, period: int, origins: int, method
     return out
 
 
-def learn(x: np.ndarray, horizon: int, period: int, origins: int = SELECTION_ORIGINS) -> Selection:
+def learn(
+    x: np.ndarray,
+    horizon: int,
+    period: int,
+    origins: int = SELECTION_ORIGINS,
+    calendar: promotions.Calendar | None = None,
+) -> Selection:
     """Per class, the median of the `TOP` candidates with the lowest mean scaled error over
-    the series of the class (see the module's doc)."""
+    the series of the class (see the module's doc); with a calendar, each promotion kind's
+    effect too, and the methods are scored on the history without promotion periods."""
     x = np.asarray(x, dtype=float)
+    effects = {}
+    if calendar is not None:
+        effects = promotions.learn_effects(x, calendar.codes[:, : x.shape[1]], calendar.kinds)
+        x = promotions.clean(x, calendar.codes)
     methods = list(CANDIDATES if period > 1 else _FLAT)
     errors = scaled_errors(x, horizon, period, origins, methods)
     usable = ~np.isnan(errors).any(axis=0)
     fine = demand_class(x)
-    selection = Selection()
+    selection = Selection(effects=effects)
 
     def best(rows: np.ndarray) -> list[str] | None:
         if rows.sum() < MIN_CLASS:
@@ -406,14 +422,25 @@ class Forecast:
     paths: np.ndarray  # (series, horizon): expected demand per future period
 
 
-def forecast(x: np.ndarray, horizon: int, period: int = 12, selection: Selection | None = None) -> Forecast:
+def forecast(
+    x: np.ndarray,
+    horizon: int,
+    period: int = 12,
+    selection: Selection | None = None,
+    calendar: promotions.Calendar | None = None,
+) -> Forecast:
     """Each series' forecast for the next `horizon` periods by its class's methods (a
-    selection learned from these series when none is given)."""
+    selection learned from these series when none is given), with the promotions of the
+    calendar (its codes cover the history and at least `horizon` periods ahead) left out of
+    the history and their effects applied ahead."""
     x = np.asarray(x, dtype=float)
     if x.ndim != 2:
         raise ValueError("history must be (series, periods)")
     if selection is None:
-        selection = learn(x, horizon, period)
+        selection = learn(x, horizon, period, calendar=calendar)
+    periods = x.shape[1]
+    if calendar is not None:
+        x = promotions.clean(x, calendar.codes)
     chosen = [selection.of(int(c)) for c in demand_class(x)]
     names = sorted({name for names in chosen for name in names})
     paths = candidate_paths(x, [Method.parse(n) for n in names], horizon, period)
@@ -423,6 +450,10 @@ def forecast(x: np.ndarray, horizon: int, period: int = 12, selection: Selection
         rows = np.flatnonzero([tuple(c) == combo for c in chosen])
         out[rows] = np.median(paths[[position[n] for n in combo]][:, rows], axis=0)
     out[~(np.nan_to_num(x) > 0).any(axis=1)] = 0.0
+    if calendar is not None:
+        out *= promotions.factors(
+            promotions.Calendar(calendar.kinds, calendar.codes, selection.effects), periods, horizon
+        )
     return Forecast([f"median({', '.join(c)})" if len(c) > 1 else c[0] for c in chosen], out)
 
 
@@ -448,7 +479,12 @@ class LeadTimeForecast:
 
 
 def lead_time_forecast(
-    x: np.ndarray, lead_time: int, period: int, selection: Selection, origins: int = ERROR_ORIGINS
+    x: np.ndarray,
+    lead_time: int,
+    period: int,
+    selection: Selection,
+    origins: int = ERROR_ORIGINS,
+    calendar: promotions.Calendar | None = None,
 ) -> LeadTimeForecast:
     """The forecast of the next `lead_time + 1` periods, and its errors at that horizon from
     each of the last `origins` origins where the outcome is known (rolling origin: each
@@ -457,7 +493,7 @@ def lead_time_forecast(
     proportion to their mean demand."""
     x = np.asarray(x, dtype=float)
     cover = lead_time + 1
-    now = forecast(x, cover, period, selection)
+    now = forecast(x, cover, period, selection, calendar)
     errors = np.full((len(x), origins, 2), np.nan)
     one_step = np.full((len(x), origins), np.nan)
     periods = x.shape[1]
@@ -466,7 +502,7 @@ def lead_time_forecast(
         if origin < 4:
             break
         seen = x[:, :origin]
-        then = forecast(seen, cover, period, selection).paths
+        then = forecast(seen, cover, period, selection, calendar.upto(origin + cover) if calendar else None).paths
         actual = x[:, origin : origin + cover]
         known = (~np.isnan(seen)).sum(axis=1) >= 4
         errors[:, k, 0] = np.where(known, actual[:, :lead_time].sum(axis=1) - then[:, :lead_time].sum(axis=1), np.nan)

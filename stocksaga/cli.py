@@ -121,6 +121,16 @@ async def _import_demand(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _import_promotions(settings: Settings, args) -> int:
+    from stocksaga import import_promotions  # noqa: PLC0415 (pulls in the API's request models)
+
+    engine = _engine(settings)
+    try:
+        return await import_promotions.run(engine, args.csv)
+    finally:
+        await engine.dispose()
+
+
 async def _keys(settings: Settings, args) -> int:
     engine = _engine(settings)
     try:
@@ -223,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-recent",
         action="store_true",
         help="move the history so its last period is the current one (old exports, public data for a demo)",
+    )
+
+    promo = sub.add_parser("import-promotions", help="load planned promotions and events from a CSV (all or nothing)")
+    promo.add_argument(
+        "--csv",
+        type=Path,
+        required=True,
+        help="the file: promotion_id, sku or category, location_id (empty: all), starts_on, ends_on, kind, "
+        "discount, note",
     )
 
     forecast = sub.add_parser("forecast", help="forecasting tools").add_subparsers(dest="forecast", required=True)
@@ -333,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --csv {args.csv}: no such file", file=sys.stderr)
             return 2
         return asyncio.run(_import_demand(settings, args))
+    elif args.command == "import-promotions":
+        if not args.csv.is_file():
+            print(f"error: --csv {args.csv}: no such file", file=sys.stderr)
+            return 2
+        return asyncio.run(_import_promotions(settings, args))
     elif args.command == "forecast":
         if not args.csv.is_file():
             print(f"error: --csv {args.csv}: no such file", file=sys.stderr)

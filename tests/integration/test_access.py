@@ -53,6 +53,10 @@ EXPECTED = {
     ("POST", "/v1/purchase-orders/{po_id}/short-close"): {BU},
     ("POST", "/v1/suppliers"): {BU},
     ("GET", "/v1/suppliers"): {BU, OP},
+    ("PUT", "/v1/promotions/{promotion_id}"): {BU},
+    ("GET", "/v1/promotions"): {BU, OP},
+    ("DELETE", "/v1/promotions/{promotion_id}"): {BU},
+    ("PUT", "/v1/skus/{sku}/category"): {BU},
     ("GET", "/v1/replenishment/runs"): {BU, OP},
     ("POST", "/v1/replenishment/runs"): {BU},
     ("GET", "/v1/replenishment/proposals"): {BU, OP},
@@ -117,6 +121,7 @@ def call(app, method: str, path: str, key: str | None = None):
                 "serial",
                 "return_id",
                 "wave_id",
+                "promotion_id",
             )
         }
     )

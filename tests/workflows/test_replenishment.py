@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities import replenishment as repl
 from activities.replenishment import BatchInput, ReplenishmentActivities, RunInput
 from db import demand
+from db import promotions as pg_promotions
 from db import proposals as pg_proposals
 from db.tables import demand_imports, proposals, purchase_orders, skus, suppliers
 from workers.main import RUNNER, build_worker
@@ -265,3 +266,51 @@ async def test_a_supplier_with_an_order_cost_gets_economic_order_quantities(temp
         wilson = (2 * yearly * 200 / (2 * 0.25)) ** 0.5  # order cost 200, holding 25% of a unit cost of 2
         assert abs(why["economic_order_quantity"] - wilson) <= 1  # the reasoning rounds the forecast
         assert p["quantity"] == max(why["economic_order_quantity"], why["reorder_point"] + 1 - why["position"]["total"])
+
+
+async def test_a_promotion_calendar_raises_the_promoted_skus_proposal_ahead_by_the_lead_time_and_says_why(
+    temporal_env, worker, engine, region, location
+):
+    names, supplier = region  # lead time 30 days: one month, then one month of review
+    months = demand.period_starts("M", date(2040, 12, 1), 36)
+    past = [months[10], months[22]]  # a flyer every year, tripling the month's demand
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(demand_imports).where(demand_imports.c.sku.in_(names)))
+        await demand.import_rows(
+            conn,
+            [
+                dict(sku=s, location_id=location, period_start=m, quantity=60 if m in past else 20)
+                for s in names
+                for m in months
+            ],
+        )
+        for s in names:
+            for n, start in enumerate(past):
+                await pg_promotions.put(
+                    conn,
+                    f"{s}-flyer-{n}",
+                    dict(sku=s, starts_on=start, ends_on=start + timedelta(days=20), kind="flyer"),
+                    "test",
+                )
+        planned = {names[0]: date(2041, 1, 5), names[1]: date(2041, 6, 5)}  # within the lead time; beyond it
+        for s, start in planned.items():
+            await pg_promotions.put(
+                conn, f"{s}-next", dict(sku=s, starts_on=start, ends_on=start + timedelta(days=14), kind="flyer"), "t"
+            )
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    await temporal_env.client.execute_workflow(
+        ReplenishmentWorkflow.run,
+        RunInput(run_id=run_id, default_supplier=supplier),
+        id=run_id,
+        task_queue=worker.task_queue,
+    )
+    async with engine.connect() as conn:
+        mine = {p["sku"]: p for p in await pg_proposals.listed(conn, run_id=run_id, limit=1000) if p["sku"] in names}
+    soon, late, plain = mine[names[0]], mine[names[1]], mine[names[2]]
+    assert soon["quantity"] > plain["quantity"] + 20  # a flyer next month: about 40 more to sell
+    assert late["quantity"] == plain["quantity"]  # five months away: ordered when its lead time comes
+    why = soon["reasoning"]["promotions"]
+    assert [(p["period_start"], p["kind"], p["effect"]) for p in why] == [("2041-01-01", "flyer", "uplift")]
+    assert 2.5 < why[0]["factor"] < 3.5 and why[0]["learned_from"] >= 2 * len(names)
+    assert plain["reasoning"]["promotions"] == [] and late["reasoning"]["promotions"] == []
+    assert soon["reasoning"]["forecast"]["path"][0] > 2.5 * plain["reasoning"]["forecast"]["path"][0]

@@ -1,0 +1,173 @@
+"""Planned promotions and events (table `promotions`), and the calendar a forecast is told:
+which kind of promotion runs for each (sku, location) in each period."""
+
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db import demand
+from db.tables import demand_imports, locations, promotions, skus, stock_levels
+from domain.errors import InvalidInput, NotFound, UnknownLocation, UnknownSku
+from domain.promotions import Calendar
+
+FIELDS = ("sku", "category", "location_id", "starts_on", "ends_on", "kind", "discount", "note")
+LONGEST = 366  # days a promotion may run
+
+
+def check(p: dict[str, Any]) -> None:
+    """What the request model cannot say alone, each naming its field."""
+    if (p.get("sku") is None) == (p.get("category") is None):
+        raise InvalidInput("sku", "name exactly one of sku and category")
+    if p["ends_on"] < p["starts_on"]:
+        raise InvalidInput("ends_on", f"{p['ends_on']} is before starts_on {p['starts_on']}")
+    if (p["ends_on"] - p["starts_on"]).days >= LONGEST:
+        raise InvalidInput("ends_on", f"a promotion runs at most {LONGEST} days")
+
+
+async def _known(conn: AsyncConnection, p: dict[str, Any]) -> None:
+    if p.get("sku") is not None and not await conn.scalar(sa.select(sa.exists().where(skus.c.sku == p["sku"]))):
+        raise UnknownSku(p["sku"])
+    if p.get("location_id") is not None and not await conn.scalar(
+        sa.select(sa.exists().where(locations.c.location_id == p["location_id"]))
+    ):
+        raise UnknownLocation(p["location_id"])
+
+
+def _row(r: Any) -> dict[str, Any]:
+    out = {k: getattr(r, k) for k in ("promotion_id", *FIELDS, "created_by")}
+    out["starts_on"], out["ends_on"] = out["starts_on"].isoformat(), out["ends_on"].isoformat()
+    out["discount"] = None if out["discount"] is None else float(out["discount"])
+    return out
+
+
+async def put(conn: AsyncConnection, promotion_id: str, p: dict[str, Any], by: str | None) -> tuple[dict, bool]:
+    """Create or replace a promotion by its id; returns it and whether it changed (a PUT
+    of what is stored already changes nothing)."""
+    check(p)
+    await _known(conn, p)
+    values = {k: p.get(k) for k in FIELDS}
+    stmt = pg_insert(promotions).values(promotion_id=promotion_id, created_by=by, **values)
+    current = (
+        await conn.execute(sa.select(promotions).where(promotions.c.promotion_id == promotion_id).with_for_update())
+    ).first()
+    if current is not None and all(
+        (float(getattr(current, k)) if k == "discount" and getattr(current, k) is not None else getattr(current, k))
+        == values[k]
+        for k in FIELDS
+    ):
+        return _row(current), False
+    row = (
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["promotion_id"], set_={**values, "created_by": by}).returning(
+                promotions
+            )
+        )
+    ).one()
+    return _row(row), True
+
+
+async def delete(conn: AsyncConnection, promotion_id: str) -> None:
+    gone = await conn.execute(sa.delete(promotions).where(promotions.c.promotion_id == promotion_id))
+    if not gone.rowcount:
+        raise NotFound("promotion_id", f"promotion {promotion_id}")
+
+
+async def listed(
+    conn: AsyncConnection, sku: str | None = None, on_or_after: date | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Promotions by start, those of a sku (its own and its category's) and ending on or
+    after a day when asked."""
+    query = sa.select(promotions).order_by(promotions.c.starts_on, promotions.c.promotion_id).limit(limit)
+    if sku is not None:
+        category = sa.select(skus.c.category).where(skus.c.sku == sku).scalar_subquery()
+        query = query.where(sa.or_(promotions.c.sku == sku, promotions.c.category == category))
+    if on_or_after is not None:
+        query = query.where(promotions.c.ends_on >= on_or_after)
+    return [_row(r) for r in await conn.execute(query)]
+
+
+async def set_category(conn: AsyncConnection, sku: str, category: str | None) -> dict[str, Any]:
+    done = await conn.execute(sa.update(skus).where(skus.c.sku == sku).values(category=category))
+    if not done.rowcount:
+        raise UnknownSku(sku)
+    return {"sku": sku, "category": category}
+
+
+def _period_end(freq: str, start: date) -> date:
+    return demand.shift(freq, start, 1) - timedelta(days=1)
+
+
+async def calendar(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str, starts: list[date]) -> Calendar:
+    """For each pair and period (`starts`, oldest first), the kind of promotion that covers
+    most of its days (0: none); a promotion without a location reaches every location."""
+    codes = np.zeros((len(pairs), len(starts)), dtype=int)
+    if not pairs or not starts:
+        return Calendar([], codes)
+    names = sorted({sku for sku, _ in pairs})
+    category_of = {
+        r.sku: r.category
+        for r in await conn.execute(sa.select(skus.c.sku, skus.c.category).where(skus.c.sku.in_(names)))
+    }
+    categories = sorted({c for c in category_of.values() if c is not None})
+    first, last = starts[0], _period_end(freq, starts[-1])
+    rows = (
+        await conn.execute(
+            sa.select(promotions)
+            .where(
+                sa.or_(promotions.c.sku.in_(names), promotions.c.category.in_(categories)),
+                promotions.c.ends_on >= first,
+                promotions.c.starts_on <= last,
+            )
+            .order_by(promotions.c.starts_on, promotions.c.promotion_id)
+        )
+    ).all()
+    if not rows:
+        return Calendar([], codes)
+    kinds = sorted({r.kind for r in rows})
+    code_of = {k: n for n, k in enumerate(kinds, start=1)}
+    covered = np.zeros((len(pairs), len(starts)))  # days of the period the chosen promotion covers
+    ends = [_period_end(freq, s) for s in starts]
+    by_target: dict[tuple[str, str], list[int]] = {}
+    for i, (sku, _) in enumerate(pairs):
+        by_target.setdefault(("sku", sku), []).append(i)
+        if category_of.get(sku) is not None:
+            by_target.setdefault(("category", category_of[sku]), []).append(i)
+    for r in rows:
+        target = ("sku", r.sku) if r.sku is not None else ("category", r.category)
+        at = [i for i in by_target.get(target, []) if r.location_id is None or pairs[i][1] == r.location_id]
+        for j, (start, end) in enumerate(zip(starts, ends, strict=True)):
+            days = (min(end, r.ends_on) - max(start, r.starts_on)).days + 1
+            if days <= 0:
+                continue
+            for i in at:
+                if days > covered[i, j]:
+                    covered[i, j], codes[i, j] = days, code_of[r.kind]
+    return Calendar(kinds, codes)
+
+
+async def promoted_pairs(conn: AsyncConnection, first: date, last: date) -> list[tuple[str, str]]:
+    """(sku, location) pairs to plan for that had a promotion starting between `first` and
+    `last`: where a promotion's effect can be learned."""
+    known = sa.union(
+        sa.select(stock_levels.c.sku, stock_levels.c.location_id),
+        sa.select(demand_imports.c.sku, demand_imports.c.location_id),
+    ).subquery()
+    rows = await conn.execute(
+        sa.select(known.c.sku, known.c.location_id)
+        .join(skus, skus.c.sku == known.c.sku)
+        .join(
+            promotions,
+            sa.and_(
+                sa.or_(promotions.c.sku == known.c.sku, promotions.c.category == skus.c.category),
+                sa.or_(promotions.c.location_id.is_(None), promotions.c.location_id == known.c.location_id),
+            ),
+        )
+        .where(promotions.c.starts_on >= first, promotions.c.starts_on <= last)
+        .distinct()
+        .order_by(known.c.sku, known.c.location_id)
+    )
+    return [(r.sku, r.location_id) for r in rows]
