@@ -52,6 +52,7 @@ class BatchInput:
     limit: int
     spread: float = 0.0  # runs started before forecast-driven levels: not used any more
     ratio: float = 0.0  # critical ratio learned by calibrate_forecast; 0: the service level
+    rule: str = "price"  # level rule learned by calibrate_forecast (domain.replenishment.RULES)
     selection: dict[str, Any] | None = None  # forecasting.Selection.as_json(); None: learned on the batch
 
 
@@ -63,9 +64,10 @@ class CalibrateInput:
 
 @dataclass
 class Calibration:
-    selection: dict[str, Any]  # forecasting.Selection.as_json()
-    ratio: float  # the critical ratio (price of stock) that reaches the service level
+    selection: dict[str, Any] | None  # forecasting.Selection.as_json(); None: batches learn their own
+    ratio: float  # the critical ratio that reaches the service level
     series: int  # how many series it was learned on
+    rule: str = "price"  # with this level rule (domain.replenishment.RULES)
 
 
 @dataclass
@@ -137,7 +139,7 @@ class ReplenishmentActivities:
         run = req.run
         period = forecasting.SEASON_LENGTH[run.freq]
         if run.calibration_sample <= 0:
-            return Calibration(forecasting.Selection().as_json(), run.service_level, 0)
+            return Calibration(None, run.service_level, 0)  # each batch learns its methods on its own series
         as_of = date.fromisoformat(req.as_of)
         async with self.engine.connect() as conn:
             total = await demand.count_keys(conn)
@@ -156,10 +158,17 @@ class ReplenishmentActivities:
             return Calibration(forecasting.Selection().as_json(), run.service_level, 0)
         lead = _lead_time(supplier, run.freq)[1] if supplier else 0
         selection = await asyncio.to_thread(forecasting.learn, history, HORIZON, period, calendar=calendar)
-        quantiles = await asyncio.to_thread(
-            backtest.calibrate_ratios, history, lead, (run.service_level,), selection, period
+        choices = await asyncio.to_thread(
+            backtest.calibrate_ratios,
+            history,
+            lead,
+            (run.service_level,),
+            selection,
+            period,
+            backtest.ORIGINS_BY_PERIOD[run.freq],
         )
-        return Calibration(selection.as_json(), quantiles[0], len(history))
+        rule, ratio = choices[0]
+        return Calibration(selection.as_json(), ratio, len(history), rule)
 
     @activity.defn(name="forecast_batch")
     async def forecast_batch(self, batch: BatchInput) -> int:
@@ -190,11 +199,6 @@ class ReplenishmentActivities:
         period = forecasting.SEASON_LENGTH[run.freq]
         as_of = date.fromisoformat(batch.as_of)
         history, starts = await demand.history(conn, pairs, run.freq, as_of)
-        selection = (
-            forecasting.Selection.from_json(batch.selection)
-            if batch.selection is not None
-            else forecasting.learn(history, HORIZON, period)
-        )
         ratio = batch.ratio or run.service_level
         places = await pg_proposals.positions(conn, pairs)
         plans: dict[int, list[int]] = {}  # lead time in periods -> rows planned with it
@@ -207,13 +211,18 @@ class ReplenishmentActivities:
             plans.setdefault(_lead_time(supplier, run.freq)[1], []).append(i)
         ahead = [demand.shift(run.freq, as_of, k) for k in range(1, max(plans, default=0) + 2)]
         calendar = await pg_promotions.calendar(conn, pairs, run.freq, starts + ahead)
+        selection = (
+            forecasting.Selection.from_json(batch.selection)
+            if batch.selection is not None
+            else forecasting.learn(history, HORIZON, period, calendar=calendar)
+        )
         rows = []
         for lead, at in plans.items():
             told = promotions.Calendar(calendar.kinds, calendar.codes[at], selection.effects)
             f = forecasting.lead_time_forecast(history[at], lead, period, selection, calendar=told)
             lifts = promotions.factors(told, history.shape[1], lead + 1)
             mean, mse, zero = replenishment.cover(f)
-            levels = replenishment.order_up_to(f, [ratio])[0]
+            levels = replenishment.order_up_to(f, [ratio], batch.rule)[0]
             for k, i in enumerate(at):
                 sku, location = pairs[i]
                 place, supplier = places[(sku, location)], suppliers[i]
@@ -292,6 +301,7 @@ class ReplenishmentActivities:
                 "order_up_to": policy.order_up_to,
                 "target_fill_rate": run.service_level,
                 "critical_ratio": round(ratio, 5),
+                "level_rule": batch.rule,
                 "economic_order_quantity": eoq,
                 "position": {
                     "on_hand": place["on_hand"],

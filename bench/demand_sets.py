@@ -13,6 +13,11 @@ can regenerate them (no real daily or weekly retail history can be shipped here)
 
     .venv/bin/python -m bench.demand_sets daily /tmp/daily.csv
     .venv/bin/python -m bench.demand_sets weekly /tmp/weekly.csv
+    .venv/bin/python -m bench.demand_sets weekly-promo /tmp/weekly-promo.csv --promotions /tmp/promotions.csv
+
+weekly-promo is the weekly set with promotions (flyers and displays every 8-16 weeks per
+sku) written beside it, for the accuracy on promotion periods with and without the
+calendar (`stocksaga forecast backtest --promotions`).
 
 The CSV is what `stocksaga forecast backtest` and `bench/forecast_peers.py` read.
 """
@@ -57,7 +62,10 @@ def daily(n: int = 300, seed: int = 20) -> tuple[list[date], np.ndarray]:
     return starts, _counts(rng, mean, rng.uniform(0.8, 6, n)).astype(float)
 
 
-def weekly(n: int = 300, seed: int = 21) -> tuple[list[date], np.ndarray]:
+def weekly(n: int = 300, seed: int = 21, promotions: list | None = None) -> tuple[list[date], np.ndarray]:
+    """The weekly set; given a list, also promotions (appended to it as (series, first
+    week, weeks, kind)): a flyer every 8 to 16 weeks that nearly doubles a week's demand
+    and leaves the next week 15% short, or a two-week display that adds 30%."""
     rng = np.random.default_rng(seed)
     weeks = 156
     starts = [date(2023, 1, 16) + timedelta(weeks=w) for w in range(weeks)]
@@ -75,10 +83,23 @@ def weekly(n: int = 300, seed: int = 21) -> tuple[list[date], np.ndarray]:
     season = np.maximum(1 + strength[:, None] * shapes[kind], 0.05)
     level = np.exp(rng.normal(np.log(8), 1.2, n))  # median 8 a week
     mean = level[:, None] * season * _drift(rng, n, weeks, 0.04)
+    if promotions is not None:
+        lift = np.ones((n, weeks))
+        for i in range(n):
+            week = int(rng.integers(2, 12))
+            while week < weeks - 2:
+                if rng.random() < 0.6:
+                    promotions.append((i, week, 1, "flyer"))
+                    lift[i, week], lift[i, week + 1] = 1.9, 0.85
+                else:
+                    promotions.append((i, week, 2, "display"))
+                    lift[i, week : week + 2] = 1.3
+                week += int(rng.integers(8, 17))
+        mean = mean * lift
     return starts, _counts(rng, mean, rng.uniform(1, 10, n)).astype(float)
 
 
-SETS = {"daily": daily, "weekly": weekly}
+SETS = {"daily": daily, "weekly": weekly, "weekly-promo": weekly}
 
 
 def write(path: Path, starts: list[date], qty: np.ndarray, prefix: str) -> None:
@@ -95,7 +116,23 @@ if __name__ == "__main__":
     parser.add_argument("set", choices=sorted(SETS))
     parser.add_argument("csv", type=Path)
     parser.add_argument("--series", type=int, default=300)
+    parser.add_argument("--promotions", type=Path, help="weekly-promo: where to write its promotions (CSV)")
     args = parser.parse_args()
-    starts, qty = SETS[args.set](args.series)
-    write(args.csv, starts, qty, args.set[0].upper())
+    planned: list = []
+    if args.set == "weekly-promo":
+        if not args.promotions:
+            parser.error("weekly-promo needs --promotions FILE")
+        starts, qty = weekly(args.series, promotions=planned)
+    else:
+        starts, qty = SETS[args.set](args.series)
+    prefix = "P" if args.set == "weekly-promo" else args.set[0].upper()
+    write(args.csv, starts, qty, prefix)
     print(f"{args.csv}: {qty.shape[0]} series x {qty.shape[1]} periods, {np.mean(qty == 0):.0%} zeros")
+    if planned:
+        with open(args.promotions, "w", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(["promotion_id", "sku", "starts_on", "ends_on", "kind"])
+            for n, (i, week, length, kind) in enumerate(planned):
+                first = starts[0] + timedelta(weeks=week)
+                out.writerow([f"PR-{n}", f"{prefix}-{i:04d}", first, first + timedelta(days=7 * length - 1), kind])
+        print(f"{args.promotions}: {len(planned)} promotions")

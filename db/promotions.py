@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db import demand
 from db.tables import demand_imports, locations, promotions, skus, stock_levels
 from domain.errors import InvalidInput, NotFound, UnknownLocation, UnknownSku
-from domain.promotions import Calendar
+from domain.promotions import Calendar, mark
 
 FIELDS = ("sku", "category", "location_id", "starts_on", "ends_on", "kind", "discount", "note")
 LONGEST = 366  # days a promotion may run
@@ -125,28 +125,18 @@ async def calendar(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: st
             .order_by(promotions.c.starts_on, promotions.c.promotion_id)
         )
     ).all()
-    if not rows:
-        return Calendar([], codes)
-    kinds = sorted({r.kind for r in rows})
-    code_of = {k: n for n, k in enumerate(kinds, start=1)}
-    covered = np.zeros((len(pairs), len(starts)))  # days of the period the chosen promotion covers
-    ends = [_period_end(freq, s) for s in starts]
     by_target: dict[tuple[str, str], list[int]] = {}
     for i, (sku, _) in enumerate(pairs):
         by_target.setdefault(("sku", sku), []).append(i)
         if category_of.get(sku) is not None:
             by_target.setdefault(("category", category_of[sku]), []).append(i)
-    for r in rows:
-        target = ("sku", r.sku) if r.sku is not None else ("category", r.category)
-        at = [i for i in by_target.get(target, []) if r.location_id is None or pairs[i][1] == r.location_id]
-        for j, (start, end) in enumerate(zip(starts, ends, strict=True)):
-            days = (min(end, r.ends_on) - max(start, r.starts_on)).days + 1
-            if days <= 0:
-                continue
-            for i in at:
-                if days > covered[i, j]:
-                    covered[i, j], codes[i, j] = days, code_of[r.kind]
-    return Calendar(kinds, codes)
+    planned = [
+        (i, r.starts_on, r.ends_on, r.kind)
+        for r in rows
+        for i in by_target.get(("sku", r.sku) if r.sku is not None else ("category", r.category), [])
+        if r.location_id is None or pairs[i][1] == r.location_id
+    ]
+    return mark(starts, [_period_end(freq, s) for s in starts], len(pairs), planned)
 
 
 async def promoted_pairs(conn: AsyncConnection, first: date, last: date) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import norm
 
 from domain import forecasting
-from domain.replenishment import order_up_to
+from domain.replenishment import RULES, order_up_to
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,15 @@ def accuracy(train: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> Ac
     return Accuracy(float(mase), float(rmsse), float(error.sum() / total) if total else 0.0)
 
 
+def masked_mase(train: np.ndarray, actual: np.ndarray, predicted: np.ndarray, mask: np.ndarray) -> float:
+    """MASE over the held-out cells of `mask` only (series with none are left out)."""
+    scale = np.abs(np.diff(train, axis=1)).mean(axis=1)
+    counted = mask.sum(axis=1)
+    usable = (scale > 0) & (counted > 0)
+    error = np.where(mask, np.abs(predicted - actual), 0.0).sum(axis=1)
+    return float((error[usable] / counted[usable] / scale[usable]).mean()) if usable.any() else float("nan")
+
+
 @dataclass(frozen=True)
 class Outcome:
     target: float
@@ -55,17 +64,22 @@ LevelRule = Callable[[np.ndarray, int, tuple[float, ...]], np.ndarray]
 Progress = Callable[[int, int], None] | None
 
 CALIBRATION_ORIGINS = 12  # recent periods calibration replays
+ORIGINS_BY_PERIOD = {"D": 28, "W": 13, "M": 12}  # the same, per period length: about a quarter or a year
 RATIOS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)
 
 
-def forecast_rule(selection: forecasting.Selection, period: int, ratios: list[float] | None = None) -> LevelRule:
-    """stocksaga's rule: the level at one price of stock across series for demand over the lead
-    time and review period (domain/replenishment), the critical ratio of each target calibrated (the target
-    itself by default)."""
+Choice = tuple[str, float]  # a level rule (domain.replenishment.RULES) and its critical ratio
+
+
+def forecast_rule(selection: forecasting.Selection, period: int, choices: list[Choice] | None = None) -> LevelRule:
+    """stocksaga's rule: the level from the forecast and its errors over the lead time and
+    review period (domain/replenishment), by the rule and critical ratio calibrated for each
+    target (the price rule at the target itself by default)."""
 
     def levels(history: np.ndarray, lead_time: int, targets: tuple[float, ...]) -> np.ndarray:
         f = forecasting.lead_time_forecast(history, lead_time, period, selection)
-        return order_up_to(f, ratios or list(targets))
+        chosen = choices or [("price", t) for t in targets]
+        return np.vstack([order_up_to(f, [ratio], rule) for rule, ratio in chosen])
 
     return levels
 
@@ -155,18 +169,23 @@ def ratio_curve(
     period: int,
     grid: tuple[float, ...] = RATIOS,
     progress: Progress = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fill rate, its standard error and the average on-hand of the forecast policy at each
-    critical ratio of the grid, over periods [start, start + periods)."""
-    levels = np.zeros((periods, len(grid), len(series)))
+    rules: tuple[str, ...] = RULES,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per level rule: the fill rate, its standard error and the average on-hand of the
+    forecast policy at each critical ratio of the grid, over periods [start, start + periods)."""
+    levels = {rule: np.zeros((periods, len(grid), len(series))) for rule in rules}
     for h in range(periods):
         f = forecasting.lead_time_forecast(series[:, : start + h], lead_time, period, selection)
-        levels[h] = order_up_to(f, list(grid))
+        for rule in rules:
+            levels[rule][h] = order_up_to(f, list(grid), rule)
         if progress:
             progress(h + 1, periods)
-    filled, held = run_levels(series, start, lead_time, levels)
-    rate, se = fill_rate(filled, np.nan_to_num(series[:, start : start + periods].T))
-    return rate, se, held.mean(axis=1)
+    out = {}
+    for rule in rules:
+        filled, held = run_levels(series, start, lead_time, levels[rule])
+        rate, se = fill_rate(filled, np.nan_to_num(series[:, start : start + periods].T))
+        out[rule] = (rate, se, held.mean(axis=1))
+    return out
 
 
 def pick_ratios(
@@ -218,16 +237,26 @@ def calibrate_ratios(
     origins: int = CALIBRATION_ORIGINS,
     grid: tuple[float, ...] = RATIOS,
     progress: Progress = None,
-) -> list[float]:
-    """The critical ratio each fill-rate target needs, learned from the history alone: the policy
-    is replayed over its last `origins` periods (each period planned from the periods
-    before it) at every critical ratio of the grid, and the least one that reached the
-    target (within the replay's standard error) is taken. With too little history to
-    replay, the target itself."""
+) -> list[Choice]:
+    """The level rule and critical ratio each fill-rate target needs, learned from the
+    history alone: the policy is replayed over its last `origins` periods (each period
+    planned from the periods before it) with each rule at every ratio of the grid; per
+    rule the least ratio that reached the target (within the replay's standard error) is
+    taken, and of the rules the one that held less stock there. With too little history
+    to replay, the price rule at the target itself."""
     origins = min(origins, history.shape[1] - 8)
     if origins < 1 or not len(history):
-        return list(targets)
-    fill, error, _ = ratio_curve(
-        history, history.shape[1] - origins, origins, lead_time, selection, period, grid, progress
-    )
-    return pick_ratios(fill, error, targets, grid)
+        return [("price", t) for t in targets]
+    curves = ratio_curve(history, history.shape[1] - origins, origins, lead_time, selection, period, grid, progress)
+    chosen: list[Choice] = []
+    for target in targets:
+        best: tuple[float, float, str, float] | None = None  # (missed by, stock, rule, ratio)
+        for rule, (fill, error, held) in curves.items():
+            ratio = pick_ratios(fill, error, (target,), grid)[0]
+            stock = float(np.interp(ratio, grid, held))
+            missed = max(target - float(np.interp(ratio, grid, fill + error)), 0.0)
+            if best is None or (missed, stock) < best[:2]:
+                best = (missed, stock, rule, ratio)
+        assert best is not None
+        chosen.append((best[2], best[3]))
+    return chosen

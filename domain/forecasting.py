@@ -223,9 +223,11 @@ def season_index(x: np.ndarray, period: int) -> np.ndarray:
     known = (~np.isnan(x)).astype(float)
     sums = np.concatenate([np.zeros((n, 1)), np.cumsum(zeros, axis=1)], axis=1)
     counts = np.concatenate([np.zeros((n, 1)), np.cumsum(known, axis=1)], axis=1)
-    window = np.where(
-        counts[:, period:] - counts[:, :-period] == period, (sums[:, period:] - sums[:, :-period]) / period, np.nan
-    )
+    seen = counts[:, period:] - counts[:, :-period]
+    with np.errstate(
+        invalid="ignore", divide="ignore"
+    ):  # a season with a few unknown periods (promotions) still counts
+        window = np.where(seen >= 0.75 * period, (sums[:, period:] - sums[:, :-period]) / seen, np.nan)
     centred = np.full((n, periods), np.nan)
     half = period // 2
     if period % 2:
@@ -240,19 +242,28 @@ def season_index(x: np.ndarray, period: int) -> np.ndarray:
         cols = phase == p
         demand[:, p] = np.where(usable[:, cols], zeros[:, cols], 0).sum(axis=1)
         base[:, p] = np.where(usable[:, cols], np.nan_to_num(centred[:, cols]), 0).sum(axis=1)
-    if (base <= 0).any(axis=1).all():
+    seen_phase = base > 0
+    too_few = seen_phase.sum(axis=1) < period / 2  # a phase unseen (promotions, closed) is fine; half is not
+    if too_few.all():
         return flat
-    raw = np.divide(demand, base, out=np.ones((n, period)), where=base > 0)
+    raw = np.divide(demand, base, out=np.ones((n, period)), where=seen_phase)
     raw /= np.maximum((raw * base).sum(axis=1, keepdims=True) / np.maximum(base.sum(axis=1, keepdims=True), 1e-9), 1e-9)
-    noise = np.divide(raw, base, out=np.zeros((n, period)), where=base > 0).mean(axis=1)
+    counted = np.maximum(seen_phase.sum(axis=1), 1)
+    noise = np.divide(raw, base, out=np.zeros((n, period)), where=seen_phase).sum(axis=1) / counted
     if period > 12:
         phases = np.arange(period) * 2 * np.pi / period
         basis = np.column_stack(
             [np.ones(period)] + [f(k * phases) for k in range(1, HARMONICS + 1) for f in (np.cos, np.sin)]
         )
-        coef = np.linalg.lstsq(basis, (raw - 1).T, rcond=None)[0]
-        raw = 1 + (basis @ coef).T
-        noise *= basis.shape[1] / period
+        whole = seen_phase.all(axis=1)
+        fitted = raw.copy()
+        if whole.any():
+            fitted[whole] = 1 + (basis @ np.linalg.lstsq(basis, (raw[whole] - 1).T, rcond=None)[0]).T
+        for i in np.flatnonzero(~whole & ~too_few):  # the harmonics through the phases it saw
+            at = seen_phase[i]
+            fitted[i] = 1 + basis @ np.linalg.lstsq(basis[at], raw[i, at] - 1, rcond=None)[0]
+        raw = fitted
+        noise *= basis.shape[1] / counted
     expected = np.nan_to_num(centred) * raw[:, phase]  # demand the level and the season explain
     residual = np.where(usable, zeros - expected, 0.0)
     explained = np.where(usable, expected, 0.0).sum(axis=1)
@@ -262,7 +273,7 @@ def season_index(x: np.ndarray, period: int) -> np.ndarray:
     spread = raw.var(axis=1)
     weight = np.divide(np.maximum(spread - noise * dispersion, 0), spread, out=np.zeros(n), where=spread > 0)
     index = 1 + weight[:, None] * (raw - 1)
-    index[(base <= 0).any(axis=1)] = 1.0
+    index[too_few] = 1.0
     out: np.ndarray = np.maximum(index, 0.0)
     return out
 
@@ -365,10 +376,12 @@ def scaled_errors(x: np.ndarray, horizon: int, period: int, origins: int, method
         if origin < max(8, period):
             break
         actual = x[:, origin : origin + steps]
+        known = ~np.isnan(actual)  # unknown: before the sku existed, or a promotion left out
         seen = (~np.isnan(x[:, :origin])).sum(axis=1) >= 4
-        ok = seen & ~np.isnan(actual).any(axis=1)
+        ok = seen & (known.sum(axis=1) * 2 >= steps)
         paths = candidate_paths(x[:, :origin], methods, steps, period)
-        total[:, ok] += np.abs(paths[:, ok] - actual[ok]).mean(axis=2)
+        missed = np.where(known[ok], np.abs(paths[:, ok] - np.nan_to_num(actual[ok])), 0.0).sum(axis=2)
+        total[:, ok] += missed / known[ok].sum(axis=1)
         scored += ok
     with np.errstate(invalid="ignore", divide="ignore"):
         out: np.ndarray = np.where(scored > 0, total / scored / scale, np.nan)
@@ -488,15 +501,27 @@ def lead_time_forecast(
 ) -> LeadTimeForecast:
     """The forecast of the next `lead_time + 1` periods, and its errors at that horizon from
     each of the last `origins` origins where the outcome is known (rolling origin: each
-    forecast sees only the history before it, with the same methods as now). Series with
-    fewer than `MIN_ERRORS` errors of their own borrow those of their coarse class, in
-    proportion to their mean demand."""
+    forecast sees only the history before it, with the same methods as now). Errors grow
+    with the season: each is taken as a multiple of the seasonal index of the periods it
+    covered and applied at the index of the periods ahead (no change for a series without a
+    season). Series with fewer than `MIN_ERRORS` errors of their own borrow those of their
+    coarse class, in proportion to their mean demand."""
     x = np.asarray(x, dtype=float)
     cover = lead_time + 1
     now = forecast(x, cover, period, selection, calendar)
     errors = np.full((len(x), origins, 2), np.nan)
     one_step = np.full((len(x), origins), np.nan)
     periods = x.shape[1]
+    index = season_index(promotions.clean(x, calendar.codes) if calendar else x, period)
+    phase = np.arange(periods + cover) % index.shape[1]
+
+    def season(start: int, length: int) -> np.ndarray:
+        """Mean seasonal index of `length` periods from `start`, per series (1: none)."""
+        out: np.ndarray = index[:, phase[start : start + length]].mean(axis=1) if length else np.ones(len(x))
+        floored: np.ndarray = np.maximum(out, FLOOR)
+        return floored
+
+    ahead = np.column_stack([season(periods, lead_time), season(periods, cover)])
     for k in range(origins):
         origin = periods - cover - k
         if origin < 4:
@@ -505,8 +530,11 @@ def lead_time_forecast(
         then = forecast(seen, cover, period, selection, calendar.upto(origin + cover) if calendar else None).paths
         actual = x[:, origin : origin + cover]
         known = (~np.isnan(seen)).sum(axis=1) >= 4
-        errors[:, k, 0] = np.where(known, actual[:, :lead_time].sum(axis=1) - then[:, :lead_time].sum(axis=1), np.nan)
-        errors[:, k, 1] = np.where(known, actual.sum(axis=1) - then.sum(axis=1), np.nan)
+        missed = actual[:, :lead_time].sum(axis=1) - then[:, :lead_time].sum(axis=1)
+        errors[:, k, 0] = np.where(known, missed * ahead[:, 0] / season(origin, lead_time), np.nan)
+        errors[:, k, 1] = np.where(
+            known, (actual.sum(axis=1) - then.sum(axis=1)) * ahead[:, 1] / season(origin, cover), np.nan
+        )
         one_step[:, k] = np.where(known, actual[:, 0] - then[:, 0], np.nan)
     own = (~np.isnan(errors[:, :, 1])).sum(axis=1)
     short = np.flatnonzero(own < MIN_ERRORS)

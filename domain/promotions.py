@@ -15,6 +15,7 @@ A kind never seen before has no effect (uplift 1) until it has happened once.
 """
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
@@ -39,6 +40,22 @@ class Calendar:
     def upto(self, periods: int) -> "Calendar":
         """The same calendar cut after `periods` periods (for a forecast made back then)."""
         return Calendar(self.kinds, self.codes[:, :periods], self.effects)
+
+
+def mark(starts: list[date], ends: list[date], series: int, planned: list[tuple[int, date, date, str]]) -> Calendar:
+    """The calendar of `series` series over periods [starts[j], ends[j]] (whole days) from
+    promotions (series row, first day, last day, kind): each period takes the kind of the
+    promotion covering most of its days."""
+    kinds = sorted({kind for *_, kind in planned})
+    code_of = {k: n for n, k in enumerate(kinds, start=1)}
+    codes = np.zeros((series, len(starts)), dtype=int)
+    covered = np.zeros((series, len(starts)))
+    for row, first, last, kind in planned:
+        for j, (start, end) in enumerate(zip(starts, ends, strict=True)):
+            days = (min(end, last) - max(start, first)).days + 1
+            if days > covered[row, j]:
+                covered[row, j], codes[row, j] = days, code_of[kind]
+    return Calendar(kinds, codes)
 
 
 def _runs(codes: np.ndarray) -> list[tuple[int, int, int]]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from scipy.stats import gamma
+from scipy.stats import gamma, norm
 
 from domain.forecasting import LeadTimeForecast
 
@@ -104,16 +104,29 @@ STEPS = np.concatenate(
 )  # candidate levels, as quantiles
 
 
-def order_up_to(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float]) -> np.ndarray:
-    """(ratios, series) whole order-up-to levels. Each series' level is raised while one
-    more unit held buys at least (1 - r) / r units of demand filled per review period (r
-    the critical ratio): the same price of stock across all series, which holds the least
-    stock for a fill rate over all of them (a lumpy series, whose rare bursts a unit more
-    barely covers, gets less than its quantile; a steady one more). With one series and no
-    lead time, r is the quantile of its demand."""
+RULES = ("price", "normal")  # the level rules calibration chooses between
+
+
+def order_up_to(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float], rule: str = "price") -> np.ndarray:
+    """(ratios, series) whole order-up-to levels by one of two rules, each set by a critical
+    ratio r (calibration chooses the rule and r that reach a fill rate with the least stock):
+
+    - price: each series' level is raised while one more unit held buys at least
+      (1 - r) / r units of demand filled per review period, on the zero-inflated gamma
+      of its lead-time demand: the same price of stock across all series, which holds the
+      least stock for a fill rate over all of them if the distributions are right (a lumpy
+      series, whose rare bursts a unit more barely covers, gets less than its quantile);
+    - normal: the forecast over the lead time and review period plus z(r) standard
+      deviations of its one-period errors times the square root of the periods covered:
+      the textbook rule on the same forecast, which on some demand (car parts) spreads
+      the stock better than the gamma does."""
     for r in ratios:
         if not 0 < r < 1:
             raise ValueError(f"a critical ratio must be between 0 and 1, got {r}")
+    if rule == "normal":
+        return _normal_levels(f, ratios)
+    if rule != "price":
+        raise ValueError(f"unknown level rule {rule!r}: one of {', '.join(RULES)}")
     mean, mse, zero = cover(f)
     n = len(mean)
     levels = np.ceil(quantiles(mean[:, 1], mse[:, 1], zero[:, 1], STEPS) - 1e-9)  # (steps, series), rising
@@ -130,6 +143,18 @@ def order_up_to(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float]) ->
         price = (1 - r) / r
         stop = np.argmax(np.vstack([worth < price, np.ones((1, n), bool)]), axis=0)  # first step not worth its stock
         out[k] = levels[stop, np.arange(n)]
+    return out
+
+
+def _normal_levels(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float]) -> np.ndarray:
+    known = ~np.isnan(f.one_step)
+    count = known.sum(axis=1)
+    mean = np.divide(np.where(known, f.one_step, 0).sum(axis=1), count, out=np.zeros(len(count)), where=count > 0)
+    square = np.where(known, (f.one_step - mean[:, None]) ** 2, 0).sum(axis=1)
+    sigma = np.sqrt(np.divide(square, count - 1, out=np.zeros(len(count)), where=count > 1))
+    cycle = f.paths.sum(axis=1)
+    z = norm.ppf(np.asarray(ratios, dtype=float))[:, None]
+    out: np.ndarray = np.maximum(np.ceil(cycle + z * sigma * np.sqrt(f.lead_time + 1) - 1e-9), 0.0)
     return out
 
 

@@ -263,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument(
         "--min-nonzero", type=_non_negative, default=10, help="series with fewer non-zero periods are left out"
     )
+    bt.add_argument(
+        "--promotions",
+        type=Path,
+        help="promotions of the file's skus (as import-promotions reads them): accuracy on their periods "
+        "with and without the calendar",
+    )
     return parser
 
 
@@ -364,7 +370,14 @@ def main(argv: list[str] | None = None) -> int:
         from stocksaga import forecast_cli  # noqa: PLC0415
 
         return forecast_cli.run(
-            args.csv, args.freq, args.horizon, args.lead_time, args.service_levels, args.plot, args.min_nonzero
+            args.csv,
+            args.freq,
+            args.horizon,
+            args.lead_time,
+            args.service_levels,
+            args.plot,
+            args.min_nonzero,
+            args.promotions,
         )
     return 0
 

@@ -4,12 +4,15 @@ holdout, and a replenishment simulation at each target service level, with a plo
 import sys
 import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
+from db import demand
 from domain import backtest, forecasting
-from stocksaga import demand_csv
+from domain.promotions import Calendar, mark
+from stocksaga import demand_csv, import_promotions
 from stocksaga.progress import progress
 
 REFERENCE = (  # single methods to compare with
@@ -18,6 +21,50 @@ REFERENCE = (  # single methods to compare with
     ("sba(0.1)", lambda h, period: forecasting.croston(h, 0.1, debiased=True)),
     ("tsb(0.1,0.1)", lambda h, period: forecasting.tsb(h, [(0.1, 0.1)])[0]),
 )
+
+
+def _calendar(path: Path, table: demand_csv.DemandTable, complete: np.ndarray, freq: str) -> Calendar | None:
+    """The promotions file (as `stocksaga import-promotions` reads it) as a calendar of the
+    series kept, over the file's periods; None (and the reasons printed) if it has bad rows."""
+    try:
+        good, bad = import_promotions.read(path)
+    except (ValueError, UnicodeDecodeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+    if bad:
+        print(f"{len(bad)} promotion row(s) rejected:", file=sys.stderr)
+        for line, reason in bad[:20]:
+            print(f"  line {line}: {reason}", file=sys.stderr)
+        return None
+    row_of = {sku: i for i, sku in enumerate(np.array(table.skus)[complete])}
+    planned = [
+        (row_of[f["sku"]], f["starts_on"], f["ends_on"], f["kind"]) for _, _, f in good if f.get("sku") in row_of
+    ]
+    ends = [demand.shift(freq, p, 1) - timedelta(days=1) for p in table.periods]
+    return mark(table.periods, ends, len(row_of), planned)
+
+
+def promoted(
+    train: np.ndarray, actual: np.ndarray, blind: np.ndarray, calendar: Calendar, horizon: int, period: int
+) -> None:
+    """Accuracy on the held-out periods with a promotion and on the others, without the
+    calendar and with it (each kind's effect learned from the periods before the holdout)."""
+    selection = forecasting.learn(train, horizon, period, calendar=calendar)
+    told = forecasting.forecast(train, horizon, period, selection, calendar).paths
+    on = calendar.codes[:, train.shape[1] : train.shape[1] + horizon] > 0
+    print(
+        f"\npromotions: {on.sum()} held-out periods of {on.any(axis=1).sum()} series; effects learned before the "
+        "holdout: "
+        + ", ".join(
+            f"{k} x{e.uplift:.2f} (after x{e.dip:.2f}, {e.occurrences} seen)" for k, e in selection.effects.items()
+        )
+    )
+    print(f"{'MASE':<20}{'promotion periods':>19}{'other periods':>15}")
+    for name, predicted in (("without calendar", blind), ("with calendar", told)):
+        print(
+            f"{name:<20}{backtest.masked_mase(train, actual, predicted, on):>19.3f}"
+            f"{backtest.masked_mase(train, actual, predicted, ~on):>15.3f}"
+        )
 
 
 def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray:
@@ -44,6 +91,7 @@ def run(
     levels: tuple[float, ...],
     plot: Path | None,
     min_nonzero: int = 10,
+    promotions_csv: Path | None = None,
 ) -> int:
     table = demand_csv.read(csv)
     if table.rejected:
@@ -79,6 +127,11 @@ def run(
     for name, predicted in rows:
         a = backtest.accuracy(train, actual, predicted)
         print(f"{name:<20}{a.mase:>8.3f}{a.rmsse:>8.3f}{a.bias:>+8.2f}")
+    if promotions_csv:
+        calendar = _calendar(promotions_csv, table, complete, freq)
+        if calendar is None:
+            return 2
+        promoted(train, actual, chosen.paths, calendar, horizon, period)
     names, counts = np.unique(chosen.methods, return_counts=True)
     print(f"automatic choice learned and forecast in {seconds:.1f}s; the most used:")
     for name, count in sorted(zip(names, counts, strict=True), key=lambda x: -x[1])[:5]:
@@ -87,18 +140,18 @@ def run(
     print(
         f"\nreplenishment: review every period, lead time {lead_time}, backorders; over the {horizon} held-out periods"
     )
-    ratios = backtest.calibrate_ratios(
+    choices = backtest.calibrate_ratios(
         train,
         lead_time,
         levels,
         selection,
         period,
-        origins=min(horizon, 12),
+        origins=max(horizon, 12),
         progress=progress("calibrating on the periods before the holdout"),
     )
     print(
-        "critical ratio per target, learned before the holdout: "
-        + ", ".join(f"{t:g}: {q:.4g}" for t, q in zip(levels, ratios, strict=True))
+        "level rule and critical ratio per target, learned before the holdout: "
+        + ", ".join(f"{t:g}: {rule} {q:.4g}" for t, (rule, q) in zip(levels, choices, strict=True))
     )
     ours = backtest.simulate(
         series,
@@ -106,7 +159,7 @@ def run(
         horizon,
         lead_time,
         levels,
-        backtest.forecast_rule(selection, period, ratios),
+        backtest.forecast_rule(selection, period, choices),
         progress("stocksaga (forecast and its errors)"),
     )
     gauss = backtest.simulate(
@@ -118,17 +171,20 @@ def run(
         backtest.gaussian_rule(selection, period),
         progress("gaussian on the same forecast"),
     )
-    fill, _, held = backtest.ratio_curve(
+    curves = backtest.ratio_curve(
         series,
         start,
         horizon,
         lead_time,
         selection,
         period,
-        progress=progress("hindsight: every critical ratio on the holdout"),
+        progress=progress("hindsight: every rule and critical ratio on the holdout"),
     )
-    needed = backtest.on_hand_needed(fill, held, levels)
-    at_gauss = backtest.on_hand_needed(fill, held, tuple(min(g.fill_rate, 0.9999) for g in gauss))
+    needed, at_gauss = [], []
+    for (rule, _), target, g in zip(choices, levels, gauss, strict=True):
+        fill, _, held = curves[rule]
+        needed += backtest.on_hand_needed(fill, held, (target,))
+        at_gauss += backtest.on_hand_needed(fill, held, (min(g.fill_rate, 0.9999),))
     print(
         f"{'target':>8}{'fill':>9}{'miss':>8}{'on-hand':>9}{'needed':>8}   "
         f"{'gaussian':>8}{'miss':>8}{'on-hand':>9}{'ours at its fill':>18}"
@@ -141,26 +197,26 @@ def run(
             f"{'-' if m is None else f'{m:.2f}':>18}"
         )
     print(
-        "needed: the least average on-hand at which the same rule reached the target on the holdout, "
+        "needed: the least average on-hand at which the chosen rule reached the target on the holdout, "
         "found in hindsight over every critical ratio; ours at its fill: the same, at the fill rate the gaussian reached"
     )
     if plot:
-        draw(plot, ours, gauss, (fill, held), csv.name, lead_time)
+        draw(plot, ours, gauss, curves, csv.name, lead_time)
         print(f"\nplot: {plot}")
     return 0
 
 
-def draw(path: Path, ours: list, gauss: list, hindsight: tuple, title: str, lead_time: int) -> None:
+def draw(path: Path, ours: list, gauss: list, hindsight: dict, title: str, lead_time: int) -> None:
     import matplotlib  # noqa: PLC0415 (only this command draws)
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    fill, held = hindsight
-    ax.plot(
-        held, fill, "-", color="grey", linewidth=0.8, alpha=0.6, label="same rule, every critical ratio, in hindsight"
-    )
+    for (rule, (fill, _, held)), style in zip(hindsight.items(), ("-", "--"), strict=False):
+        ax.plot(
+            held, fill, style, color="grey", linewidth=0.8, alpha=0.6, label=f"{rule} rule, every ratio, in hindsight"
+        )
     for label, outcomes, style in (
         ("stocksaga (forecast errors, calibrated ratio)", ours, "o-"),
         ("gaussian on the same forecast", gauss, "s--"),

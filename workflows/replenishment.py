@@ -60,6 +60,7 @@ class ReplenishmentWorkflow:
         self._proposals = 0
         self._spread: float | None = None
         self._ratio: float | None = None
+        self._rule: str | None = None
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
@@ -69,6 +70,7 @@ class ReplenishmentWorkflow:
             "proposals": self._proposals,
             "level_spread": self._spread,  # runs started before forecast-driven levels
             "critical_ratio": self._ratio,
+            "level_rule": self._rule,
         }
 
     @workflow.run
@@ -79,16 +81,16 @@ class ReplenishmentWorkflow:
         if plan.as_of is None:
             return RunResult(run.run_id, None, plan.total, 0)
         as_of = plan.as_of
-        spread, ratio = 0.0, 0.0
+        spread, ratio, rule = 0.0, 0.0, "price"
         selection: dict[str, Any] | None = None
         if workflow.patched("forecast-driven-levels"):
             calibration = await workflow.execute_activity_method(
                 ReplenishmentActivities.calibrate_forecast, CalibrateInput(run, plan.as_of), **BATCH
             )
-            selection, ratio = calibration.selection, calibration.ratio
-            self._ratio = ratio
+            selection, ratio, rule = calibration.selection, calibration.ratio, calibration.rule
+            self._ratio, self._rule = ratio, rule
             workflow.set_current_details(
-                f"critical ratio {ratio:.4g} for a fill rate of {run.service_level:g}, "
+                f"{rule} rule at critical ratio {ratio:.4g} for a fill rate of {run.service_level:g}, "
                 f"learned on {calibration.series} series"
             )
         elif workflow.patched("calibrated-level-spread"):
@@ -105,7 +107,7 @@ class ReplenishmentWorkflow:
                 options: ActivityOptions = {**BATCH, "heartbeat_timeout": timedelta(seconds=run.heartbeat_seconds)}
                 self._proposals += await workflow.execute_activity_method(
                     ReplenishmentActivities.forecast_batch,
-                    BatchInput(run, as_of, offset, limit, spread, ratio, selection),
+                    BatchInput(run, as_of, offset, limit, spread, ratio, rule, selection),
                     **options,
                 )
                 self._done += limit
