@@ -64,8 +64,9 @@ LevelRule = Callable[[np.ndarray, int, tuple[float, ...]], np.ndarray]
 Progress = Callable[[int, int], None] | None
 
 CALIBRATION_ORIGINS = 12  # recent periods calibration replays
+SE_ALLOWANCE = 0.0  # standard errors of the replay a target may be missed by
 ORIGINS_BY_PERIOD = {"D": 28, "W": 13, "M": 12}  # the same, per period length: about a quarter or a year
-RATIOS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)
+RATIOS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
 
 
 Choice = tuple[str, float]  # a level rule (domain.replenishment.RULES) and its critical ratio
@@ -252,9 +253,10 @@ def calibrate_ratios(
     for target in targets:
         best: tuple[float, float, str, float] | None = None  # (missed by, stock, rule, ratio)
         for rule, (fill, error, held) in curves.items():
-            ratio = pick_ratios(fill, error, (target,), grid)[0]
+            allowance = error * SE_ALLOWANCE
+            ratio = pick_ratios(fill, allowance, (target,), grid)[0]
             stock = float(np.interp(ratio, grid, held))
-            missed = max(target - float(np.interp(ratio, grid, fill + error)), 0.0)
+            missed = max(target - float(np.interp(ratio, grid, fill + allowance)), 0.0)
             if best is None or (missed, stock) < best[:2]:
                 best = (missed, stock, rule, ratio)
         assert best is not None

@@ -484,6 +484,7 @@ class LeadTimeForecast:
     errors: np.ndarray  # (series, origins, 2) actual minus forecast demand over the lead time
     #                     and over the lead time + 1, in units; NaN: not seen
     one_step: np.ndarray  # (series, origins) actual minus forecast of the next period, in units
+    one_step_seasonal: np.ndarray  # the same at the seasonal index of the periods ahead
     history: np.ndarray  # (series, periods) what it was made from
 
     @property
@@ -511,6 +512,7 @@ def lead_time_forecast(
     now = forecast(x, cover, period, selection, calendar)
     errors = np.full((len(x), origins, 2), np.nan)
     one_step = np.full((len(x), origins), np.nan)
+    one_step_seasonal = np.full((len(x), origins), np.nan)
     periods = x.shape[1]
     index = season_index(promotions.clean(x, calendar.codes) if calendar else x, period)
     phase = np.arange(periods + cover) % index.shape[1]
@@ -536,6 +538,7 @@ def lead_time_forecast(
             known, (actual.sum(axis=1) - then.sum(axis=1)) * ahead[:, 1] / season(origin, cover), np.nan
         )
         one_step[:, k] = np.where(known, actual[:, 0] - then[:, 0], np.nan)
+        one_step_seasonal[:, k] = one_step[:, k] * ahead[:, 1] / season(origin, 1)
     own = (~np.isnan(errors[:, :, 1])).sum(axis=1)
     short = np.flatnonzero(own < MIN_ERRORS)
     if len(short):
@@ -555,4 +558,4 @@ def lead_time_forecast(
             for i in short[groups[short] == g]:
                 errors[i] = np.nan
                 errors[i, : len(take)] = take * mean[i]
-    return LeadTimeForecast(now.methods, now.paths, errors, one_step, x)
+    return LeadTimeForecast(now.methods, now.paths, errors, one_step, one_step_seasonal, x)

@@ -117,7 +117,8 @@ def order_up_to(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float], ru
       least stock for a fill rate over all of them if the distributions are right (a lumpy
       series, whose rare bursts a unit more barely covers, gets less than its quantile);
     - normal: the forecast over the lead time and review period plus z(r) standard
-      deviations of its one-period errors times the square root of the periods covered:
+      deviations of its one-period errors (at the season ahead) times the square root of
+      the periods covered:
       the textbook rule on the same forecast, which on some demand (car parts) spreads
       the stock better than the gamma does."""
     for r in ratios:
@@ -147,10 +148,11 @@ def order_up_to(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float], ru
 
 
 def _normal_levels(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float]) -> np.ndarray:
-    known = ~np.isnan(f.one_step)
+    errors = f.one_step_seasonal
+    known = ~np.isnan(errors)
     count = known.sum(axis=1)
-    mean = np.divide(np.where(known, f.one_step, 0).sum(axis=1), count, out=np.zeros(len(count)), where=count > 0)
-    square = np.where(known, (f.one_step - mean[:, None]) ** 2, 0).sum(axis=1)
+    mean = np.divide(np.where(known, errors, 0).sum(axis=1), count, out=np.zeros(len(count)), where=count > 0)
+    square = np.where(known, (errors - mean[:, None]) ** 2, 0).sum(axis=1)
     sigma = np.sqrt(np.divide(square, count - 1, out=np.zeros(len(count)), where=count > 1))
     cycle = f.paths.sum(axis=1)
     z = norm.ppf(np.asarray(ratios, dtype=float))[:, None]
