@@ -22,7 +22,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import create_async_engine
-from temporalio.client import Client
 
 from activities.replenishment import RunInput
 from bench import demand_sets
@@ -101,7 +100,7 @@ async def main(count: int, batch_size: int, parallel: int, csv: Path, freq: str)
         )
         procs.append(worker)
         try:
-            client = await Client.connect(f"127.0.0.1:{port}")
+            client = await embedded.healthy_client(f"127.0.0.1:{port}")
             began = time.perf_counter()
             handle = await client.start_workflow(
                 ReplenishmentWorkflow.run,

@@ -20,7 +20,7 @@ from stocksaga.progress import progress
 from stocksaga.settings import Settings
 
 # The API, the worker, the dev stack and the forecasting commands are imported by their own
-# subcommand only: each pulls in most of the code (statsmodels and the API alone take two
+# subcommand only: each pulls in most of the code (scipy, matplotlib and the API take
 # seconds), and every other command (verify, keys, migrate ...) starts in a fraction of it.
 SEASON_LENGTHS = ("D", "M", "W")  # domain.forecasting.SEASON_LENGTH's keys (tests/unit/test_forecast_cli.py)
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client, ScheduleOverlapPolicy
-from temporalio.service import RPCError
 
 from db import apikeys, demo, migrate
 from db.hotstore import HotStore
@@ -49,25 +48,14 @@ TEMPORAL_READY_SECONDS = 120
 
 
 async def _temporal(settings: Settings) -> Client:
-    """A client of the dev server once its frontend answers healthy: on a busy machine it
-    takes a while after the port opens ("Frontend is not healthy yet")."""
     _say(
         f"waiting for the Temporal dev server at {settings.temporal_address} to be healthy "
         f"(up to {TEMPORAL_READY_SECONDS} s)"
     )
-    deadline = time.monotonic() + TEMPORAL_READY_SECONDS
-    while True:
-        try:
-            client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-            await client.service_client.check_health()
-            return client
-        except (RuntimeError, RPCError, OSError) as err:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the Temporal dev server at {settings.temporal_address} was not healthy after "
-                    f"{TEMPORAL_READY_SECONDS} s ({err}); see its log"
-                ) from err
-            await asyncio.sleep(0.5)
+    client: Client = await embedded.healthy_client(
+        settings.temporal_address, settings.temporal_namespace, TEMPORAL_READY_SECONDS
+    )
+    return client
 
 
 async def _prepare(settings: Settings, demo_skus: int, keys: dict[str, str]) -> None:

@@ -185,3 +185,25 @@ def start_temporal(db_file: Path | None, port: int, ui_port: int | None, log: Pa
     if ui_port:
         wait_for_port(ui_port, "temporal web ui", proc, timeout=60)
     return proc
+
+
+async def healthy_client(address: str, namespace: str = "default", seconds: float = 120):
+    """A Temporal client once the dev server's frontend answers healthy: on a busy machine
+    that takes a while after its port opens ("Frontend is not healthy yet")."""
+    import asyncio  # noqa: PLC0415 (only the async callers need it)
+
+    from temporalio.client import Client  # noqa: PLC0415 (this module starts servers without Temporal's SDK too)
+    from temporalio.service import RPCError  # noqa: PLC0415
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client = await Client.connect(address, namespace=namespace)
+            await client.service_client.check_health()
+            return client
+        except (RuntimeError, RPCError, OSError) as err:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the Temporal dev server at {address} was not healthy after {seconds:.0f} s ({err}); see its log"
+                ) from err
+            await asyncio.sleep(0.5)

@@ -1,6 +1,7 @@
 """`stocksaga forecast backtest`: accuracy of every method and of the automatic choice on a
 holdout, and a replenishment simulation at each target service level, with a plot."""
 
+import importlib.util
 import sys
 import time
 import warnings
@@ -117,7 +118,8 @@ def run(
     period = forecasting.SEASON_LENGTH[freq]
     rows = [(name, np.repeat(fn(train, period)[:, None], horizon, axis=1)) for name, fn in REFERENCE]
     rows.insert(1, ("seasonal naive", seasonal_naive(train, horizon, period)))
-    rows.insert(3, ("ses (statsmodels)", np.repeat(_ses_statsmodels(train)[:, None], horizon, axis=1)))
+    if importlib.util.find_spec("statsmodels"):  # the bench extra
+        rows.insert(3, ("ses (statsmodels)", np.repeat(_ses_statsmodels(train)[:, None], horizon, axis=1)))
     began = time.monotonic()
     selection = forecasting.learn(train, horizon, period)
     chosen = forecasting.forecast(train, horizon, period, selection)

@@ -50,7 +50,6 @@ def test_backtest_reports_every_method_the_automatic_choice_and_fill_rates_and_d
     for method in (
         "naive",
         "mean",
-        "ses (statsmodels)",
         "seasonal naive",
         "sba(0.1)",
         "tsb(0.1,0.1)",

@@ -250,3 +250,28 @@ def test_calibration_learns_a_higher_ratio_where_demand_drifts_and_reaches_its_t
     plain = backtest.simulate(rising, 26, 10, 1, targets, backtest.forecast_rule(selection, 12))
     assert abs(replay[0].fill_rate - 0.95) <= 0.02  # reached on the periods it learned from, give or take the noise
     assert abs(replay[0].fill_rate - 0.95) < abs(plain[0].fill_rate - 0.95)  # the target as ratio misses it further
+
+
+def test_the_normal_rule_is_the_forecast_plus_z_seasonal_one_period_errors_and_unknown_rules_are_refused():
+    rng = np.random.default_rng(7)
+    series = rng.poisson(10, (5, 40)).astype(float)
+    f = forecasting.lead_time_forecast(series, 2, 12, forecasting.Selection(overall=["ses(0.1)"]))
+    errors = f.one_step_seasonal
+    sigma = np.array([np.std(row[~np.isnan(row)], ddof=1) for row in errors])
+    expected = np.ceil(f.paths.sum(axis=1) + 1.6448536 * sigma * np.sqrt(3) - 1e-9)
+    assert replenishment.order_up_to(f, [0.95], "normal")[0] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="unknown level rule"):
+        replenishment.order_up_to(f, [0.95], "magic")
+
+
+def test_calibration_keeps_the_rule_that_reached_the_target_with_less_stock():
+    rng = np.random.default_rng(8)
+    series = rng.poisson(rng.uniform(2, 30, (60, 1)), (60, 40)).astype(float)
+    selection = forecasting.learn(series, 6, 12)
+    ((rule, ratio),) = backtest.calibrate_ratios(series, 1, (0.9,), selection, 12, origins=10)
+    curves = backtest.ratio_curve(series, 30, 10, 1, selection, 12)
+    stock = {
+        name: np.interp(backtest.pick_ratios(fill, 0 * error, (0.9,))[0], backtest.RATIOS, held)
+        for name, (fill, error, held) in curves.items()
+    }
+    assert rule == min(stock, key=stock.get) and 0.5 <= ratio < 1
