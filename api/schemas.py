@@ -264,7 +264,9 @@ class PromotionIn(BaseModel):
         description="What it is (e.g. flyer, discount, tv, holiday): lowercase letters, digits, '-', '_'; "
         "the forecaster learns each kind's uplift from its past occurrences"
     )
-    discount: float | None = Field(default=None, gt=0, lt=100, description="Percent off, where there is one")
+    discount: float | None = Field(
+        default=None, ge=0.01, le=99.99, description="Percent off, where there is one (kept to two decimals)"
+    )
     note: Annotated[Note, bounded(500)] | None = None
 
 

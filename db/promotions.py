@@ -19,7 +19,10 @@ LONGEST = 366  # days a promotion may run
 
 
 def check(p: dict[str, Any]) -> None:
-    """What the request model cannot say alone, each naming its field."""
+    """What the request model cannot say alone, each naming its field; the discount kept to
+    the two decimals it is stored with (so sending the same again changes nothing)."""
+    if p.get("discount") is not None:
+        p["discount"] = round(float(p["discount"]), 2)
     if (p.get("sku") is None) == (p.get("category") is None):
         raise InvalidInput("sku", "name exactly one of sku and category")
     if p["ends_on"] < p["starts_on"]:

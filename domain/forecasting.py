@@ -32,6 +32,7 @@ from domain import promotions
 SEASON_LENGTH = {"D": 7, "W": 52, "M": 12}  # periods in a season, per period length
 HARMONICS = 4  # seasons longer than 12 periods keep this many harmonics of their profile
 FLOOR = 0.05  # a seasonal index below this is a closed period: not divided by
+MAX_INDEX = 10.0  # no period of a season sells more than this many times the average
 MIN_CLASS = 20  # series a class needs to learn its own choice
 TOP = 3  # candidates combined (median) per class
 SELECTION_ORIGINS = 4  # rolling origins the selection scores candidates on
@@ -247,7 +248,9 @@ def season_index(x: np.ndarray, period: int) -> np.ndarray:
     if too_few.all():
         return flat
     raw = np.divide(demand, base, out=np.ones((n, period)), where=seen_phase)
-    raw /= np.maximum((raw * base).sum(axis=1, keepdims=True) / np.maximum(base.sum(axis=1, keepdims=True), 1e-9), 1e-9)
+    level = (raw * base).sum(axis=1, keepdims=True) / np.maximum(base.sum(axis=1, keepdims=True), 1e-9)
+    too_few |= (level[:, 0] < 1e-6) | ((~np.isnan(x)).sum(axis=1) < 2 * period)  # two seasons known, some demand
+    raw /= np.maximum(level, 1e-6)
     counted = np.maximum(seen_phase.sum(axis=1), 1)
     noise = np.divide(raw, base, out=np.zeros((n, period)), where=seen_phase).sum(axis=1) / counted
     if period > 12:
@@ -274,7 +277,7 @@ def season_index(x: np.ndarray, period: int) -> np.ndarray:
     weight = np.divide(np.maximum(spread - noise * dispersion, 0), spread, out=np.zeros(n), where=spread > 0)
     index = 1 + weight[:, None] * (raw - 1)
     index[too_few] = 1.0
-    out: np.ndarray = np.maximum(index, 0.0)
+    out: np.ndarray = np.clip(index, 0.0, MAX_INDEX)
     return out
 
 

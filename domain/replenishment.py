@@ -124,10 +124,29 @@ def order_up_to(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float], ru
     for r in ratios:
         if not 0 < r < 1:
             raise ValueError(f"a critical ratio must be between 0 and 1, got {r}")
-    if rule == "normal":
-        return _normal_levels(f, ratios)
-    if rule != "price":
+    if rule not in RULES:
         raise ValueError(f"unknown level rule {rule!r}: one of {', '.join(RULES)}")
+    levels = _normal_levels(f, ratios) if rule == "normal" else _price_levels(f, ratios)
+    out: np.ndarray = np.minimum(levels, ceiling(f))
+    return out
+
+
+def ceiling(f: LeadTimeForecast) -> np.ndarray:
+    """Per series, the most any rule may hold: the forecast over the lead time and review
+    period plus four times the most demand seen in any window of that length (a guard
+    against errors that make no sense, say of a series with a few sales years apart)."""
+    cover_periods = f.lead_time + 1
+    x = np.nan_to_num(f.history)
+    if x.shape[1] >= cover_periods:
+        sums = np.concatenate([np.zeros((len(x), 1)), np.cumsum(x, axis=1)], axis=1)
+        most = (sums[:, cover_periods:] - sums[:, :-cover_periods]).max(axis=1)
+    else:
+        most = x.sum(axis=1)
+    out: np.ndarray = np.ceil(f.paths.sum(axis=1) + 4 * most) + 1
+    return out
+
+
+def _price_levels(f: LeadTimeForecast, ratios: tuple[float, ...] | list[float]) -> np.ndarray:
     mean, mse, zero = cover(f)
     n = len(mean)
     levels = np.ceil(quantiles(mean[:, 1], mse[:, 1], zero[:, 1], STEPS) - 1e-9)  # (steps, series), rising

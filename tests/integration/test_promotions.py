@@ -18,8 +18,9 @@ def test_a_promotion_is_put_once_listed_replaced_and_taken_off(client, sku, loca
     assert first.status_code == 201, first.text
     assert first.json()["kind"] == "flyer" and first.json()["created_by"]
     assert client.put(f"/v1/promotions/P-{sku}", json=body).status_code == 200  # the same again: nothing changes
-    changed = client.put(f"/v1/promotions/P-{sku}", json={**body, "discount": 20})
+    changed = client.put(f"/v1/promotions/P-{sku}", json={**body, "discount": 20.004})
     assert changed.status_code == 201 and changed.json()["discount"] == 20.0
+    assert client.put(f"/v1/promotions/P-{sku}", json={**body, "discount": 20.004}).status_code == 200
     listed = client.get("/v1/promotions", params={"sku": sku}).json()["promotions"]
     assert [p["promotion_id"] for p in listed] == [f"P-{sku}"]
     assert client.get("/v1/promotions", params={"sku": sku, "ending_on_or_after": "2041-04-01"}).json() == {
@@ -64,6 +65,7 @@ def test_bad_promotions_are_refused_naming_the_field(client, sku, location):
         ({"ends_on": "2042-06-01"}, "ends_on"),
         ({"kind": "Flyer!"}, "kind"),
         ({"discount": 100}, "discount"),
+        ({"discount": 5e-324}, "discount"),  # would round to 0.00, which the table refuses (schemathesis found it)
         ({"note": "a\x00b"}, "note"),
         ({"starts_on": "yesterday"}, "starts_on"),
     ):

@@ -275,3 +275,19 @@ def test_calibration_keeps_the_rule_that_reached_the_target_with_less_stock():
         for name, (fill, error, held) in curves.items()
     }
     assert rule == min(stock, key=stock.get) and 0.5 <= ratio < 1
+
+
+def test_a_few_sales_years_apart_give_no_season_and_a_level_in_proportion_to_what_sold():
+    # the demo's sparse series that once asked for 39 billion units: 22 known months, four sales
+    x = np.full((1, 48), np.nan)
+    x[0, 26:] = [2, 0, 1] + [0] * 16 + [3, 0, 0]
+    assert (forecasting.season_index(x, 12) == 1).all()  # under two seasons known
+    f = forecasting.lead_time_forecast(x, 1, 12, forecasting.Selection(overall=["ses(0.5)", "ses(0.5)+season"]))
+    for rule in replenishment.RULES:
+        assert replenishment.order_up_to(f, [0.9999], rule)[0, 0] <= replenishment.ceiling(f)[0] <= 14
+
+
+def test_a_seasonal_index_never_exceeds_its_cap():
+    x = np.zeros((1, 48))
+    x[0, 11::12] = 1000.0  # everything in one month a year
+    assert forecasting.season_index(x, 12).max() <= forecasting.MAX_INDEX
