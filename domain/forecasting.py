@@ -249,7 +249,9 @@ def season_index(x: np.ndarray, period: int) -> np.ndarray:
         return flat
     raw = np.divide(demand, base, out=np.ones((n, period)), where=seen_phase)
     level = (raw * base).sum(axis=1, keepdims=True) / np.maximum(base.sum(axis=1, keepdims=True), 1e-9)
-    too_few |= (level[:, 0] < 1e-6) | ((~np.isnan(x)).sum(axis=1) < 2 * period)  # two seasons known, some demand
+    present = ~np.isnan(x)
+    span = np.where(present.any(axis=1), periods - np.argmax(present, axis=1), 0)  # periods since the first known
+    too_few |= (level[:, 0] < 1e-6) | (span < 2 * period)  # two seasons since the sku was there, some demand
     raw /= np.maximum(level, 1e-6)
     counted = np.maximum(seen_phase.sum(axis=1), 1)
     noise = np.divide(raw, base, out=np.zeros((n, period)), where=seen_phase).sum(axis=1) / counted

@@ -69,3 +69,14 @@ def test_a_promotion_within_the_lead_time_raises_the_level_and_one_beyond_it_doe
 def test_a_selection_keeps_its_effects_through_json():
     selection = forecasting.Selection(effects={"flyer": promotions.Effect(2.5, 0.8, 7)})
     assert forecasting.Selection.from_json(selection.as_json()) == selection
+
+
+def test_a_season_is_still_seen_when_a_fifth_of_its_weeks_are_promotions_left_out():
+    rng = np.random.default_rng(5)
+    weeks = np.arange(120)  # 2.3 seasons, fewer than two of them known once the promotions are out
+    x = rng.poisson(20 * (1 + 0.6 * np.cos(2 * np.pi * (weeks % 52 - 47) / 52)), (30, 120)).astype(float)
+    codes = np.zeros((30, 120), dtype=int)
+    for start in range(3, 120, 10):
+        codes[:, start] = 1  # a flyer every 10 weeks: it and the week after are left out
+    index = forecasting.season_index(promotions.clean(x, codes), 52)
+    assert index[:, 47].mean() > 1.4 and index[:, 21].mean() < 0.6
