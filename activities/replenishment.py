@@ -221,7 +221,7 @@ class ReplenishmentActivities:
             told = promotions.Calendar(calendar.kinds, calendar.codes[at], selection.effects)
             f = forecasting.lead_time_forecast(history[at], lead, period, selection, calendar=told)
             lifts = promotions.factors(told, history.shape[1], lead + 1)
-            mean, mse, zero = replenishment.cover(f)
+            _, mse, zero = replenishment.cover(f)
             levels = replenishment.order_up_to(f, [ratio], batch.rule)[0]
             for k, i in enumerate(at):
                 sku, location = pairs[i]

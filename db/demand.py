@@ -76,13 +76,18 @@ async def latest_period(conn: AsyncConnection, freq: str) -> date | None:
     return await conn.scalar(sa.select(sa.func.max(both.c.period_start)))
 
 
-async def keys(conn: AsyncConnection, offset: int, limit: int) -> list[tuple[str, str]]:
-    """(sku, location) pairs to plan for, in order: every stocked place and every place
-    with imported demand."""
-    both = sa.union(
+def planned_pairs():
+    """The (sku, location) pairs a run plans for: every stocked place and every place with
+    imported demand."""
+    return sa.union(
         sa.select(stock_levels.c.sku, stock_levels.c.location_id),
         sa.select(demand_imports.c.sku, demand_imports.c.location_id),
     ).subquery()
+
+
+async def keys(conn: AsyncConnection, offset: int, limit: int) -> list[tuple[str, str]]:
+    """`planned_pairs`, in order, a page at a time."""
+    both = planned_pairs()
     rows = await conn.execute(
         sa.select(both.c.sku, both.c.location_id).order_by(both.c.sku, both.c.location_id).offset(offset).limit(limit)
     )
@@ -90,11 +95,7 @@ async def keys(conn: AsyncConnection, offset: int, limit: int) -> list[tuple[str
 
 
 async def count_keys(conn: AsyncConnection) -> int:
-    both = sa.union(
-        sa.select(stock_levels.c.sku, stock_levels.c.location_id),
-        sa.select(demand_imports.c.sku, demand_imports.c.location_id),
-    ).subquery()
-    return await conn.scalar(sa.select(sa.func.count()).select_from(both))
+    return await conn.scalar(sa.select(sa.func.count()).select_from(planned_pairs()))
 
 
 def shift(freq: str, start: date, periods: int) -> date:
@@ -103,6 +104,11 @@ def shift(freq: str, start: date, periods: int) -> date:
         month = start.year * 12 + start.month - 1 + periods
         return date(month // 12, month % 12 + 1, 1)
     return start + timedelta(days=(7 if freq == "W" else 1) * periods)
+
+
+def period_end(freq: str, start: date) -> date:
+    """The last day of the period that begins on `start`."""
+    return shift(freq, start, 1) - timedelta(days=1)
 
 
 def period_starts(freq: str, last: date, periods: int) -> list[date]:

@@ -1,7 +1,7 @@
 """Planned promotions and events (table `promotions`), and the calendar a forecast is told:
 which kind of promotion runs for each (sku, location) in each period."""
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db import demand
-from db.tables import demand_imports, locations, promotions, skus, stock_levels
+from db import demand, queries
+from db.tables import promotions, skus
 from domain.errors import InvalidInput, NotFound, UnknownLocation, UnknownSku
 from domain.promotions import Calendar, mark
 
@@ -32,11 +32,9 @@ def check(p: dict[str, Any]) -> None:
 
 
 async def _known(conn: AsyncConnection, p: dict[str, Any]) -> None:
-    if p.get("sku") is not None and not await conn.scalar(sa.select(sa.exists().where(skus.c.sku == p["sku"]))):
+    if p.get("sku") is not None and not await queries.sku_exists(conn, p["sku"]):
         raise UnknownSku(p["sku"])
-    if p.get("location_id") is not None and not await conn.scalar(
-        sa.select(sa.exists().where(locations.c.location_id == p["location_id"]))
-    ):
+    if p.get("location_id") is not None and not await queries.location_exists(conn, p["location_id"]):
         raise UnknownLocation(p["location_id"])
 
 
@@ -100,10 +98,6 @@ async def set_category(conn: AsyncConnection, sku: str, category: str | None) ->
     return {"sku": sku, "category": category}
 
 
-def _period_end(freq: str, start: date) -> date:
-    return demand.shift(freq, start, 1) - timedelta(days=1)
-
-
 async def calendar(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: str, starts: list[date]) -> Calendar:
     """For each pair and period (`starts`, oldest first), the kind of promotion that covers
     most of its days (0: none); a promotion without a location reaches every location."""
@@ -116,7 +110,7 @@ async def calendar(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: st
         for r in await conn.execute(sa.select(skus.c.sku, skus.c.category).where(skus.c.sku.in_(names)))
     }
     categories = sorted({c for c in category_of.values() if c is not None})
-    first, last = starts[0], _period_end(freq, starts[-1])
+    first, last = starts[0], demand.period_end(freq, starts[-1])
     rows = (
         await conn.execute(
             sa.select(promotions)
@@ -139,16 +133,13 @@ async def calendar(conn: AsyncConnection, pairs: list[tuple[str, str]], freq: st
         for i in by_target.get(("sku", r.sku) if r.sku is not None else ("category", r.category), [])
         if r.location_id is None or pairs[i][1] == r.location_id
     ]
-    return mark(starts, [_period_end(freq, s) for s in starts], len(pairs), planned)
+    return mark(starts, [demand.period_end(freq, s) for s in starts], len(pairs), planned)
 
 
 async def promoted_pairs(conn: AsyncConnection, first: date, last: date) -> list[tuple[str, str]]:
     """(sku, location) pairs to plan for that had a promotion starting between `first` and
     `last`: where a promotion's effect can be learned."""
-    known = sa.union(
-        sa.select(stock_levels.c.sku, stock_levels.c.location_id),
-        sa.select(demand_imports.c.sku, demand_imports.c.location_id),
-    ).subquery()
+    known = demand.planned_pairs()
     rows = await conn.execute(
         sa.select(known.c.sku, known.c.location_id)
         .join(skus, skus.c.sku == known.c.sku)

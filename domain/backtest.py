@@ -64,7 +64,6 @@ LevelRule = Callable[[np.ndarray, int, tuple[float, ...]], np.ndarray]
 Progress = Callable[[int, int], None] | None
 
 CALIBRATION_ORIGINS = 12  # recent periods calibration replays
-SE_ALLOWANCE = 0.0  # standard errors of the replay a target may be missed by
 ORIGINS_BY_PERIOD = {"D": 28, "W": 13, "M": 12}  # the same, per period length: about a quarter or a year
 RATIOS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
 
@@ -242,9 +241,10 @@ def calibrate_ratios(
     """The level rule and critical ratio each fill-rate target needs, learned from the
     history alone: the policy is replayed over its last `origins` periods (each period
     planned from the periods before it) with each rule at every ratio of the grid; per
-    rule the least ratio that reached the target (within the replay's standard error) is
-    taken, and of the rules the one that held less stock there. With too little history
-    to replay, the price rule at the target itself."""
+    rule the least ratio whose replayed fill rate reached the target (the point estimate:
+    allowing a standard error left every weekly target 2-4 points short) is taken, and of
+    the rules the one that held less stock there. With too little history to replay, the
+    price rule at the target itself."""
     origins = min(origins, history.shape[1] - 8)
     if origins < 1 or not len(history):
         return [("price", t) for t in targets]
@@ -252,11 +252,10 @@ def calibrate_ratios(
     chosen: list[Choice] = []
     for target in targets:
         best: tuple[float, float, str, float] | None = None  # (missed by, stock, rule, ratio)
-        for rule, (fill, error, held) in curves.items():
-            allowance = error * SE_ALLOWANCE
-            ratio = pick_ratios(fill, allowance, (target,), grid)[0]
+        for rule, (fill, _, held) in curves.items():
+            ratio = pick_ratios(fill, np.zeros_like(fill), (target,), grid)[0]
             stock = float(np.interp(ratio, grid, held))
-            missed = max(target - float(np.interp(ratio, grid, fill + allowance)), 0.0)
+            missed = max(target - float(np.interp(ratio, grid, fill)), 0.0)
             if best is None or (missed, stock) < best[:2]:
                 best = (missed, stock, rule, ratio)
         assert best is not None

@@ -57,10 +57,7 @@ def quantiles(mean: np.ndarray, mse: np.ndarray, zero: np.ndarray, probabilities
     given mean, mean square error around it, and chance of no demand, per series."""
     mean, mse, zero = (np.asarray(v, dtype=float) for v in (mean, mse, zero))
     p = np.asarray(probabilities, dtype=float)[:, None]
-    zero = np.minimum(zero, 0.999)
-    positive = np.maximum(mean, 1e-9) / (1 - zero)
-    variance = np.maximum((mse + mean**2) / (1 - zero) - positive**2, 1e-6 * positive**2)
-    shape, scale = positive**2 / variance, variance / positive
+    shape, scale, zero = _gamma(mean, mse, zero)
     within = np.clip((p - zero) / (1 - zero), 0.0, 1.0)
     out = np.where(p > zero, gamma.ppf(within, shape, scale=scale), 0.0)
     out = np.where(mean > 0, out, 0.0)

@@ -5,7 +5,6 @@ import importlib.util
 import sys
 import time
 import warnings
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ def _calendar(path: Path, table: demand_csv.DemandTable, complete: np.ndarray, f
     planned = [
         (row_of[f["sku"]], f["starts_on"], f["ends_on"], f["kind"]) for _, _, f in good if f.get("sku") in row_of
     ]
-    ends = [demand.shift(freq, p, 1) - timedelta(days=1) for p in table.periods]
+    ends = [demand.period_end(freq, p) for p in table.periods]
     return mark(table.periods, ends, len(row_of), planned)
 
 
