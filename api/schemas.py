@@ -265,7 +265,11 @@ class PromotionIn(BaseModel):
         "the forecaster learns each kind's uplift from its past occurrences"
     )
     discount: float | None = Field(
-        default=None, ge=0.01, le=99.99, description="Percent off, where there is one (kept to two decimals)"
+        default=None,
+        strict=True,
+        ge=0.01,
+        le=99.99,
+        description="Percent off, where there is one, as a JSON number (kept to two decimals)",
     )
     note: Annotated[Note, bounded(500)] | None = None
 

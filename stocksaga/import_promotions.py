@@ -46,8 +46,13 @@ def read(path: Path) -> tuple[list[tuple[int, str, dict[str, Any]]], list[tuple[
                 bad.append((line, f"promotion_id {key} is on line {seen[key]} already"))
                 continue
             seen[key] = line
+            given: dict[str, Any] = {k: v for k, v in cells.items() if v != ""}
             try:
-                fields = PromotionIn.model_validate({k: v for k, v in cells.items() if v != ""}).model_dump()
+                given["discount"] = float(given["discount"])  # a CSV cell is text; the API wants a number
+            except (KeyError, ValueError):
+                pass  # absent, or not a number: the model says which
+            try:
+                fields = PromotionIn.model_validate(given).model_dump()
                 promotions.check(fields)
             except ValidationError as err:
                 first = err.errors()[0]
